@@ -1,7 +1,12 @@
-// Module entry point: each native/*.cc registers its exports here.
-#include <napi.h>
+// Module entry point: each native/*.cc exposes one InitXxx(env, exports) (declared in zquic.h)
+// and is registered below with one line.
+#include "zquic.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  zquic::InitHkdf(env, exports);
+  zquic::InitAead(env, exports);
+  zquic::InitPacket(env, exports);
+  zquic::InitX25519(env, exports);
   return exports;
 }
 
