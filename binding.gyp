@@ -10,7 +10,14 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O2"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-Wall", "-Wextra"]
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-Wall", "-Wextra"],
+      "conditions": [
+        ["<!(python3 deps/liboqs.py found)==1", {
+          "defines": ["ZQUIC_HAVE_LIBOQS", "ZQUIC_LIBOQS_LIBRARY=<!(python3 deps/liboqs.py library)"],
+          "include_dirs": ["<!@(python3 deps/liboqs.py includes)"],
+          "libraries": ["-ldl"]
+        }]
+      ]
     }
   ]
 }

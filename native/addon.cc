@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   zquic::InitAead(env, exports);
   zquic::InitPacket(env, exports);
   zquic::InitX25519(env, exports);
+  zquic::InitMlKem(env, exports);
   return exports;
 }
 

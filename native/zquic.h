@@ -20,6 +20,7 @@ void InitHkdf(Napi::Env env, Napi::Object exports);
 void InitAead(Napi::Env env, Napi::Object exports);
 void InitPacket(Napi::Env env, Napi::Object exports);
 void InitX25519(Napi::Env env, Napi::Object exports);
+void InitMlKem(Napi::Env env, Napi::Object exports);  // mlkem.cc (+ mlkem_openssl.cc, mlkem_liboqs.cc)
 
 // --- errors ---
 [[noreturn]] inline void ThrowType(napi_env env, const std::string& msg) {
