@@ -1,0 +1,204 @@
+/**
+ * Receive side of one packet number space (RFC 9000 §13.2): which packet numbers arrived
+ * (duplicate detection, §12.3), when an ACK frame is due, and what it carries.
+ */
+import { RangeSet, type AckRange } from './range-set.js';
+
+/** Packet number spaces (RFC 9000 §12.3), usable as array indices. */
+export const PacketSpace = { Initial: 0, Handshake: 1, ApplicationData: 2 } as const;
+export type PacketSpace = (typeof PacketSpace)[keyof typeof PacketSpace];
+
+/** ECN codepoint of a received datagram (the IP TOS low bits). */
+export const Ecn = { NotEct: 0, Ect1: 1, Ect0: 2, Ce: 3 } as const;
+export type Ecn = (typeof Ecn)[keyof typeof Ecn];
+
+export interface AckTrackerOptions {
+  /** Our max_ack_delay in ms (RFC 9000 §18.2, default 25). */
+  maxAckDelay?: number;
+  /** Our ack_delay_exponent (RFC 9000 §18.2, default 3). */
+  ackDelayExponent?: number;
+  /** Ack-eliciting packets received before an ACK is sent at once (RFC 9000 §13.2.2: 2). */
+  ackElicitingThreshold?: number;
+  /** Ranges remembered for ACK frames and for duplicate detection (memory bound). */
+  maxRanges?: number;
+}
+
+/** Contents of the ACK frame to send (ranges descending, first contains the largest). */
+export interface AckFrameData {
+  ranges: AckRange[];
+  /** Encoded ACK Delay field: microseconds >> ack_delay_exponent (RFC 9000 §19.3). */
+  ackDelay: number;
+  /** ECN counts (RFC 9000 §19.3.2); undefined when no ECN-marked packet was received. */
+  ecn: { ect0: number; ect1: number; ce: number } | undefined;
+}
+
+export class AckTracker {
+  readonly maxAckDelay: number;
+  readonly ackDelayExponent: number;
+  private readonly threshold: number;
+  private readonly maxRanges: number;
+
+  /** Packet numbers to report in the next ACK frame (pruned per §13.2.4). */
+  private readonly toAck: RangeSet;
+  /** Packet numbers seen, for duplicate detection; values below `floor` count as seen. */
+  private readonly seen: RangeSet;
+  private floor = 0;
+
+  /** Largest packet number received and when (for the ACK Delay field, §13.2.5). */
+  largestReceived = -1;
+  private largestReceivedTime = 0;
+  /** Largest ack-eliciting packet number received (reordering/gap detection, §13.2.1). */
+  private largestAckEliciting = -1;
+
+  /** Ack-eliciting packets received since the last ACK frame was sent. */
+  private unackedEliciting = 0;
+  /** An ACK frame should go out at once. */
+  private immediate = false;
+  /** Deadline (ms) by which an ACK must be sent; Infinity when none is pending. */
+  ackDeadline = Infinity;
+  /** New packet numbers arrived since the last ACK frame (an ACK can be piggybacked). */
+  private changed = false;
+
+  ect0 = 0;
+  ect1 = 0;
+  ce = 0;
+
+  constructor(
+    readonly space: PacketSpace,
+    options: AckTrackerOptions = {},
+  ) {
+    this.maxAckDelay = options.maxAckDelay ?? 25;
+    this.ackDelayExponent = options.ackDelayExponent ?? 3;
+    this.threshold = options.ackElicitingThreshold ?? 2;
+    this.maxRanges = options.maxRanges ?? 64;
+    if (!(this.maxAckDelay >= 0)) throw new RangeError('maxAckDelay must be >= 0');
+    if (!(this.ackDelayExponent >= 0 && this.ackDelayExponent <= 20)) {
+      throw new RangeError('ackDelayExponent must be in 0..20');
+    }
+    if (!(this.threshold >= 1)) throw new RangeError('ackElicitingThreshold must be >= 1');
+    this.toAck = new RangeSet(this.maxRanges);
+    this.seen = new RangeSet(this.maxRanges * 4);
+  }
+
+  /**
+   * True if `pn` was already processed (or is too old to tell, which RFC 9000 §12.3 lets us
+   * treat as a duplicate). Call after removing packet protection, before processing frames.
+   */
+  isDuplicate(pn: number): boolean {
+    return pn < this.floor || this.seen.contains(pn);
+  }
+
+  /**
+   * Records a successfully unprotected packet. Returns false (and records nothing) for a
+   * duplicate, which the caller must drop.
+   */
+  onPacketReceived(pn: number, ackEliciting: boolean, now: number, ecn: Ecn = Ecn.NotEct): boolean {
+    if (this.isDuplicate(pn)) return false;
+    this.seen.addOne(pn);
+    // When the cap drops old ranges, everything below what is left counts as seen.
+    if (this.seen.droppedBelow > this.floor) this.floor = this.seen.droppedBelow;
+    this.toAck.addOne(pn);
+    this.changed = true;
+    if (pn > this.largestReceived) {
+      this.largestReceived = pn;
+      this.largestReceivedTime = now;
+    }
+    // RFC 9000 §13.4.1: count ECN marks of every packet (ack-eliciting or not).
+    if (ecn === Ecn.Ect0) this.ect0++;
+    else if (ecn === Ecn.Ect1) this.ect1++;
+    else if (ecn === Ecn.Ce) this.ce++;
+    if (!ackEliciting) return true;
+
+    this.unackedEliciting++;
+    if (this.space !== PacketSpace.ApplicationData) {
+      // §13.2.1: Initial and Handshake ack-eliciting packets are acknowledged immediately.
+      this.immediate = true;
+    } else if (this.largestAckEliciting >= 0 && pn < this.largestAckEliciting) {
+      // §13.2.1: reordered (lower than one already received): ACK at once.
+      this.immediate = true;
+    } else if (this.largestReceivedBefore(pn)) {
+      // §13.2.1: a gap opened below this packet: ACK at once.
+      this.immediate = true;
+    } else if (ecn === Ecn.Ce) {
+      // §13.2.1: CE-marked packets should be acknowledged immediately.
+      this.immediate = true;
+    } else if (this.unackedEliciting >= this.threshold) {
+      // §13.2.2: at least every second ack-eliciting packet.
+      this.immediate = true;
+    } else if (this.ackDeadline === Infinity) {
+      // §13.2.1: otherwise within max_ack_delay.
+      this.ackDeadline = now + this.maxAckDelay;
+    }
+    if (pn > this.largestAckEliciting) this.largestAckEliciting = pn;
+    if (this.immediate) this.ackDeadline = now;
+    return true;
+  }
+
+  /** A gap exists right below `pn`, which is above the previous largest ack-eliciting pn. */
+  private largestReceivedBefore(pn: number): boolean {
+    if (this.largestAckEliciting < 0 || pn <= this.largestAckEliciting) return false;
+    // Missing packets between the previous largest ack-eliciting packet and this one.
+    return !this.seen.containsRange(this.largestAckEliciting, pn);
+  }
+
+  /** An ACK frame must be sent now (or as soon as possible). */
+  get ackImmediately(): boolean {
+    return this.immediate;
+  }
+
+  /** An ACK frame would report something new (piggyback it on any packet being sent). */
+  get hasNewAcks(): boolean {
+    return this.changed && !this.toAck.isEmpty;
+  }
+
+  /**
+   * An ACK-only packet is justified (RFC 9000 §13.2.1: never ACK-only in response to only
+   * non-ack-eliciting packets) and due at `now`.
+   */
+  ackDue(now: number): boolean {
+    return this.unackedEliciting > 0 && now >= this.ackDeadline;
+  }
+
+  /** Deadline of the delayed-ACK timer for the connection's nextTimeout(), or Infinity. */
+  nextTimeout(): number {
+    return this.unackedEliciting > 0 ? this.ackDeadline : Infinity;
+  }
+
+  /**
+   * Builds the ACK frame contents; null if nothing to acknowledge. `maxRanges` bounds the
+   * frame size (the highest ranges are kept). The Initial/Handshake ack delay is reported too
+   * (the peer may ignore it, RFC 9002 §5.3).
+   */
+  buildAck(now: number, maxRanges: number = this.maxRanges): AckFrameData | null {
+    if (this.toAck.isEmpty) return null;
+    const delayUs = Math.max(0, now - this.largestReceivedTime) * 1000;
+    const ackDelay = Math.floor(delayUs / 2 ** this.ackDelayExponent);
+    const hasEcn = this.ect0 + this.ect1 + this.ce > 0;
+    return {
+      ranges: this.toAck.toAckRanges(maxRanges),
+      ackDelay,
+      ecn: hasEcn ? { ect0: this.ect0, ect1: this.ect1, ce: this.ce } : undefined,
+    };
+  }
+
+  /** The ACK frame built by buildAck() was put in a packet: reset the pending state. */
+  onAckSent(): void {
+    this.unackedEliciting = 0;
+    this.immediate = false;
+    this.ackDeadline = Infinity;
+    this.changed = false;
+  }
+
+  /**
+   * A packet of ours carrying an ACK frame whose Largest Acknowledged was `largestAcked` has
+   * been acknowledged: stop reporting packet numbers <= largestAcked (RFC 9000 §13.2.4).
+   */
+  onAckAcknowledged(largestAcked: number): void {
+    this.toAck.removeBelow(largestAcked + 1);
+  }
+
+  /** Ranges currently reported (descending), for inspection. */
+  ranges(): AckRange[] {
+    return this.toAck.toAckRanges();
+  }
+}
