@@ -1,0 +1,420 @@
+/**
+ * Loss detection and the PTO timer for the three packet number spaces, following the
+ * semantics of RFC 9002 §6 and the Appendix A pseudocode. Sans-IO: the connection reports
+ * sent packets and ACK frames with the current time, reads nextTimeout() and calls
+ * onTimeout(now) when it expires; the congestion controller is driven from here.
+ */
+import type { AckRange } from '../range-set.js';
+import { PacketSpace } from '../ack-tracker.js';
+import type { CongestionController } from './congestion.js';
+import { GRANULARITY, RttEstimator } from './rtt.js';
+import { SentPackets, type SentPacket } from './sent-packets.js';
+
+/** RFC 9002 §6.1.1 kPacketThreshold. */
+export const PACKET_THRESHOLD = 3;
+/** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
+export const PERSISTENT_CONGESTION_THRESHOLD = 3;
+/** RFC 9000 §20.1 PROTOCOL_VIOLATION: returned for an ACK of a packet never sent (§13.1). */
+const PROTOCOL_VIOLATION = 0x0a;
+/** Backoff exponent cap: keeps 2^pto_count finite; the idle timeout ends such a connection. */
+const MAX_PTO_SHIFT = 16;
+
+export interface LossDetectionOptions {
+  isServer: boolean;
+  cc: CongestionController;
+  /** kInitialRtt (RFC 9002 §6.2.2), default 333 ms. */
+  initialRtt?: number;
+  /** Packet threshold (RFC 9002 §6.1.1), default 3. */
+  packetThreshold?: number;
+}
+
+/** Result of onAckReceived. The arrays are reused by the next call: consume them first. */
+export interface AckResult<F> {
+  /** Newly acknowledged packets, ascending packet number. */
+  acked: SentPacket<F>[];
+  /** Packets declared lost by this ACK (RFC 9002 §6.1), ascending per space. */
+  lost: SentPacket<F>[];
+  /** An RTT sample was taken (RFC 9002 §5.1). */
+  rttUpdated: boolean;
+  /** Persistent congestion was declared (RFC 9002 §7.6). */
+  persistentCongestion: boolean;
+  /** ECN-CE count increase was taken as a congestion signal (RFC 9002 §7.1). */
+  ecnCongestion: boolean;
+  /** 0, or an RFC 9000 §20.1 error code (PROTOCOL_VIOLATION for acks of unsent packets). */
+  error: number;
+}
+
+/**
+ * What the connection must do when the timer fires (RFC 9002 §A.9):
+ * - `lost`: packets declared lost by the time threshold (retransmit their frames);
+ * - `pto`: send one or two ack-eliciting probes in `space` (new data, else retransmissions,
+ *   else PING, §6.2.4);
+ * - `anti-deadlock`: client with nothing in flight and an unvalidated address: send one
+ *   ack-eliciting packet in `space` (padded Initial, or Handshake, §6.2.2.1);
+ * - `none`: nothing to do (the timer was stale).
+ */
+export type TimeoutAction<F> =
+  | { kind: 'lost'; space: PacketSpace; lost: SentPacket<F>[] }
+  | { kind: 'pto'; space: PacketSpace; probes: 1 | 2 }
+  | { kind: 'anti-deadlock'; space: PacketSpace }
+  | { kind: 'none' };
+
+export class LossDetection<F = unknown> {
+  readonly rtt: RttEstimator;
+  readonly cc: CongestionController;
+  readonly isServer: boolean;
+  readonly packetThreshold: number;
+  readonly spaces: [SentPackets<F>, SentPackets<F>, SentPackets<F>];
+  /** RFC 9002 §A.3 pto_count. */
+  ptoCount = 0;
+  /** Peer's max_ack_delay (ms); 0 until its transport parameters arrive (RFC 9002 §6.2.1). */
+  maxAckDelay = 0;
+  handshakeConfirmed = false;
+  /** Client: the server validated our address (Handshake ACK received or confirmed, §A.6). */
+  private peerValidated: boolean;
+  /** Handshake keys are available (anti-deadlock probes go in Handshake packets, §6.2.2.1). */
+  hasHandshakeKeys = false;
+  /** Server blocked by the anti-amplification limit: no timer (RFC 9002 §6.2.2.1). */
+  amplificationLimited = false;
+
+  private readonly largestAcked = [-1, -1, -1];
+  private readonly lossTime = [0, 0, 0];
+  private readonly lastAckElicitingTime = [0, 0, 0];
+  private readonly ecnCe = [0, 0, 0];
+  private readonly discarded = [false, false, false];
+  private timer = Infinity;
+  private readonly ackedOut: SentPacket<F>[] = [];
+  private readonly lostOut: SentPacket<F>[] = [];
+  private readonly result: AckResult<F>;
+
+  constructor(options: LossDetectionOptions) {
+    this.isServer = options.isServer;
+    this.cc = options.cc;
+    this.rtt = new RttEstimator(options.initialRtt);
+    this.packetThreshold = options.packetThreshold ?? PACKET_THRESHOLD;
+    if (!(this.packetThreshold >= 3)) throw new RangeError('packetThreshold must be >= 3');
+    this.spaces = [new SentPackets(), new SentPackets(), new SentPackets()];
+    // §A.6: clients assume servers validate their address implicitly only once proven.
+    this.peerValidated = this.isServer;
+    this.result = {
+      acked: this.ackedOut,
+      lost: this.lostOut,
+      rttUpdated: false,
+      persistentCongestion: false,
+      ecnCongestion: false,
+      error: 0,
+    };
+  }
+
+  /** Bytes in flight over all spaces. */
+  get bytesInFlight(): number {
+    return (
+      this.spaces[0].bytesInFlight + this.spaces[1].bytesInFlight + this.spaces[2].bytesInFlight
+    );
+  }
+
+  private get ackElicitingInFlight(): number {
+    return (
+      this.spaces[0].ackElicitingInFlight +
+      this.spaces[1].ackElicitingInFlight +
+      this.spaces[2].ackElicitingInFlight
+    );
+  }
+
+  /** Largest packet number acknowledged by the peer in `space`, or -1. */
+  largestAckedIn(space: PacketSpace): number {
+    return this.largestAcked[space];
+  }
+
+  /** Loss/PTO timer deadline (ms) or Infinity (RFC 9002 §6.2). */
+  nextTimeout(): number {
+    return this.timer;
+  }
+
+  /** Client: a Handshake ACK arrived or the handshake is confirmed (RFC 9002 §A.6). */
+  get peerCompletedAddressValidation(): boolean {
+    return this.peerValidated || this.handshakeConfirmed;
+  }
+
+  /** RFC 9001 §4.1.2: the handshake is confirmed (PTO for 1-RTT now allowed, §6.2.1). */
+  onHandshakeConfirmed(now: number): void {
+    this.handshakeConfirmed = true;
+    this.setTimer(now);
+  }
+
+  /** Handshake keys installed; anti-deadlock probes switch to Handshake (§6.2.2.1). */
+  onHandshakeKeysAvailable(now: number): void {
+    this.hasHandshakeKeys = true;
+    this.setTimer(now);
+  }
+
+  /** The peer's max_ack_delay transport parameter (ms). */
+  setMaxAckDelay(ms: number, now: number): void {
+    if (!(ms >= 0 && ms < 2 ** 14)) throw new RangeError('maxAckDelay must be in [0, 2^14)');
+    this.maxAckDelay = ms;
+    this.setTimer(now);
+  }
+
+  /** Server: anti-amplification state changed (RFC 9002 §A.6 OnDatagramReceived). */
+  setAmplificationLimited(limited: boolean, now: number): void {
+    this.amplificationLimited = limited;
+    this.setTimer(now);
+  }
+
+  /** RFC 9002 §A.5 OnPacketSent. */
+  onPacketSent(space: PacketSpace, p: SentPacket<F>, now: number): void {
+    if (this.discarded[space]) throw new RangeError('packet sent in a discarded space');
+    this.spaces[space].add(p);
+    if (p.inFlight) {
+      if (p.ackEliciting) this.lastAckElicitingTime[space] = p.timeSent;
+      this.cc.onPacketSent(p.size, now);
+      this.setTimer(now);
+    }
+  }
+
+  /**
+   * RFC 9002 §A.7 OnAckReceived. `ranges` as the ACK frame carries them (descending, first
+   * holds Largest Acknowledged); `ackDelay` decoded to ms; `ecnCe` the ECN-CE count if the
+   * frame had ECN counts. The returned object and its arrays are reused by the next call.
+   */
+  onAckReceived(
+    space: PacketSpace,
+    ranges: readonly AckRange[],
+    ackDelay: number,
+    now: number,
+    ecnCe?: number,
+  ): AckResult<F> {
+    const r = this.result;
+    const acked = this.ackedOut;
+    const lost = this.lostOut;
+    acked.length = 0;
+    lost.length = 0;
+    r.rttUpdated = false;
+    r.persistentCongestion = false;
+    r.ecnCongestion = false;
+    r.error = 0;
+    if (ranges.length === 0 || this.discarded[space]) return r;
+    const sent = this.spaces[space];
+    const largest = ranges[0].end;
+    // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION.
+    if (largest > sent.largestSent) {
+      r.error = PROTOCOL_VIOLATION;
+      return r;
+    }
+    if (largest > this.largestAcked[space]) this.largestAcked[space] = largest;
+
+    // §A.7 DetectAndRemoveAckedPackets: one binary search per range, ascending output.
+    for (let i = ranges.length - 1; i >= 0; i--)
+      sent.removeRange(ranges[i].start, ranges[i].end, acked);
+    if (acked.length === 0) return r;
+
+    // §5.1: sample only when the largest acknowledged is newly acknowledged and at least one
+    // newly acknowledged packet is ack-eliciting.
+    const newest = acked[acked.length - 1];
+    if (newest.pn === largest) {
+      let eliciting = false;
+      for (let i = 0; i < acked.length && !eliciting; i++) eliciting = acked[i].ackEliciting;
+      if (eliciting) {
+        // §5.3: the ack delay MAY be ignored for Initial packets; we do.
+        const delay = space === PacketSpace.Initial ? 0 : ackDelay;
+        this.rtt.update(
+          now - newest.timeSent,
+          delay,
+          this.handshakeConfirmed,
+          this.maxAckDelay,
+          now,
+        );
+        r.rttUpdated = true;
+      }
+    }
+
+    // §A.7 ProcessECN: an increased CE count is a congestion signal (§7.1).
+    if (ecnCe !== undefined && ecnCe > this.ecnCe[space]) {
+      this.ecnCe[space] = ecnCe;
+      this.cc.onCongestionEvent(newest.timeSent, now);
+      r.ecnCongestion = true;
+    }
+
+    this.detectLost(space, now, lost);
+    if (lost.length > 0) r.persistentCongestion = this.onPacketsLost(lost, now);
+
+    // §A.7 OnPacketsAcked (after losses, as in the pseudocode).
+    const srtt = this.rtt.smoothedRtt;
+    for (let i = 0; i < acked.length; i++) this.cc.onPacketAcked(acked[i], now, srtt);
+
+    // §A.6: for a client, a Handshake ACK proves the server validated our address.
+    if (space === PacketSpace.Handshake) this.peerValidated = true;
+    // §A.7: reset pto_count unless the client is unsure the server validated its address.
+    if (this.peerCompletedAddressValidation) this.ptoCount = 0;
+    this.setTimer(now);
+    return r;
+  }
+
+  /**
+   * RFC 9002 §A.10 DetectAndRemoveLostPackets: packet threshold or time threshold; sets the
+   * space's loss_time for packets not yet lost.
+   */
+  private detectLost(space: PacketSpace, now: number, out: SentPacket<F>[]): void {
+    const largest = this.largestAcked[space];
+    this.lossTime[space] = 0;
+    if (largest < 0) return;
+    const lossDelay = this.rtt.lossDelay();
+    const lostSendTime = now - lossDelay;
+    const threshold = this.packetThreshold;
+    let lossTime = 0;
+    this.spaces[space].scanUpTo(largest, (p) => {
+      if (p.timeSent <= lostSendTime || largest >= p.pn + threshold) {
+        out.push(p);
+        return true;
+      }
+      const t = p.timeSent + lossDelay;
+      if (lossTime === 0 || t < lossTime) lossTime = t;
+      return false;
+    });
+    this.lossTime[space] = lossTime;
+  }
+
+  /** Reports losses to the congestion controller; returns true on persistent congestion. */
+  private onPacketsLost(lost: SentPacket<F>[], now: number): boolean {
+    this.cc.onPacketsLost(lost, now);
+    if (this.inPersistentCongestion(lost)) {
+      this.cc.onPersistentCongestion(now);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * RFC 9002 §7.6.2: two ack-eliciting lost packets, both sent after the first RTT sample,
+   * with nothing acknowledged between them, further apart in time than the persistent
+   * congestion duration. Evaluated within the lost list of one space (§7.6.2 allows that);
+   * a packet number gap counts as "acknowledged in between" (conservative).
+   */
+  private inPersistentCongestion(lost: SentPacket<F>[]): boolean {
+    const first = this.rtt.firstSampleTime;
+    if (first < 0) return false;
+    const duration =
+      (this.rtt.smoothedRtt + Math.max(4 * this.rtt.rttVar, GRANULARITY) + this.maxAckDelay) *
+      PERSISTENT_CONGESTION_THRESHOLD;
+    let runStart = -1;
+    let prevPn = -2;
+    for (let i = 0; i < lost.length; i++) {
+      const p = lost[i];
+      if (p.pn !== prevPn + 1) runStart = -1;
+      prevPn = p.pn;
+      if (!p.ackEliciting || p.timeSent <= first) continue;
+      if (runStart < 0) runStart = p.timeSent;
+      else if (p.timeSent - runStart > duration) return true;
+    }
+    return false;
+  }
+
+  /** RFC 9002 §A.8 GetLossTimeAndSpace. */
+  private earliestLossTime(): [number, PacketSpace] {
+    let time = 0;
+    let space: PacketSpace = PacketSpace.Initial;
+    for (let s = 0; s < 3; s++) {
+      const t = this.lossTime[s];
+      if (t !== 0 && (time === 0 || t < time)) {
+        time = t;
+        space = s as PacketSpace;
+      }
+    }
+    return [time, space];
+  }
+
+  /** RFC 9002 §A.8 GetPtoTimeAndSpace. */
+  private ptoTimeAndSpace(now: number): [number, PacketSpace] {
+    let duration = this.rtt.ptoBase() * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
+    // Anti-deadlock PTO starts from the current time.
+    if (this.ackElicitingInFlight === 0) {
+      return [now + duration, this.hasHandshakeKeys ? PacketSpace.Handshake : PacketSpace.Initial];
+    }
+    let timeout = Infinity;
+    let space: PacketSpace = PacketSpace.Initial;
+    for (let s = 0; s < 3; s++) {
+      if (this.spaces[s].ackElicitingInFlight === 0) continue;
+      if (s === PacketSpace.ApplicationData) {
+        // §6.2.1: no Application Data PTO until the handshake is confirmed.
+        if (!this.handshakeConfirmed) return [timeout, space];
+        // §6.2.1: include max_ack_delay, with backoff.
+        duration += this.maxAckDelay * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
+      }
+      const t = this.lastAckElicitingTime[s] + duration;
+      if (t < timeout) {
+        timeout = t;
+        space = s as PacketSpace;
+      }
+    }
+    return [timeout, space];
+  }
+
+  /** RFC 9002 §A.8 SetLossDetectionTimer. */
+  private setTimer(now: number): void {
+    const [lossTime] = this.earliestLossTime();
+    if (lossTime !== 0) {
+      this.timer = lossTime;
+      return;
+    }
+    // §6.2.2.1: a server at the anti-amplification limit arms no timer.
+    if (this.amplificationLimited) {
+      this.timer = Infinity;
+      return;
+    }
+    if (this.ackElicitingInFlight === 0 && this.peerCompletedAddressValidation) {
+      this.timer = Infinity;
+      return;
+    }
+    this.timer = this.ptoTimeAndSpace(now)[0];
+  }
+
+  /** RFC 9002 §A.9 OnLossDetectionTimeout. Call when now >= nextTimeout(). */
+  onTimeout(now: number): TimeoutAction<F> {
+    if (now < this.timer) return { kind: 'none' };
+    const [lossTime, lossSpace] = this.earliestLossTime();
+    if (lossTime !== 0) {
+      const lost: SentPacket<F>[] = [];
+      this.detectLost(lossSpace, now, lost);
+      if (lost.length > 0) this.onPacketsLost(lost, now);
+      this.setTimer(now);
+      return lost.length > 0 ? { kind: 'lost', space: lossSpace, lost } : { kind: 'none' };
+    }
+    if (this.timer === Infinity) return { kind: 'none' };
+    let action: TimeoutAction<F>;
+    if (this.ackElicitingInFlight === 0) {
+      // §6.2.2.1: client anti-deadlock probe (Handshake if keys exist, else padded Initial).
+      action = {
+        kind: 'anti-deadlock',
+        space: this.hasHandshakeKeys ? PacketSpace.Handshake : PacketSpace.Initial,
+      };
+    } else {
+      // §6.2.4: one or two ack-eliciting probes in the space whose PTO fired.
+      action = { kind: 'pto', space: this.ptoTimeAndSpace(now)[1], probes: 2 };
+    }
+    this.ptoCount++;
+    this.setTimer(now);
+    return action;
+  }
+
+  /**
+   * RFC 9002 §6.4 / §A.11: keys of `space` discarded. Its packets leave bytes in flight
+   * without a congestion signal; returns them (their frames need no retransmission).
+   */
+  discardSpace(space: PacketSpace, now: number): SentPacket<F>[] {
+    const sp = this.spaces[space];
+    const bytes = sp.bytesInFlight;
+    const removed = sp.clear();
+    this.cc.onPacketsDiscarded(bytes);
+    this.discarded[space] = true;
+    this.lastAckElicitingTime[space] = 0;
+    this.lossTime[space] = 0;
+    this.ptoCount = 0;
+    this.setTimer(now);
+    return removed;
+  }
+
+  /** The space's keys were discarded. */
+  isDiscarded(space: PacketSpace): boolean {
+    return this.discarded[space];
+  }
+}
