@@ -1,0 +1,205 @@
+import { expect } from 'chai';
+import { CUBIC_ALPHA, Cubic, cubicK, wCubic } from '../lib/quic/recovery/cubic.js';
+import { NewReno } from '../lib/quic/recovery/newreno.js';
+import { Pacer } from '../lib/quic/recovery/pacer.js';
+import { initialWindow } from '../lib/quic/recovery/congestion.js';
+
+const MDS = 1200;
+const p = (timeSent: number, size = MDS) => ({ timeSent, size, inFlight: true });
+
+describe('quic/recovery/congestion', () => {
+  it('initial window is min(10 * mds, max(2 * mds, 14720)) (RFC 9002 §7.2)', () => {
+    expect(initialWindow(1200)).to.equal(12000);
+    expect(initialWindow(1472)).to.equal(14720);
+    expect(initialWindow(9000)).to.equal(18000);
+  });
+
+  describe('NewReno (RFC 9002 §7.3)', () => {
+    it('slow start grows by the bytes acknowledged', () => {
+      const cc = new NewReno();
+      expect(cc.cwnd).to.equal(12000);
+      for (let i = 0; i < 10; i++) cc.onPacketSent(MDS, 0);
+      expect(cc.canSend(MDS)).to.equal(false);
+      expect(cc.available).to.equal(0);
+      cc.onPacketAcked(p(0), 10, 10);
+      cc.onPacketAcked(p(0), 10, 10);
+      expect(cc.cwnd).to.equal(14400);
+      expect(cc.bytesInFlight).to.equal(8 * MDS);
+      expect(cc.canSend(MDS)).to.equal(true);
+    });
+
+    it('halves on loss, one reduction per recovery period, then congestion avoidance', () => {
+      const cc = new NewReno();
+      for (let i = 0; i < 10; i++) cc.onPacketSent(MDS, i);
+      cc.onPacketsLost([p(0)], 100);
+      expect(cc.ssthresh).to.equal(6000);
+      expect(cc.cwnd).to.equal(6000);
+      // Another loss of a packet sent before recovery started: no further reduction.
+      cc.onPacketsLost([p(5)], 101);
+      expect(cc.cwnd).to.equal(6000);
+      // Acks of packets sent before recovery began: no growth.
+      cc.onPacketAcked(p(9), 102, 50);
+      expect(cc.cwnd).to.equal(6000);
+      // Packets sent after recovery began: congestion avoidance, +1 mds per cwnd acked.
+      for (let i = 0; i < 4; i++) cc.onPacketAcked(p(150), 200, 50);
+      expect(cc.cwnd).to.equal(6000);
+      cc.onPacketAcked(p(150), 200, 50); // 5 * 1200 = 6000 bytes acked
+      expect(cc.cwnd).to.equal(7200);
+      // A loss of a packet sent after the recovery start begins a new period.
+      cc.onPacketsLost([p(150)], 300);
+      expect(cc.cwnd).to.equal(3600);
+    });
+
+    it('never goes below the minimum window; persistent congestion collapses to it', () => {
+      const cc = new NewReno();
+      for (let t = 1; t <= 5; t++) cc.onCongestionEvent(t * 10, t * 10 + 1);
+      expect(cc.cwnd).to.equal(2400);
+      const cc2 = new NewReno();
+      cc2.onPersistentCongestion(5);
+      expect(cc2.cwnd).to.equal(2400);
+      // Recovery ended: next ack grows the window (slow start, ssthresh still Infinity).
+      cc2.onPacketSent(MDS, 1);
+      cc2.onPacketAcked(p(1), 6, 5);
+      expect(cc2.cwnd).to.equal(3600);
+    });
+
+    it('does not grow while app-limited (§7.8)', () => {
+      const cc = new NewReno();
+      cc.appLimited = true;
+      cc.onPacketSent(MDS, 0);
+      cc.onPacketAcked(p(0), 10, 10);
+      expect(cc.cwnd).to.equal(12000);
+      expect(cc.bytesInFlight).to.equal(0);
+    });
+
+    it('ignores packets not in flight and discards without congestion signal', () => {
+      const cc = new NewReno();
+      cc.onPacketSent(MDS, 0);
+      cc.onPacketAcked({ timeSent: 0, size: MDS, inFlight: false }, 1, 1);
+      expect(cc.cwnd).to.equal(12000);
+      cc.onPacketsDiscarded(MDS);
+      expect(cc.bytesInFlight).to.equal(0);
+      expect(cc.cwnd).to.equal(12000);
+    });
+  });
+
+  describe('CUBIC (RFC 9438)', () => {
+    it('K and W_cubic(t) follow §4.2 (W_max 100, cwnd_epoch 70)', () => {
+      const k = cubicK(100, 70);
+      // K = cbrt(30 / 0.4) = cbrt(75)
+      expect(k).to.be.closeTo(4.217163326508746, 1e-12);
+      expect(wCubic(0, k, 100)).to.be.closeTo(70, 1e-9);
+      expect(wCubic(1, k, 100)).to.be.closeTo(86.68076383512988, 1e-9);
+      expect(wCubic(2, k, 100)).to.be.closeTo(95.64033568663878, 1e-9);
+      expect(wCubic(k, k, 100)).to.equal(100);
+      expect(wCubic(5, k, 100)).to.be.closeTo(100.1918993394395, 1e-9);
+      expect(wCubic(10, k, 100)).to.be.closeTo(177.35399908835427, 1e-9);
+      expect(CUBIC_ALPHA).to.be.closeTo(0.9 / 1.7, 1e-15);
+    });
+
+    function afterLoss() {
+      const cc = new Cubic();
+      for (let i = 0; i < 10; i++) cc.onPacketSent(MDS, 0);
+      cc.onPacketsLost([p(0)], 100);
+      return cc;
+    }
+
+    it('multiplicative decrease with beta 0.7 (§4.6)', () => {
+      const cc = afterLoss();
+      expect(cc.wMax).to.equal(10);
+      expect(cc.ssthresh).to.equal(8400);
+      expect(cc.cwnd).to.equal(8400);
+    });
+
+    it('Reno-friendly region, then the concave region (§4.3, §4.4)', () => {
+      const cc = afterLoss();
+      cc.onPacketSent(MDS, 101);
+      cc.onPacketSent(MDS, 102);
+      // First ack in congestion avoidance at 200: epoch starts, t = 0.
+      cc.onPacketAcked(p(101), 200, 100);
+      expect(cc.epochStart).to.equal(200);
+      expect(cc.k).to.be.closeTo(1.9574338205844317, 1e-12); // cbrt((10 - 7) / 0.4)
+      // W_est = 7 + alpha * 1 / 7 = 7.07563...; W_cubic(0) = 7 < W_est: cwnd = W_est.
+      expect(cc.wEst).to.be.closeTo(7.07563025210084, 1e-12);
+      expect(cc.cwnd).to.be.closeTo(7.07563025210084 * MDS, 1e-9);
+      // One second later: W_est = 7.15045... < W_cubic(1) = 9.6489...: cubic region,
+      // target W_cubic(1.1) = 9.74784..., cwnd += (target - cwnd) / cwnd per segment.
+      cc.onPacketAcked(p(102), 1200, 100);
+      expect(cc.wEst).to.be.closeTo(7.150452104832431, 1e-12);
+      expect(cc.cwnd).to.be.closeTo(7.453295279667056 * MDS, 1e-7);
+    });
+
+    it('caps the target at 1.5 cwnd in the convex region (§4.5)', () => {
+      const cc = afterLoss();
+      cc.onPacketSent(MDS, 101);
+      cc.onPacketSent(MDS, 102);
+      cc.onPacketAcked(p(101), 200, 100);
+      const before = cc.cwnd / MDS;
+      // t = 100 s: W_cubic is huge; growth per segment is (1.5 cwnd - cwnd) / cwnd = 0.5.
+      cc.onPacketAcked(p(102), 100200, 100);
+      expect(cc.cwnd / MDS).to.be.closeTo(before + 0.5, 1e-9);
+    });
+
+    it('fast convergence lowers W_max when the window shrank (§4.7)', () => {
+      const cc = afterLoss(); // cwnd 7 segments, W_max 10
+      cc.onPacketsLost([p(150)], 300);
+      expect(cc.wMax).to.be.closeTo(7 * 0.85, 1e-12);
+      expect(cc.ssthresh).to.equal(5880);
+      expect(cc.cwnd).to.equal(5880);
+      const slow = new Cubic({ fastConvergence: false });
+      slow.onPacketsLost([p(0)], 100);
+      slow.onPacketsLost([p(150)], 300);
+      expect(slow.wMax).to.equal(7);
+    });
+
+    it('does not grow while app-limited and leaves that time out of t (§5.8)', () => {
+      const cc = afterLoss();
+      cc.onPacketAcked(p(101), 200, 100); // epoch 200
+      const w = cc.cwnd;
+      cc.appLimited = true;
+      cc.onPacketAcked(p(102), 5200, 100);
+      expect(cc.cwnd).to.equal(w);
+      expect(cc.epochStart).to.equal(5200);
+    });
+
+    it('after persistent congestion: minimum window, slow start, then W_max = cwnd, K = 0', () => {
+      const cc = afterLoss();
+      cc.onPersistentCongestion(150);
+      expect(cc.cwnd).to.equal(2400);
+      // Slow start up to ssthresh 8400.
+      for (let i = 0; i < 5; i++) cc.onPacketAcked(p(160), 170, 10);
+      expect(cc.cwnd).to.equal(8400);
+      cc.onPacketAcked(p(160), 180, 10); // first CA ack: epoch
+      expect(cc.k).to.equal(0);
+      expect(cc.wMax).to.equal(7);
+    });
+  });
+
+  describe('pacer (RFC 9002 §7.7)', () => {
+    it('paces at 1.25 * cwnd / srtt after a burst of the bucket size', () => {
+      expect(Pacer.rate(12000, 100)).to.equal(150); // bytes per ms
+      const pacer = new Pacer(12000);
+      for (let i = 0; i < 10; i++) {
+        expect(pacer.nextSendTime(0, MDS, 12000, 100)).to.equal(0);
+        pacer.onPacketSent(0, MDS, 12000, 100);
+      }
+      // Bucket empty: the next 1200 bytes need 1200 / 150 = 8 ms.
+      expect(pacer.nextSendTime(0, MDS, 12000, 100)).to.equal(8);
+      expect(pacer.nextSendTime(4, MDS, 12000, 100)).to.equal(8);
+      expect(pacer.nextSendTime(8, MDS, 12000, 100)).to.equal(8);
+      pacer.onPacketSent(8, MDS, 12000, 100);
+      // Doubling cwnd doubles the rate: 4 ms per packet.
+      expect(pacer.nextSendTime(8, MDS, 24000, 100)).to.equal(12);
+    });
+
+    it('refills no further than its capacity', () => {
+      const pacer = new Pacer(2400);
+      pacer.onPacketSent(0, 2400, 12000, 100);
+      // After a long idle period only 2 packets go at once.
+      expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10000);
+      pacer.onPacketSent(10000, MDS, 12000, 100);
+      pacer.onPacketSent(10000, MDS, 12000, 100);
+      expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10008);
+    });
+  });
+});
