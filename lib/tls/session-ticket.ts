@@ -1,0 +1,139 @@
+// Stateless session tickets (RFC 8446 §4.6.1, RFC 5077 style): the server's resumption state
+// is sealed with AES-256-GCM under a rotating server key and handed to the client as the
+// ticket. Any key within the retention window can open a ticket; older ones are dropped.
+
+import { randomBytes } from 'node:crypto';
+import { Aead } from '../crypto/aead.js';
+import { Reader, Writer } from './codec.js';
+import { TlsAlert } from './alerts.js';
+
+/** What the server needs to resume a session. */
+export interface TicketState {
+  suite: number;
+  group: number; // the group of the original handshake (informational)
+  psk: Buffer;
+  createdAt: number; // ms
+  lifetime: number; // s
+  ageAdd: number;
+  maxEarlyData: number;
+  alpn: string;
+  serverName: string;
+  /** Opaque application data, e.g. the server's transport parameters for 0-RTT (RFC 9000 §7.4.1). */
+  appData: Buffer;
+}
+
+interface TicketKey {
+  id: Buffer; // 16 bytes
+  aead: Aead;
+  createdAt: number;
+}
+
+const VERSION = 1;
+
+/** The server's ticket keys. Share one instance between connections of an endpoint. */
+export class TicketKeys {
+  private keys: TicketKey[] = [];
+
+  /**
+   * rotateAfter: a new key is made when the current one is older (ms);
+   * retain: how long an old key can still open tickets (ms, at least the ticket lifetime).
+   */
+  constructor(
+    readonly rotateAfter = 3600_000,
+    readonly retain = 7 * 24 * 3600_000,
+  ) {
+    if (!(rotateAfter > 0)) throw new RangeError('rotateAfter must be positive');
+    if (!(retain >= rotateAfter)) throw new RangeError('retain must be >= rotateAfter');
+  }
+
+  private current(now: number): TicketKey {
+    const k = this.keys[0];
+    if (k && now - k.createdAt < this.rotateAfter) return k;
+    const key: TicketKey = {
+      id: randomBytes(16),
+      aead: new Aead('aes-256-gcm', randomBytes(32)),
+      createdAt: now,
+    };
+    this.keys.unshift(key);
+    while (
+      this.keys.length > 1 &&
+      now - this.keys[this.keys.length - 1]!.createdAt > this.retain + this.rotateAfter
+    )
+      this.keys.pop()!.aead.destroy();
+    return key;
+  }
+
+  seal(state: TicketState, now: number): Buffer {
+    const key = this.current(now);
+    const w = new Writer(256);
+    w.u8(VERSION).u16(state.suite).u16(state.group).vec8(state.psk);
+    w.u32(Math.floor(state.createdAt / 2 ** 32)).u32(state.createdAt % 2 ** 32);
+    w.u32(state.lifetime).u32(state.ageAdd).u32(state.maxEarlyData);
+    w.vec8(Buffer.from(state.alpn, 'latin1'))
+      .vec16(Buffer.from(state.serverName, 'latin1'))
+      .vec16(state.appData);
+    const nonce = randomBytes(12);
+    return Buffer.concat([key.id, nonce, key.aead.seal(nonce, key.id, w.finish())]);
+  }
+
+  /** Opens a ticket; undefined if it is not ours, tampered with, or its key has been retired. */
+  open(ticket: Uint8Array, now: number): TicketState | undefined {
+    if (ticket.length < 16 + 12 + 16) return undefined;
+    const t = Buffer.from(ticket.buffer, ticket.byteOffset, ticket.length);
+    const id = t.subarray(0, 16);
+    const key = this.keys.find((k) => k.id.equals(id));
+    if (!key || now - key.createdAt > this.retain + this.rotateAfter) return undefined;
+    const plain = key.aead.open(t.subarray(16, 28), id, t.subarray(28));
+    if (!plain) return undefined;
+    try {
+      const r = new Reader(plain);
+      if (r.u8() !== VERSION) return undefined;
+      const suite = r.u16();
+      const group = r.u16();
+      const psk = Buffer.from(r.vec8());
+      const createdAt = r.u32() * 2 ** 32 + r.u32();
+      const lifetime = r.u32();
+      const ageAdd = r.u32();
+      const maxEarlyData = r.u32();
+      const alpn = r.vec8().toString('latin1');
+      const serverName = r.vec16().toString('latin1');
+      const appData = Buffer.from(r.vec16());
+      r.expectEnd('ticket');
+      return {
+        suite,
+        group,
+        psk,
+        createdAt,
+        lifetime,
+        ageAdd,
+        maxEarlyData,
+        alpn,
+        serverName,
+        appData,
+      };
+    } catch (e) {
+      if (e instanceof TlsAlert) return undefined;
+      throw e;
+    }
+  }
+
+  destroy(): void {
+    for (const k of this.keys) k.aead.destroy();
+    this.keys = [];
+  }
+}
+
+/** What a client stores to resume (one per NewSessionTicket). */
+export interface SessionTicket {
+  ticket: Buffer;
+  psk: Buffer;
+  suite: number;
+  ageAdd: number;
+  lifetime: number; // s
+  receivedAt: number; // ms
+  maxEarlyData: number;
+  alpn: string | undefined;
+  serverName: string | undefined;
+  /** The server's transport parameters of the original connection (RFC 9000 §7.4.1). */
+  transportParameters: Buffer | undefined;
+}
