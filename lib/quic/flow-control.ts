@@ -1,0 +1,293 @@
+/**
+ * Flow control (RFC 9000 §4): send credit granted by the peer, receive windows we grant
+ * (with auto-tuning), and stream count limits. One object per stream direction plus one per
+ * connection; the connection wires them to frames. Protocol violations are returned as
+ * RFC 9000 §20.1 error codes (0 = fine) so that the caller can raise its QuicError.
+ */
+
+/** RFC 9000 §20.1 error codes returned by this module. */
+export const FLOW_CONTROL_ERROR = 0x03;
+export const STREAM_LIMIT_ERROR = 0x04;
+export const FRAME_ENCODING_ERROR = 0x07;
+
+/** RFC 9000 §4.6: stream counts cannot exceed 2^60. */
+export const MAX_STREAM_COUNT = 2 ** 60;
+/** Largest varint value (RFC 9000 §16); offsets and limits above are invalid. */
+const MAX_VARINT = 2 ** 62 - 1;
+
+function checkLimit(name: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new RangeError(`${name} must be a safe integer >= 0`);
+}
+
+/**
+ * Send-side credit (MAX_DATA or MAX_STREAM_DATA from the peer, RFC 9000 §4.1).
+ * `used` counts bytes sent against it: the highest stream offset sent for a stream, the sum
+ * over streams for the connection.
+ */
+export class SendCredit {
+  limit: number;
+  used = 0;
+  /** Limit at which a *_BLOCKED frame was last queued, or -1. */
+  private blockedAt = -1;
+  private blockedPending = false;
+
+  constructor(initialLimit: number) {
+    checkLimit('initialLimit', initialLimit);
+    this.limit = initialLimit;
+  }
+
+  /** Bytes that may still be sent. */
+  get available(): number {
+    return this.limit - this.used;
+  }
+
+  /**
+   * MAX_DATA / MAX_STREAM_DATA received. RFC 9000 §4.1: values that do not increase the limit
+   * are ignored. Returns true if the limit grew (sending may resume).
+   */
+  update(max: number): boolean {
+    if (!(max > this.limit)) return false;
+    this.limit = Math.min(max, MAX_VARINT);
+    this.blockedPending = false;
+    return true;
+  }
+
+  /** Accounts `n` bytes as sent; throws if that exceeds the credit (a caller bug). */
+  consume(n: number): void {
+    if (!(n >= 0 && this.used + n <= this.limit)) throw new RangeError('n exceeds the credit');
+    this.used += n;
+  }
+
+  /**
+   * The sender has data but no credit: queue one *_BLOCKED frame per limit (RFC 9000 §4.1,
+   * §19.12/§19.13). Returns true if a frame was queued by this call.
+   */
+  onBlocked(): boolean {
+    if (this.available > 0 || this.blockedAt === this.limit) return false;
+    this.blockedAt = this.limit;
+    this.blockedPending = true;
+    return true;
+  }
+
+  /** A *_BLOCKED frame is due; returns the limit to put in it and clears it, or -1. */
+  takeBlocked(): number {
+    if (!this.blockedPending) return -1;
+    this.blockedPending = false;
+    return this.blockedAt;
+  }
+
+  /** A *_BLOCKED frame carrying `limit` was lost: resend if still blocked at that limit. */
+  onBlockedLost(limit: number): void {
+    if (limit === this.limit && this.available === 0) this.blockedPending = true;
+  }
+}
+
+export interface RecvWindowOptions {
+  /** Initial window = initial limit advertised in the transport parameters. */
+  window: number;
+  /** Auto-tuning cap; default = window (no auto-tuning). */
+  maxWindow?: number;
+}
+
+/**
+ * Receive-side window we grant (RFC 9000 §4.1/§4.2). For a stream, report the highest offset
+ * received with onReceivedOffset; for the connection, report newly counted bytes with
+ * onReceivedBytes. Bytes consumed by the application move the window: once half of it is
+ * used a MAX_(STREAM_)DATA update is due. Auto-tuning (as quinn/chromium): when updates are
+ * needed less than 2 RTTs apart, the window doubles up to maxWindow.
+ */
+export class RecvWindow {
+  /** Limit currently advertised to the peer. */
+  limit: number;
+  /** Flow-control bytes received (highest offset for a stream, sum for the connection). */
+  received = 0;
+  /** Bytes consumed by the application. */
+  consumed = 0;
+  window: number;
+  readonly maxWindow: number;
+  private lastUpdateTime = -1;
+  private stopped = false;
+
+  constructor(options: RecvWindowOptions) {
+    checkLimit('window', options.window);
+    this.window = options.window;
+    this.limit = options.window;
+    this.maxWindow = options.maxWindow ?? options.window;
+    checkLimit('maxWindow', this.maxWindow);
+    if (this.maxWindow < this.window) throw new RangeError('maxWindow must be >= window');
+  }
+
+  /**
+   * Stream data up to (exclusive) `end` arrived. Returns the increase of the highest offset
+   * (to add to the connection window) or -FLOW_CONTROL_ERROR when `end` exceeds the limit
+   * (RFC 9000 §4.1).
+   */
+  onReceivedOffset(end: number): number {
+    if (end > this.limit) return -FLOW_CONTROL_ERROR;
+    if (end <= this.received) return 0;
+    const delta = end - this.received;
+    this.received = end;
+    return delta;
+  }
+
+  /** `n` more bytes counted (connection level). Returns 0 or FLOW_CONTROL_ERROR. */
+  onReceivedBytes(n: number): number {
+    if (this.received + n > this.limit) return FLOW_CONTROL_ERROR;
+    this.received += n;
+    return 0;
+  }
+
+  /** The application consumed `n` bytes (or they were discarded, e.g. after a reset). */
+  onConsumed(n: number): void {
+    if (!(n >= 0) || this.consumed + n > this.received) throw new RangeError('n exceeds received');
+    this.consumed += n;
+  }
+
+  /** No more updates (the final size is known, RFC 9000 §4.5). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** A MAX_(STREAM_)DATA update is due: less than half the window is left (RFC 9000 §4.2). */
+  get updateNeeded(): boolean {
+    return !this.stopped && this.limit - this.consumed < this.window / 2;
+  }
+
+  /**
+   * Returns the new limit to advertise and records it, or -1 if no update is due. `now` and
+   * `smoothedRtt` (ms) drive auto-tuning.
+   */
+  takeUpdate(now: number, smoothedRtt: number): number {
+    if (!this.updateNeeded) return -1;
+    if (
+      this.lastUpdateTime >= 0 &&
+      now - this.lastUpdateTime < 2 * smoothedRtt &&
+      this.window < this.maxWindow
+    ) {
+      // The peer drains a window in under 2 RTTs: the window limits throughput; grow it.
+      this.window = Math.min(this.window * 2, this.maxWindow);
+    }
+    this.lastUpdateTime = now;
+    this.limit = Math.min(this.consumed + this.window, MAX_VARINT);
+    return this.limit;
+  }
+
+  /** Current limit to resend when a MAX_(STREAM_)DATA frame was lost, or -1 if stale. */
+  onUpdateLost(limit: number): number {
+    return !this.stopped && limit === this.limit ? this.limit : -1;
+  }
+
+  /** Grow the window to at least `window` (e.g. connection window >= 1.5x a stream window). */
+  ensureWindow(window: number): void {
+    if (window > this.window) this.window = Math.min(window, this.maxWindow);
+  }
+}
+
+/**
+ * Limit on streams the peer may open of one type (RFC 9000 §4.6). Stream indices are
+ * `streamId >> 2`. MAX_STREAMS updates keep `window` streams open as streams close.
+ */
+export class PeerStreamLimit {
+  /** Cumulative count advertised (peer may open indices < limit). */
+  limit: number;
+  /** Streams opened by the peer so far (highest index + 1). */
+  opened = 0;
+  /** Streams the peer opened that are fully closed. */
+  closed = 0;
+  readonly window: number;
+
+  constructor(window: number) {
+    checkLimit('window', window);
+    if (window > MAX_STREAM_COUNT) throw new RangeError('window must be <= 2^60');
+    this.window = window;
+    this.limit = window;
+  }
+
+  /**
+   * A frame referenced peer stream `index`. Returns the number of streams newly opened
+   * (indices below are opened implicitly, RFC 9000 §3.2) or -STREAM_LIMIT_ERROR (§4.6).
+   */
+  onStreamReferenced(index: number): number {
+    if (index >= this.limit) return -STREAM_LIMIT_ERROR;
+    if (index < this.opened) return 0;
+    const n = index + 1 - this.opened;
+    this.opened = index + 1;
+    return n;
+  }
+
+  /** A peer-initiated stream was closed and its state freed. */
+  onStreamClosed(): void {
+    if (this.closed >= this.opened) throw new RangeError('more streams closed than opened');
+    this.closed++;
+  }
+
+  /** New MAX_STREAMS value when at least half the window is free again, or -1. */
+  takeUpdate(): number {
+    const target = Math.min(this.closed + this.window, MAX_STREAM_COUNT);
+    if (target - this.limit < Math.max(1, this.window / 2)) return -1;
+    this.limit = target;
+    return target;
+  }
+
+  /** A MAX_STREAMS frame carrying `limit` was lost: value to resend, or -1 if stale. */
+  onUpdateLost(limit: number): number {
+    return limit === this.limit ? limit : -1;
+  }
+}
+
+/** Limit on streams we may open of one type, granted by the peer's MAX_STREAMS (§4.6). */
+export class LocalStreamLimit {
+  limit: number;
+  /** Streams we opened (next index to use). */
+  opened = 0;
+  private blockedAt = -1;
+  private blockedPending = false;
+
+  constructor(initialLimit: number) {
+    checkLimit('initialLimit', initialLimit);
+    if (initialLimit > MAX_STREAM_COUNT) throw new RangeError('initialLimit must be <= 2^60');
+    this.limit = initialLimit;
+  }
+
+  get canOpen(): boolean {
+    return this.opened < this.limit;
+  }
+
+  /** Opens a stream; returns its index, or -1 if blocked (a STREAMS_BLOCKED is queued). */
+  open(): number {
+    if (this.opened >= this.limit) {
+      if (this.blockedAt !== this.limit) {
+        this.blockedAt = this.limit;
+        this.blockedPending = true;
+      }
+      return -1;
+    }
+    return this.opened++;
+  }
+
+  /**
+   * MAX_STREAMS received. RFC 9000 §19.11: above 2^60 is FRAME_ENCODING_ERROR; values that do
+   * not increase the limit are ignored (§4.6). Returns 0 or the error code.
+   */
+  update(max: number): number {
+    if (max > MAX_STREAM_COUNT) return FRAME_ENCODING_ERROR;
+    if (max > this.limit) {
+      this.limit = max;
+      this.blockedPending = false;
+    }
+    return 0;
+  }
+
+  /** STREAMS_BLOCKED due: the limit to report, or -1 (RFC 9000 §19.14). */
+  takeBlocked(): number {
+    if (!this.blockedPending) return -1;
+    this.blockedPending = false;
+    return this.blockedAt;
+  }
+
+  /** A STREAMS_BLOCKED frame carrying `limit` was lost: resend if still blocked there. */
+  onBlockedLost(limit: number): void {
+    if (limit === this.limit && this.opened >= this.limit) this.blockedPending = true;
+  }
+}

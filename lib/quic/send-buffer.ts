@@ -1,0 +1,225 @@
+/**
+ * Send side of a stream (or of a CRYPTO stream, RFC 9000 §19.6): bytes written by the
+ * application, handed out as (offset, data) chunks for STREAM/CRYPTO frames, tracked until
+ * acknowledged. Lost ranges are resent before new data; acknowledged prefixes free memory.
+ * Written buffers are kept by reference (no copy): do not modify them after write().
+ */
+import { RangeSet } from './range-set.js';
+
+/** One frame's worth of stream data. `data` is a view (a copy only if it spans writes). */
+export interface StreamChunk {
+  offset: number;
+  data: Uint8Array;
+  /** The frame carries the FIN bit (RFC 9000 §19.8). */
+  fin: boolean;
+  /** Retransmission of lost data: consumes no new flow-control credit (RFC 9000 §4.1). */
+  retransmit: boolean;
+}
+
+export class SendBuffer {
+  private chunks: (Uint8Array | undefined)[] = [];
+  /** Absolute offset of each chunk. */
+  private starts: number[] = [];
+  private head = 0;
+  /** Offset of the first byte still held (everything below is acknowledged and freed). */
+  private base = 0;
+  /** Bytes written by the application (end offset of the stream so far). */
+  written = 0;
+  /** Next never-sent offset (highest offset sent). */
+  sentOffset = 0;
+  /** Final size once end() was called, else -1. */
+  finOffset = -1;
+  private finSent = false;
+  private finLost = false;
+  finAcked = false;
+  private readonly acked = new RangeSet();
+  private readonly lost = new RangeSet();
+  private isReset = false;
+
+  /** Appends application data (kept by reference). */
+  write(data: Uint8Array): void {
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    if (this.finOffset >= 0 || this.isReset) throw new RangeError('write after end or reset');
+    if (data.length === 0) return;
+    this.chunks.push(data);
+    this.starts.push(this.written);
+    this.written += data.length;
+  }
+
+  /** No more data: the final size is what has been written (RFC 9000 §4.5). */
+  end(): void {
+    if (this.isReset) throw new RangeError('end after reset');
+    if (this.finOffset < 0) this.finOffset = this.written;
+  }
+
+  /** Bytes held in memory (written, not yet acknowledged as a prefix): for backpressure. */
+  get bufferedBytes(): number {
+    return this.written - this.base;
+  }
+
+  /** Bytes written but never sent. */
+  get unsentBytes(): number {
+    return this.written - this.sentOffset;
+  }
+
+  /** Lost data (or a lost FIN) waits for retransmission. */
+  get hasRetransmit(): boolean {
+    return !this.isReset && (!this.lost.isEmpty || this.finLost);
+  }
+
+  /** Something to send: lost data, new data or a FIN not sent yet. */
+  get hasPending(): boolean {
+    if (this.isReset) return false;
+    return this.hasRetransmit || this.sentOffset < this.written || this.finPendingNew;
+  }
+
+  private get finPendingNew(): boolean {
+    return this.finOffset >= 0 && !this.finSent && !this.finAcked;
+  }
+
+  /** Everything written and the FIN were acknowledged (the send side is done, §3.1). */
+  get allAcked(): boolean {
+    return this.finAcked && this.base === this.finOffset;
+  }
+
+  get wasReset(): boolean {
+    return this.isReset;
+  }
+
+  /**
+   * Next chunk to send, at most `maxLength` bytes; lost data first. New data is limited to
+   * offsets below `maxOffset` (the flow-control limit, RFC 9000 §4.1). Returns null if there
+   * is nothing to send. The chunk is considered sent (in flight) once returned.
+   */
+  nextChunk(maxLength: number, maxOffset: number = Infinity): StreamChunk | null {
+    if (this.isReset || !(maxLength >= 0)) return null;
+    if (!this.lost.isEmpty && maxLength > 0) {
+      const start = this.lost.startAt(0);
+      const len = Math.min(this.lost.endAt(0) - start + 1, maxLength);
+      this.lost.subtract(start, start + len - 1);
+      const end = start + len;
+      const fin = end === this.finOffset && !this.finAcked;
+      if (fin) {
+        this.finLost = false;
+        this.finSent = true;
+      }
+      return { offset: start, data: this.slice(start, end), fin, retransmit: true };
+    }
+    if (this.finLost && this.lost.isEmpty) {
+      // Only the FIN is missing: send an empty STREAM frame with FIN at the final size.
+      this.finLost = false;
+      return { offset: this.finOffset, data: new Uint8Array(0), fin: true, retransmit: true };
+    }
+    const start = this.sentOffset;
+    const len = Math.max(0, Math.min(this.written - start, maxLength, maxOffset - start));
+    const end = start + len;
+    const fin = end === this.finOffset && !this.finSent;
+    if (len === 0 && !fin) return null;
+    this.sentOffset = end;
+    if (fin) this.finSent = true;
+    return { offset: start, data: this.slice(start, end), fin, retransmit: false };
+  }
+
+  /** A frame carrying [offset, offset + length) (and FIN if set) was acknowledged. */
+  onAcked(offset: number, length: number, fin: boolean): void {
+    if (this.isReset) return;
+    if (fin) {
+      this.finAcked = true;
+      this.finLost = false;
+    }
+    if (length <= 0) return;
+    const end = offset + length;
+    if (end <= this.base) return;
+    this.acked.add(Math.max(offset, this.base), end - 1);
+    this.lost.subtract(offset, end - 1);
+    // Free the acknowledged prefix.
+    if (this.acked.startAt(0) <= this.base) {
+      const newBase = this.acked.endAt(0) + 1;
+      this.acked.removeBelow(newBase);
+      this.release(newBase);
+    }
+  }
+
+  /** A frame carrying [offset, offset + length) (and FIN if set) was declared lost. */
+  onLost(offset: number, length: number, fin: boolean): void {
+    if (this.isReset) return;
+    if (fin && !this.finAcked) this.finLost = true;
+    const start = Math.max(offset, this.base);
+    const end = offset + length;
+    if (end <= start) return;
+    this.lost.add(start, end - 1);
+    // Parts acknowledged through another copy need no retransmission.
+    for (let i = 0; i < this.acked.size; i++) {
+      const s = this.acked.startAt(i);
+      if (s >= end) break;
+      const e = this.acked.endAt(i);
+      if (e >= start) this.lost.subtract(s, e);
+    }
+  }
+
+  /**
+   * Abandons the stream (RESET_STREAM, RFC 9000 §19.4): frees the data and returns the final
+   * size to send, i.e. the amount of data sent so far.
+   */
+  reset(): number {
+    if (!this.isReset) {
+      this.isReset = true;
+      this.release(this.written);
+      this.lost.clear();
+      this.acked.clear();
+    }
+    return this.sentOffset;
+  }
+
+  /** Drops chunks wholly below `newBase`. */
+  private release(newBase: number): void {
+    this.base = newBase;
+    let h = this.head;
+    const n = this.chunks.length;
+    while (h < n && this.starts[h] + this.chunks[h]!.length <= newBase) {
+      this.chunks[h] = undefined;
+      h++;
+    }
+    this.head = h;
+    if (h === n) {
+      this.chunks.length = 0;
+      this.starts.length = 0;
+      this.head = 0;
+    } else if (h > 64 && h * 2 > n) {
+      this.chunks.splice(0, h);
+      this.starts.splice(0, h);
+      this.head = 0;
+    }
+  }
+
+  /** Index of the chunk holding `offset`. */
+  private chunkIndex(offset: number): number {
+    let lo = this.head;
+    let hi = this.chunks.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.starts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** Bytes [start, end) as a view, or a copy when they span several writes. */
+  private slice(start: number, end: number): Uint8Array {
+    if (end <= start) return new Uint8Array(0);
+    let i = this.chunkIndex(start);
+    let c = this.chunks[i]!;
+    let rel = start - this.starts[i];
+    if (end - this.starts[i] <= c.length) return c.subarray(rel, end - this.starts[i]);
+    const out = Buffer.allocUnsafe(end - start);
+    let pos = 0;
+    while (pos < out.length) {
+      const n = Math.min(c.length - rel, out.length - pos);
+      out.set(c.subarray(rel, rel + n), pos);
+      pos += n;
+      c = this.chunks[++i]!;
+      rel = 0;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,140 @@
+import { expect } from 'chai';
+import {
+  FLOW_CONTROL_ERROR,
+  FRAME_ENCODING_ERROR,
+  LocalStreamLimit,
+  PeerStreamLimit,
+  RecvWindow,
+  SendCredit,
+  STREAM_LIMIT_ERROR,
+} from '../lib/quic/flow-control.js';
+
+describe('quic/flow-control (RFC 9000 §4)', () => {
+  describe('SendCredit', () => {
+    it('tracks credit, ignores non-increasing updates (§4.1)', () => {
+      const c = new SendCredit(1000);
+      c.consume(600);
+      expect(c.available).to.equal(400);
+      expect(c.update(900)).to.equal(false);
+      expect(c.limit).to.equal(1000);
+      expect(c.update(1500)).to.equal(true);
+      expect(c.available).to.equal(900);
+      expect(() => c.consume(901)).to.throw(RangeError);
+    });
+
+    it('queues one *_BLOCKED per limit, again after a lost frame', () => {
+      const c = new SendCredit(100);
+      expect(c.onBlocked()).to.equal(false); // credit left: not blocked
+      c.consume(100);
+      expect(c.onBlocked()).to.equal(true);
+      expect(c.onBlocked()).to.equal(false);
+      expect(c.takeBlocked()).to.equal(100);
+      expect(c.takeBlocked()).to.equal(-1);
+      c.onBlockedLost(100);
+      expect(c.takeBlocked()).to.equal(100);
+      c.update(200);
+      c.onBlockedLost(100); // stale
+      expect(c.takeBlocked()).to.equal(-1);
+      c.consume(100);
+      expect(c.onBlocked()).to.equal(true);
+      expect(c.takeBlocked()).to.equal(200);
+    });
+  });
+
+  describe('RecvWindow', () => {
+    it('rejects data beyond the limit with FLOW_CONTROL_ERROR', () => {
+      const w = new RecvWindow({ window: 1000 });
+      expect(w.onReceivedOffset(600)).to.equal(600);
+      expect(w.onReceivedOffset(500)).to.equal(0); // retransmission below the highest offset
+      expect(w.onReceivedOffset(1000)).to.equal(400);
+      expect(w.onReceivedOffset(1001)).to.equal(-FLOW_CONTROL_ERROR);
+      const conn = new RecvWindow({ window: 1000 });
+      expect(conn.onReceivedBytes(1000)).to.equal(0);
+      expect(conn.onReceivedBytes(1)).to.equal(FLOW_CONTROL_ERROR);
+    });
+
+    it('sends an update once half the window is consumed', () => {
+      const w = new RecvWindow({ window: 1000 });
+      w.onReceivedOffset(1000);
+      w.onConsumed(500);
+      expect(w.updateNeeded).to.equal(false);
+      expect(w.takeUpdate(0, 100)).to.equal(-1);
+      w.onConsumed(1);
+      expect(w.updateNeeded).to.equal(true);
+      expect(w.takeUpdate(0, 100)).to.equal(1501);
+      expect(w.updateNeeded).to.equal(false);
+      expect(w.onUpdateLost(1501)).to.equal(1501);
+      expect(w.onUpdateLost(1000)).to.equal(-1);
+      expect(() => w.onConsumed(1000)).to.throw(RangeError);
+    });
+
+    it('auto-tunes: doubles the window (up to the cap) when updates come within 2 RTTs', () => {
+      const w = new RecvWindow({ window: 1000, maxWindow: 3000 });
+      const cycle = (now: number, rtt: number) => {
+        w.onReceivedOffset(w.limit);
+        w.onConsumed(w.received - w.consumed);
+        return w.takeUpdate(now, rtt);
+      };
+      expect(cycle(0, 100)).to.equal(2000); // first update: no history, window 1000
+      expect(w.window).to.equal(1000);
+      expect(cycle(150, 100)).to.equal(4000); // 150 ms < 2 RTT: window 2000
+      expect(w.window).to.equal(2000);
+      expect(cycle(250, 100)).to.equal(7000); // capped at 3000
+      expect(w.window).to.equal(3000);
+      expect(cycle(260, 100)).to.equal(10000);
+      const slow = new RecvWindow({ window: 1000, maxWindow: 3000 });
+      slow.onReceivedOffset(1000);
+      slow.onConsumed(1000);
+      slow.takeUpdate(0, 100);
+      slow.onReceivedOffset(2000);
+      slow.onConsumed(1000);
+      slow.takeUpdate(500, 100); // 500 ms >= 2 RTT: no growth
+      expect(slow.window).to.equal(1000);
+    });
+
+    it('stops updating once stopped (final size known)', () => {
+      const w = new RecvWindow({ window: 100 });
+      w.onReceivedOffset(100);
+      w.onConsumed(100);
+      w.stop();
+      expect(w.takeUpdate(0, 1)).to.equal(-1);
+    });
+  });
+
+  describe('stream count limits (§4.6)', () => {
+    it('peer streams: implicit opening, STREAM_LIMIT_ERROR, MAX_STREAMS as streams close', () => {
+      const l = new PeerStreamLimit(4);
+      expect(l.onStreamReferenced(2)).to.equal(3); // 0, 1, 2 opened
+      expect(l.onStreamReferenced(1)).to.equal(0);
+      expect(l.onStreamReferenced(3)).to.equal(1);
+      expect(l.onStreamReferenced(4)).to.equal(-STREAM_LIMIT_ERROR);
+      l.onStreamClosed();
+      expect(l.takeUpdate()).to.equal(-1); // only 1 of 4 freed
+      l.onStreamClosed();
+      expect(l.takeUpdate()).to.equal(6);
+      expect(l.onStreamReferenced(5)).to.equal(2);
+      expect(l.onStreamReferenced(6)).to.equal(-STREAM_LIMIT_ERROR);
+      expect(l.onUpdateLost(6)).to.equal(6);
+      expect(() => new PeerStreamLimit(2 ** 61)).to.throw(RangeError);
+    });
+
+    it('local streams: blocked once per limit, MAX_STREAMS above 2^60 is an error', () => {
+      const l = new LocalStreamLimit(2);
+      expect(l.open()).to.equal(0);
+      expect(l.open()).to.equal(1);
+      expect(l.canOpen).to.equal(false);
+      expect(l.open()).to.equal(-1);
+      expect(l.open()).to.equal(-1);
+      expect(l.takeBlocked()).to.equal(2);
+      expect(l.takeBlocked()).to.equal(-1);
+      l.onBlockedLost(2);
+      expect(l.takeBlocked()).to.equal(2);
+      expect(l.update(1)).to.equal(0);
+      expect(l.limit).to.equal(2);
+      expect(l.update(3)).to.equal(0);
+      expect(l.open()).to.equal(2);
+      expect(l.update(2 ** 61)).to.equal(FRAME_ENCODING_ERROR);
+      expect(l.update(2 ** 60)).to.equal(0);
+    });
+  });
+});
