@@ -6,3 +6,5 @@ export * from './aead.js';
 export * from './packet.js';
 export * from './x25519.js';
 export * from './ecdh.js';
+export * from './mlkem.js';
+export * from './groups.js';
