@@ -41,13 +41,21 @@ const VERSIONS = new Map<number, VersionParams>([
 ]);
 
 function versionParams(version: number): VersionParams {
-  const params = typeof version === 'number' ? VERSIONS.get(version) : undefined;
-  if (!params) throw new RangeError(`version 0x${Number(version).toString(16)} is not supported`);
+  if (typeof version !== 'number') throw new TypeError('version must be a number');
+  const params = VERSIONS.get(version);
+  if (!params) throw new RangeError(`version 0x${version.toString(16)} is not supported`);
   return params;
 }
 
 function checkBytes(value: unknown, name: string): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) throw new TypeError(`${name} must be a Uint8Array`);
+  if (value.length === 0) {
+    try {
+      new Uint8Array(value.buffer, value.byteOffset, 0);
+    } catch {
+      throw new TypeError(`${name} is backed by a detached ArrayBuffer`);
+    }
+  }
 }
 
 // RFC 9000 §17.2: connection IDs are at most 20 bytes in QUIC v1 (and v2).
