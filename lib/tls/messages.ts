@@ -70,34 +70,46 @@ export function maxMessageSize(type: number): number {
  * record payloads). Buffered bytes are bounded by the largest allowed message.
  */
 export class HandshakeReassembler {
-  private pending: Buffer = Buffer.alloc(0);
+  // Received chunks not yet consumed; joined only when a whole message is present, so a peer
+  // dribbling one byte at a time costs O(total), not O(total^2).
+  private chunks: Buffer[] = [];
+  private total = 0;
 
   /** Bytes received but not yet forming a whole message. */
   get buffered(): number {
-    return this.pending.length;
+    return this.total;
   }
 
   push(data: Uint8Array): HandshakeMessage[] {
-    this.pending =
-      this.pending.length === 0 ? Buffer.from(data) : Buffer.concat([this.pending, data]);
+    if (data.length === 0) return [];
+    this.chunks.push(Buffer.from(data));
+    this.total += data.length;
     const out: HandshakeMessage[] = [];
-    let pos = 0;
-    const p = this.pending;
-    while (p.length - pos >= 4) {
-      const type = p[pos]!;
-      const len = p.readUIntBE(pos + 1, 3);
+    while (this.total >= 4) {
+      if (this.chunks[0]!.length < 4) this.join();
+      const head = this.chunks[0]!;
+      const type = head[0]!;
+      const len = head.readUIntBE(1, 3);
       if (len > maxMessageSize(type))
         throw new TlsAlert(
           'decode_error',
           `${handshakeTypeName(type)} of ${len} bytes is too large`,
         );
-      if (p.length - pos < 4 + len) break;
-      const raw = p.subarray(pos, pos + 4 + len);
+      if (this.total < 4 + len) break;
+      if (head.length < 4 + len) this.join();
+      const buf = this.chunks[0]!;
+      const raw = buf.subarray(0, 4 + len);
       out.push({ type, body: raw.subarray(4), raw });
-      pos += 4 + len;
+      const rest = buf.subarray(4 + len);
+      if (rest.length) this.chunks[0] = rest;
+      else this.chunks.shift();
+      this.total -= 4 + len;
     }
-    this.pending = p.subarray(pos);
     return out;
+  }
+
+  private join(): void {
+    this.chunks = [Buffer.concat(this.chunks, this.total)];
   }
 }
 

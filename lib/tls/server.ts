@@ -197,9 +197,6 @@ export class TlsServer extends TlsEngine {
     }
     const share = e.keyShares.find((k) => k.group === group.code);
 
-    // PSK (§4.2.9, §4.2.11): resumption with psk_dhe_ke only.
-    const psk = this.acceptPsk(ch, msg, suite, now);
-
     if (!share) {
       if (this.retried)
         throw new TlsAlert('illegal_parameter', 'second ClientHello lacks the requested key share');
@@ -207,6 +204,10 @@ export class TlsServer extends TlsEngine {
     }
     if (this.retried && group !== this.hrrGroup)
       throw new TlsAlert('illegal_parameter', 'second ClientHello changed the group');
+
+    // PSK (§4.2.9, §4.2.11): resumption with psk_dhe_ke only. Checked after the retry decision
+    // so that a HelloRetryRequest never spends a ticket's single 0-RTT use.
+    const psk = this.acceptPsk(ch, msg, suite, now);
 
     // Signature scheme for a full handshake.
     if (!psk) {
