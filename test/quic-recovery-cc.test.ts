@@ -3,11 +3,19 @@ import { CUBIC_ALPHA, Cubic, cubicK, wCubic } from '../lib/quic/recovery/cubic.j
 import { NewReno } from '../lib/quic/recovery/newreno.js';
 import { Pacer } from '../lib/quic/recovery/pacer.js';
 import { initialWindow } from '../lib/quic/recovery/congestion.js';
+import { createCongestionController } from '../lib/quic/recovery/index.js';
 
 const MDS = 1200;
 const p = (timeSent: number, size = MDS) => ({ timeSent, size, inFlight: true });
 
 describe('quic/recovery/congestion', () => {
+  it('creates the controller named by the cc option', () => {
+    expect(createCongestionController('newreno').name).to.equal('newreno');
+    expect(createCongestionController('cubic', { maxDatagramSize: 1500 }).cwnd).to.equal(14720);
+    expect(createCongestionController().name).to.equal('cubic');
+    expect(() => createCongestionController('bbr' as 'cubic')).to.throw(RangeError, /cc/);
+  });
+
   it('initial window is min(10 * mds, max(2 * mds, 14720)) (RFC 9002 §7.2)', () => {
     expect(initialWindow(1200)).to.equal(12000);
     expect(initialWindow(1472)).to.equal(14720);

@@ -90,6 +90,17 @@ describe('quic/recv-buffer', () => {
     expect(r.segments).to.equal(8);
   });
 
+  it('stores nothing for empty frames, but honours an empty FIN', () => {
+    const r = new RecvBuffer();
+    expect(r.insert(5, Buffer.alloc(0))).to.equal(0);
+    expect(r.segments).to.equal(0);
+    expect(r.highestOffset).to.equal(5);
+    expect(r.insert(0, Buffer.from('abcde'))).to.equal(0);
+    expect(r.insert(5, Buffer.alloc(0), true)).to.equal(0);
+    expect(readAll(r).toString()).to.equal('abcde');
+    expect(r.finished).to.equal(true);
+  });
+
   it('copies when asked (caller reuses its buffers)', () => {
     const buf = Buffer.from('abcd');
     const r = new RecvBuffer({ copy: true });

@@ -98,7 +98,7 @@ export class RecvBuffer {
     if (end - this.readOffset > this.cryptoBufferLimit) return CRYPTO_BUFFER_EXCEEDED;
     if (fin) this.finalSize = end;
     if (end > this.highestOffset) this.highestOffset = end;
-    if (end <= this.readOffset || this.discarding) return 0;
+    if (end <= this.readOffset || data.length === 0 || this.discarding) return 0;
 
     let buf = toBuffer(data);
     if (offset < this.readOffset) {

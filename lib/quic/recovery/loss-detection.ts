@@ -83,6 +83,8 @@ export class LossDetection<F = unknown> {
   private readonly ecnCe = [0, 0, 0];
   private readonly discarded = [false, false, false];
   private timer = Infinity;
+  /** Space found by earliestLossTime()/ptoTimeAndSpace(). */
+  private foundSpace: PacketSpace = PacketSpace.Initial;
   private readonly ackedOut: SentPacket<F>[] = [];
   private readonly lostOut: SentPacket<F>[] = [];
   private readonly result: AckResult<F>;
@@ -309,8 +311,8 @@ export class LossDetection<F = unknown> {
     return false;
   }
 
-  /** RFC 9002 §A.8 GetLossTimeAndSpace. */
-  private earliestLossTime(): [number, PacketSpace] {
+  /** RFC 9002 §A.8 GetLossTimeAndSpace: returns the time, sets `foundSpace` (no allocation). */
+  private earliestLossTime(): number {
     let time = 0;
     let space: PacketSpace = PacketSpace.Initial;
     for (let s = 0; s < 3; s++) {
@@ -320,15 +322,17 @@ export class LossDetection<F = unknown> {
         space = s as PacketSpace;
       }
     }
-    return [time, space];
+    this.foundSpace = space;
+    return time;
   }
 
-  /** RFC 9002 §A.8 GetPtoTimeAndSpace. */
-  private ptoTimeAndSpace(now: number): [number, PacketSpace] {
+  /** RFC 9002 §A.8 GetPtoTimeAndSpace: returns the time, sets `foundSpace`. */
+  private ptoTimeAndSpace(now: number): number {
     let duration = this.rtt.ptoBase() * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
     // Anti-deadlock PTO starts from the current time.
     if (this.ackElicitingInFlight === 0) {
-      return [now + duration, this.hasHandshakeKeys ? PacketSpace.Handshake : PacketSpace.Initial];
+      this.foundSpace = this.hasHandshakeKeys ? PacketSpace.Handshake : PacketSpace.Initial;
+      return now + duration;
     }
     let timeout = Infinity;
     let space: PacketSpace = PacketSpace.Initial;
@@ -336,7 +340,7 @@ export class LossDetection<F = unknown> {
       if (this.spaces[s].ackElicitingInFlight === 0) continue;
       if (s === PacketSpace.ApplicationData) {
         // §6.2.1: no Application Data PTO until the handshake is confirmed.
-        if (!this.handshakeConfirmed) return [timeout, space];
+        if (!this.handshakeConfirmed) break;
         // §6.2.1: include max_ack_delay, with backoff.
         duration += this.maxAckDelay * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
       }
@@ -346,12 +350,13 @@ export class LossDetection<F = unknown> {
         space = s as PacketSpace;
       }
     }
-    return [timeout, space];
+    this.foundSpace = space;
+    return timeout;
   }
 
   /** RFC 9002 §A.8 SetLossDetectionTimer. */
   private setTimer(now: number): void {
-    const [lossTime] = this.earliestLossTime();
+    const lossTime = this.earliestLossTime();
     if (lossTime !== 0) {
       this.timer = lossTime;
       return;
@@ -365,13 +370,14 @@ export class LossDetection<F = unknown> {
       this.timer = Infinity;
       return;
     }
-    this.timer = this.ptoTimeAndSpace(now)[0];
+    this.timer = this.ptoTimeAndSpace(now);
   }
 
   /** RFC 9002 §A.9 OnLossDetectionTimeout. Call when now >= nextTimeout(). */
   onTimeout(now: number): TimeoutAction<F> {
     if (now < this.timer) return { kind: 'none' };
-    const [lossTime, lossSpace] = this.earliestLossTime();
+    const lossTime = this.earliestLossTime();
+    const lossSpace = this.foundSpace;
     if (lossTime !== 0) {
       const lost: SentPacket<F>[] = [];
       this.detectLost(lossSpace, now, lost);
@@ -389,7 +395,8 @@ export class LossDetection<F = unknown> {
       };
     } else {
       // §6.2.4: one or two ack-eliciting probes in the space whose PTO fired.
-      action = { kind: 'pto', space: this.ptoTimeAndSpace(now)[1], probes: 2 };
+      this.ptoTimeAndSpace(now);
+      action = { kind: 'pto', space: this.foundSpace, probes: 2 };
     }
     this.ptoCount++;
     this.setTimer(now);
