@@ -137,6 +137,25 @@ describe('quic/recovery/congestion', () => {
       expect(cc.cwnd).to.be.closeTo(7.453295279667056 * MDS, 1e-7);
     });
 
+    it('alpha_cubic becomes 1 once W_est reaches cwnd_prior (§4.3)', () => {
+      const cc = afterLoss();
+      expect(cc.cwndPrior).to.equal(10);
+      cc.onPacketAcked(p(101), 200, 100); // epoch; W_est = 7 + alpha / 7
+      // Acks at t = 0 stay in the Reno-friendly region; count the growth per ack.
+      let prev = cc.wEst;
+      let sawOne = false;
+      for (let i = 0; i < 200; i++) {
+        const cwnd = cc.cwnd / MDS;
+        cc.onPacketAcked(p(101), 200, 100);
+        const step = (cc.wEst - prev) * cwnd;
+        // Each step is alpha * 1 segment: 0.5294... below cwnd_prior, 1 from then on.
+        expect(step).to.be.closeTo(prev >= 10 ? 1 : CUBIC_ALPHA, 1e-9);
+        if (prev >= 10) sawOne = true;
+        prev = cc.wEst;
+      }
+      expect(sawOne).to.equal(true);
+    });
+
     it('caps the target at 1.5 cwnd in the convex region (§4.5)', () => {
       const cc = afterLoss();
       cc.onPacketSent(MDS, 101);

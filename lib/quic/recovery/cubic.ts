@@ -37,9 +37,10 @@ export class Cubic extends WindowController {
   k = 0;
   /** W_est: Reno-friendly estimate (segments, RFC 9438 §4.3). */
   wEst = 0;
+  /** cwnd_prior: window (segments) when ssthresh was last set (RFC 9438 §4.6); 0 if never. */
+  cwndPrior = 0;
   /** t_epoch (ms): start of the current congestion avoidance stage, -1 if not started. */
   epochStart = -1;
-  private alpha = CUBIC_ALPHA;
   private lastAckTime = -1;
   /** After persistent congestion: K = 0 and W_max = cwnd at the next stage (RFC 9438 §4.8). */
   private afterCollapse = false;
@@ -55,10 +56,10 @@ export class Cubic extends WindowController {
     if (this.epochStart < 0) this.startEpoch(now, cwnd);
     this.lastAckTime = now;
     const t = (now - this.epochStart) / 1000;
-    // §4.3: W_est grows like Reno with alpha_cubic per window of acknowledged segments ...
-    this.wEst += (this.alpha * (bytes / mds)) / cwnd;
-    // ... and alpha_cubic becomes 1 once W_est reaches W_max.
-    if (this.wEst >= this.wMax) this.alpha = 1;
+    // §4.3 Figure 4: W_est += alpha_cubic * segments_acked / cwnd, where alpha_cubic becomes
+    // 1 once W_est has reached cwnd_prior.
+    const alpha = this.wEst >= this.cwndPrior ? 1 : CUBIC_ALPHA;
+    this.wEst += (alpha * (bytes / mds)) / cwnd;
     if (wCubic(t, this.k, this.wMax) < this.wEst) {
       // §4.3 Reno-friendly region: cwnd = W_est.
       cwnd = this.wEst;
@@ -83,11 +84,11 @@ export class Cubic extends WindowController {
     this.k = cubicK(this.wMax, cwnd);
     // §4.3: W_est = cwnd_epoch at the start of the stage.
     this.wEst = cwnd;
-    this.alpha = this.wEst >= this.wMax ? 1 : CUBIC_ALPHA;
   }
 
   protected reduceWindow(): void {
     const cwnd = this.cwnd / this.mds;
+    this.cwndPrior = cwnd;
     // §4.7 fast convergence: release bandwidth if the window shrank since the last event.
     if (this.fastConvergence && cwnd < this.wMax) this.wMax = (cwnd * (1 + CUBIC_BETA)) / 2;
     else this.wMax = cwnd;
