@@ -7,7 +7,9 @@ interface Command {
   load: () => Promise<{ run(argv: string[]): Promise<number> }>;
 }
 
-const commands: Record<string, Command> = {};
+const commands: Record<string, Command> = {
+  bench: { summary: 'run a benchmark: bench crypto [--json]', load: () => import('./bench.js') },
+};
 
 function usage(): string {
   const names = Object.keys(commands);
