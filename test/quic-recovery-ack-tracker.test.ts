@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { AckTracker, Ecn, PacketSpace } from '../lib/quic/ack-tracker.js';
+import { AckTracker, decodeAckDelay, Ecn, PacketSpace } from '../lib/quic/ack-tracker.js';
 
 describe('quic/ack-tracker', () => {
   it('detects duplicates', () => {
@@ -84,6 +84,12 @@ describe('quic/ack-tracker', () => {
     const t0 = new AckTracker(PacketSpace.ApplicationData, { ackDelayExponent: 0 });
     t0.onPacketReceived(0, true, 0);
     expect(t0.buildAck(3)!.ackDelay).to.equal(3000);
+  });
+
+  it('decodes a peer ACK Delay field to ms', () => {
+    expect(decodeAckDelay(1250)).to.equal(10); // 1250 << 3 = 10000 us
+    expect(decodeAckDelay(1000, 0)).to.equal(1);
+    expect(decodeAckDelay(1, 20)).to.equal(1048.576);
   });
 
   it('stops reporting packets once an ACK covering them is acknowledged (§13.2.4)', () => {

@@ -197,6 +197,22 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     expect(ld.onAckReceived(Initial, [{ start: 0, end: 0 }], 0, 7).acked).to.deep.equal([]);
   });
 
+  it('Retry / rejected 0-RTT: resetSpace removes packets but keeps the space and pn order', () => {
+    const { cc, ld } = setup(false);
+    sendAll(ld, Initial, [0, 1], [0, 1]);
+    ld.onTimeout(ld.nextTimeout());
+    expect(ld.ptoCount).to.equal(1);
+    const removed = ld.resetSpace(Initial, 10);
+    expect(removed.map((p) => p.frames)).to.deep.equal(['p0', 'p1']);
+    expect(cc.bytesInFlight).to.equal(0);
+    expect(ld.ptoCount).to.equal(0);
+    expect(ld.isDiscarded(Initial)).to.equal(false);
+    // Packet numbers continue (RFC 9000 §17.2.5.3); reusing one is refused.
+    expect(() => ld.onPacketSent(Initial, pkt(1, 11), 11)).to.throw(RangeError);
+    ld.onPacketSent(Initial, pkt(2, 11), 11);
+    expect(ld.nextTimeout()).to.equal(11 + 999);
+  });
+
   describe('persistent congestion (§7.6)', () => {
     function scenario(times: number[], ackMiddle: boolean) {
       const { cc, ld } = setup();

@@ -12,6 +12,14 @@ export type PacketSpace = (typeof PacketSpace)[keyof typeof PacketSpace];
 export const Ecn = { NotEct: 0, Ect1: 1, Ect0: 2, Ce: 3 } as const;
 export type Ecn = (typeof Ecn)[keyof typeof Ecn];
 
+/**
+ * Decodes a peer's ACK Delay field to milliseconds (RFC 9000 §19.3: microseconds scaled by
+ * 2^ack_delay_exponent of the ACK's sender; the exponent defaults to 3, §18.2).
+ */
+export function decodeAckDelay(field: number, ackDelayExponent: number = 3): number {
+  return (field * 2 ** ackDelayExponent) / 1000;
+}
+
 export interface AckTrackerOptions {
   /** Our max_ack_delay in ms (RFC 9000 §18.2, default 25). */
   maxAckDelay?: number;

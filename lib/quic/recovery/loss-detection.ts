@@ -420,6 +420,24 @@ export class LossDetection<F = unknown> {
     return removed;
   }
 
+  /**
+   * Removes every packet of `space` from flight without discarding the space: a Retry (RFC
+   * 9002 §6.3: loss recovery state and timers reset; the Initial CRYPTO data must be resent)
+   * or rejected 0-RTT (RFC 9002 §6.4). Packet numbers keep increasing (RFC 9000 §17.2.5.3).
+   * Returns the packets removed, so their frames can be sent again.
+   */
+  resetSpace(space: PacketSpace, now: number): SentPacket<F>[] {
+    const sp = this.spaces[space];
+    const bytes = sp.bytesInFlight;
+    const removed = sp.clear();
+    this.cc.onPacketsDiscarded(bytes);
+    this.lastAckElicitingTime[space] = 0;
+    this.lossTime[space] = 0;
+    this.ptoCount = 0;
+    this.setTimer(now);
+    return removed;
+  }
+
   /** The space's keys were discarded. */
   isDiscarded(space: PacketSpace): boolean {
     return this.discarded[space];
