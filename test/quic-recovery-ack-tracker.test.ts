@@ -84,6 +84,9 @@ describe('quic/ack-tracker', () => {
     const t0 = new AckTracker(PacketSpace.ApplicationData, { ackDelayExponent: 0 });
     t0.onPacketReceived(0, true, 0);
     expect(t0.buildAck(3)!.ackDelay).to.equal(3000);
+    const hs = new AckTracker(PacketSpace.Handshake);
+    hs.onPacketReceived(0, true, 0);
+    expect(hs.buildAck(5)!.ackDelay).to.equal(0);
   });
 
   it('decodes a peer ACK Delay field to ms', () => {

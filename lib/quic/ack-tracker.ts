@@ -174,12 +174,16 @@ export class AckTracker {
 
   /**
    * Builds the ACK frame contents; null if nothing to acknowledge. `maxRanges` bounds the
-   * frame size (the highest ranges are kept). The Initial/Handshake ack delay is reported too
-   * (the peer may ignore it, RFC 9002 §5.3).
+   * frame size (the highest ranges are kept).
    */
   buildAck(now: number, maxRanges: number = this.maxRanges): AckFrameData | null {
     if (this.toAck.isEmpty) return null;
-    const delayUs = Math.max(0, now - this.largestReceivedTime) * 1000;
+    // Initial/Handshake ACKs are sent at once (§13.2.1) and may be read before the peer knows
+    // our ack_delay_exponent (RFC 9002 §5.3 lets it ignore them): report 0 there.
+    const delayUs =
+      this.space === PacketSpace.ApplicationData
+        ? Math.max(0, now - this.largestReceivedTime) * 1000
+        : 0;
     const ackDelay = Math.floor(delayUs / 2 ** this.ackDelayExponent);
     const hasEcn = this.ect0 + this.ect1 + this.ce > 0;
     return {
