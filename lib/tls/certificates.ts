@@ -5,7 +5,7 @@
 import {
   X509Certificate,
   createPrivateKey,
-  createPublicKey,
+  createHash,
   sign,
   verify,
   constants,
@@ -119,7 +119,7 @@ export function verifyCertificateVerify(
       'illegal_parameter',
       `signature scheme 0x${scheme.toString(16)} not offered`,
     );
-  const key = leaf.publicKey;
+  const key = publicKeyOf(leaf);
   if (!keyMatches(info, key))
     throw new TlsAlert('illegal_parameter', 'signature scheme does not match the certificate key');
   const data = signedContent(server, transcriptHash);
@@ -138,6 +138,39 @@ export function verifyCertificateVerify(
   }
   if (!ok) throw new TlsAlert('decrypt_error', 'CertificateVerify signature is invalid');
 }
+
+/* ---------------- caches ---------------- */
+
+/** A small bounded memo (insertion-ordered eviction): parsing and key loading dominate handshake cost. */
+class Memo<V> {
+  private map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string, make: () => V): V {
+    let v = this.map.get(key);
+    if (v === undefined) {
+      v = make();
+      if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+}
+
+const parsed = new Memo<X509Certificate>(256);
+/** Parses DER once per distinct certificate (parsing is deterministic, so caching is safe). */
+function x509(der: Buffer): X509Certificate {
+  return parsed.get(
+    createHash('sha256').update(der).digest('base64'),
+    () => new X509Certificate(der),
+  );
+}
+const publicKeys = new WeakMap<X509Certificate, KeyObject>();
+function publicKeyOf(c: X509Certificate): KeyObject {
+  let k = publicKeys.get(c);
+  if (!k) publicKeys.set(c, (k = c.publicKey));
+  return k;
+}
+const issuedMemo = new Memo<boolean>(1024);
 
 /* ---------------- PEM loading ---------------- */
 
@@ -187,7 +220,21 @@ export interface Credentials {
   schemes: number[]; // the key's usable schemes, in preference order
 }
 
+const credentialMemo = new Memo<Credentials>(32);
+
+/** Loads (once per distinct PEM input) a chain and its key. */
 export function loadCredentials(certs: PemInput, keys: string | Buffer | KeyObject): Credentials {
+  const pem = (x: unknown) =>
+    typeof x === 'string' ? x : Buffer.isBuffer(x) ? x.toString('latin1') : undefined;
+  const certText = pemTexts(certs).join('\n');
+  const keyText = pem(keys);
+  if (keyText === undefined) return loadCredentialsUncached(certs, keys);
+  return credentialMemo.get(`${certText}\u0000${keyText}`, () =>
+    loadCredentialsUncached(certs, keys),
+  );
+}
+
+function loadCredentialsUncached(certs: PemInput, keys: string | Buffer | KeyObject): Credentials {
   const chain = parseCertificates(certs, 'certs');
   const key = parsePrivateKey(keys, 'keys');
   const leaf = new X509Certificate(chain[0]!);
@@ -210,8 +257,12 @@ export function chooseScheme(
 /* ---------------- chain verification ---------------- */
 
 let systemRoots: X509Certificate[] | undefined;
+const anchorMemo = new Memo<X509Certificate[]>(32);
 function trustAnchors(ca: PemInput | undefined): X509Certificate[] {
-  if (ca !== undefined) return parseCertificates(ca, 'ca').map((d) => new X509Certificate(d));
+  if (ca !== undefined)
+    return anchorMemo.get(pemTexts(ca).join('\n'), () =>
+      parseCertificates(ca, 'ca').map((d) => x509(d)),
+    );
   return (systemRoots ??= rootCertificates.map((p) => new X509Certificate(p)));
 }
 
@@ -238,7 +289,7 @@ export function verifyChain(der: readonly Buffer[], opts: VerifyOptions): X509Ce
   if (der.length > MAX_CHAIN) throw new TlsAlert('bad_certificate', 'certificate chain too long');
   let certs: X509Certificate[];
   try {
-    certs = der.map((d) => new X509Certificate(d));
+    certs = der.map((d) => x509(d));
   } catch {
     throw new TlsAlert('bad_certificate', 'unparsable certificate');
   }
@@ -270,11 +321,11 @@ export function verifyChain(der: readonly Buffer[], opts: VerifyOptions): X509Ce
 }
 
 function issued(issuer: X509Certificate, subject: X509Certificate): boolean {
-  try {
-    return subject.checkIssued(issuer) && subject.verify(issuer.publicKey);
-  } catch {
-    return false;
-  }
+  return issuedMemo.get(`${issuer.fingerprint256}/${subject.fingerprint256}`, () => {
+    try {
+      return subject.checkIssued(issuer) && subject.verify(publicKeyOf(issuer));
+    } catch {
+      return false;
+    }
+  });
 }
-
-export { createPublicKey };
