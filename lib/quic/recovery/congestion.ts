@@ -78,7 +78,8 @@ export abstract class WindowController implements CongestionController {
   }
 
   get available(): number {
-    return Math.max(0, this.cwnd - this.bytesInFlight);
+    // CUBIC's window is fractional: report whole bytes.
+    return Math.max(0, Math.floor(this.cwnd - this.bytesInFlight));
   }
 
   canSend(bytes: number): boolean {
