@@ -47,18 +47,26 @@ const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** Operations per second of `body` (which performs `ops` operations), best of three runs. */
 export function rate(body: () => void, ops: number, durationMs: number): number {
-  for (let i = 0; i < 3; i++) body(); // warm up
-  let best = 0;
-  for (let run = 0; run < 3; run++) {
-    let calls = 0;
-    const t0 = now();
-    let elapsed = 0;
-    do {
-      for (let i = 0; i < 16; i++) body();
-      calls += 16;
-      elapsed = now() - t0;
-    } while (elapsed < durationMs);
-    best = Math.max(best, (calls * ops * 1000) / elapsed);
+  return rates([{ body, ops }], durationMs)[0]!;
+}
+
+/** Like rate() for several bodies measured round-robin (three rounds, best of each), so that
+ * figures compared with each other see the same machine load. */
+export function rates(cases: { body: () => void; ops: number }[], durationMs: number): number[] {
+  for (const c of cases) for (let i = 0; i < 3; i++) c.body(); // warm up
+  const best = cases.map(() => 0);
+  for (let round = 0; round < 3; round++) {
+    cases.forEach((c, k) => {
+      let calls = 0;
+      const t0 = now();
+      let elapsed = 0;
+      do {
+        for (let i = 0; i < 16; i++) c.body();
+        calls += 16;
+        elapsed = now() - t0;
+      } while (elapsed < durationMs);
+      best[k] = Math.max(best[k]!, (calls * c.ops * 1000) / elapsed);
+    });
   }
   return best;
 }
@@ -155,28 +163,30 @@ function packetBench(ctx: BenchContext): void {
     // Protect.
     const one = slab.subarray(0, size);
     let pn = 0;
-    const single = rate(
-      () => {
-        one[0] = FIRST_BYTE;
-        key.protect(one, 0, HEADER, PN_LENGTH, payload, pn++ & 0xffff);
-      },
-      1,
+    const [nodePps, single, batch, raw] = rates(
+      [
+        { body: () => node.protect(one, 0, payload, pn++ & 0xffff), ops: 1 },
+        {
+          body: () => {
+            one[0] = FIRST_BYTE;
+            key.protect(one, 0, HEADER, PN_LENGTH, payload, pn++ & 0xffff);
+          },
+          ops: 1,
+        },
+        {
+          body: () => {
+            resetFirstBytes();
+            protectBatch(keys, slab, desc, BATCH);
+          },
+          ops: BATCH,
+        },
+        {
+          body: () => native.benchProtectLoop(handle, one, 0, HEADER, PN_LENGTH, payload, 1024),
+          ops: 1024,
+        },
+      ],
       d,
-    );
-    const batch = rate(
-      () => {
-        resetFirstBytes();
-        protectBatch(keys, slab, desc, BATCH);
-      },
-      BATCH,
-      d,
-    );
-    const raw = rate(
-      () => native.benchProtectLoop(handle, one, 0, HEADER, PN_LENGTH, payload, 1024),
-      1024,
-      d,
-    );
-    const nodePps = rate(() => node.protect(one, 0, payload, pn++ & 0xffff), 1, d);
+    ) as [number, number, number, number];
     ctx.report(packetFigure('protect: Node crypto per packet', size, nodePps));
     ctx.report(packetFigure('protect: single call', size, single));
     ctx.report(
@@ -203,33 +213,37 @@ function packetBench(ctx: BenchContext): void {
     const udesc = new Float64Array(BATCH * 6);
     starts.forEach((s, i) => udesc.set([0, s, HEADER - PN_LENGTH, s + size, 999 + i, 0], i * 6));
     const results = new Float64Array(BATCH);
-    const copy = rate(() => slab.set(pristine), BATCH, d);
-    const ubatch = rate(
-      () => {
-        slab.set(pristine);
-        unprotectBatch(keys, slab, udesc, BATCH, results);
-      },
-      BATCH,
-      d,
-    );
-    if (results.some((r, i) => r !== 1000 + i)) throw new Error('benchmark unprotect failed');
     const first = pristine.subarray(0, size);
-    const usingle = rate(
-      () => {
-        one.set(first);
-        key.unprotect(one, 0, HEADER - PN_LENGTH, size, 999, 0);
-      },
-      1,
+    const [unode, usingle, ubatch, copy] = rates(
+      [
+        {
+          body: () => {
+            one.set(first);
+            node.unprotect(one, 0, size, 1000);
+          },
+          ops: 1,
+        },
+        {
+          body: () => {
+            one.set(first);
+            key.unprotect(one, 0, HEADER - PN_LENGTH, size, 999, 0);
+          },
+          ops: 1,
+        },
+        {
+          body: () => {
+            slab.set(pristine);
+            unprotectBatch(keys, slab, udesc, BATCH, results);
+          },
+          ops: BATCH,
+        },
+        { body: () => slab.set(pristine), ops: BATCH },
+      ],
       d,
-    );
-    const unode = rate(
-      () => {
-        one.set(first);
-        node.unprotect(one, 0, size, 1000);
-      },
-      1,
-      d,
-    );
+    ) as [number, number, number, number];
+    if (results.some((r, i) => r !== 1000 + i)) throw new Error('benchmark unprotect failed');
+    if (node.unprotect(Buffer.from(first), 0, size, 1000) !== true)
+      throw new Error('benchmark Node unprotect failed');
     ctx.report(packetFigure('unprotect: Node crypto per packet', size, unode));
     ctx.report(packetFigure('unprotect: single call', size, usingle));
     ctx.report(
@@ -320,7 +334,14 @@ export async function runCryptoBench(options: CryptoBenchOptions = {}): Promise<
   return figures;
 }
 
+// Run directly: no top-level await here, so that bench/kem.ts (which imports this module) can
+// finish loading while this module is the entry point.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const figures = await runCryptoBench();
-  console.log('\n' + table(figures));
+  runCryptoBench().then(
+    (figures) => console.log('\n' + table(figures)),
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
 }
