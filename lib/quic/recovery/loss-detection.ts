@@ -204,6 +204,8 @@ export class LossDetection<F = unknown> {
       return r;
     }
     if (largest > this.largestAcked[space]) this.largestAcked[space] = largest;
+    // §A.6: for a client, a Handshake ACK proves the server validated our address.
+    if (space === PacketSpace.Handshake) this.peerValidated = true;
 
     // §A.7 DetectAndRemoveAckedPackets: one binary search per range, ascending output.
     for (let i = ranges.length - 1; i >= 0; i--)
@@ -244,8 +246,6 @@ export class LossDetection<F = unknown> {
     const srtt = this.rtt.smoothedRtt;
     for (let i = 0; i < acked.length; i++) this.cc.onPacketAcked(acked[i], now, srtt);
 
-    // §A.6: for a client, a Handshake ACK proves the server validated our address.
-    if (space === PacketSpace.Handshake) this.peerValidated = true;
     // §A.7: reset pto_count unless the client is unsure the server validated its address.
     if (this.peerCompletedAddressValidation) this.ptoCount = 0;
     this.setTimer(now);
