@@ -254,3 +254,33 @@ describe('tls hostile input', () => {
     );
   });
 });
+
+describe('tls debug output', () => {
+  it('ZQUIC_DEBUG_HANDSHAKE logs each step with its duration from `now`', async () => {
+    const log = await import('../lib/debug/log.js');
+    const lines: string[] = [];
+    const was = log.enabled('handshake');
+    log.setSink((l) => lines.push(l));
+    log.setEnabled('handshake', true);
+    try {
+      runHandshake(clientOptions(), serverOptions());
+    } finally {
+      log.setEnabled('handshake', was);
+      log.setSink((l) => process.stderr.write(l + '\n'));
+    }
+    expect(
+      lines.some((l) =>
+        /^zquic:handshake client ServerHello \(X25519MLKEM768, TLS_AES_128_GCM_SHA256\) \+\d+ms/.test(
+          l,
+        ),
+      ),
+    ).to.equal(true);
+    expect(
+      lines.some((l) =>
+        /^zquic:handshake server client Finished \(handshake complete\) \+\d+ms \(\d+ms total\)/.test(
+          l,
+        ),
+      ),
+    ).to.equal(true);
+  });
+});

@@ -141,6 +141,17 @@ describe('tls interop with Node 24 / OpenSSL 3.5 over TCP', function () {
       }
     });
 
+    it('KeyUpdate both ways over the record layer', async () => {
+      const peer = new Peer({ mode: 'server', key: creds.keys, cert: creds.certs });
+      try {
+        const { listening } = await peer.waitFor((l) => l.listening !== undefined, 'listening');
+        const run = await runClient(listening!, ourClient, 'after update', 0, true);
+        expect(run.reply).to.equal('echo:after update');
+      } finally {
+        peer.stop();
+      }
+    });
+
     it('mutual TLS: their server requires and verifies our client certificate', async () => {
       const peer = new Peer({ mode: 'server', key: creds.keys, cert: creds.certs, ca });
       try {

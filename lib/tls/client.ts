@@ -98,6 +98,9 @@ export class TlsClient extends TlsEngine {
       throw new TypeError('servername must be a non-empty string');
     if (this.common.quic && this.common.alpn.length === 0)
       throw new TypeError('alpn is required in the QUIC profile (RFC 9001 §8.1)');
+    // Without a name there is nothing to check the certificate against.
+    if (options.servername === undefined && options.rejectUnauthorized !== false)
+      throw new TypeError('servername is required unless rejectUnauthorized is false');
     if ((options.certs === undefined) !== (options.keys === undefined))
       throw new TypeError('certs and keys go together');
     this.credentials =

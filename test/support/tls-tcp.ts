@@ -29,6 +29,7 @@ export function runClient(
   options: TlsClientOptions,
   message = 'hello',
   waitForTickets = 0,
+  keyUpdate = false,
 ): Promise<ClientRun> {
   const p = new Promise<ClientRun>((resolve, reject) => {
     const engine = new TlsClient({ ...options, quic: false });
@@ -56,6 +57,10 @@ export function runClient(
         for (const chunk of rl.receive(d, Date.now())) reply += chunk.toString();
         if (rl.info && !sent) {
           sent = true;
+          if (keyUpdate) {
+            engine.updateKeys(true); // the peer must answer with its own KeyUpdate
+            rl.pump();
+          }
           rl.send(Buffer.from(message));
         }
         flush();
