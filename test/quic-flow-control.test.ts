@@ -1,13 +1,13 @@
 import { expect } from 'chai';
+import { TransportError } from '../lib/quic/errors.js';
 import {
-  FLOW_CONTROL_ERROR,
-  FRAME_ENCODING_ERROR,
   LocalStreamLimit,
   PeerStreamLimit,
   RecvWindow,
   SendCredit,
-  STREAM_LIMIT_ERROR,
 } from '../lib/quic/flow-control.js';
+
+const { FLOW_CONTROL_ERROR, FRAME_ENCODING_ERROR, STREAM_LIMIT_ERROR } = TransportError;
 
 describe('quic/flow-control (RFC 9000 §4)', () => {
   describe('SendCredit', () => {

@@ -1,13 +1,11 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import {
-  CRYPTO_BUFFER_EXCEEDED,
-  FINAL_SIZE_ERROR,
-  FLOW_CONTROL_ERROR,
-  PROTOCOL_VIOLATION,
-  RecvBuffer,
-} from '../lib/quic/recv-buffer.js';
+import { TransportError } from '../lib/quic/errors.js';
+import { RecvBuffer } from '../lib/quic/recv-buffer.js';
 import { SendBuffer, type StreamChunk } from '../lib/quic/send-buffer.js';
+
+const { CRYPTO_BUFFER_EXCEEDED, FINAL_SIZE_ERROR, FLOW_CONTROL_ERROR, PROTOCOL_VIOLATION } =
+  TransportError;
 
 function readAll(r: RecvBuffer, max?: number): Buffer {
   const parts: Buffer[] = [];

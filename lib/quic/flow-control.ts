@@ -2,13 +2,13 @@
  * Flow control (RFC 9000 §4): send credit granted by the peer, receive windows we grant
  * (with auto-tuning), and stream count limits. One object per stream direction plus one per
  * connection; the connection wires them to frames. Protocol violations are returned as
- * RFC 9000 §20.1 error codes (0 = fine) so that the caller can raise its QuicError.
+ * RFC 9000 §20.1 codes (TransportError, 0 = fine; negated where a count is returned) so that
+ * the hot path allocates nothing and the caller raises its QuicError.
  */
 
-/** RFC 9000 §20.1 error codes returned by this module. */
-export const FLOW_CONTROL_ERROR = 0x03;
-export const STREAM_LIMIT_ERROR = 0x04;
-export const FRAME_ENCODING_ERROR = 0x07;
+import { TransportError } from './errors.js';
+
+const { FLOW_CONTROL_ERROR, STREAM_LIMIT_ERROR, FRAME_ENCODING_ERROR } = TransportError;
 
 /** RFC 9000 §4.6: stream counts cannot exceed 2^60. */
 export const MAX_STREAM_COUNT = 2 ** 60;

@@ -6,11 +6,11 @@
  * by a cap on the number of gaps.
  */
 
-/** RFC 9000 §20.1 error codes returned by insert()/reset(). */
-export const FLOW_CONTROL_ERROR = 0x03;
-export const FINAL_SIZE_ERROR = 0x06;
-export const PROTOCOL_VIOLATION = 0x0a;
-export const CRYPTO_BUFFER_EXCEEDED = 0x0d;
+import { TransportError } from './errors.js';
+
+/** RFC 9000 §20.1 codes returned by insert()/reset() (0 = fine). */
+const { FLOW_CONTROL_ERROR, FINAL_SIZE_ERROR, PROTOCOL_VIOLATION, CRYPTO_BUFFER_EXCEEDED } =
+  TransportError;
 
 /** RFC 9000 §19.8: offsets (offset + length) cannot exceed 2^62 - 1. */
 const MAX_OFFSET = 2 ** 62 - 1;

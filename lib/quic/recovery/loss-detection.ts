@@ -4,6 +4,7 @@
  * sent packets and ACK frames with the current time, reads nextTimeout() and calls
  * onTimeout(now) when it expires; the congestion controller is driven from here.
  */
+import { PROTOCOL_VIOLATION } from '../errors.js';
 import type { AckRange } from '../range-set.js';
 import { PacketSpace } from '../ack-tracker.js';
 import type { CongestionController } from './congestion.js';
@@ -14,8 +15,6 @@ import { SentPackets, type SentPacket } from './sent-packets.js';
 export const PACKET_THRESHOLD = 3;
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
 export const PERSISTENT_CONGESTION_THRESHOLD = 3;
-/** RFC 9000 §20.1 PROTOCOL_VIOLATION: returned for an ACK of a packet never sent (§13.1). */
-const PROTOCOL_VIOLATION = 0x0a;
 /** Backoff exponent cap: keeps 2^pto_count finite; the idle timeout ends such a connection. */
 const MAX_PTO_SHIFT = 16;
 
