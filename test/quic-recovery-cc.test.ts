@@ -205,7 +205,9 @@ describe('quic/recovery/congestion', () => {
   describe('pacer (RFC 9002 §7.7)', () => {
     it('paces at 1.25 * cwnd / srtt after a burst of the bucket size', () => {
       expect(Pacer.rate(12000, 100)).to.equal(150); // bytes per ms
-      const pacer = new Pacer(12000);
+      const pacer = new Pacer();
+      // 150 B/ms * 2 ms = 300 B: the bucket is the 12000-byte minimum (initial window).
+      expect(pacer.capacity(12000, 100)).to.equal(12000);
       for (let i = 0; i < 10; i++) {
         expect(pacer.nextSendTime(0, MDS, 12000, 100)).to.equal(0);
         pacer.onPacketSent(0, MDS, 12000, 100);
@@ -220,13 +222,22 @@ describe('quic/recovery/congestion', () => {
     });
 
     it('refills no further than its capacity', () => {
-      const pacer = new Pacer(2400);
+      const pacer = new Pacer({ minBurst: 2400 });
       pacer.onPacketSent(0, 2400, 12000, 100);
       // After a long idle period only 2 packets go at once.
       expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10000);
       pacer.onPacketSent(10000, MDS, 12000, 100);
       pacer.onPacketSent(10000, MDS, 12000, 100);
       expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10008);
+    });
+
+    it('sizes the bucket to cover the burst interval at high rates, up to maxBurst', () => {
+      const pacer = new Pacer();
+      // cwnd 200 KB, srtt 10 ms: 25000 B/ms * 2 ms = 50000 B.
+      expect(pacer.capacity(200_000, 10)).to.equal(50_000);
+      // cwnd 10 MB, srtt 1 ms: capped at 256 * 1200.
+      expect(pacer.capacity(10_000_000, 1)).to.equal(307_200);
+      expect(() => new Pacer({ minBurst: 1000 })).to.throw(RangeError, /minBurst/);
     });
   });
 });

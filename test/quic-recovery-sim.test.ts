@@ -45,7 +45,7 @@ function simulate(
   const ld = new LossDetection<Frame>({ isServer: true, cc: controller });
   ld.onHandshakeConfirmed(0);
   ld.setMaxAckDelay(25, 0);
-  const pacer = new Pacer(12000);
+  const pacer = new Pacer();
   const send = new SendBuffer();
   for (let off = 0; off < size; off += 7000) send.write(src.subarray(off, off + 7000));
   send.end();

@@ -1,24 +1,44 @@
 /**
- * Pacer (RFC 9002 §7.7): a token bucket filled at N * cwnd / smoothed_rtt (N = 1.25) whose
- * capacity bounds bursts (default: the initial window, as §7.7 suggests). Returns the time at
- * which the next packet may leave; the connection sends when `now >= nextSendTime(...)`.
+ * Pacer (RFC 9002 §7.7): a token bucket filled at N * cwnd / smoothed_rtt (N = 1.25). Returns
+ * the time at which the next packet may leave; the connection sends when
+ * `now >= nextSendTime(...)` and otherwise arms its timer for that time.
+ *
+ * Bucket capacity: what the rate delivers in `burstInterval` (default 2 ms), clamped to
+ * [minBurst, maxBurst]. The lower bound is the initial window (RFC 9002 §7.7 limits bursts to
+ * it); above it, the bucket must cover at least one timer tick, since an event loop cannot
+ * wake up more often than every ~1 ms: with a fixed 10-packet bucket a 1 ms timer would cap
+ * the rate at ~100 Mbit/s whatever the window. §7.7 allows larger bursts when the path
+ * absorbs them, which is the case when the window itself has grown that large.
  */
 
 /** RFC 9002 §7.7: N = 1.25, so pacing does not cap the rate below the window. */
 export const PACING_GAIN = 1.25;
 
+export interface PacerOptions {
+  /** Time (ms) the bucket covers at the current rate; default 2. */
+  burstInterval?: number;
+  /** Minimum capacity (bytes); default 10 * 1200 (the initial window). */
+  minBurst?: number;
+  /** Maximum capacity (bytes); default 256 * 1200. */
+  maxBurst?: number;
+}
+
 export class Pacer {
-  /** Bucket capacity (bytes). */
-  capacity: number;
-  /** Tokens (bytes) at `lastUpdate`. */
+  readonly burstInterval: number;
+  readonly minBurst: number;
+  readonly maxBurst: number;
+  /** Tokens (bytes) at `lastUpdate`; starts full. */
   private tokens: number;
   private lastUpdate = -1;
 
-  /** @param burst bucket capacity in bytes (>= one datagram), e.g. the initial window. */
-  constructor(burst: number = 10 * 1200) {
-    if (!(burst >= 1200)) throw new RangeError('burst must be >= 1200');
-    this.capacity = burst;
-    this.tokens = burst;
+  constructor(options: PacerOptions = {}) {
+    this.burstInterval = options.burstInterval ?? 2;
+    this.minBurst = options.minBurst ?? 10 * 1200;
+    this.maxBurst = options.maxBurst ?? 256 * 1200;
+    if (!(this.burstInterval > 0)) throw new RangeError('burstInterval must be > 0');
+    if (!(this.minBurst >= 1200)) throw new RangeError('minBurst must be >= 1200');
+    if (!(this.maxBurst >= this.minBurst)) throw new RangeError('maxBurst must be >= minBurst');
+    this.tokens = this.minBurst;
   }
 
   /** Pacing rate in bytes per ms: N * cwnd / smoothed_rtt (§7.7). */
@@ -26,38 +46,42 @@ export class Pacer {
     return (PACING_GAIN * cwnd) / Math.max(smoothedRtt, 0.001);
   }
 
-  private refill(now: number, cwnd: number, smoothedRtt: number): void {
-    if (this.lastUpdate < 0) {
-      this.lastUpdate = now;
-      return;
-    }
-    const elapsed = now - this.lastUpdate;
-    if (elapsed > 0) {
-      this.tokens = Math.min(this.capacity, this.tokens + elapsed * Pacer.rate(cwnd, smoothedRtt));
-      this.lastUpdate = now;
-    }
+  /** Bucket capacity (bytes) at this window and RTT. */
+  capacity(cwnd: number, smoothedRtt: number): number {
+    const c = Pacer.rate(cwnd, smoothedRtt) * this.burstInterval;
+    return Math.min(this.maxBurst, Math.max(this.minBurst, c));
   }
 
-  /**
-   * Earliest time (ms) at which a packet of `bytes` may be sent; `<= now` means now.
-   */
+  private refill(now: number, cwnd: number, smoothedRtt: number): number {
+    const cap = this.capacity(cwnd, smoothedRtt);
+    if (this.lastUpdate < 0) {
+      this.lastUpdate = now;
+      this.tokens = cap;
+    } else if (now > this.lastUpdate) {
+      this.tokens += (now - this.lastUpdate) * Pacer.rate(cwnd, smoothedRtt);
+      this.lastUpdate = now;
+    }
+    if (this.tokens > cap) this.tokens = cap;
+    return cap;
+  }
+
+  /** Earliest time (ms) at which a packet of `bytes` may be sent; `<= now` means now. */
   nextSendTime(now: number, bytes: number, cwnd: number, smoothedRtt: number): number {
-    this.refill(now, cwnd, smoothedRtt);
-    const need = Math.min(bytes, this.capacity);
+    const cap = this.refill(now, cwnd, smoothedRtt);
+    const need = Math.min(bytes, cap);
     if (this.tokens >= need) return now;
     return now + (need - this.tokens) / Pacer.rate(cwnd, smoothedRtt);
   }
 
-  /** A packet of `bytes` was sent at `now` (consumes tokens; may go negative by one packet). */
+  /** A packet of `bytes` was sent at `now` (consumes tokens; the debt is bounded). */
   onPacketSent(now: number, bytes: number, cwnd: number, smoothedRtt: number): void {
-    this.refill(now, cwnd, smoothedRtt);
+    const cap = this.refill(now, cwnd, smoothedRtt);
     this.tokens -= bytes;
-    if (this.tokens < -this.capacity) this.tokens = -this.capacity;
+    if (this.tokens < -cap) this.tokens = -cap;
   }
 
-  /** Refill completely (e.g. after an idle period the window restarts, RFC 9002 §7.7). */
+  /** Refill completely on the next call (e.g. after an idle period, RFC 9002 §7.7). */
   reset(): void {
-    this.tokens = this.capacity;
     this.lastUpdate = -1;
   }
 }
