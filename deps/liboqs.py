@@ -73,7 +73,10 @@ def locate():
 
 def main():
     what = sys.argv[1] if len(sys.argv) > 1 else 'found'
-    found = locate()
+    try:
+        found = locate()
+    except Exception:  # detection must never break the default build
+        found = None
     if what == 'found':
         print('1' if found else '0')
     elif what == 'includes':
