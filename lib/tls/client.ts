@@ -170,7 +170,9 @@ export class TlsClient extends TlsEngine {
         : undefined;
     const s = this.session;
     // 0-RTT needs the ticket's permission and its ALPN among ours; never after HRR (§4.2.10).
+    // (Only in QUIC: over TCP it would need EndOfEarlyData and a record-layer 0-RTT path.)
     this.offeredEarly =
+      c.quic &&
       !this.retried &&
       this.opts.earlyData === true &&
       s !== undefined &&
@@ -389,8 +391,14 @@ export class TlsClient extends TlsEngine {
       this.events.push({ type: 'transport-parameters', data: this.peerTransportParameters });
     }
     this.earlyDataAccepted = this.offeredEarly && e.earlyData === true;
-    if (this.earlyDataAccepted && this.session!.alpn !== this.alpn)
-      throw new TlsAlert('illegal_parameter', '0-RTT accepted with a different ALPN');
+    // §4.2.10: early data can only be accepted with the first PSK, its cipher suite and ALPN.
+    if (this.earlyDataAccepted) {
+      if (!this.resumed) throw new TlsAlert('illegal_parameter', '0-RTT accepted without the PSK');
+      if (this.suite!.code !== this.session!.suite)
+        throw new TlsAlert('illegal_parameter', '0-RTT accepted with a different cipher suite');
+      if (this.session!.alpn !== this.alpn)
+        throw new TlsAlert('illegal_parameter', '0-RTT accepted with a different ALPN');
+    }
     this.transcript.add(msg.raw);
     this.state = this.resumed ? 'wait_finished' : 'wait_cert_cr';
     this.step('EncryptedExtensions', now);

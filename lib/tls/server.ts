@@ -403,6 +403,7 @@ export class TlsServer extends TlsEngine {
     let early = false;
     if (
       e.earlyData &&
+      this.common.quic &&
       !this.retried &&
       this.opts.earlyData &&
       state.maxEarlyData > 0 &&
@@ -496,7 +497,8 @@ export class TlsServer extends TlsEngine {
     const rms = this.ks!.resumptionMasterSecret(this.transcript.digest());
     const nonce = randomBytes(8);
     const ageAdd = randomBytes(4).readUInt32BE(0);
-    const maxEarlyData = this.opts.earlyData ? (this.common.quic ? 0xffffffff : 16384) : 0;
+    // RFC 9001 §4.6.1: 0xffffffff in QUIC; over TCP we do not take 0-RTT, so we do not offer it.
+    const maxEarlyData = this.opts.earlyData && this.common.quic ? 0xffffffff : 0;
     const state: TicketState = {
       suite: suite.code,
       group: this.group!.code,
