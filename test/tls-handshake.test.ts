@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { TlsAlert } from '../lib/tls/alerts.js';
-import { TicketKeys } from '../lib/tls/session-ticket.js';
+import { TicketKeys, decodeSessionTicket, encodeSessionTicket } from '../lib/tls/session-ticket.js';
 import { AntiReplay } from '../lib/tls/anti-replay.js';
 import { TlsClient } from '../lib/tls/client.js';
 import { TlsServer } from '../lib/tls/server.js';
@@ -266,6 +266,22 @@ describe('tls handshake (in memory)', () => {
         postQuantum: true,
       });
       expect(r2.clientInfo!.peerCertificate).to.equal(undefined);
+    });
+
+    it('a ticket survives serialization; malformed serialized sessions are TypeErrors', () => {
+      const t = first().tickets[0]!;
+      const copy = decodeSessionTicket(encodeSessionTicket(t));
+      expect(copy).to.deep.equal(t);
+      const r = runHandshake(
+        clientOptions({ session: copy }),
+        serverOptions({ ticketKeys: keys }),
+        NOW + 1000,
+      );
+      expect(r.clientInfo).to.include({ resumed: true });
+      const enc = encodeSessionTicket(t);
+      for (let n = 0; n < enc.length; n += 7)
+        expect(() => decodeSessionTicket(enc.subarray(0, n))).to.throw(TypeError);
+      expect(() => decodeSessionTicket(Buffer.concat([enc, Buffer.from([0])]))).to.throw(TypeError);
     });
 
     it('resumption after HelloRetryRequest', () => {

@@ -61,7 +61,13 @@ export {
   type TlsEvent,
   TlsEngine,
 } from './engine.js';
-export { TicketKeys, type SessionTicket, type TicketState } from './session-ticket.js';
+export {
+  TicketKeys,
+  encodeSessionTicket,
+  decodeSessionTicket,
+  type SessionTicket,
+  type TicketState,
+} from './session-ticket.js';
 export { AntiReplay } from './anti-replay.js';
 export { keylogLine, type KeylogLabel } from './keylog.js';
 export { RecordLayer } from './record.js';

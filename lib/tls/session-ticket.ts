@@ -137,3 +137,59 @@ export interface SessionTicket {
   /** The server's transport parameters of the original connection (RFC 9000 §7.4.1). */
   transportParameters: Buffer | undefined;
 }
+
+const SESSION_VERSION = 1;
+
+/** Serializes a client SessionTicket (e.g. to keep it across process restarts). */
+export function encodeSessionTicket(t: SessionTicket): Buffer {
+  const w = new Writer(512);
+  const opt = (v: Uint8Array | undefined, fill: (b: Uint8Array) => void) => {
+    w.u8(v === undefined ? 0 : 1);
+    if (v !== undefined) fill(v);
+  };
+  w.u8(SESSION_VERSION).vec16(t.ticket).vec8(t.psk).u16(t.suite).u32(t.ageAdd).u32(t.lifetime);
+  w.u32(Math.floor(t.receivedAt / 2 ** 32))
+    .u32(t.receivedAt % 2 ** 32)
+    .u32(t.maxEarlyData);
+  opt(t.alpn === undefined ? undefined : Buffer.from(t.alpn, 'latin1'), (b) => w.vec8(b));
+  opt(t.serverName === undefined ? undefined : Buffer.from(t.serverName, 'latin1'), (b) =>
+    w.vec16(b),
+  );
+  opt(t.transportParameters, (b) => w.vec16(b));
+  return Buffer.from(w.finish());
+}
+
+/** Parses encodeSessionTicket() output; a TypeError for anything else. */
+export function decodeSessionTicket(data: Uint8Array): SessionTicket {
+  if (!(data instanceof Uint8Array)) throw new TypeError('session must be a Uint8Array');
+  try {
+    const r = new Reader(data);
+    if (r.u8() !== SESSION_VERSION) throw new TypeError('session: unknown format version');
+    const ticket = Buffer.from(r.vec16('ticket', 1));
+    const psk = Buffer.from(r.vec8('psk', 32));
+    const suite = r.u16();
+    const ageAdd = r.u32();
+    const lifetime = r.u32();
+    const receivedAt = r.u32() * 2 ** 32 + r.u32();
+    const maxEarlyData = r.u32();
+    const alpn = r.u8() ? r.vec8().toString('latin1') : undefined;
+    const serverName = r.u8() ? r.vec16().toString('latin1') : undefined;
+    const transportParameters = r.u8() ? Buffer.from(r.vec16()) : undefined;
+    r.expectEnd('session');
+    return {
+      ticket,
+      psk,
+      suite,
+      ageAdd,
+      lifetime,
+      receivedAt,
+      maxEarlyData,
+      alpn,
+      serverName,
+      transportParameters,
+    };
+  } catch (e) {
+    if (e instanceof TlsAlert) throw new TypeError(`session is malformed (${e.message})`);
+    throw e;
+  }
+}
