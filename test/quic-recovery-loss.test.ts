@@ -71,6 +71,26 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     expect(r.acked).to.deep.equal([]);
   });
 
+  it('detects an optimistic ACK of a skipped packet number (RFC 9000 §21.4)', () => {
+    const { ld } = setup();
+    sendAll(ld, App, [0], [0]);
+    ld.skipPacketNumber(App, 1);
+    expect(() => ld.onPacketSent(App, pkt(1, 1), 1)).to.throw(RangeError);
+    sendAll(ld, App, [2], [2]);
+    expect(ld.onAckReceived(App, [{ start: 0, end: 2 }], 0, 10).error).to.equal(0x0a);
+    const r = ld.onAckReceived(
+      App,
+      [
+        { start: 2, end: 2 },
+        { start: 0, end: 0 },
+      ],
+      0,
+      10,
+    );
+    expect(r.error).to.equal(0);
+    expect(r.acked.map((p) => p.pn)).to.deep.equal([0, 2]);
+  });
+
   it('does not declare reordering below the packet threshold lost (§6.1.1)', () => {
     const { ld } = setup();
     ld.onHandshakeConfirmed(0);

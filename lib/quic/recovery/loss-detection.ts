@@ -15,6 +15,8 @@ import { SentPackets, type SentPacket } from './sent-packets.js';
 export const PACKET_THRESHOLD = 3;
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
 export const PERSISTENT_CONGESTION_THRESHOLD = 3;
+/** Skipped packet numbers remembered per space (optimistic ACK detection). */
+const MAX_SKIPPED = 16;
 /** Backoff exponent cap: keeps 2^pto_count finite; the idle timeout ends such a connection. */
 const MAX_PTO_SHIFT = 16;
 
@@ -81,6 +83,7 @@ export class LossDetection<F = unknown> {
   private readonly lastAckElicitingTime = [0, 0, 0];
   private readonly ecnCe = [0, 0, 0];
   private readonly discarded = [false, false, false];
+  private readonly skipped: [number[], number[], number[]] = [[], [], []];
   private timer = Infinity;
   /** Space found by earliestLossTime()/ptoTimeAndSpace(). */
   private foundSpace: PacketSpace = PacketSpace.Initial;
@@ -162,6 +165,18 @@ export class LossDetection<F = unknown> {
     this.setTimer(now);
   }
 
+  /**
+   * Skips packet number `pn` in `space` (never sent). An ACK claiming it is an optimistic ACK:
+   * onAckReceived then returns PROTOCOL_VIOLATION (RFC 9000 §21.4, §13.1). The last 16 skipped
+   * numbers per space are remembered.
+   */
+  skipPacketNumber(space: PacketSpace, pn: number): void {
+    this.spaces[space].skip(pn);
+    const list = this.skipped[space];
+    if (list.length === MAX_SKIPPED) list.shift();
+    list.push(pn);
+  }
+
   /** RFC 9002 §A.5 OnPacketSent. */
   onPacketSent(space: PacketSpace, p: SentPacket<F>, now: number): void {
     if (this.discarded[space]) throw new RangeError('packet sent in a discarded space');
@@ -198,7 +213,7 @@ export class LossDetection<F = unknown> {
     const sent = this.spaces[space];
     const largest = ranges[0].end;
     // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION.
-    if (largest > sent.largestSent) {
+    if (largest > sent.largestSent || this.acksSkipped(space, ranges)) {
       r.error = PROTOCOL_VIOLATION;
       return r;
     }
@@ -249,6 +264,18 @@ export class LossDetection<F = unknown> {
     if (this.peerCompletedAddressValidation) this.ptoCount = 0;
     this.setTimer(now);
     return r;
+  }
+
+  /** True if a range covers a packet number we skipped (RFC 9000 §21.4). */
+  private acksSkipped(space: PacketSpace, ranges: readonly AckRange[]): boolean {
+    const list = this.skipped[space];
+    for (let j = 0; j < list.length; j++) {
+      const pn = list[j];
+      for (let i = 0; i < ranges.length; i++) {
+        if (pn >= ranges[i].start && pn <= ranges[i].end) return true;
+      }
+    }
+    return false;
   }
 
   /**

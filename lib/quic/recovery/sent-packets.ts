@@ -49,6 +49,15 @@ export class SentPackets<F = unknown> {
     }
   }
 
+  /**
+   * Marks `pn` as deliberately skipped (never sent): later packets must use higher numbers.
+   * Skipping packet numbers detects optimistic ACKs (RFC 9000 §21.4).
+   */
+  skip(pn: number): void {
+    if (!(pn > this.largestSent)) throw new RangeError('packet numbers must increase');
+    this.largestSent = pn;
+  }
+
   /** Index of the first slot with pn >= `pn` (may be a hole). */
   private lowerBound(pn: number): number {
     let lo = this.head;
