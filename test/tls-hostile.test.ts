@@ -10,7 +10,9 @@ import type { TlsEvent } from '../lib/tls/engine.js';
 import {
   ExtensionType,
   HandshakeType,
+  decodeServerHello,
   encodeClientHello,
+  encodeServerHello,
   encodeEncryptedExtensions,
   encodeFinished,
   encodeKeyUpdate,
@@ -143,6 +145,34 @@ describe('tls hostile input', () => {
     expectAlert(() => c.receive('initial', sh, NOW), 50);
   });
 
+  it('bad server key shares are illegal_parameter at the client', () => {
+    for (const [group, mangle] of [
+      ['X25519MLKEM768', (k: Buffer) => k.subarray(0, k.length - 1)],
+      ['X25519MLKEM768', (k: Buffer) => Buffer.concat([k, Buffer.alloc(1)])],
+      ['X25519', (k: Buffer) => Buffer.alloc(k.length)],
+      ['secp256r1', (_k: Buffer) => Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 0xff)])],
+    ] as const) {
+      const c = new TlsClient(clientOptions({ groups: [group] }));
+      c.start(NOW);
+      const s = server();
+      s.receive('initial', (c.drain()[0] as { data: Buffer }).data, NOW);
+      const raw = (s.drain().find((e) => e.type === 'data') as { data: Buffer }).data;
+      const sh = decodeServerHello(raw.subarray(4));
+      const forged = encodeServerHello({
+        random: sh.random,
+        cipherSuite: sh.cipherSuite,
+        extensions: {
+          supportedVersions: [0x0304],
+          keyShare: {
+            group: sh.extensions.keyShare!.group,
+            keyExchange: mangle(sh.extensions.keyShare!.keyExchange),
+          },
+        },
+      });
+      expectAlert(() => c.receive('initial', forged, NOW), 47);
+    }
+  });
+
   it('unexpected message order or level is unexpected_message', () => {
     expectAlert(() => server().receive('initial', encodeFinished(Buffer.alloc(32)), NOW), 10);
     expectAlert(() => server().receive('handshake', clientHello(), NOW), 10);
@@ -215,6 +245,27 @@ describe('tls hostile input', () => {
           for (const [i, v] of muts) if (i < b.length) b[i] = v;
           const s = server();
           alertOf(() => s.receive('initial', b, NOW));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('structurally fuzzed ClientHellos (known extension types, random bodies): only alerts', () => {
+    const types = [0, 10, 13, 16, 41, 42, 43, 44, 45, 47, 50, 51, 57, 0x1a1a, 21];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...types), fc.uint8Array({ maxLength: 40 })), {
+          maxLength: 6,
+        }),
+        fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 1, maxLength: 4 }),
+        (exts, suites) => {
+          const ch = encodeClientHello({
+            random: randomBytes(32),
+            cipherSuites: suites,
+            extensions: { raw: exts.map(([type, data]) => ({ type, data })) },
+          });
+          alertOf(() => server().receive('initial', ch, NOW));
         },
       ),
       { numRuns: 300 },
