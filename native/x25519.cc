@@ -1,6 +1,8 @@
 // X25519 (RFC 7748) with raw 32-byte keys via EVP_PKEY_X25519.
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include "zquic.h"
 
@@ -18,6 +20,29 @@ struct PkeyCtx {
   EVP_PKEY_CTX* c = nullptr;
   ~PkeyCtx() { EVP_PKEY_CTX_free(c); }
 };
+
+// Our private key for one derivation. Importing a raw private key makes OpenSSL compute its
+// public key (a second scalar multiplication); derivation never reads it, so we import the pair
+// with a placeholder public key and the import does no arithmetic. Falls back to the plain
+// import if an OpenSSL version refuses that.
+EVP_PKEY* LoadPrivate(const uint8_t* priv) {
+  static const uint8_t placeholder[kKeyLen] = {9};
+  EVP_PKEY* key = nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_X25519, nullptr);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, const_cast<uint8_t*>(priv),
+                                        kKeyLen),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                        const_cast<uint8_t*>(placeholder), kKeyLen),
+      OSSL_PARAM_construct_end()};
+  if (!ctx || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+      EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_KEYPAIR, params) <= 0) {
+    ERR_clear_error();
+    key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv, kKeyLen);
+  }
+  EVP_PKEY_CTX_free(ctx);
+  return key;
+}
 
 // x25519KeyPair() -> { privateKey, publicKey }
 napi_value JsKeyPair(napi_env env, napi_callback_info) {
@@ -54,7 +79,7 @@ napi_value JsDerive(napi_env env, napi_callback_info info) {
     Bytes pub = ArgBytesLen(env, a[1], "publicKey", kKeyLen);
     Pkey mine, peer;
     PkeyCtx ctx;
-    mine.p = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data, kKeyLen);
+    mine.p = LoadPrivate(priv.data);
     peer.p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, pub.data, kKeyLen);
     if (!mine.p || !peer.p) {
       ERR_clear_error();
