@@ -276,6 +276,20 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
       expect(r.persistentCongestion).to.equal(false);
     });
 
+    it('a skipped packet number between lost packets does not break the run', () => {
+      const { cc, ld } = setup();
+      ld.onHandshakeConfirmed(0);
+      sendAll(ld, App, [0], [0]);
+      ld.onAckReceived(App, [{ start: 0, end: 0 }], 0, 100);
+      sendAll(ld, App, [1, 2], [200, 700]);
+      ld.skipPacketNumber(App, 3);
+      sendAll(ld, App, [4, 5, 6, 7], [1200, 1300, 1301, 1302]);
+      const r = ld.onAckReceived(App, [{ start: 5, end: 7 }], 0, 1400);
+      expect(r.lost.map((p) => p.pn)).to.deep.equal([1, 2, 4]);
+      expect(r.persistentCongestion).to.equal(true);
+      expect(cc.cwnd).to.equal(2400 + 3 * 1200);
+    });
+
     it('needs an RTT sample before the packets were sent', () => {
       const { cc, ld } = setup();
       ld.onHandshakeConfirmed(0);

@@ -254,7 +254,7 @@ export class LossDetection<F = unknown> {
     }
 
     this.detectLost(space, now, lost);
-    if (lost.length > 0) r.persistentCongestion = this.onPacketsLost(lost, now);
+    if (lost.length > 0) r.persistentCongestion = this.onPacketsLost(space, lost, now);
 
     // §A.7 OnPacketsAcked (after losses, as in the pseudocode).
     const srtt = this.rtt.smoothedRtt;
@@ -264,6 +264,14 @@ export class LossDetection<F = unknown> {
     if (this.peerCompletedAddressValidation) this.ptoCount = 0;
     this.setTimer(now);
     return r;
+  }
+
+  /** Every packet number strictly between `a` and `b` was skipped (none was sent). */
+  private onlySkippedBetween(space: PacketSpace, a: number, b: number): boolean {
+    const list = this.skipped[space];
+    if (a < 0 || b - a - 1 > list.length) return false;
+    for (let v = a + 1; v < b; v++) if (!list.includes(v)) return false;
+    return true;
   }
 
   /** True if a range covers a packet number we skipped (RFC 9000 §21.4). */
@@ -303,9 +311,9 @@ export class LossDetection<F = unknown> {
   }
 
   /** Reports losses to the congestion controller; returns true on persistent congestion. */
-  private onPacketsLost(lost: SentPacket<F>[], now: number): boolean {
+  private onPacketsLost(space: PacketSpace, lost: SentPacket<F>[], now: number): boolean {
     this.cc.onPacketsLost(lost, now);
-    if (this.inPersistentCongestion(lost)) {
+    if (this.inPersistentCongestion(space, lost)) {
       this.cc.onPersistentCongestion(now);
       return true;
     }
@@ -316,9 +324,10 @@ export class LossDetection<F = unknown> {
    * RFC 9002 §7.6.2: two ack-eliciting lost packets, both sent after the first RTT sample,
    * with nothing acknowledged between them, further apart in time than the persistent
    * congestion duration. Evaluated within the lost list of one space (§7.6.2 allows that);
-   * a packet number gap counts as "acknowledged in between" (conservative).
+   * a packet number gap not made of skipped numbers counts as "acknowledged in between"
+   * (conservative).
    */
-  private inPersistentCongestion(lost: SentPacket<F>[]): boolean {
+  private inPersistentCongestion(space: PacketSpace, lost: SentPacket<F>[]): boolean {
     const first = this.rtt.firstSampleTime;
     if (first < 0) return false;
     const duration =
@@ -328,7 +337,7 @@ export class LossDetection<F = unknown> {
     let prevPn = -2;
     for (let i = 0; i < lost.length; i++) {
       const p = lost[i];
-      if (p.pn !== prevPn + 1) runStart = -1;
+      if (p.pn !== prevPn + 1 && !this.onlySkippedBetween(space, prevPn, p.pn)) runStart = -1;
       prevPn = p.pn;
       if (!p.ackEliciting || p.timeSent <= first) continue;
       if (runStart < 0) runStart = p.timeSent;
@@ -407,7 +416,7 @@ export class LossDetection<F = unknown> {
     if (lossTime !== 0) {
       const lost: SentPacket<F>[] = [];
       this.detectLost(lossSpace, now, lost);
-      if (lost.length > 0) this.onPacketsLost(lost, now);
+      if (lost.length > 0) this.onPacketsLost(lossSpace, lost, now);
       this.setTimer(now);
       return lost.length > 0 ? { kind: 'lost', space: lossSpace, lost } : { kind: 'none' };
     }
