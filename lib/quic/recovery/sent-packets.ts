@@ -87,6 +87,8 @@ export class SentPackets<F = unknown> {
    */
   removeRange(start: number, end: number, out: SentPacket<F>[]): void {
     const n = this.pns.length;
+    // Old ranges (everything below the oldest outstanding packet) cost O(1).
+    if (this.head === n || end < this.pns[this.head]) return;
     for (let i = this.lowerBound(start); i < n && this.pns[i] <= end; i++) {
       const p = this.packets[i];
       if (p !== undefined) {
