@@ -218,6 +218,16 @@ describe('tls handshake (in memory)', () => {
         runHandshake(clientOptions(), serverOptions({ requestCert: true, ca: fixture('ca.pem') })),
       116,
     );
+    // a certificate whose extended key usage is serverAuth only cannot authenticate a client
+    const serverOnly = { certs: fixture('server-only.pem'), keys: fixture('server-only.key') };
+    expectAlert(
+      () =>
+        runHandshake(
+          clientOptions(serverOnly),
+          serverOptions({ requestCert: true, ca: fixture('server-only.pem') }),
+        ),
+      43,
+    );
     const optional = runHandshake(
       clientOptions(),
       serverOptions({ requestCert: true, rejectUnauthorized: false }),

@@ -270,8 +270,13 @@ export interface VerifyOptions {
   ca?: PemInput;
   /** Host name or IP address expected in the leaf; omitted: not checked (client certificates). */
   host?: string;
+  /** The leaf's extended key usage, when it has one, must allow this (RFC 5280 §4.2.1.12). */
+  purpose?: 'server' | 'client';
   now: number; // ms since the epoch
 }
+
+const EKU = { server: '1.3.6.1.5.5.7.3.1', client: '1.3.6.1.5.5.7.3.2' } as const;
+const ANY_EKU = '2.5.29.37.0';
 
 function checkDates(c: X509Certificate, now: number): void {
   const from = Date.parse(c.validFrom);
@@ -295,6 +300,12 @@ export function verifyChain(der: readonly Buffer[], opts: VerifyOptions): X509Ce
   }
   const leaf = certs[0]!;
   checkDates(leaf, opts.now);
+  const eku = leaf.keyUsage as string[] | undefined;
+  if (opts.purpose && eku && !eku.includes(EKU[opts.purpose]) && !eku.includes(ANY_EKU))
+    throw new TlsAlert(
+      'unsupported_certificate',
+      `certificate is not for ${opts.purpose} authentication`,
+    );
   if (opts.host !== undefined) {
     const ok = isIP(opts.host)
       ? leaf.checkIP(opts.host) !== undefined

@@ -413,6 +413,7 @@ export class TlsClient extends TlsEngine {
     if (this.opts.rejectUnauthorized !== false) {
       const o = this.opts;
       this.peerCertificate = verifyChain(c.certificates, {
+        purpose: 'server',
         ...(o.ca !== undefined ? { ca: o.ca } : {}),
         ...(o.servername !== undefined ? { host: o.servername } : {}),
         now,

@@ -442,6 +442,7 @@ export class TlsServer extends TlsEngine {
     }
     if (this.opts.rejectUnauthorized !== false)
       this.clientCertificate = verifyChain(c.certificates, {
+        purpose: 'client',
         ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}),
         now,
       });
