@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { TransportError } from '../lib/quic/errors.js';
 import {
   LocalStreamLimit,
@@ -90,6 +91,34 @@ describe('quic/flow-control (RFC 9000 §4)', () => {
       slow.onConsumed(1000);
       slow.takeUpdate(500, 100); // 500 ms >= 2 RTT: no growth
       expect(slow.window).to.equal(1000);
+    });
+
+    it('never lowers the advertised limit nor grants more than maxWindow ahead', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.tuple(fc.nat(3000), fc.nat(3000), fc.integer({ min: 1, max: 500 })), {
+            maxLength: 60,
+          }),
+          (steps) => {
+            const w = new RecvWindow({ window: 1000, maxWindow: 8000 });
+            let now = 0;
+            let prev = w.limit;
+            for (const [recv, consume, dt] of steps) {
+              now += dt;
+              const end = Math.min(w.limit, w.received + recv);
+              expect(w.onReceivedOffset(end)).to.be.at.least(0);
+              w.onConsumed(Math.min(consume, w.received - w.consumed));
+              const u = w.takeUpdate(now, 100);
+              if (u >= 0) expect(u).to.be.greaterThan(prev);
+              expect(w.limit).to.be.at.least(prev);
+              expect(w.limit - w.consumed).to.be.at.most(8000);
+              expect(w.window).to.be.oneOf([1000, 2000, 4000, 8000]);
+              expect(w.onReceivedOffset(w.limit + 1)).to.equal(-FLOW_CONTROL_ERROR);
+              prev = w.limit;
+            }
+          },
+        ),
+      );
     });
 
     it('stops updating once stopped (final size known)', () => {

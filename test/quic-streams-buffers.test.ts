@@ -117,6 +117,33 @@ describe('quic/recv-buffer', () => {
     expect(r.insert(15, Buffer.alloc(1))).to.equal(FINAL_SIZE_ERROR);
   });
 
+  it('applies the final size rules like a model under random frames', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(60), fc.nat(20), fc.boolean()), { maxLength: 30 }),
+        (frames) => {
+          const r = new RecvBuffer();
+          let finalSize = -1;
+          let highest = 0;
+          for (const [offset, len, fin] of frames) {
+            const end = offset + len;
+            let expected = 0;
+            if (finalSize >= 0 && (end > finalSize || (fin && end !== finalSize))) {
+              expected = FINAL_SIZE_ERROR;
+            } else if (fin && end < highest) expected = FINAL_SIZE_ERROR;
+            expect(r.insert(offset, Buffer.alloc(len), fin)).to.equal(expected);
+            if (expected === 0) {
+              if (fin) finalSize = end;
+              highest = Math.max(highest, end);
+            }
+            expect(r.finalSize).to.equal(finalSize);
+            expect(r.highestOffset).to.equal(highest);
+          }
+        },
+      ),
+    );
+  });
+
   it('random chunking, duplication and reordering reassemble the original bytes', () => {
     fc.assert(
       fc.property(
