@@ -118,6 +118,20 @@ describe('tls interop with Node 24 / OpenSSL 3.5 over TCP', function () {
         }
       });
 
+    for (const kind of ['ecdsa-p384', 'ed25519', 'rsa', 'rsa-pss'])
+      it(`their ${kind} certificate and CertificateVerify`, async () => {
+        const c = serverCreds(kind);
+        const peer = new Peer({ mode: 'server', key: c.keys, cert: c.certs });
+        try {
+          const { listening } = await peer.waitFor((l) => l.listening !== undefined, 'listening');
+          const run = await runClient(listening!, ourClient);
+          expect(run.reply).to.equal('echo:hello');
+          expect(run.info.peerCertificate!.subject).to.contain(`zquic ${kind}`);
+        } finally {
+          peer.stop();
+        }
+      });
+
     it('resumption with their ticket (psk_dhe_ke, X25519MLKEM768 again)', async () => {
       const peer = new Peer({ mode: 'server', key: creds.keys, cert: creds.certs });
       try {
@@ -204,6 +218,32 @@ describe('tls interop with Node 24 / OpenSSL 3.5 over TCP', function () {
             await server.close();
           }
         });
+
+    for (const kind of ['ecdsa-p384', 'ed25519', 'rsa', 'rsa-pss'])
+      it(`our ${kind} certificate and CertificateVerify`, async () => {
+        const server = await startServer(() => ({ ...serverCreds(kind) }));
+        try {
+          const lines = await theirClient(server.port, {});
+          expect(lines.find((l) => l.data)!.data).to.equal('echo:ping');
+          expect(server.errors).to.deep.equal([]);
+        } finally {
+          await server.close();
+        }
+      });
+
+    it('mutual TLS: our server verifies their client certificate', async () => {
+      const server = await startServer(() => ({ ...creds, requestCert: true, ca }));
+      try {
+        const lines = await theirClient(server.port, {
+          cert: fixture('client.pem') + fixture('int.pem'),
+          key: fixture('client.key'),
+        });
+        expect(lines.find((l) => l.data)!.data).to.equal('echo:ping');
+        expect(server.infos[0]!.peerCertificate!.subject).to.contain('zquic client');
+      } finally {
+        await server.close();
+      }
+    });
 
     it('our HelloRetryRequest upgrades their X25519-first client to X25519MLKEM768', async () => {
       const server = await startServer(() => ({ ...creds }));

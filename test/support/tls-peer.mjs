@@ -49,6 +49,7 @@ if (cfg.mode === 'server') {
     port: cfg.port,
     servername: cfg.servername,
     ca: cfg.ca,
+    ...(cfg.cert ? { cert: cfg.cert, key: cfg.key } : {}),
     ...(cfg.session ? { session: Buffer.from(cfg.session, 'base64') } : {}),
   });
   let sessions = 0;
