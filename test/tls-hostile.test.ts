@@ -213,6 +213,18 @@ describe('tls hostile input', () => {
     );
   });
 
+  it('destroy() ends the engine and wipes its secrets', () => {
+    const r = runHandshake(clientOptions(), serverOptions());
+    const ks = (r.client as unknown as { ks: { masterSecret: Buffer } }).ks;
+    expect(ks.masterSecret.some((b) => b !== 0)).to.equal(true);
+    r.client.destroy();
+    expect(ks.masterSecret.every((b) => b === 0)).to.equal(true);
+    expectAlert(() => r.client.receive('application', Buffer.alloc(4), NOW), 80);
+    const c = new TlsClient(clientOptions());
+    c[Symbol.dispose]();
+    expectAlert(() => c.start(NOW), 80);
+  });
+
   it('API misuse is a TypeError naming the argument', () => {
     expect(() => new TlsClient({ alpn: ['h3'] })).to.throw(TypeError, /transportParameters/);
     expect(() => new TlsClient({ transportParameters: TP_CLIENT })).to.throw(TypeError, /alpn/);

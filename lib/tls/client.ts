@@ -116,6 +116,7 @@ export class TlsClient extends TlsEngine {
   /** Produces the ClientHello ('data' at 'initial', and an 'early' write secret for 0-RTT). */
   start(now: number): void {
     if (this.state !== 'start') throw new Error('start() called twice');
+    if (this.failure) throw this.failure;
     this.startedAt = this.lastStep = now;
     try {
       for (const name of this.shareGroups) {
@@ -508,6 +509,12 @@ export class TlsClient extends TlsEngine {
         transportParameters: this.peerTransportParameters,
       },
     });
+  }
+
+  protected wipe(): void {
+    this.destroyShares();
+    this.ks?.wipe();
+    this.resumptionMasterSecret?.fill(0);
   }
 
   private destroyShares(): void {

@@ -191,6 +191,22 @@ export abstract class TlsEngine {
     protected readonly common: ResolvedCommon,
   ) {}
 
+  /**
+   * Ends the engine: key shares are freed and the secrets it still holds are overwritten.
+   * Secrets already handed out in 'secret' events belong to the caller.
+   */
+  destroy(): void {
+    this.failure ??= new TlsAlert('internal_error', 'engine destroyed');
+    this.events.length = 0;
+    this.wipe();
+  }
+
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+
+  protected abstract wipe(): void;
+
   /** Next pending event, or undefined. */
   poll(): TlsEvent | undefined {
     return this.events.shift();

@@ -86,6 +86,13 @@ export class KeySchedule {
     return this.derive(this.need(this.masterSecret), 'res master', clientFinishedHash);
   }
 
+  /** Overwrites the stage secrets (when the connection is done with them). */
+  wipe(): void {
+    this.earlySecret.fill(0);
+    this.handshakeSecret?.fill(0);
+    this.masterSecret?.fill(0);
+  }
+
   private need(s: Buffer | undefined): Buffer {
     if (!s) throw new Error('key schedule used out of order');
     return s;

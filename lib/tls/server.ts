@@ -488,6 +488,11 @@ export class TlsServer extends TlsEngine {
     for (let i = 0; i < this.ticketCount; i++) this.sendSessionTicket(now);
   }
 
+  protected wipe(): void {
+    this.ks?.wipe();
+    this.cookieKey.fill(0);
+  }
+
   /** Issues one more NewSessionTicket (after the handshake). */
   sendSessionTicket(now: number): void {
     if (this.failure) throw this.failure;
