@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <string>
 
 namespace zquic {
@@ -35,14 +36,20 @@ void InitMlKem(Napi::Env env, Napi::Object exports);  // mlkem.cc (+ mlkem_opens
 
 // Raw napi callbacks (used on the hot path: no CallbackInfo/vector allocation) run their body
 // through Guard, which turns a thrown Napi::Error into a pending JavaScript exception.
+// If a JavaScript exception is already pending (e.g. an array getter threw inside
+// napi_get_element), that one propagates and ours is dropped.
 template <typename F>
 inline napi_value Guard(napi_env env, F&& body) {
+  bool pending = false;
   try {
     return body();
   } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending) napi_throw(env, e.Value());
+  } catch (const std::exception& e) {
+    if (napi_is_exception_pending(env, &pending) == napi_ok && !pending)
+      napi_throw_error(env, nullptr, e.what());
   }
+  return nullptr;
 }
 
 // Reads up to N arguments; missing ones are `undefined`.

@@ -393,6 +393,36 @@ describe('crypto: bad input', () => {
     });
   }
 
+  it('keys arrays with getters that throw, or detach the slab, do not confuse the batch', () => {
+    const throwing: unknown[] = [key];
+    Object.defineProperty(throwing, 0, {
+      get() {
+        throw new Error('getter threw');
+      },
+    });
+    expect(() => F.protectBatch(throwing, packet(), desc(), 2)).to.throw(Error, 'getter threw');
+    const nativeThrowing: unknown[] = [nativeKey];
+    Object.defineProperty(nativeThrowing, 0, {
+      get() {
+        throw new Error('getter threw');
+      },
+    });
+    expect(() => N.packetProtectBatch(nativeThrowing, packet(), desc(), 2)).to.throw(
+      Error,
+      'getter threw',
+    );
+    const ab = new ArrayBuffer(200);
+    const slab = new Uint8Array(ab);
+    const detaching: unknown[] = [nativeKey];
+    Object.defineProperty(detaching, 0, {
+      get() {
+        structuredClone(ab, { transfer: [ab] });
+        return nativeKey;
+      },
+    });
+    expect(() => N.packetProtectBatch(detaching, slab, desc(), 2)).to.throw(TypeError, /slab/);
+  });
+
   it('a random mix of junk in all arguments at once', () => {
     let seed = 12345;
     const rand = (n: number): number => {
