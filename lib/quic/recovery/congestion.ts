@@ -4,6 +4,8 @@
  * window on persistent congestion. Sizes in bytes, times in ms.
  */
 
+import { HyStart } from './hystart.js';
+
 /** What a controller needs to know about an acknowledged or lost packet. */
 export interface CcPacket {
   timeSent: number;
@@ -28,6 +30,11 @@ export interface CongestionController {
   onPacketSent(bytes: number, now: number): void;
   /** RFC 9002 §B.5 OnPacketsAcked; `rtt` is the current smoothed RTT (ms). */
   onPacketAcked(p: CcPacket, now: number, smoothedRtt: number): void;
+  /**
+   * An RTT sample was taken from an ACK whose largest newly acknowledged packet was sent at
+   * `timeSent` (called before the acked packets are reported; drives HyStart++).
+   */
+  onRttSample(latestRtt: number, timeSent: number, now: number): void;
   /** RFC 9002 §B.8 OnPacketsLost (removes them from flight, one congestion event at most). */
   onPacketsLost(lost: readonly CcPacket[], now: number): void;
   /** RFC 9002 §B.6 OnCongestionEvent for a packet sent at `timeSent` (loss or ECN-CE). */
@@ -45,6 +52,8 @@ export interface CongestionOptions {
   maxDatagramSize?: number;
   /** Initial window in bytes; default min(10 * mds, max(2 * mds, 14720)) (RFC 9002 §7.2). */
   initialWindow?: number;
+  /** HyStart++ (RFC 9406) in the initial slow start; default true. */
+  hystart?: boolean;
 }
 
 /** RFC 9002 §7.2 kInitialWindow. */
@@ -67,6 +76,8 @@ export abstract class WindowController implements CongestionController {
   protected mds: number;
   /** RFC 9002 §B.2 congestion_recovery_start_time; -Infinity when not in recovery. */
   protected recoveryStart = -Infinity;
+  /** HyStart++ state during the initial slow start (RFC 9406 §4.2), else null. */
+  hystart: HyStart | null;
 
   constructor(options: CongestionOptions = {}) {
     this.mds = options.maxDatagramSize ?? 1200;
@@ -75,6 +86,7 @@ export abstract class WindowController implements CongestionController {
     if (!(this.cwnd >= minimumWindow(this.mds))) {
       throw new RangeError('initialWindow must be >= 2 * maxDatagramSize');
     }
+    this.hystart = options.hystart === false ? null : new HyStart();
   }
 
   get available(): number {
@@ -111,10 +123,21 @@ export abstract class WindowController implements CongestionController {
     if (this.inRecovery(p.timeSent)) return;
     // §7.3.2: leaving recovery when a packet sent during it is acknowledged.
     if (this.cwnd < this.ssthresh) {
-      // §7.3.1 slow start: one byte per byte acknowledged.
-      this.cwnd += p.size;
+      // §7.3.1 slow start: one byte per byte acknowledged (a quarter in HyStart++ CSS).
+      this.cwnd += this.hystart ? this.hystart.growth(p.size) : p.size;
     } else {
       this.congestionAvoidance(p.size, now, smoothedRtt);
+    }
+  }
+
+  onRttSample(latestRtt: number, timeSent: number, now: number): void {
+    const hs = this.hystart;
+    if (hs === null) return;
+    hs.onRttSample(latestRtt, timeSent, now);
+    if (hs.done) {
+      // RFC 9406 §4.3: after CSS_ROUNDS of CSS, congestion avoidance from the current window.
+      this.ssthresh = this.cwnd;
+      this.hystart = null;
     }
   }
 
@@ -133,6 +156,8 @@ export abstract class WindowController implements CongestionController {
     // §7.3.2: no reduction more than once per round trip (per recovery period).
     if (this.inRecovery(timeSent)) return;
     this.recoveryStart = now;
+    // RFC 9406 §4.2: HyStart++ only in the initial slow start, which a congestion event ends.
+    this.hystart = null;
     this.reduceWindow(now);
   }
 

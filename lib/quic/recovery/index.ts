@@ -22,6 +22,7 @@ import { NewReno } from './newreno.js';
 
 export * from './congestion.js';
 export * from './cubic.js';
+export * from './hystart.js';
 export * from './loss-detection.js';
 export * from './newreno.js';
 export * from './pacer.js';

@@ -243,6 +243,7 @@ export class LossDetection<F = unknown> {
           now,
         );
         r.rttUpdated = true;
+        this.cc.onRttSample(this.rtt.latestRtt, newest.timeSent, now);
       }
     }
 
