@@ -6,11 +6,15 @@ import {
   HandshakeReassembler,
   HandshakeType,
   decodeCertificate,
+  decodeCertificateRequest,
+  decodeCertificateVerify,
   decodeClientHello,
   decodeEncryptedExtensions,
   decodeNewSessionTicket,
   decodeServerHello,
   encodeCertificate,
+  encodeCertificateRequest,
+  encodeCertificateVerify,
   encodeClientHello,
   encodeEncryptedExtensions,
   encodeNewSessionTicket,
@@ -234,6 +238,132 @@ describe('tls messages', () => {
         }
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('tls messages: round-trip properties', () => {
+  const bytes = (min: number, max: number) =>
+    fc.uint8Array({ minLength: min, maxLength: max }).map((a) => Buffer.from(a));
+  const u16s = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 1, maxLength: 8 });
+  const name = fc
+    .string({ minLength: 1, maxLength: 20 })
+    .map((s) => Buffer.from(s, 'latin1').toString('latin1'));
+
+  it('ClientHello: decode(encode(x)) == x', () => {
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            serverName: fc.stringMatching(/^[a-z0-9.-]{1,40}$/),
+            supportedGroups: u16s,
+            signatureAlgorithms: u16s,
+            alpn: fc.array(name, { minLength: 1, maxLength: 4 }),
+            keyShares: fc.array(
+              fc.record({ group: fc.integer({ min: 0, max: 0xffff }), keyExchange: bytes(1, 80) }),
+              { maxLength: 3 },
+            ),
+            cookie: bytes(1, 40),
+            quicTransportParameters: bytes(0, 60),
+            pskKeyExchangeModes: fc.array(fc.integer({ min: 0, max: 255 }), {
+              minLength: 1,
+              maxLength: 3,
+            }),
+          },
+          { requiredKeys: [] },
+        ),
+        fc.option(
+          fc.record({
+            identity: bytes(1, 60),
+            obfuscatedTicketAge: fc.nat(),
+            binder: bytes(32, 48),
+          }),
+          { nil: undefined },
+        ),
+        u16s,
+        (ext, psk, suites) => {
+          const input = {
+            ...ext,
+            supportedVersions: [0x0304, 0x0303],
+            ...(psk
+              ? {
+                  preSharedKey: {
+                    identities: [
+                      { identity: psk.identity, obfuscatedTicketAge: psk.obfuscatedTicketAge },
+                    ],
+                    binders: [psk.binder],
+                  },
+                }
+              : {}),
+          };
+          const raw = encodeClientHello({
+            random: rnd(32, 3),
+            cipherSuites: suites,
+            extensions: input,
+          });
+          const ch = decodeClientHello(raw.subarray(4));
+          expect(ch.cipherSuites).to.deep.equal(suites);
+          const { types, ...decoded } = ch.extensions;
+          expect(types.length).to.equal(Object.keys(input).length);
+          expect(decoded).to.deep.equal(input);
+          expect(ch.bindersLength).to.equal(psk ? 2 + 1 + psk.binder.length : 0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('ServerHello, NewSessionTicket, Certificate, CertificateVerify, CertificateRequest round-trip', () => {
+    fc.assert(
+      fc.property(
+        bytes(32, 32),
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.record({ group: fc.integer({ min: 0, max: 0xffff }), keyExchange: bytes(1, 100) }),
+        fc.record({
+          lifetime: fc.integer({ min: 0, max: 604800 }),
+          ageAdd: fc.nat(),
+          nonce: bytes(0, 20),
+          ticket: bytes(1, 200),
+        }),
+        fc.array(bytes(1, 300), { maxLength: 4 }),
+        u16s,
+        (random, suite, keyShare, nst, certs, sigs) => {
+          const sh = decodeServerHello(
+            encodeServerHello({
+              random,
+              cipherSuite: suite,
+              extensions: { supportedVersions: [0x0304], keyShare },
+            }).subarray(4),
+          );
+          expect(sh.random).to.deep.equal(random);
+          expect(sh.cipherSuite).to.equal(suite);
+          expect(sh.extensions.keyShare).to.deep.equal(keyShare);
+          const t = decodeNewSessionTicket(
+            encodeNewSessionTicket({ ...nst, extensions: {} }).subarray(4),
+          );
+          expect({
+            lifetime: t.lifetime,
+            ageAdd: t.ageAdd,
+            nonce: t.nonce,
+            ticket: t.ticket,
+          }).to.deep.equal(nst);
+          expect(
+            decodeCertificate(encodeCertificate(Buffer.alloc(0), certs).subarray(4)).certificates,
+          ).to.deep.equal(certs);
+          const cv = decodeCertificateVerify(
+            encodeCertificateVerify(sigs[0]!, certs[0] ?? rnd(1)).subarray(4),
+          );
+          expect(cv).to.deep.equal({ algorithm: sigs[0], signature: certs[0] ?? rnd(1) });
+          const cr = decodeCertificateRequest(
+            encodeCertificateRequest(random.subarray(0, 4), { signatureAlgorithms: sigs }).subarray(
+              4,
+            ),
+          );
+          expect(cr.context).to.deep.equal(random.subarray(0, 4));
+          expect(cr.extensions.signatureAlgorithms).to.deep.equal(sigs);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
