@@ -91,6 +91,19 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     expect(r.acked.map((p) => p.pn)).to.deep.equal([0, 2]);
   });
 
+  it('bounds the record of ACK-only packets a silent peer never acknowledges', () => {
+    const { ld } = setup();
+    for (let pn = 0; pn < 5000; pn++) {
+      ld.onPacketSent(App, { ...pkt(pn, pn), ackEliciting: false, inFlight: false }, pn);
+    }
+    expect(ld.spaces[App].size).to.equal(1024);
+    expect(ld.spaces[App].largestSent).to.equal(4999);
+    // In-flight packets are always recorded.
+    ld.onPacketSent(App, pkt(5000, 5000), 5000);
+    expect(ld.spaces[App].size).to.equal(1025);
+    expect(ld.onAckReceived(App, [{ start: 5000, end: 5000 }], 0, 5010).acked.length).to.equal(1);
+  });
+
   it('does not declare reordering below the packet threshold lost (§6.1.1)', () => {
     const { ld } = setup();
     ld.onHandshakeConfirmed(0);

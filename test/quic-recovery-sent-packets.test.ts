@@ -55,6 +55,7 @@ describe('quic/recovery/sent-packets', () => {
           expect(s.bytesInFlight).to.equal(
             live.filter((p) => p.inFlight).reduce((a, p) => a + p.size, 0),
           );
+          expect(s.notInFlight).to.equal(live.filter((p) => !p.inFlight).length);
           expect(s.ackElicitingInFlight).to.equal(
             live.filter((p) => p.inFlight && p.ackEliciting).length,
           );

@@ -15,6 +15,14 @@ import { SentPackets, type SentPacket } from './sent-packets.js';
 export const PACKET_THRESHOLD = 3;
 /** RFC 9002 §7.6.1 kPersistentCongestionThreshold. */
 export const PERSISTENT_CONGESTION_THRESHOLD = 3;
+/**
+ * Packets not in flight (ACK-only) recorded per space at most. They are sent in response to
+ * the peer's packets, are not bounded by the congestion window, and leave the record only
+ * when acknowledged or passed by 3 later acknowledged packets; a peer that never acknowledges
+ * must not make the record grow without bound. Beyond the cap they go unrecorded, which only
+ * loses ACK-of-ACK pruning (RFC 9000 §13.2.4) for them.
+ */
+const MAX_NOT_IN_FLIGHT = 1024;
 /** Skipped packet numbers remembered per space (optimistic ACK detection). */
 const MAX_SKIPPED = 16;
 /** Backoff exponent cap: keeps 2^pto_count finite; the idle timeout ends such a connection. */
@@ -180,7 +188,12 @@ export class LossDetection<F = unknown> {
   /** RFC 9002 §A.5 OnPacketSent. */
   onPacketSent(space: PacketSpace, p: SentPacket<F>, now: number): void {
     if (this.discarded[space]) throw new RangeError('packet sent in a discarded space');
-    this.spaces[space].add(p);
+    const sp = this.spaces[space];
+    if (!p.inFlight && sp.notInFlight >= MAX_NOT_IN_FLIGHT) {
+      sp.skip(p.pn);
+      return;
+    }
+    sp.add(p);
     if (p.inFlight) {
       if (p.ackEliciting) this.lastAckElicitingTime[space] = p.timeSent;
       this.cc.onPacketSent(p.size, now);

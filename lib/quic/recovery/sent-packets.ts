@@ -30,6 +30,8 @@ export class SentPackets<F = unknown> {
   ackElicitingInFlight = 0;
   /** Bytes in flight in this space. */
   bytesInFlight = 0;
+  /** Recorded packets not counted in flight (e.g. ACK-only). */
+  notInFlight = 0;
 
   /** Number of packets recorded. */
   get size(): number {
@@ -46,6 +48,8 @@ export class SentPackets<F = unknown> {
     if (p.inFlight) {
       this.bytesInFlight += p.size;
       if (p.ackEliciting) this.ackElicitingInFlight++;
+    } else {
+      this.notInFlight++;
     }
   }
 
@@ -142,6 +146,7 @@ export class SentPackets<F = unknown> {
     this.live = 0;
     this.bytesInFlight = 0;
     this.ackElicitingInFlight = 0;
+    this.notInFlight = 0;
     return out;
   }
 
@@ -157,6 +162,8 @@ export class SentPackets<F = unknown> {
     if (p.inFlight) {
       this.bytesInFlight -= p.size;
       if (p.ackEliciting) this.ackElicitingInFlight--;
+    } else {
+      this.notInFlight--;
     }
   }
 
