@@ -355,6 +355,29 @@ describe('tls handshake (in memory)', () => {
       expect(none.clientInfo).to.include({ resumed: true, earlyDataAccepted: false });
     });
 
+    it('0-RTT is dropped after a HelloRetryRequest and when the ticket age is off; resumption still works', () => {
+      const t = first().tickets[0]!;
+      const hrr = runHandshake(
+        clientOptions({ session: t, earlyData: true, keyShares: ['X25519'] }),
+        serverOptions({ ticketKeys: keys, earlyData: true, antiReplay: new AntiReplay() }),
+        NOW + 1000,
+      );
+      expectAgreement(hrr);
+      expect(hrr.clientInfo).to.include({
+        resumed: true,
+        helloRetryRequest: true,
+        earlyDataAccepted: false,
+      });
+      expect(hrr.secrets.has('early:client:write')).to.equal(true); // it was attempted...
+      expect(hrr.secrets.has('early:server:read')).to.equal(false); // ...and not taken
+      const skewed = runHandshake(
+        clientOptions({ session: { ...t, receivedAt: t.receivedAt - 60_000 }, earlyData: true }),
+        serverOptions({ ticketKeys: keys, earlyData: true, antiReplay: new AntiReplay() }),
+        NOW + 1000,
+      );
+      expect(skewed.clientInfo).to.include({ resumed: true, earlyDataAccepted: false });
+    });
+
     it('unknown, expired or foreign tickets fall back to a full handshake', () => {
       const t = first().tickets[0]!;
       const other = runHandshake(
