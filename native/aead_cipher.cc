@@ -1,7 +1,9 @@
 // AeadCipher: AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305 with the key installed once; each
 // packet sets only the 12-byte nonce (RFC 9001 §5.3), then AAD, payload, tag.
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 
 #include <climits>
 #include <cstring>
@@ -18,6 +20,20 @@ EVP_CIPHER* Fetch(int aead) {
   return aead == kAes128Gcm ? aes128 : aead == kAes256Gcm ? aes256 : chacha;
 }
 }  // namespace
+
+// The tag through the parameter API directly: EVP_CIPHER_CTX_ctrl translates to the same
+// call and costs ~10% of a small packet's protection on OpenSSL 3.0.
+static bool GetTag(EVP_CIPHER_CTX* ctx, uint8_t* tag) {
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, kTagLen),
+                         OSSL_PARAM_construct_end()};
+  return EVP_CIPHER_CTX_get_params(ctx, params) > 0;
+}
+static bool SetTag(EVP_CIPHER_CTX* ctx, const uint8_t* tag) {
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(
+                             OSSL_CIPHER_PARAM_AEAD_TAG, const_cast<uint8_t*>(tag), kTagLen),
+                         OSSL_PARAM_construct_end()};
+  return EVP_CIPHER_CTX_set_params(ctx, params) > 0;
+}
 
 size_t AeadKeyLen(int aead) { return aead == kAes128Gcm ? 16 : 32; }
 
@@ -45,8 +61,7 @@ bool AeadCipher::Seal(const uint8_t* nonce, const uint8_t* aad, size_t aadLen, u
   return EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 1) &&
          (!aadLen || EVP_CipherUpdate(ctx_, nullptr, &n, aad, static_cast<int>(aadLen))) &&
          (!len || EVP_CipherUpdate(ctx_, data, &n, data, static_cast<int>(len))) &&
-         EVP_CipherFinal_ex(ctx_, data + len, &n) &&
-         EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_GET_TAG, kTagLen, tag);
+         EVP_CipherFinal_ex(ctx_, data + len, &n) && GetTag(ctx_, tag);
 }
 
 bool AeadCipher::Open(const uint8_t* nonce, const uint8_t* aad, size_t aadLen, uint8_t* data,
@@ -57,7 +72,7 @@ bool AeadCipher::Open(const uint8_t* nonce, const uint8_t* aad, size_t aadLen, u
       EVP_CipherInit_ex(ctx_, nullptr, nullptr, nullptr, nonce, 0) &&
       (!aadLen || EVP_CipherUpdate(ctx_, nullptr, &n, aad, static_cast<int>(aadLen))) &&
       (!len || EVP_CipherUpdate(ctx_, data, &n, data, static_cast<int>(len))) &&
-      EVP_CIPHER_CTX_ctrl(ctx_, EVP_CTRL_AEAD_SET_TAG, kTagLen, const_cast<uint8_t*>(tag)) &&
+      SetTag(ctx_, tag) &&
       EVP_CipherFinal_ex(ctx_, data + len, &n) > 0;
   if (!ok) ERR_clear_error();  // a forged packet must not leave errors for Node's crypto
   return ok;
