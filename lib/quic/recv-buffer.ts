@@ -23,17 +23,25 @@ export interface RecvBufferOptions {
    * least 4096); exceeding it is CRYPTO_BUFFER_EXCEEDED.
    */
   cryptoBufferLimit?: number;
-  /** Maximum out-of-order segments held; more is refused as PROTOCOL_VIOLATION. */
-  maxSegments?: number;
-  /** Copy inserted data (when the caller reuses its receive buffers). */
+  /** Maximum holes in the received data; more is refused as PROTOCOL_VIOLATION. */
+  maxGaps?: number;
+  /** Copy all inserted data (when the caller reuses its receive buffers). */
   copy?: boolean;
 }
+
+/**
+ * Frames shorter than this are copied (and coalesced with adjacent copied data) instead of
+ * kept as views: a view pins its whole datagram, so tiny frames would multiply memory.
+ */
+const COPY_BELOW = 1024;
+/** Largest backing buffer grown for coalesced small frames. */
+const MAX_COALESCE = 64 * 1024;
 
 export class RecvBuffer {
   /** Flow-control limit (absolute offset). */
   limit: number;
   readonly cryptoBufferLimit: number;
-  readonly maxSegments: number;
+  readonly maxGaps: number;
   private readonly copy: boolean;
   /** Bytes delivered to the reader. */
   readOffset = 0;
@@ -41,22 +49,31 @@ export class RecvBuffer {
   highestOffset = 0;
   /** Final size once known (FIN or RESET_STREAM), else -1. */
   finalSize = -1;
+  /** Segments, ascending and disjoint: start offset, data view, owned backing (or null). */
   private offsets: number[] = [];
   private datas: Buffer[] = [];
+  private backs: (Buffer | null)[] = [];
   private head = 0;
+  /** Holes between the read offset and the segments, and between segments. */
+  private gapCount = 0;
   private discarding = false;
 
   constructor(options: RecvBufferOptions = {}) {
     this.limit = options.limit ?? Infinity;
     this.cryptoBufferLimit = options.cryptoBufferLimit ?? Infinity;
-    this.maxSegments = options.maxSegments ?? 1024;
+    this.maxGaps = options.maxGaps ?? 1024;
     this.copy = options.copy ?? false;
-    if (!(this.maxSegments >= 1)) throw new RangeError('maxSegments must be >= 1');
+    if (!(this.maxGaps >= 1)) throw new RangeError('maxGaps must be >= 1');
   }
 
-  /** Out-of-order segments held (for diagnostics and memory bounds). */
+  /** Segments held (for diagnostics and memory bounds). */
   get segments(): number {
     return this.offsets.length - this.head;
+  }
+
+  /** Holes in the buffered data. */
+  get gaps(): number {
+    return this.gapCount;
   }
 
   /** Bytes held in memory. */
@@ -83,7 +100,7 @@ export class RecvBuffer {
   /**
    * A STREAM/CRYPTO frame arrived. Returns 0, or an RFC 9000 §20.1 code: FINAL_SIZE_ERROR
    * (§4.5), FLOW_CONTROL_ERROR (§4.1), CRYPTO_BUFFER_EXCEEDED (§7.5), PROTOCOL_VIOLATION
-   * (too many gaps). Duplicate and overlapping data is ignored.
+   * (more than maxGaps holes). Duplicate and overlapping data is ignored.
    */
   insert(offset: number, data: Uint8Array, fin: boolean = false): number {
     const end = offset + data.length;
@@ -108,11 +125,9 @@ export class RecvBuffer {
     const n = this.offsets.length;
     // Fast path: in-order append after the last segment.
     if (n === this.head || offset >= this.offsets[n - 1] + this.datas[n - 1].length) {
-      if (n - this.head >= this.maxSegments) return PROTOCOL_VIOLATION;
-      this.push(n, offset, buf);
-      return 0;
+      return this.place(n, offset, buf) ? 0 : PROTOCOL_VIOLATION;
     }
-    // General case: fill only the gaps [cur, next segment) inside [offset, end).
+    // General case: fill only the holes [cur, next segment) inside [offset, end).
     let i = this.firstEndingAfter(offset);
     let cur = offset;
     while (cur < end) {
@@ -123,22 +138,75 @@ export class RecvBuffer {
         continue;
       }
       const stop = i < this.offsets.length ? Math.min(this.offsets[i], end) : end;
-      if (this.offsets.length - this.head >= this.maxSegments) return PROTOCOL_VIOLATION;
-      this.push(i, cur, buf.subarray(cur - offset, stop - offset));
-      i++;
+      const before = this.offsets.length;
+      if (!this.place(i, cur, buf.subarray(cur - offset, stop - offset))) {
+        return PROTOCOL_VIOLATION;
+      }
+      if (this.offsets.length > before) i++;
       cur = stop;
     }
     return 0;
   }
 
-  private push(i: number, offset: number, buf: Buffer): void {
-    const data = this.copy ? Buffer.from(buf) : buf;
+  /**
+   * Stores `piece` (which fills part of the hole before segment i) at `offset`: appended to
+   * the previous copied segment when adjacent, copied when small, else kept as a view.
+   * Returns false if that would exceed maxGaps.
+   */
+  private place(i: number, offset: number, piece: Buffer): boolean {
+    const head = this.head;
+    const prevEnd = i > head ? this.offsets[i - 1] + this.datas[i - 1].length : this.readOffset;
+    const hasNext = i < this.offsets.length;
+    const end = offset + piece.length;
+    // The hole [prevEnd, next start) becomes up to two holes.
+    const gaps =
+      this.gapCount -
+      (hasNext ? 1 : 0) +
+      (prevEnd !== offset ? 1 : 0) +
+      (hasNext && end !== this.offsets[i] ? 1 : 0);
+    if (gaps > this.maxGaps) return false;
+    this.gapCount = gaps;
+
+    if (!this.copy && piece.length >= COPY_BELOW) {
+      this.insertAt(i, offset, piece, null);
+      return true;
+    }
+    // Copy, coalescing with the previous copied segment when adjacent.
+    if (i > head && prevEnd === offset && this.backs[i - 1] !== null) {
+      const back = this.backs[i - 1]!;
+      const cur = this.datas[i - 1];
+      const used = cur.byteOffset - back.byteOffset + cur.length;
+      if (used + piece.length <= back.length) {
+        piece.copy(back, used);
+        this.datas[i - 1] = back.subarray(used - cur.length, used + piece.length);
+        return true;
+      }
+      if (cur.length + piece.length <= MAX_COALESCE) {
+        // Grow geometrically (amortised O(1) copying per byte), keeping unread data only.
+        const size = Math.min(MAX_COALESCE, Math.max(2 * (cur.length + piece.length), 256));
+        const grown = Buffer.allocUnsafe(size);
+        cur.copy(grown, 0);
+        piece.copy(grown, cur.length);
+        this.backs[i - 1] = grown;
+        this.datas[i - 1] = grown.subarray(0, cur.length + piece.length);
+        return true;
+      }
+    }
+    const back = Buffer.allocUnsafe(piece.length);
+    piece.copy(back);
+    this.insertAt(i, offset, back, back);
+    return true;
+  }
+
+  private insertAt(i: number, offset: number, data: Buffer, back: Buffer | null): void {
     if (i === this.offsets.length) {
       this.offsets.push(offset);
       this.datas.push(data);
+      this.backs.push(back);
     } else {
       this.offsets.splice(i, 0, offset);
       this.datas.splice(i, 0, data);
+      this.backs.splice(i, 0, back);
     }
   }
 
@@ -176,17 +244,20 @@ export class RecvBuffer {
   }
 
   private shift(): void {
-    // Drop the reference so the memory can be freed; compact lazily.
+    // Drop the references so the memory can be freed; compact lazily.
     this.datas[this.head] = EMPTY;
+    this.backs[this.head] = null;
     this.head++;
     const n = this.offsets.length;
     if (this.head === n) {
       this.offsets.length = 0;
       this.datas.length = 0;
+      this.backs.length = 0;
       this.head = 0;
     } else if (this.head > 64 && this.head * 2 > n) {
       this.offsets.splice(0, this.head);
       this.datas.splice(0, this.head);
+      this.backs.splice(0, this.head);
       this.head = 0;
     }
   }
@@ -214,7 +285,9 @@ export class RecvBuffer {
     this.discarding = true;
     this.offsets.length = 0;
     this.datas.length = 0;
+    this.backs.length = 0;
     this.head = 0;
+    this.gapCount = 0;
     return this.highestOffset - this.readOffset;
   }
 }
