@@ -276,9 +276,13 @@ export class TlsClient extends TlsEngine {
   }
 
   private checkServerHello(sh: ServerHello, hrr: boolean): void {
-    // §4.1.3: TLS 1.3 is negotiated with supported_versions only.
-    if (sh.extensions.supportedVersions?.[0] !== TLS13)
+    // §4.1.3: TLS 1.3 is negotiated with supported_versions only; without it the server
+    // speaks an older version we do not; with another value it is illegal (§4.2.1).
+    const version = sh.extensions.supportedVersions?.[0];
+    if (version === undefined)
       throw new TlsAlert('protocol_version', 'server did not select TLS 1.3');
+    if (version !== TLS13)
+      throw new TlsAlert('illegal_parameter', 'server selected a version we did not offer');
     if (sh.legacySessionIdEcho.length !== 0)
       throw new TlsAlert('illegal_parameter', 'legacy_session_id_echo does not match');
     const suite = cipherSuiteByCode(sh.cipherSuite);
