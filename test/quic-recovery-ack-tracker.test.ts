@@ -22,6 +22,7 @@ describe('quic/ack-tracker', () => {
     expect(t.ackDue(110)).to.equal(true);
     const ack = t.buildAck(110)!;
     expect(ack.ranges).to.deep.equal([{ start: 0, end: 1 }]);
+    expect(ack.largest).to.equal(1);
     t.onAckSent();
     expect(t.nextTimeout()).to.equal(Infinity);
     expect(t.ackImmediately).to.equal(false);

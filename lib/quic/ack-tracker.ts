@@ -31,8 +31,12 @@ export interface AckTrackerOptions {
   maxRanges?: number;
 }
 
-/** Contents of the ACK frame to send (ranges descending, first contains the largest). */
+/**
+ * Contents of the ACK frame to send, shaped like the wire layer's AckFrame (lib/quic/frames.ts)
+ * minus `type`: ranges descending, the first containing `largest`.
+ */
 export interface AckFrameData {
+  largest: number;
   ranges: AckRange[];
   /** Encoded ACK Delay field: microseconds >> ack_delay_exponent (RFC 9000 §19.3). */
   ackDelay: number;
@@ -187,6 +191,7 @@ export class AckTracker {
     const ackDelay = Math.floor(delayUs / 2 ** this.ackDelayExponent);
     const hasEcn = this.ect0 + this.ect1 + this.ce > 0;
     return {
+      largest: this.toAck.max,
       ranges: this.toAck.toAckRanges(maxRanges),
       ackDelay,
       ecn: hasEcn ? { ect0: this.ect0, ect1: this.ect1, ce: this.ce } : undefined,
