@@ -2,7 +2,7 @@
  * Per-ACK processing cost of loss detection with ~10,000 packets in flight.
  * Reference in the same run: a naive recorder (Map of sent packets, a full scan per ACK for
  * acknowledged and lost packets), i.e. the design the deque avoids. Prints one JSON line per
- * figure, then a table. Run: npx tsx bench/recovery.ts
+ * figure, then a table. Run: npm run bench:recovery
  */
 import { PacketSpace } from '../lib/quic/ack-tracker.js';
 import type { AckRange } from '../lib/quic/range-set.js';
