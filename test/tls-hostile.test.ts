@@ -129,6 +129,40 @@ describe('tls hostile input', () => {
     x.destroy();
   });
 
+  it('client key shares of every wrong length are illegal_parameter for every group', () => {
+    const lengths: Record<number, number> = {
+      0x11ec: 1216,
+      0x11eb: 1249,
+      0x0201: 1184,
+      0x0202: 1568,
+      0x001d: 32,
+      0x0017: 65,
+    };
+    for (const [code, len] of Object.entries(lengths).map(([k, v]) => [Number(k), v] as const))
+      for (const n of [1, len - 1, len + 1, 2 * len]) {
+        const ch = clientHello({
+          supportedGroups: [code],
+          keyShares: [{ group: code, keyExchange: randomBytes(n) }],
+        });
+        expectAlert(
+          () =>
+            new TlsServer(
+              serverOptions({
+                groups: [
+                  'X25519MLKEM768',
+                  'SecP256r1MLKEM768',
+                  'MLKEM768',
+                  'MLKEM1024',
+                  'X25519',
+                  'secp256r1',
+                ],
+              }),
+            ).receive('initial', ch, NOW),
+          47,
+        );
+      }
+  });
+
   it('a server key share of the wrong length is illegal_parameter at the client', () => {
     const c = new TlsClient(clientOptions());
     c.start(NOW);

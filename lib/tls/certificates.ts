@@ -119,7 +119,12 @@ export function verifyCertificateVerify(
       'illegal_parameter',
       `signature scheme 0x${scheme.toString(16)} not offered`,
     );
-  const key = publicKeyOf(leaf);
+  let key: KeyObject;
+  try {
+    key = publicKeyOf(leaf);
+  } catch {
+    throw new TlsAlert('unsupported_certificate', 'certificate public key cannot be used');
+  }
   if (!keyMatches(info, key))
     throw new TlsAlert('illegal_parameter', 'signature scheme does not match the certificate key');
   const data = signedContent(server, transcriptHash);
