@@ -137,6 +137,13 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     const b = ld.onTimeout(54.75);
     expect(b.kind === 'lost' && b.lost.map((p) => p.pn)).to.deep.equal([3]);
     expect(cc.bytesInFlight).to.equal(0);
+    expect(ld.stats).to.deep.equal({
+      packetsAcked: 1,
+      packetsLost: 4,
+      bytesLost: 4800,
+      ptoExpirations: 0,
+      persistentCongestions: 0,
+    });
   });
 
   it('enters one recovery period for several losses (§7.3.2)', () => {
@@ -160,6 +167,7 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     expect(ld.nextTimeout()).to.equal(2048);
     ld.onTimeout(2048);
     expect(ld.ptoCount).to.equal(2);
+    expect(ld.stats.ptoExpirations).to.equal(2);
     expect(ld.nextTimeout()).to.equal(4096);
     // Probe sent at 4096; its ACK resets pto_count, and pn 0 (sent long before) is lost
     // by the time threshold.

@@ -68,6 +68,15 @@ export type TimeoutAction<F> =
   | { kind: 'anti-deadlock'; space: PacketSpace }
   | { kind: 'none' };
 
+/** Counters for the connection's `stats` and qlog. */
+export interface RecoveryStats {
+  packetsAcked: number;
+  packetsLost: number;
+  bytesLost: number;
+  ptoExpirations: number;
+  persistentCongestions: number;
+}
+
 export class LossDetection<F = unknown> {
   readonly rtt: RttEstimator;
   readonly cc: CongestionController;
@@ -76,6 +85,13 @@ export class LossDetection<F = unknown> {
   readonly spaces: [SentPackets<F>, SentPackets<F>, SentPackets<F>];
   /** RFC 9002 §A.3 pto_count. */
   ptoCount = 0;
+  readonly stats: RecoveryStats = {
+    packetsAcked: 0,
+    packetsLost: 0,
+    bytesLost: 0,
+    ptoExpirations: 0,
+    persistentCongestions: 0,
+  };
   /** Peer's max_ack_delay (ms); 0 until its transport parameters arrive (RFC 9002 §6.2.1). */
   maxAckDelay = 0;
   handshakeConfirmed = false;
@@ -238,6 +254,7 @@ export class LossDetection<F = unknown> {
     for (let i = ranges.length - 1; i >= 0; i--)
       sent.removeRange(ranges[i].start, ranges[i].end, acked);
     if (acked.length === 0) return r;
+    this.stats.packetsAcked += acked.length;
 
     // §5.1: sample only when the largest acknowledged is newly acknowledged and at least one
     // newly acknowledged packet is ack-eliciting.
@@ -327,7 +344,10 @@ export class LossDetection<F = unknown> {
   /** Reports losses to the congestion controller; returns true on persistent congestion. */
   private onPacketsLost(space: PacketSpace, lost: SentPacket<F>[], now: number): boolean {
     this.cc.onPacketsLost(lost, now);
+    this.stats.packetsLost += lost.length;
+    for (let i = 0; i < lost.length; i++) this.stats.bytesLost += lost[i].size;
     if (this.inPersistentCongestion(space, lost)) {
+      this.stats.persistentCongestions++;
       this.cc.onPersistentCongestion(now);
       return true;
     }
@@ -448,6 +468,7 @@ export class LossDetection<F = unknown> {
       action = { kind: 'pto', space: this.foundSpace, probes: 2 };
     }
     this.ptoCount++;
+    this.stats.ptoExpirations++;
     this.setTimer(now);
     return action;
   }
