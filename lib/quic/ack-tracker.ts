@@ -128,7 +128,7 @@ export class AckTracker {
     } else if (this.largestAckEliciting >= 0 && pn < this.largestAckEliciting) {
       // §13.2.1: reordered (lower than one already received): ACK at once.
       this.immediate = true;
-    } else if (this.largestReceivedBefore(pn)) {
+    } else if (this.gapBelow(pn)) {
       // §13.2.1: a gap opened below this packet: ACK at once.
       this.immediate = true;
     } else if (ecn === Ecn.Ce) {
@@ -147,7 +147,7 @@ export class AckTracker {
   }
 
   /** A gap exists right below `pn`, which is above the previous largest ack-eliciting pn. */
-  private largestReceivedBefore(pn: number): boolean {
+  private gapBelow(pn: number): boolean {
     if (this.largestAckEliciting < 0 || pn <= this.largestAckEliciting) return false;
     // Missing packets between the previous largest ack-eliciting packet and this one.
     return !this.seen.containsRange(this.largestAckEliciting, pn);
