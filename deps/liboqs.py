@@ -44,6 +44,8 @@ def locate():
     """(include_dirs, library_path) or None."""
     if os.environ.get('ZQUIC_NO_LIBOQS', '') not in ('', '0'):
         return None
+    if sys.platform == 'win32':  # the backend loads liboqs with dlopen(): POSIX only
+        return None
     prefix = os.environ.get('LIBOQS_DIR', '')
     pc_dirs = []
     if prefix:
