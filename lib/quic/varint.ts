@@ -134,7 +134,8 @@ export class Reader {
     this.pos += n;
   }
 
-  /** RFC 9000 §16 / A.1. Values above 2^53 lose precision (no connection reaches them). */
+  /** RFC 9000 §16 / A.1. Values above 2^53 are rounded up to a double (no connection
+   * reaches them; limit checks stay conservative). */
   varint(what: string): number {
     const b = this.buf;
     const p = this.pos;
@@ -158,7 +159,10 @@ export class Reader {
         const hi =
           (((first & 0x3f) << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
         const lo = ((b[p + 4]! << 24) | (b[p + 5]! << 16) | (b[p + 6]! << 8) | b[p + 7]!) >>> 0;
-        return hi * TWO32 + lo;
+        const v = hi * TWO32 + lo;
+        // Above 2^53 a double cannot hold every integer: round up, never down, so that limit
+        // checks (e.g. MAX_STREAMS > 2^60, §19.11) still reject every value beyond the limit.
+        return v - hi * TWO32 < lo ? v + 2 ** (Math.floor(Math.log2(v)) - 52) : v;
       }
     }
   }
