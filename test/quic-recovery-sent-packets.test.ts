@@ -142,6 +142,44 @@ describe('quic/recovery/sent-packets', () => {
   });
 });
 
+describe('quic/recovery/loss-detection (hostile ACK ranges)', () => {
+  it('never throws and keeps its accounting on malformed ranges', () => {
+    const range = fc.record({
+      start: fc.integer({ min: -5, max: 400 }),
+      end: fc.integer({ min: -5, max: 400 }),
+    });
+    fc.assert(
+      fc.property(fc.array(fc.array(range, { maxLength: 10 }), { maxLength: 20 }), (acks) => {
+        const cc = new NewReno();
+        const ld = new LossDetection<number>({ isServer: false, cc });
+        const App = PacketSpace.ApplicationData;
+        for (let pn = 0; pn < 300; pn++) ld.onPacketSent(App, pkt(pn), pn);
+        let now = 300;
+        const gone = new Set<number>();
+        for (const ranges of acks) {
+          now += 10;
+          const r = ld.onAckReceived(App, ranges, 1, now);
+          expect([0, 0x0a]).to.include(r.error);
+          for (const p of [...r.acked, ...r.lost]) {
+            expect(gone.has(p.pn)).to.equal(false);
+            gone.add(p.pn);
+          }
+          const t = ld.nextTimeout();
+          if (t !== Infinity) {
+            now = Math.max(now, t);
+            const a = ld.onTimeout(now);
+            if (a.kind === 'lost') for (const p of a.lost) gone.add(p.pn);
+          }
+          const sp = ld.spaces[App];
+          expect(cc.bytesInFlight).to.equal(sp.bytesInFlight);
+          expect(sp.size).to.equal(300 - gone.size);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
 describe('quic/ack-tracker (model)', () => {
   it('reports exactly the packets received, each accepted once', () => {
     fc.assert(
