@@ -39,22 +39,36 @@ constexpr const char* kParamIkme = "ikme";  // OSSL_KEM_PARAM_IKME: m
 constexpr const char* kParamPub = "pub";    // OSSL_PKEY_PARAM_PUB_KEY
 constexpr const char* kParamPriv = "priv";  // OSSL_PKEY_PARAM_PRIV_KEY
 
-// ML-KEM.KeyGen (FIPS 203 §7.1), or KeyGen_internal(d, z) when seed is given.
-bool Keygen(const Params& p, const uint8_t* seed, uint8_t* ek, uint8_t* dk) {
+// ML-KEM.KeyGen (FIPS 203 §7.1), or KeyGen_internal(d, z) when seed is given; ek written out,
+// the key pair returned as an EVP_PKEY (nullptr on failure).
+EVP_PKEY* Generate(const Params& p, const uint8_t* seed, uint8_t* ek) {
   ErrMark mark;
   PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, p.name, nullptr));
-  if (!ctx.p || EVP_PKEY_keygen_init(ctx.p) <= 0) return false;
+  if (!ctx.p || EVP_PKEY_keygen_init(ctx.p) <= 0) return nullptr;
   if (seed) {
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(kParamSeed, const_cast<uint8_t*>(seed), kSeed),
         OSSL_PARAM_construct_end()};
-    if (EVP_PKEY_CTX_set_params(ctx.p, params) <= 0) return false;
+    if (EVP_PKEY_CTX_set_params(ctx.p, params) <= 0) return nullptr;
   }
   Pkey key;
   size_t len = 0;
-  return EVP_PKEY_generate(ctx.p, &key.p) > 0 &&
-         EVP_PKEY_get_octet_string_param(key.p, kParamPub, ek, p.ek, &len) > 0 && len == p.ek &&
-         EVP_PKEY_get_octet_string_param(key.p, kParamPriv, dk, p.dk, &len) > 0 && len == p.dk;
+  if (EVP_PKEY_generate(ctx.p, &key.p) <= 0 ||
+      EVP_PKEY_get_octet_string_param(key.p, kParamPub, ek, p.ek, &len) <= 0 || len != p.ek)
+    return nullptr;
+  EVP_PKEY* out = key.p;
+  key.p = nullptr;
+  return out;
+}
+
+// The same, with dk exported too (the byte API).
+bool Keygen(const Params& p, const uint8_t* seed, uint8_t* ek, uint8_t* dk) {
+  Pkey key;
+  key.p = Generate(p, seed, ek);
+  if (!key.p) return false;
+  ErrMark mark;
+  size_t len = 0;
+  return EVP_PKEY_get_octet_string_param(key.p, kParamPriv, dk, p.dk, &len) > 0 && len == p.dk;
 }
 
 bool Import(const Params& p, const char* param, const uint8_t* data, size_t len, int selection,
@@ -83,15 +97,21 @@ bool Encaps(const Params& p, const uint8_t* ek, const uint8_t* m, uint8_t* ct, u
          ssLen == kSecret;
 }
 
-// ML-KEM.Decaps (FIPS 203 §7.3): implicit rejection, so a ciphertext never makes it fail.
-bool Decaps(const Params& p, const uint8_t* dk, const uint8_t* ct, uint8_t* ss) {
+// ML-KEM.Decaps (FIPS 203 §7.3) with a key pair: implicit rejection, so the ciphertext never
+// makes it fail.
+bool DecapsKey(EVP_PKEY* key, const Params& p, const uint8_t* ct, uint8_t* ss) {
   ErrMark mark;
-  Pkey key;
-  if (!Import(p, kParamPriv, dk, p.dk, EVP_PKEY_KEYPAIR, &key)) return false;
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.p, nullptr));
+  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
   size_t ssLen = kSecret;
   return ctx.p && EVP_PKEY_decapsulate_init(ctx.p, nullptr) > 0 &&
          EVP_PKEY_decapsulate(ctx.p, ss, &ssLen, ct, p.ct) > 0 && ssLen == kSecret;
+}
+
+// The same from dk bytes; importing them fails only for a key failing the §7.3 checks.
+bool Decaps(const Params& p, const uint8_t* dk, const uint8_t* ct, uint8_t* ss) {
+  ErrMark mark;
+  Pkey key;
+  return Import(p, kParamPriv, dk, p.dk, EVP_PKEY_KEYPAIR, &key) && DecapsKey(key.p, p, ct, ss);
 }
 
 // A generated key pair kept as an EVP_PKEY: decapsulating with it skips re-importing dk (which
@@ -109,34 +129,6 @@ struct MlKemKey {
   ~MlKemKey() { Release(); }
 };
 const napi_type_tag MlKemKey::kTag = {0x7a7175696b656d31ULL, 0x6f70656e73736c31ULL};
-
-EVP_PKEY* Generate(const Params& p, const uint8_t* seed, uint8_t* ek) {
-  ErrMark mark;
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, p.name, nullptr));
-  if (!ctx.p || EVP_PKEY_keygen_init(ctx.p) <= 0) return nullptr;
-  if (seed) {
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(kParamSeed, const_cast<uint8_t*>(seed), kSeed),
-        OSSL_PARAM_construct_end()};
-    if (EVP_PKEY_CTX_set_params(ctx.p, params) <= 0) return nullptr;
-  }
-  Pkey key;
-  size_t len = 0;
-  if (EVP_PKEY_generate(ctx.p, &key.p) <= 0 ||
-      EVP_PKEY_get_octet_string_param(key.p, kParamPub, ek, p.ek, &len) <= 0 || len != p.ek)
-    return nullptr;
-  EVP_PKEY* out = key.p;
-  key.p = nullptr;
-  return out;
-}
-
-bool DecapsKey(EVP_PKEY* key, const Params& p, const uint8_t* ct, uint8_t* ss) {
-  ErrMark mark;
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-  size_t ssLen = kSecret;
-  return ctx.p && EVP_PKEY_decapsulate_init(ctx.p, nullptr) > 0 &&
-         EVP_PKEY_decapsulate(ctx.p, ss, &ssLen, ct, p.ct) > 0 && ssLen == kSecret;
-}
 
 // One deterministic round trip per parameter set: proves that this OpenSSL has ML-KEM and
 // honours the seed and ikme parameters (one that ignored them must not pass as deterministic).
