@@ -28,7 +28,7 @@ export interface CongestionController {
   /** The sender has less to send than the window allows (RFC 9002 §7.8). */
   appLimited: boolean;
   onPacketSent(bytes: number, now: number): void;
-  /** RFC 9002 §B.5 OnPacketsAcked; `rtt` is the current smoothed RTT (ms). */
+  /** RFC 9002 §B.5 OnPacketAcked, per packet (smoothed RTT in ms, used by CUBIC). */
   onPacketAcked(p: CcPacket, now: number, smoothedRtt: number): void;
   /**
    * An RTT sample was taken from an ACK whose largest newly acknowledged packet was sent at
