@@ -6,6 +6,8 @@ import { TlsClient } from '../lib/tls/client.js';
 import { TlsServer } from '../lib/tls/server.js';
 import { SignatureScheme } from '../lib/tls/certificates.js';
 import type { GroupName } from '../lib/crypto/groups.js';
+import { PacketKey, QUIC_V1 } from '../lib/crypto/packet.js';
+import type { TlsEvent } from '../lib/tls/engine.js';
 import {
   TP_CLIENT,
   TP_SERVER,
@@ -101,6 +103,43 @@ describe('tls handshake (in memory)', () => {
         expect(r.clientInfo).to.include({ group, cipher });
         expect(r.clientInfo!.postQuantum).to.equal(group.includes('MLKEM'));
       });
+
+  it('secrets drive QUIC packet protection: what one side seals at a level the other opens', () => {
+    for (const cipher of SUITES) {
+      const r = runHandshake(clientOptions({ ciphers: cipher }), serverOptions());
+      const ev = r.clientEvents.find((e) => e.type === 'secret') as Extract<
+        TlsEvent,
+        { type: 'secret' }
+      >;
+      const name = ev.suite.name;
+      expect(name).to.equal(cipher);
+      for (const level of ['handshake', 'application'])
+        for (const [from, to] of [
+          ['client', 'server'],
+          ['server', 'client'],
+        ]) {
+          const seal = PacketKey.fromSecret(
+            name as never,
+            r.secrets.get(`${level}:${from}:write`)!,
+            QUIC_V1,
+          );
+          const open = PacketKey.fromSecret(
+            name as never,
+            r.secrets.get(`${level}:${to}:read`)!,
+            QUIC_V1,
+          );
+          const buf = Buffer.alloc(10 + 24 + 16);
+          buf[0] = 0x40; // short header, 1-byte packet number
+          buf[9] = 7;
+          buf.fill(0xab, 10, 34);
+          const len = seal.protect(buf, 0, 10, 1, 24, 7);
+          expect(open.unprotect(buf, 0, 9, len, 6, 0)).to.equal(7);
+          expect(buf.subarray(10, 34).every((b) => b === 0xab)).to.equal(true);
+          seal.destroy();
+          open.destroy();
+        }
+    }
+  });
 
   const SIGS: [string, number][] = [
     ['ecdsa-p256', SignatureScheme.ecdsa_secp256r1_sha256],
