@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { createCipheriv, createHmac } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 import {
+  Aead,
   PacketKey,
   QUIC_V1,
   QUIC_V2,
@@ -463,6 +466,32 @@ describe('crypto/packet: behaviour', () => {
     expect(decodePacketNumber(0xff, 0x01, 1)).to.equal(0x101);
     expect(decodePacketNumber(0x100, 0xff, 1)).to.equal(0xff);
     expect(decodePacketNumber(2 ** 40, 5, 4)).to.equal(2 ** 40 + 5);
+  });
+
+  it('GC frees keys, destroyed or not, and keys still in use keep working', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const kept = PacketKey.fromSecret('TLS_AES_256_GCM_SHA384', Buffer.alloc(48, 4), QUIC_V1);
+    for (let i = 0; i < 2000; i++) {
+      const k = PacketKey.fromSecret(
+        'TLS_CHACHA20_POLY1305_SHA256',
+        Buffer.alloc(32, i & 255),
+        QUIC_V2,
+      );
+      const next = k.nextPhase();
+      if (i % 2) k.destroy();
+      if (i % 3) next.destroy();
+      const a = new Aead('aes-128-gcm', Buffer.alloc(16, i & 255));
+      if (i % 5) a.destroy();
+    }
+    gc();
+    await new Promise((resolve) => setImmediate(resolve)); // N-API finalizers may be deferred
+    gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    const buf = Buffer.alloc(64);
+    buf[0] = 0x41;
+    expect(kept.protect(buf, 0, 3, 2, 20, 1)).to.equal(39);
+    kept.destroy();
   });
 
   it('destroyed keys throw a clear Error, never crash', () => {
