@@ -9,7 +9,6 @@ import {
   encodeTransportParameters,
   withDefaults,
   type Role,
-  type TransportParameters,
 } from '../lib/quic/transport-params.js';
 import { writeVarint } from '../lib/quic/varint.js';
 import { transportParameters } from './support/wire-arbitraries.js';
@@ -89,7 +88,7 @@ describe('quic/transport-params', () => {
     tpError(ISCID + param(0x09, hex('d000000000000001')), 'client', 'initial_max_streams_uni');
     tpError(ISCID + param(0x0c, hex('00')), 'client', 'disable_active_migration');
     tpError(ODCID + ISCID + param(0x02, new Uint8Array(15)), 'server', 'stateless_reset_token');
-    tpError(ISCID + param(0x01, hex('4005')), 'client'); // value shorter than the varint
+    tpError(ISCID + param(0x01, hex('40')), 'client', 'truncated'); // value shorter than its varint
     tpError(ISCID + param(0x01, hex('0505')), 'client', 'trailing'); // value longer than the varint
     tpError(param(0x0f, new Uint8Array(21)), 'client', 'longer than 20');
     tpError(ISCID + '01 05 00', 'client', 'truncated'); // length beyond the end
