@@ -74,6 +74,12 @@ const V = {
   early: h(
     '33 ad 0a 1c 60 7e c0 3b 09 e6 cd 98 93 68 0c e2 10 ad f3 00 aa 1f 26 60 e1 b2 2e 10 f1 70 f9 2a',
   ),
+  derivedEarly: h(
+    '6f 26 15 a1 08 c7 02 c5 67 8f 54 fc 9d ba b6 97 16 c0 76 18 9c 48 25 0c eb ea c3 57 6c 36 11 ba',
+  ),
+  derivedHandshake: h(
+    '43 de 77 e0 c7 77 13 85 9a 94 4d b9 db 25 90 b5 31 90 a6 5b 3e e2 e4 f1 2d d7 a0 bb 7c e2 54 b4',
+  ),
   ikm: h(
     '8b d4 05 4f b5 5b 9d 63 fd fb ac f9 f0 4b 9f 0d 35 e6 d6 3f 53 75 63 ef d4 62 72 90 0f 89 49 2d',
   ),
@@ -172,7 +178,14 @@ describe('tls key schedule: RFC 8448 §3 simple 1-RTT handshake', () => {
     t.setHash('sha256');
     t.add(serverHello);
     expect(t.digest()).to.deep.equal(V.chsHash);
+    // the "derived" salts of the handshake and master extractions
+    expect(deriveSecret('sha256', ks.earlySecret, 'derived', emptyHash('sha256'))).to.deep.equal(
+      V.derivedEarly,
+    );
     expect(ks.setSharedSecret(shared)).to.deep.equal(V.handshake);
+    expect(
+      deriveSecret('sha256', ks.handshakeSecret!, 'derived', emptyHash('sha256')),
+    ).to.deep.equal(V.derivedHandshake);
     expect(ks.masterSecret).to.deep.equal(V.master);
     const hs = ks.handshakeTrafficSecrets(t.digest());
     expect(hs.client).to.deep.equal(V.cHs);
