@@ -257,6 +257,37 @@ function packetBench(ctx: BenchContext): void {
   key.destroy();
 }
 
+// Batch protection at 1350 bytes under each cipher suite (AES-256 and ChaCha20 keys are 32 bytes).
+function suiteBench(ctx: BenchContext): void {
+  const size = 1350;
+  const payload = size - HEADER - 16;
+  const suites = [
+    ['TLS_AES_128_GCM_SHA256', 32],
+    ['TLS_AES_256_GCM_SHA384', 48],
+    ['TLS_CHACHA20_POLY1305_SHA256', 32],
+  ] as const;
+  const slab = Buffer.alloc(size * BATCH, 0x5a);
+  const desc = new Float64Array(BATCH * 6);
+  for (let i = 0; i < BATCH; i++) desc.set([0, i * size, HEADER, PN_LENGTH, payload, i], i * 6);
+  const keys = suites.map(([name, len]) => [
+    PacketKey.fromSecret(name, Buffer.alloc(len, 7), QUIC_V1),
+  ]);
+  const pps = rates(
+    keys.map((k) => ({
+      body: () => {
+        for (let i = 0; i < BATCH; i++) slab[i * size] = FIRST_BYTE;
+        protectBatch(k, slab, desc, BATCH);
+      },
+      ops: BATCH,
+    })),
+    ctx.durationMs,
+  );
+  suites.forEach(([name], i) =>
+    ctx.report(packetFigure(`protect batch(${BATCH}): ${name}`, size, pps[i]!)),
+  );
+  keys.forEach(([k]) => k!.destroy());
+}
+
 function keyBench(ctx: BenchContext): void {
   const peer = x25519KeyPair().publicKey;
   const xr = rate(
@@ -288,6 +319,7 @@ function keyBench(ctx: BenchContext): void {
 }
 
 addCryptoBench('packet protection', packetBench);
+addCryptoBench('cipher suites', suiteBench);
 addCryptoBench('key exchange and derivation', keyBench);
 
 function fmt(n: number | undefined, digits: number): string {
