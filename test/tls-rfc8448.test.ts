@@ -4,6 +4,8 @@ import { expect } from 'chai';
 import { X509Certificate, diffieHellman, createPrivateKey, createPublicKey } from 'node:crypto';
 import {
   KeySchedule,
+  deriveSecret,
+  emptyHash,
   finishedKey,
   finishedVerifyData,
   resumptionPsk,
