@@ -52,6 +52,9 @@ describe('quic/flow-control (RFC 9000 §4)', () => {
       const conn = new RecvWindow({ window: 1000 });
       expect(conn.onReceivedBytes(1000)).to.equal(0);
       expect(conn.onReceivedBytes(1)).to.equal(FLOW_CONTROL_ERROR);
+      expect(w.onReceivedOffset(NaN)).to.equal(-FLOW_CONTROL_ERROR);
+      expect(conn.onReceivedBytes(-1)).to.equal(FLOW_CONTROL_ERROR);
+      expect(w.received).to.equal(1000);
     });
 
     it('sends an update once half the window is consumed', () => {

@@ -124,7 +124,7 @@ export class RecvWindow {
    * (RFC 9000 §4.1).
    */
   onReceivedOffset(end: number): number {
-    if (end > this.limit) return -FLOW_CONTROL_ERROR;
+    if (!(end <= this.limit)) return -FLOW_CONTROL_ERROR; // (also rejects NaN)
     if (end <= this.received) return 0;
     const delta = end - this.received;
     this.received = end;
@@ -133,7 +133,7 @@ export class RecvWindow {
 
   /** `n` more bytes counted (connection level). Returns 0 or FLOW_CONTROL_ERROR. */
   onReceivedBytes(n: number): number {
-    if (this.received + n > this.limit) return FLOW_CONTROL_ERROR;
+    if (!(n >= 0 && this.received + n <= this.limit)) return FLOW_CONTROL_ERROR;
     this.received += n;
     return 0;
   }
