@@ -199,7 +199,8 @@ export function parseDatagram(
       out.push({ header, packetNumber: NO_KEY });
       continue;
     }
-    const pn = unprotectPacket(k.key, buf, header, k.largestPn, k.expectedKeyPhase ?? -1);
+    const phase = header.type === '1rtt' ? (k.expectedKeyPhase ?? -1) : -1;
+    const pn = unprotectPacket(k.key, buf, header, k.largestPn, phase);
     if (pn < 0) {
       logDrop(
         'rx',
