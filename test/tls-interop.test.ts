@@ -24,6 +24,7 @@ interface PeerLine {
   session?: string;
   error?: string;
   peerCert?: string | null;
+  keylog?: string;
 }
 
 class Peer {
@@ -150,6 +151,21 @@ describe('tls interop with Node 24 / OpenSSL 3.5 over TCP', function () {
         });
         expect(second.reply).to.equal('echo:two');
         await peer.waitFor((l) => l.connected === true && l.resumed === true, 'resumed connection');
+      } finally {
+        peer.stop();
+      }
+    });
+
+    it("our key log lines equal OpenSSL's (SSLKEYLOGFILE format)", async () => {
+      const peer = new Peer({ mode: 'server', key: creds.keys, cert: creds.certs, keylog: true });
+      try {
+        const { listening } = await peer.waitFor((l) => l.listening !== undefined, 'listening');
+        const ours: string[] = [];
+        await runClient(listening!, { ...ourClient, keylog: (l) => ours.push(l) });
+        await peer.waitFor((l) => l.keylog?.startsWith('EXPORTER_SECRET') === true, 'key log');
+        const theirs = peer.lines.filter((l) => l.keylog).map((l) => l.keylog!);
+        expect(ours).to.have.length(5);
+        for (const line of ours) expect(theirs).to.include(line);
       } finally {
         peer.stop();
       }

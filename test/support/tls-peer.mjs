@@ -39,6 +39,7 @@ if (cfg.mode === 'server') {
     },
   );
   server.on('tlsClientError', (e) => print({ error: e.message }));
+  if (cfg.keylog) server.on('keylog', (line) => print({ keylog: line.toString().trim() }));
   server.listen(0, '127.0.0.1', () => print({ listening: server.address().port }));
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
