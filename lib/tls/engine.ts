@@ -10,13 +10,7 @@ import {
   type CipherSuite,
   type CipherSuiteName,
 } from '../crypto/suites.js';
-import {
-  GROUPS,
-  KeyShareError,
-  groupByName,
-  type GroupInfo,
-  type GroupName,
-} from '../crypto/groups.js';
+import { KeyShareError, groupByName, type GroupInfo, type GroupName } from '../crypto/groups.js';
 import type { KemBackendName } from '../crypto/mlkem.js';
 import { TlsAlert } from './alerts.js';
 import { keylogLine, type KeylogLabel } from './keylog.js';
@@ -158,10 +152,6 @@ export function toAlert(e: unknown): TlsAlert {
   if (e instanceof TlsAlert) return e;
   if (e instanceof KeyShareError) return new TlsAlert('illegal_parameter', e.message);
   return new TlsAlert('internal_error', e instanceof Error ? e.message : String(e));
-}
-
-export function allGroups(): readonly GroupInfo[] {
-  return GROUPS;
 }
 
 export abstract class TlsEngine {
