@@ -1,0 +1,2165 @@
+/**
+ * A sans-IO QUIC connection (RFC 9000, 9001, 9002; v2 RFC 9369; DATAGRAM RFC 9221).
+ *
+ * API: /work/notes/connection-contract.md, with these deviations (small, on purpose):
+ * - `config.wallClockOffset` (ms): `now + wallClockOffset` is the wall-clock time (ms since the
+ *   epoch) given to the TLS engine for certificate validity and ticket ages. Default 0, i.e.
+ *   `now` itself is epoch ms. An endpoint driving with performance.now() passes
+ *   `Date.now() - performance.now()`.
+ * - `receive()` takes ownership of `datagram`: protection is removed in place and received
+ *   stream/datagram data are views into it. Do not reuse the buffer (node:dgram never does).
+ * - `write()` keeps a reference to `data` (no copy): do not modify it afterwards.
+ * - `send()` returns views into one reusable slab, valid until the next send() call.
+ * - The 'closed' event is queued when the connection enters closing/draining (or closes at once);
+ *   `state` becomes 'closed' (and nextTimeout() Infinity) when the 3xPTO period ends: keep
+ *   routing datagrams to the connection until then.
+ * - `localConnectionIds()` lists the CIDs we issued (not the client-chosen original DCID,
+ *   which the endpoint already knows from accept()).
+ * - Extra config: `maxDatagramSize` (default 1200), `streamSendBuffer` (bytes write() buffers
+ *   per stream, default 1 MiB), `newToken` (server: produces NEW_TOKEN tokens),
+ *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random).
+ * Not implemented yet (see the report): 0-RTT, client version negotiation/compatible VN,
+ * connection migration initiated by us, preferred_address, ECN.
+ */
+import { randomBytes } from 'node:crypto';
+import { initialSecrets, PacketKey, UNPROTECT_KEY_PHASE, QUIC_V1 } from '../crypto/packet.js';
+import { TlsAlert } from '../tls/alerts.js';
+import { TlsClient, type TlsClientOptions } from '../tls/client.js';
+import { TlsServer, type TlsServerOptions } from '../tls/server.js';
+import type { HandshakeInfo, Level } from '../tls/engine.js';
+import type { SessionTicket } from '../tls/session-ticket.js';
+import { AckTracker, decodeAckDelay, PacketSpace } from './ack-tracker.js';
+import { PacketBuilder } from './builder.js';
+import { QuicError, TransportError, transportErrorName } from './errors.js';
+import { RecvWindow, SendCredit, PeerStreamLimit, LocalStreamLimit } from './flow-control.js';
+import {
+  frameSize,
+  cryptoHeaderSize,
+  writeCryptoHeader,
+  streamHeaderSize,
+  writeStreamHeader,
+  type Frame,
+} from './frames.js';
+import { isSupportedVersion, splitDatagram, verifyRetry, type PacketHeader } from './header.js';
+import { decodePacketNumber, readTruncatedPacketNumber } from './packet-number.js';
+import { readPacketFrames, unprotectPacket } from './parser.js';
+import {
+  createCongestionController,
+  LossDetection,
+  Pacer,
+  type SentPacket,
+} from './recovery/index.js';
+import { RecvBuffer } from './recv-buffer.js';
+import { SendBuffer } from './send-buffer.js';
+import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
+import {
+  decodeTransportParameters,
+  encodeTransportParameters,
+  withDefaults,
+  type ResolvedTransportParameters,
+  type TransportParameters,
+} from './transport-params.js';
+
+export interface Address {
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+}
+
+export interface ConnectionConfig {
+  role: 'client' | 'server';
+  version?: number;
+  tls: TlsClientOptions | TlsServerOptions;
+  transport?: Partial<TransportParameters>;
+  cc?: 'newreno' | 'cubic';
+  qlog?: (event: QlogEvent) => void;
+  token?: Uint8Array;
+  wallClockOffset?: number;
+  maxDatagramSize?: number;
+  streamSendBuffer?: number;
+  newToken?: (remote: Address) => Uint8Array;
+  statelessResetToken?: (cid: Uint8Array) => Uint8Array;
+}
+
+export interface QlogEvent {
+  time: number;
+  name: string;
+  data: Record<string, unknown>;
+}
+
+export type ConnectionHandshakeInfo = HandshakeInfo;
+
+export interface ConnectionStats {
+  handshakeStart: number;
+  handshakeDurationMs: number;
+  bytesSent: number;
+  bytesReceived: number;
+  packetsSent: number;
+  packetsReceived: number;
+  packetsDropped: number;
+  packetsLost: number;
+  cwnd: number;
+  bytesInFlight: number;
+  smoothedRtt: number;
+  minRtt: number;
+  latestRtt: number;
+  keyUpdates: number;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  application: boolean;
+  remote: boolean;
+}
+
+export type ConnectionEvent =
+  | { type: 'handshake-complete'; info: HandshakeInfo }
+  | { type: 'stream-opened'; streamId: number }
+  | { type: 'readable'; streamId: number }
+  | { type: 'writable'; streamId: number }
+  | { type: 'stream-reset'; streamId: number; code: number }
+  | { type: 'stop-sending'; streamId: number; code: number }
+  | { type: 'streams-available'; bidirectional: boolean }
+  | { type: 'datagram'; data: Uint8Array }
+  | { type: 'session-ticket'; ticket: SessionTicket }
+  | { type: 'new-token'; token: Uint8Array }
+  | { type: 'connection-id'; action: 'add' | 'retire'; cid: Uint8Array }
+  | { type: 'path-changed'; remote: Address }
+  | { type: 'closed'; error: CloseInfo | null };
+
+export type ConnectionState = 'handshake' | 'established' | 'closing' | 'draining' | 'closed';
+
+/** Length of the connection IDs we issue (short headers are parsed with it). */
+export const LOCAL_CID_LENGTH = 8;
+
+const { Initial, Handshake, ApplicationData: App } = PacketSpace;
+const LEVELS: Level[] = ['initial', 'handshake', 'application'];
+const MAX_DATAGRAMS_PER_SEND = 48;
+const MAX_QUEUED_DATAGRAMS = 128;
+const MAX_BUFFERED_UNDECRYPTABLE = 8;
+const CRYPTO_BUFFER_LIMIT = 64 * 1024;
+const MAX_PEER_CIDS_HELD = 8;
+
+/** What a sent packet carried, for acknowledgement and loss (retransmission). */
+type SentFrame =
+  | { t: 'ack'; largest: number }
+  | { t: 'crypto'; offset: number; len: number }
+  | { t: 'stream'; s: Stream; offset: number; len: number; fin: boolean }
+  | { t: 'ctrl'; f: Frame }
+  | { t: 'reset'; s: Stream }
+  | { t: 'stop'; s: Stream }
+  | { t: 'max_stream_data'; s: Stream; max: number }
+  | { t: 'handshake_done' }
+  | { t: 'other' };
+
+interface PacketMeta {
+  frames: SentFrame[];
+  /** 1-RTT key phase the packet was sent with (-1: not 1-RTT). */
+  phase: number;
+}
+
+class Space {
+  readKey: PacketKey | undefined;
+  writeKey: PacketKey | undefined;
+  readonly acks: AckTracker;
+  readonly cryptoSend = new SendBuffer();
+  readonly cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
+  nextPn = 0;
+  discarded = false;
+  probes = 0;
+  constructor(space: PacketSpace, maxAckDelay: number, ackDelayExponent: number) {
+    this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
+  }
+}
+
+interface PeerCid {
+  seq: number;
+  cid: Uint8Array;
+  token: Uint8Array | undefined;
+}
+
+function sameAddress(a: Address, b: Address): boolean {
+  return a.address === b.address && a.port === b.port;
+}
+
+function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function checkAddress(a: unknown, name: string): Address {
+  const x = a as Address;
+  if (x === null || typeof x !== 'object' || typeof x.address !== 'string')
+    throw new TypeError(`${name} must be an address object`);
+  if (!Number.isInteger(x.port) || x.port < 0 || x.port > 65535)
+    throw new RangeError(`${name}.port must be 0..65535`);
+  return x;
+}
+
+function checkNow(now: unknown): number {
+  if (typeof now !== 'number' || !Number.isFinite(now))
+    throw new TypeError('now must be a finite number');
+  return now;
+}
+
+/** Our transport parameter defaults (RFC 9000 §18.2 names, camelCase). */
+const DEFAULT_TRANSPORT: TransportParameters = {
+  maxIdleTimeout: 30_000,
+  maxUdpPayloadSize: 65527,
+  initialMaxData: 1 << 20,
+  initialMaxStreamDataBidiLocal: 256 * 1024,
+  initialMaxStreamDataBidiRemote: 256 * 1024,
+  initialMaxStreamDataUni: 256 * 1024,
+  initialMaxStreamsBidi: 100,
+  initialMaxStreamsUni: 100,
+  ackDelayExponent: 3,
+  maxAckDelay: 25,
+  activeConnectionIdLimit: 4,
+  maxDatagramFrameSize: 65535,
+};
+/** Receive windows may grow (auto-tuning) up to these multiples of the initial ones. */
+const WINDOW_GROWTH = 16;
+
+export class Connection {
+  readonly role: 'client' | 'server';
+  version: number;
+  private readonly config: ConnectionConfig;
+  private readonly tls: TlsClient | TlsServer;
+  private readonly local: ResolvedTransportParameters;
+  private peer: ResolvedTransportParameters | undefined;
+  private readonly spaces: [Space, Space, Space];
+  private appRead: PacketKey | undefined;
+  private appWrite: PacketKey | undefined;
+  private appReadPrev: PacketKey | undefined;
+  private appReadNext: PacketKey | undefined;
+  private readPhase = 0;
+  private writePhase = 0;
+  /** First packet number received in the current read phase. */
+  private readPhaseStartPn = -1;
+  private prevReadDiscardAt = Infinity;
+  /** A packet of the current write phase was acknowledged (RFC 9001 §6.1: may update again). */
+  private writePhaseAcked = false;
+  private writePhaseFirstPn = -1;
+  private readonly ld: LossDetection<PacketMeta>;
+  private readonly pacer = new Pacer();
+  private readonly builder: PacketBuilder;
+  private readonly maxDatagramSize: number;
+
+  // Connection IDs.
+  private readonly scid: Uint8Array;
+  private dcid: Uint8Array;
+  private readonly originalDcid: Uint8Array;
+  private retrySourceCid: Uint8Array | undefined;
+  private peerInitialScid: Uint8Array | undefined;
+  private token: Uint8Array;
+  private readonly localCids = new Map<number, Uint8Array>();
+  private nextLocalCidSeq = 1;
+  private readonly peerCids: PeerCid[] = [];
+  private peerRetirePriorTo = 0;
+
+  // Path.
+  private remote: Address;
+  private addressValidated: boolean;
+  private bytesSentOnPath = 0;
+  private bytesReceivedOnPath = 0;
+  private pathChallenge: Uint8Array | undefined;
+  private pathChallengePending = false;
+  private readonly pathResponses: Uint8Array[] = [];
+
+  // Flow control and streams.
+  private readonly connRecv: RecvWindow;
+  private connSend = new SendCredit(0);
+  private readonly streams = new Map<number, Stream>();
+  private readonly sendQueue: Stream[] = [];
+  private readonly maxDataUpdates = new Set<Stream>();
+  private peerBidi: PeerStreamLimit;
+  private peerUni: PeerStreamLimit;
+  private localBidi = new LocalStreamLimit(0);
+  private localUni = new LocalStreamLimit(0);
+  private readonly ctrl: Frame[] = [];
+  private readonly datagrams: Uint8Array[] = [];
+  private readonly streamSendBuffer: number;
+
+  // Lifecycle.
+  private _state: ConnectionState = 'handshake';
+  private info: HandshakeInfo | undefined;
+  private handshakeConfirmed = false;
+  private handshakeDonePending = false;
+  private discardInitialPending = false;
+  private readonly events: ConnectionEvent[] = [];
+  private idleTimeout: number;
+  private lastActivity: number;
+  private ackElicitingSinceReceive = false;
+  private closeDeadline = Infinity;
+  private closeFrame: Frame | undefined;
+  private closeSendPending = false;
+  private closeError: CloseInfo | null = null;
+  private readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
+  private receivedFromPeer = false;
+  private pacingAt = 0;
+  private readonly keysForBatch: PacketKey[] = [];
+  private readonly retiredKeys: PacketKey[] = [];
+  private readonly out: { data: Uint8Array; remote: Address }[] = [];
+  private readonly qlog: ((e: QlogEvent) => void) | undefined;
+  private readonly _stats: ConnectionStats;
+  private readonly wallClockOffset: number;
+
+  private constructor(
+    config: ConnectionConfig,
+    remote: Address,
+    now: number,
+    init: {
+      scid: Uint8Array;
+      dcid: Uint8Array;
+      originalDcid: Uint8Array;
+      version: number;
+      peerInitialScid?: Uint8Array;
+      retrySourceCid?: Uint8Array;
+      addressValidated?: boolean;
+    },
+  ) {
+    if (config === null || typeof config !== 'object')
+      throw new TypeError('config must be an object');
+    this.config = config;
+    this.role = config.role;
+    if (this.role !== 'client' && this.role !== 'server')
+      throw new TypeError("config.role must be 'client' or 'server'");
+    this.version = init.version;
+    if (!isSupportedVersion(this.version))
+      throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
+    this.maxDatagramSize = config.maxDatagramSize ?? 1200;
+    if (
+      !Number.isInteger(this.maxDatagramSize) ||
+      this.maxDatagramSize < 1200 ||
+      this.maxDatagramSize > 65527
+    )
+      throw new RangeError('config.maxDatagramSize must be an integer in 1200..65527');
+    this.streamSendBuffer = config.streamSendBuffer ?? 1 << 20;
+    if (!Number.isInteger(this.streamSendBuffer) || this.streamSendBuffer < 1)
+      throw new RangeError('config.streamSendBuffer must be a positive integer');
+    this.wallClockOffset = config.wallClockOffset ?? 0;
+    if (typeof this.wallClockOffset !== 'number' || !Number.isFinite(this.wallClockOffset))
+      throw new TypeError('config.wallClockOffset must be a finite number');
+    if (config.qlog !== undefined && typeof config.qlog !== 'function')
+      throw new TypeError('config.qlog must be a function');
+    this.qlog = config.qlog;
+    if (config.token !== undefined && !(config.token instanceof Uint8Array))
+      throw new TypeError('config.token must be a Uint8Array');
+    this.token = config.token ?? new Uint8Array(0);
+    this.remote = remote;
+    this.scid = init.scid;
+    this.dcid = init.dcid;
+    this.originalDcid = init.originalDcid;
+    this.peerInitialScid = init.peerInitialScid;
+    this.retrySourceCid = init.retrySourceCid;
+    this.addressValidated = this.role === 'client' || init.addressValidated === true;
+    this.localCids.set(0, this.scid);
+
+    const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
+    tp.initialSourceConnectionId = this.scid;
+    if (this.role === 'server') {
+      tp.originalDestinationConnectionId = this.originalDcid;
+      if (this.retrySourceCid) tp.retrySourceConnectionId = this.retrySourceCid;
+      tp.statelessResetToken = this.resetTokenFor(this.scid);
+    } else {
+      delete tp.originalDestinationConnectionId;
+      delete tp.retrySourceConnectionId;
+      delete tp.statelessResetToken;
+      delete tp.preferredAddress;
+    }
+    // Encoding validates every value (RangeError/TypeError naming the parameter).
+    const encoded = encodeTransportParameters(tp, this.role);
+    this.local = withDefaults(tp);
+
+    this.spaces = [
+      new Space(Initial, 0, 3),
+      new Space(Handshake, 0, 3),
+      new Space(App, this.local.maxAckDelay, this.local.ackDelayExponent),
+    ];
+    const cc = createCongestionController(config.cc ?? 'cubic', {
+      maxDatagramSize: this.maxDatagramSize,
+    });
+    this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
+    this.builder = new PacketBuilder(
+      MAX_DATAGRAMS_PER_SEND * this.maxDatagramSize,
+      3 * MAX_DATAGRAMS_PER_SEND,
+    );
+    const w = this.local;
+    this.connRecv = new RecvWindow({
+      window: w.initialMaxData,
+      maxWindow: w.initialMaxData * WINDOW_GROWTH,
+    });
+    this.peerBidi = new PeerStreamLimit(w.initialMaxStreamsBidi);
+    this.peerUni = new PeerStreamLimit(w.initialMaxStreamsUni);
+    this.idleTimeout = w.maxIdleTimeout || Infinity;
+    this.lastActivity = now;
+    this._stats = {
+      handshakeStart: now,
+      handshakeDurationMs: -1,
+      bytesSent: 0,
+      bytesReceived: 0,
+      packetsSent: 0,
+      packetsReceived: 0,
+      packetsDropped: 0,
+      packetsLost: 0,
+      cwnd: 0,
+      bytesInFlight: 0,
+      smoothedRtt: 0,
+      minRtt: 0,
+      latestRtt: 0,
+      keyUpdates: 0,
+    };
+
+    this.installInitialKeys(this.role === 'client' ? this.dcid : this.originalDcidForKeys(init));
+    const tlsOptions: object = { ...(config.tls as object), transportParameters: encoded };
+    this.tls =
+      this.role === 'client'
+        ? new TlsClient(tlsOptions as TlsClientOptions)
+        : new TlsServer(tlsOptions as unknown as TlsServerOptions);
+    this.emitQlog(now, 'transport:connection_started', {
+      role: this.role,
+      version: this.version.toString(16),
+      src_cid: hex(this.scid),
+      dst_cid: hex(this.dcid),
+      dst_ip: remote.address,
+      dst_port: remote.port,
+    });
+  }
+
+  /** The DCID the client's Initial packets (and so the Initial keys) use. */
+  private originalDcidForKeys(init: { dcid: Uint8Array }): Uint8Array {
+    return init.dcid;
+  }
+
+  // ---------------------------------------------------------------- construction
+
+  /** Starts a client connection; the ClientHello is ready for send(). */
+  static connect(config: ConnectionConfig, remote: Address, now: number): Connection {
+    checkNow(now);
+    checkAddress(remote, 'remote');
+    if (config?.role !== 'client') throw new TypeError("config.role must be 'client'");
+    const version = config.version ?? QUIC_V1;
+    if (typeof version !== 'number' || !isSupportedVersion(version))
+      throw new RangeError('config.version must be QUIC_V1 or QUIC_V2');
+    const dcid = randomBytes(LOCAL_CID_LENGTH);
+    const c = new Connection(config, remote, now, {
+      scid: randomBytes(LOCAL_CID_LENGTH),
+      dcid,
+      originalDcid: dcid,
+      version,
+    });
+    try {
+      (c.tls as TlsClient).start(c.wall(now));
+      c.drainTls(now);
+    } catch (e) {
+      c.fatal(e, now);
+    }
+    return c;
+  }
+
+  /**
+   * Server side for a client's first Initial datagram (already checked by the endpoint: long
+   * header, supported version, >= 1200 bytes). `info` as in the contract.
+   */
+  static accept(
+    config: ConnectionConfig,
+    firstDatagram: Uint8Array,
+    remote: Address,
+    now: number,
+    info: {
+      originalDcid?: Uint8Array;
+      retrySourceCid?: Uint8Array;
+      addressValidated?: boolean;
+    } = {},
+  ): Connection {
+    checkNow(now);
+    checkAddress(remote, 'remote');
+    if (!(firstDatagram instanceof Uint8Array))
+      throw new TypeError('firstDatagram must be a Uint8Array');
+    if (config?.role !== 'server') throw new TypeError("config.role must be 'server'");
+    const { packets } = splitDatagram(firstDatagram, LOCAL_CID_LENGTH);
+    const h = packets[0];
+    if (!h || h.type !== 'initial')
+      throw new RangeError('firstDatagram must start with an Initial packet');
+    const scid = randomBytes(LOCAL_CID_LENGTH);
+    const c = new Connection(config, remote, now, {
+      scid,
+      dcid: Buffer.from(h.scid),
+      originalDcid: Buffer.from(info.originalDcid ?? h.dcid),
+      version: h.version,
+      peerInitialScid: Buffer.from(h.scid),
+      retrySourceCid: info.retrySourceCid ? Buffer.from(info.retrySourceCid) : undefined,
+      addressValidated: info.addressValidated,
+    });
+    // Initial keys come from the DCID of this Initial (the Retry SCID after a Retry).
+    c.installInitialKeys(Buffer.from(h.dcid));
+    c.receive(firstDatagram, remote, now);
+    return c;
+  }
+
+  private installInitialKeys(dcid: Uint8Array): void {
+    const s = initialSecrets(this.version, dcid);
+    const sp = this.spaces[Initial];
+    const suite = 'TLS_AES_128_GCM_SHA256';
+    sp.writeKey = PacketKey.fromSecret(
+      suite,
+      this.role === 'client' ? s.client : s.server,
+      this.version,
+    );
+    sp.readKey = PacketKey.fromSecret(
+      suite,
+      this.role === 'client' ? s.server : s.client,
+      this.version,
+    );
+  }
+
+  private wall(now: number): number {
+    return now + this.wallClockOffset;
+  }
+
+  private resetTokenFor(cid: Uint8Array): Uint8Array {
+    const t = this.config.statelessResetToken?.(cid) ?? randomBytes(16);
+    if (!(t instanceof Uint8Array) || t.length !== 16)
+      throw new RangeError('statelessResetToken must return 16 bytes');
+    return t;
+  }
+
+  // ---------------------------------------------------------------- public state
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get handshake(): HandshakeInfo | undefined {
+    return this.info;
+  }
+
+  get stats(): ConnectionStats {
+    const s = this._stats;
+    const rtt = this.ld.rtt;
+    s.cwnd = this.ld.cc.cwnd;
+    s.bytesInFlight = this.ld.bytesInFlight;
+    s.smoothedRtt = rtt.smoothedRtt;
+    s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
+    s.latestRtt = rtt.latestRtt;
+    return { ...s };
+  }
+
+  /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
+  localConnectionIds(): Uint8Array[] {
+    return [...this.localCids.values()];
+  }
+
+  /** The path's remote address (changes on NAT rebinding). */
+  get remoteAddress(): Address {
+    return this.remote;
+  }
+
+  poll(): ConnectionEvent | undefined {
+    return this.events.shift();
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  nextTimeout(): number {
+    if (this._state === 'closed') return Infinity;
+    if (this._state === 'closing' || this._state === 'draining') return this.closeDeadline;
+    let t = Math.min(this.idleDeadline(), this.ld.nextTimeout(), this.prevReadDiscardAt);
+    for (const sp of this.spaces)
+      if (sp.writeKey || sp === this.spaces[App]) t = Math.min(t, sp.acks.nextTimeout());
+    if (this.pacingAt > 0) t = Math.min(t, this.pacingAt);
+    return t;
+  }
+
+  private idleDeadline(): number {
+    const pto = this.pto();
+    return this.lastActivity + Math.max(this.idleTimeout, 3 * pto);
+  }
+
+  private pto(): number {
+    return this.ld.rtt.ptoBase() + this.ld.maxAckDelay;
+  }
+
+  onTimeout(now: number): void {
+    checkNow(now);
+    if (this._state === 'closed') return;
+    try {
+      if (this._state === 'closing' || this._state === 'draining') {
+        if (now >= this.closeDeadline) this.terminate();
+        return;
+      }
+      if (now >= this.idleDeadline()) {
+        // RFC 9000 §10.1: silently closed.
+        this.closeError = { code: 0, reason: 'idle timeout', application: false, remote: false };
+        this.events.push({ type: 'closed', error: this.closeError });
+        this.emitQlog(now, 'transport:connection_closed', { trigger: 'idle_timeout' });
+        this.terminate();
+        return;
+      }
+      if (now >= this.prevReadDiscardAt) {
+        this.appReadPrev?.destroy();
+        this.appReadPrev = undefined;
+        this.prevReadDiscardAt = Infinity;
+      }
+      if (this.pacingAt > 0 && now >= this.pacingAt) this.pacingAt = 0;
+      if (now >= this.ld.nextTimeout()) {
+        const a = this.ld.onTimeout(now);
+        if (a.kind === 'lost') {
+          for (const p of a.lost) this.onLost(a.space, p, now);
+        } else if (a.kind === 'pto') {
+          this.onPto(a.space, a.probes);
+        } else if (a.kind === 'anti-deadlock') {
+          this.spaces[a.space].probes = 1;
+        }
+      }
+    } catch (e) {
+      this.fatal(e, now);
+    }
+  }
+
+  private onPto(space: PacketSpace, probes: number): void {
+    const sp = this.spaces[space];
+    if (!sp.writeKey && !(space === App && this.appWrite)) {
+      // RFC 9002 §6.2.4: probe in a space we can send in.
+      for (const s of [Handshake, Initial] as const)
+        if (this.spaces[s].writeKey) return this.onPto(s, probes);
+      return;
+    }
+    sp.probes = probes;
+    // RFC 9002 §6.2.4: probes carry unacknowledged CRYPTO data when there is some.
+    const cs = sp.cryptoSend;
+    if (cs.sentOffset > 0) cs.onLost(0, cs.sentOffset, false);
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /** Processes one datagram from the network. Never throws for any datagram content. */
+  receive(datagram: Uint8Array, remote: Address, now: number): void {
+    if (!(datagram instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
+    checkAddress(remote, 'remote');
+    checkNow(now);
+    if (this._state === 'closed' || this._state === 'draining') return;
+    try {
+      this.onDatagram(datagram, remote, now);
+    } catch (e) {
+      this.fatal(e, now);
+    }
+  }
+
+  private onDatagram(buf: Uint8Array, remote: Address, now: number): void {
+    this._stats.bytesReceived += buf.length;
+    if (sameAddress(remote, this.remote)) this.bytesReceivedOnPath += buf.length;
+    if (this._state === 'closing') {
+      // RFC 9000 §10.2.1: answer packets in the closing period with CONNECTION_CLOSE.
+      this.closeSendPending = true;
+      return;
+    }
+    const { packets } = splitDatagram(buf, LOCAL_CID_LENGTH);
+    if (packets.length === 0) this._stats.packetsDropped++;
+    for (const h of packets) {
+      if (!this.isOpen()) return;
+      if (h.type === 'version_negotiation') {
+        this.onVersionNegotiation(h, now);
+        return;
+      }
+      if (h.type === 'retry') {
+        this.onRetry(buf, h, now);
+        return;
+      }
+      this.onPacket(buf, h, remote, now);
+    }
+    if (this.ld.amplificationLimited && this.role === 'server') this.updateAmplification(now);
+  }
+
+  private onPacket(buf: Uint8Array, h: PacketHeader, remote: Address, now: number): void {
+    if (h.type !== '1rtt' && h.version !== this.version) return this.drop();
+    const space = h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
+    const sp = this.spaces[space];
+    if (sp.discarded) return this.drop();
+    if (h.type === '0rtt') return this.drop(); // 0-RTT is not accepted yet (see header).
+    if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.isLocalCid(h.dcid))
+      return this.drop();
+    let key = space === App ? this.appRead : sp.readKey;
+    if (!key) {
+      // RFC 9001 §5.7: keep a few packets that arrive before their keys.
+      if (this.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE && space !== Initial)
+        this.pendingPackets.push({ data: Buffer.from(buf.subarray(h.start, h.end)), remote });
+      return this.drop();
+    }
+    const largest = sp.acks.largestReceived;
+    let pn = unprotectPacket(key, buf, h, largest, space === App ? this.readPhase : -1);
+    let phaseChanged = false;
+    if (pn === UNPROTECT_KEY_PHASE) {
+      // RFC 9001 §6.3: a different key phase: the previous key (reordered) or the next one.
+      const pnLen = (buf[h.start]! & 3) + 1;
+      pn = decodePacketNumber(largest, readTruncatedPacketNumber(buf, h.pnOffset, pnLen), pnLen);
+      const headerLength = h.pnOffset - h.start + pnLen;
+      if (this.appReadPrev && pn < this.readPhaseStartPn) {
+        key = this.appReadPrev;
+      } else {
+        this.appReadNext ??= this.appRead!.nextPhase();
+        key = this.appReadNext;
+        phaseChanged = true;
+      }
+      if (!key.open(buf, h.start, headerLength, h.end, pn)) return this.drop();
+    }
+    if (pn < 0) return this.drop();
+    if (sp.acks.isDuplicate(pn)) return this.drop();
+    const frames = readPacketFrames(buf, h);
+    if (phaseChanged) this.onPeerKeyUpdate(pn, now);
+    else if (space === App && this.readPhaseStartPn < 0) this.readPhaseStartPn = pn;
+
+    this.receivedFromPeer = true;
+    this._stats.packetsReceived++;
+    if (this.role === 'client' && h.type === 'initial' && !this.peerInitialScid) {
+      // RFC 9000 §7.2: the server's SCID becomes our DCID.
+      this.peerInitialScid = Buffer.from(h.scid);
+      this.dcid = this.peerInitialScid;
+    }
+    if (this.qlog)
+      this.emitQlog(now, 'transport:packet_received', {
+        header: { packet_type: h.type, packet_number: pn },
+        raw: { length: h.end - h.start },
+        frames: frames.map(qlogFrame),
+      });
+    let ackEliciting = false;
+    for (const f of frames) {
+      if (f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connection_close')
+        ackEliciting = true;
+      this.onFrame(space, f, now);
+      if (this._state !== 'handshake' && this._state !== 'established') return;
+    }
+    sp.acks.onPacketReceived(pn, ackEliciting, now);
+    this.lastActivity = now;
+    this.ackElicitingSinceReceive = false;
+    // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001
+    // §4.9.1: the server discards Initial keys on the first Handshake packet.
+    if (space === Handshake && this.role === 'server') {
+      this.addressValidated = true;
+      this.updateAmplification(now);
+      this.discardSpace(Initial, now);
+    }
+    // RFC 9000 §9.3: a non-probing packet with the largest pn from a new address: rebinding.
+    if (space === App && !sameAddress(remote, this.remote) && pn >= sp.acks.largestReceived)
+      this.onPeerAddressChange(remote, frames, now);
+  }
+
+  private isLocalCid(cid: Uint8Array): boolean {
+    for (const c of this.localCids.values()) if (equalBytes(c, cid)) return true;
+    return false;
+  }
+
+  private isOpen(): boolean {
+    return this._state === 'handshake' || this._state === 'established';
+  }
+
+  private drop(): void {
+    this._stats.packetsDropped++;
+  }
+
+  private onPeerAddressChange(remote: Address, frames: Frame[], now: number): void {
+    // RFC 9000 §9.1: packets with only probing frames do not move the path.
+    const probing = frames.every(
+      (f) =>
+        f.type === 'path_challenge' ||
+        f.type === 'path_response' ||
+        f.type === 'new_connection_id' ||
+        f.type === 'padding',
+    );
+    if (probing) return;
+    if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
+    this.remote = remote;
+    this.bytesSentOnPath = 0;
+    this.bytesReceivedOnPath = 0;
+    // RFC 9000 §9.3: validate the new path; RFC 9002 §9.4 keeps the congestion state for a
+    // NAT rebinding (same peer, port change) – we reset the RTT estimate conservatively? No:
+    // a port-only change keeps RTT and cwnd.
+    this.pathChallenge = randomBytes(8);
+    this.pathChallengePending = true;
+    this.addressValidated = false;
+    this.events.push({ type: 'path-changed', remote });
+    this.emitQlog(now, 'connectivity:connection_id_updated', {
+      remote: `${remote.address}:${remote.port}`,
+    });
+  }
+
+  private updateAmplification(now: number): void {
+    if (this.role !== 'server') return;
+    const limited = !this.addressValidated && this.bytesSentOnPath >= 3 * this.bytesReceivedOnPath;
+    this.ld.setAmplificationLimited(limited, now);
+  }
+
+  private onFrame(space: PacketSpace, f: Frame, now: number): void {
+    switch (f.type) {
+      case 'padding':
+      case 'ping':
+        return;
+      case 'ack':
+        return this.onAck(space, f.ranges, f.ackDelay, f.ecn?.ce, now);
+      case 'crypto':
+        return this.onCrypto(space, f.offset, f.data, now);
+      case 'stream':
+        return this.onStreamFrame(f.streamId, f.offset, f.data, f.fin);
+      case 'reset_stream':
+        return this.onResetStream(f.streamId, f.errorCode, f.finalSize);
+      case 'stop_sending':
+        return this.onStopSending(f.streamId, f.errorCode);
+      case 'max_data':
+        if (this.connSend.update(f.maximum)) this.requeueBlockedStreams();
+        return;
+      case 'max_stream_data': {
+        const s = this.streamForPeerFrame(f.streamId, 'send');
+        if (s?.credit!.update(f.maximum)) this.enqueue(s);
+        return;
+      }
+      case 'max_streams': {
+        const lim = f.bidi ? this.localBidi : this.localUni;
+        const before = lim.limit;
+        const err = lim.update(f.maximum);
+        if (err) throw new QuicError(err, 'MAX_STREAMS above 2^60');
+        if (lim.limit > before)
+          this.events.push({ type: 'streams-available', bidirectional: f.bidi });
+        return;
+      }
+      case 'data_blocked':
+      case 'streams_blocked':
+        return;
+      case 'stream_data_blocked':
+        this.streamForPeerFrame(f.streamId, 'recv');
+        return;
+      case 'new_token':
+        // RFC 9000 §19.7: servers never receive NEW_TOKEN.
+        if (this.role === 'server')
+          throw new QuicError(TransportError.PROTOCOL_VIOLATION, 'NEW_TOKEN from a client');
+        this.events.push({ type: 'new-token', token: Buffer.from(f.token) });
+        return;
+      case 'new_connection_id':
+        return this.onNewConnectionId(
+          f.sequence,
+          f.retirePriorTo,
+          f.connectionId,
+          f.statelessResetToken,
+        );
+      case 'retire_connection_id':
+        return this.onRetireConnectionId(f.sequence);
+      case 'path_challenge':
+        if (this.pathResponses.length < 4) this.pathResponses.push(Buffer.from(f.data));
+        return;
+      case 'path_response':
+        if (this.pathChallenge && equalBytes(this.pathChallenge, f.data)) {
+          this.pathChallenge = undefined;
+          this.addressValidated = true;
+          this.updateAmplification(now);
+        }
+        return;
+      case 'connection_close':
+        return this.onConnectionClose(f.errorCode, f.reason, f.application, now);
+      case 'handshake_done':
+        // RFC 9000 §19.20: a server receiving HANDSHAKE_DONE is a PROTOCOL_VIOLATION.
+        if (this.role === 'server')
+          throw new QuicError(TransportError.PROTOCOL_VIOLATION, 'HANDSHAKE_DONE from a client', {
+            frameType: 0x1e,
+          });
+        return this.confirmHandshake(now);
+      case 'datagram': {
+        // RFC 9221 §3: DATAGRAM without support or above our limit is a PROTOCOL_VIOLATION.
+        const max = this.local.maxDatagramFrameSize;
+        if (max === 0 || frameSize(f) > max)
+          throw new QuicError(
+            TransportError.PROTOCOL_VIOLATION,
+            'DATAGRAM frame not allowed or too large',
+            { frameType: 0x30 },
+          );
+        this.events.push({ type: 'datagram', data: f.data });
+        return;
+      }
+    }
+  }
+
+  private onAck(
+    space: PacketSpace,
+    ranges: { start: number; end: number }[],
+    ackDelayField: number,
+    ce: number | undefined,
+    now: number,
+  ): void {
+    const exp = space === App ? (this.peer?.ackDelayExponent ?? 3) : 3;
+    const r = this.ld.onAckReceived(space, ranges, decodeAckDelay(ackDelayField, exp), now, ce);
+    if (r.error) throw new QuicError(r.error, 'ACK of an unsent packet', { frameType: 0x02 });
+    // Consume the reused arrays before anything else calls into loss detection.
+    const acked = r.acked.slice();
+    const lost = r.lost.slice();
+    for (const p of acked) this.onAcked(space, p, now);
+    for (const p of lost) this.onLost(space, p, now);
+    if (this.qlog && (acked.length || lost.length))
+      this.emitQlog(now, 'recovery:metrics_updated', {
+        smoothed_rtt: this.ld.rtt.smoothedRtt,
+        min_rtt: this.ld.rtt.minRtt,
+        latest_rtt: this.ld.rtt.latestRtt,
+        congestion_window: this.ld.cc.cwnd,
+        bytes_in_flight: this.ld.bytesInFlight,
+      });
+  }
+
+  private onAcked(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
+    const sp = this.spaces[space];
+    if (p.frames.phase >= 0) {
+      // RFC 9001 §4.1.2: a client may consider the handshake confirmed on an ACK of 1-RTT.
+      if (this.role === 'client' && !this.handshakeConfirmed && this.info)
+        this.confirmHandshake(now);
+      if (p.frames.phase === this.writePhase && p.pn >= this.writePhaseFirstPn)
+        this.writePhaseAcked = true;
+    }
+    for (const f of p.frames.frames) {
+      switch (f.t) {
+        case 'ack':
+          sp.acks.onAckAcknowledged(f.largest);
+          break;
+        case 'crypto':
+          sp.cryptoSend.onAcked(f.offset, f.len, false);
+          break;
+        case 'stream': {
+          const send = f.s.send!;
+          send.onAcked(f.offset, f.len, f.fin);
+          if (f.s.wantWritable && send.bufferedBytes < this.streamSendBuffer) {
+            f.s.wantWritable = false;
+            this.events.push({ type: 'writable', streamId: f.s.id });
+          }
+          this.maybeFreeStream(f.s);
+          break;
+        }
+        case 'reset':
+          f.s.resetAcked = true;
+          this.maybeFreeStream(f.s);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private onLost(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
+    const sp = this.spaces[space];
+    this._stats.packetsLost++;
+    if (this.qlog)
+      this.emitQlog(now, 'recovery:packet_lost', {
+        header: {
+          packet_type: space === App ? '1RTT' : space === Initial ? 'initial' : 'handshake',
+          packet_number: p.pn,
+        },
+      });
+    for (const f of p.frames.frames) {
+      switch (f.t) {
+        case 'crypto':
+          sp.cryptoSend.onLost(f.offset, f.len, false);
+          break;
+        case 'stream':
+          if (this.streams.get(f.s.id) === f.s && f.s.resetCode < 0) {
+            f.s.send!.onLost(f.offset, f.len, f.fin);
+            this.enqueue(f.s);
+          }
+          break;
+        case 'reset':
+          if (!f.s.resetAcked) f.s.resetPending = true;
+          break;
+        case 'stop':
+          if (!f.s.recvFinished) f.s.stopPending = true;
+          break;
+        case 'max_stream_data':
+          if (
+            f.s.window &&
+            f.s.window.onUpdateLost(f.max) >= 0 &&
+            this.streams.get(f.s.id) === f.s
+          ) {
+            f.s.maxDataPending = true;
+            this.maxDataUpdates.add(f.s);
+          }
+          break;
+        case 'handshake_done':
+          this.handshakeDonePending = true;
+          break;
+        case 'ctrl':
+          this.onCtrlLost(f.f);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private onCtrlLost(f: Frame): void {
+    switch (f.type) {
+      case 'max_data':
+        if (this.connRecv.onUpdateLost(f.maximum) >= 0) this.ctrl.push(f);
+        return;
+      case 'max_streams': {
+        const lim = f.bidi ? this.peerBidi : this.peerUni;
+        if (lim.onUpdateLost(f.maximum) >= 0) this.ctrl.push(f);
+        return;
+      }
+      case 'new_connection_id':
+        if (this.localCids.has(f.sequence)) this.ctrl.push(f);
+        return;
+      case 'retire_connection_id':
+      case 'new_token':
+        this.ctrl.push(f);
+        return;
+      case 'data_blocked':
+        this.connSend.onBlockedLost(f.limit);
+        return;
+      case 'streams_blocked':
+        (f.bidi ? this.localBidi : this.localUni).onBlockedLost(f.limit);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onCrypto(space: PacketSpace, offset: number, data: Uint8Array, now: number): void {
+    const sp = this.spaces[space];
+    const err = sp.cryptoRecv.insert(offset, data);
+    if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: 0x06 });
+    const level = LEVELS[space]!;
+    for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
+      this.tls.receive(level, d, this.wall(now));
+    this.drainTls(now);
+  }
+
+  private drainTls(now: number): void {
+    for (let ev = this.tls.poll(); ev; ev = this.tls.poll()) {
+      switch (ev.type) {
+        case 'data': {
+          const space =
+            ev.level === 'initial' ? Initial : ev.level === 'handshake' ? Handshake : App;
+          this.spaces[space].cryptoSend.write(ev.data);
+          break;
+        }
+        case 'secret':
+          this.installSecret(ev.level, ev.direction, ev.secret, ev.suite.name, now);
+          break;
+        case 'transport-parameters':
+          this.onPeerTransportParameters(ev.data, now);
+          break;
+        case 'handshake-complete':
+          this.info = ev.info;
+          this._state = 'established';
+          this._stats.handshakeDurationMs = now - this._stats.handshakeStart;
+          this.events.push({ type: 'handshake-complete', info: ev.info });
+          // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
+          if (this.role === 'server') {
+            this.handshakeDonePending = true;
+            this.confirmHandshake(now);
+            const nt = this.config.newToken?.(this.remote);
+            if (nt && nt.length > 0) this.ctrl.push({ type: 'new_token', token: nt });
+          }
+          break;
+        case 'session-ticket':
+          this.events.push({ type: 'session-ticket', ticket: ev.ticket });
+          break;
+      }
+    }
+  }
+
+  private installSecret(
+    level: Level,
+    direction: 'read' | 'write',
+    secret: Buffer,
+    suite: string,
+    now: number,
+  ): void {
+    const key = PacketKey.fromSecret(suite as never, secret, this.version);
+    if (level === 'handshake') {
+      const sp = this.spaces[Handshake];
+      if (direction === 'read') sp.readKey = key;
+      else {
+        sp.writeKey = key;
+        this.ld.onHandshakeKeysAvailable(now);
+      }
+    } else if (level === 'application') {
+      if (direction === 'read') this.appRead = key;
+      else this.appWrite = key;
+    } else {
+      key.destroy(); // 0-RTT keys: not used yet.
+      return;
+    }
+    if (direction === 'read' && this.pendingPackets.length > 0) {
+      const pending = this.pendingPackets.splice(0);
+      for (const p of pending) this.onDatagram(p.data, p.remote, now);
+    }
+  }
+
+  private onPeerTransportParameters(data: Uint8Array, now: number): void {
+    const tp = decodeTransportParameters(data, this.role === 'client' ? 'server' : 'client');
+    const bad = (m: string): never => {
+      throw new QuicError(TransportError.TRANSPORT_PARAMETER_ERROR, m);
+    };
+    // RFC 9000 §7.3: authenticate the connection IDs of the handshake.
+    if (!equalBytes(tp.initialSourceConnectionId, this.peerInitialScid))
+      throw new QuicError(
+        TransportError.PROTOCOL_VIOLATION,
+        'initial_source_connection_id mismatch',
+      );
+    if (this.role === 'client') {
+      if (!equalBytes(tp.originalDestinationConnectionId, this.originalDcid))
+        throw new QuicError(
+          TransportError.PROTOCOL_VIOLATION,
+          'original_destination_connection_id mismatch',
+        );
+      if (this.retrySourceCid) {
+        if (!tp.retrySourceConnectionId) bad('retry_source_connection_id missing after Retry');
+        if (!equalBytes(tp.retrySourceConnectionId, this.retrySourceCid))
+          throw new QuicError(
+            TransportError.PROTOCOL_VIOLATION,
+            'retry_source_connection_id mismatch',
+          );
+      } else if (tp.retrySourceConnectionId) bad('retry_source_connection_id without Retry');
+    }
+    const p = withDefaults(tp);
+    this.peer = p;
+    this.connSend.update(p.initialMaxData);
+    this.localBidi.update(p.initialMaxStreamsBidi);
+    this.localUni.update(p.initialMaxStreamsUni);
+    this.ld.setMaxAckDelay(p.maxAckDelay, now);
+    // RFC 9000 §10.1: the effective idle timeout is the minimum of both (0 = none).
+    if (p.maxIdleTimeout > 0) this.idleTimeout = Math.min(this.idleTimeout, p.maxIdleTimeout);
+    if (p.statelessResetToken && this.role === 'client')
+      this.peerCids.push({ seq: 0, cid: this.dcid, token: Buffer.from(p.statelessResetToken) });
+    else this.peerCids.push({ seq: 0, cid: this.dcid, token: undefined });
+    if (p.maxDatagramFrameSize === 0) this.datagrams.length = 0;
+  }
+
+  private confirmHandshake(now: number): void {
+    if (this.handshakeConfirmed) return;
+    this.handshakeConfirmed = true;
+    this.ld.onHandshakeConfirmed(now);
+    // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
+    this.discardSpace(Initial, now);
+    this.discardSpace(Handshake, now);
+    this.issueConnectionIds();
+  }
+
+  private discardSpace(space: PacketSpace, now: number): void {
+    const sp = this.spaces[space];
+    if (sp.discarded) return;
+    sp.discarded = true;
+    // Destroyed after the current send batch is protected (it may still use them).
+    if (sp.readKey) this.retiredKeys.push(sp.readKey);
+    if (sp.writeKey) this.retiredKeys.push(sp.writeKey);
+    sp.readKey = sp.writeKey = undefined;
+    sp.probes = 0;
+    this.ld.discardSpace(space, now);
+    this.emitQlog(now, 'security:key_discarded', {
+      key_type: space === Initial ? 'initial' : 'handshake',
+    });
+  }
+
+  // ---------------------------------------------------------------- connection IDs
+
+  private issueConnectionIds(): void {
+    const limit = Math.min(
+      this.peer?.activeConnectionIdLimit ?? 2,
+      this.local.activeConnectionIdLimit,
+    );
+    while (this.localCids.size < limit) {
+      const seq = this.nextLocalCidSeq++;
+      const cid = randomBytes(LOCAL_CID_LENGTH);
+      this.localCids.set(seq, cid);
+      this.events.push({ type: 'connection-id', action: 'add', cid });
+      this.ctrl.push({
+        type: 'new_connection_id',
+        sequence: seq,
+        retirePriorTo: 0,
+        connectionId: cid,
+        statelessResetToken: this.resetTokenFor(cid),
+      });
+    }
+  }
+
+  private onNewConnectionId(
+    seq: number,
+    retirePriorTo: number,
+    cid: Uint8Array,
+    token: Uint8Array,
+  ): void {
+    // RFC 9000 §19.15: retire_prior_to above sequence is FRAME_ENCODING_ERROR; a zero-length
+    // peer CID makes the frame a PROTOCOL_VIOLATION.
+    if (retirePriorTo > seq)
+      throw new QuicError(TransportError.FRAME_ENCODING_ERROR, 'retire_prior_to > sequence', {
+        frameType: 0x18,
+      });
+    if (this.dcid.length === 0)
+      throw new QuicError(
+        TransportError.PROTOCOL_VIOLATION,
+        'NEW_CONNECTION_ID with zero-length CIDs',
+        { frameType: 0x18 },
+      );
+    const existing = this.peerCids.find((c) => c.seq === seq);
+    if (existing) {
+      if (!equalBytes(existing.cid, cid))
+        throw new QuicError(TransportError.PROTOCOL_VIOLATION, 'sequence reused for another CID', {
+          frameType: 0x18,
+        });
+      return;
+    }
+    if (seq < this.peerRetirePriorTo) {
+      this.ctrl.push({ type: 'retire_connection_id', sequence: seq });
+      return;
+    }
+    this.peerCids.push({ seq, cid: Buffer.from(cid), token: Buffer.from(token) });
+    if (retirePriorTo > this.peerRetirePriorTo) {
+      this.peerRetirePriorTo = retirePriorTo;
+      for (let i = this.peerCids.length - 1; i >= 0; i--) {
+        const c = this.peerCids[i]!;
+        if (c.seq < retirePriorTo) {
+          this.peerCids.splice(i, 1);
+          this.ctrl.push({ type: 'retire_connection_id', sequence: c.seq });
+        }
+      }
+      // Move to a CID that is still active.
+      if (!this.peerCids.some((c) => equalBytes(c.cid, this.dcid))) {
+        const next = this.peerCids.reduce((a, b) => (a.seq < b.seq ? a : b));
+        this.dcid = next.cid;
+      }
+    }
+    // RFC 9000 §5.1.1: more active CIDs than our active_connection_id_limit.
+    if (this.peerCids.length > this.local.activeConnectionIdLimit)
+      throw new QuicError(TransportError.CONNECTION_ID_LIMIT_ERROR, 'too many connection IDs', {
+        frameType: 0x18,
+      });
+    if (this.peerCids.length > MAX_PEER_CIDS_HELD) this.peerCids.shift();
+  }
+
+  private onRetireConnectionId(seq: number): void {
+    // RFC 9000 §19.16: a sequence never issued is a PROTOCOL_VIOLATION.
+    if (seq >= this.nextLocalCidSeq)
+      throw new QuicError(
+        TransportError.PROTOCOL_VIOLATION,
+        'RETIRE_CONNECTION_ID of an unissued sequence',
+        { frameType: 0x19 },
+      );
+    const cid = this.localCids.get(seq);
+    if (!cid) return;
+    this.localCids.delete(seq);
+    this.events.push({ type: 'connection-id', action: 'retire', cid });
+    if (this.handshakeConfirmed) this.issueConnectionIds();
+  }
+
+  // ---------------------------------------------------------------- streams (receive)
+
+  /**
+   * The stream a peer's frame refers to (RFC 9000 §3, §19.8-§19.13), opening peer streams
+   * implicitly. `half` is the half of *our* stream the frame acts on. Returns undefined when the
+   * stream was already closed and freed (the frame is then ignored).
+   */
+  private streamForPeerFrame(id: number, half: 'send' | 'recv'): Stream | undefined {
+    const serverInitiated = isServerInitiated(id);
+    const local = serverInitiated === (this.role === 'server');
+    const uni = isUni(id);
+    // Frames on the half a unidirectional stream does not have (§19.8, §19.10, §19.13).
+    if (uni && ((local && half === 'recv') || (!local && half === 'send')))
+      throw new QuicError(TransportError.STREAM_STATE_ERROR, `stream ${id}: no ${half} half`);
+    const s = this.streams.get(id);
+    if (s) return s;
+    const index = streamIndex(id);
+    if (local) {
+      const lim = uni ? this.localUni : this.localBidi;
+      if (index >= lim.opened)
+        throw new QuicError(TransportError.STREAM_STATE_ERROR, `stream ${id} not opened`);
+      return undefined;
+    }
+    const lim = uni ? this.peerUni : this.peerBidi;
+    const before = lim.opened;
+    const n = lim.onStreamReferenced(index);
+    if (n < 0) throw new QuicError(-n, `stream ${id} beyond the stream limit`);
+    if (n === 0) return undefined;
+    let created: Stream | undefined;
+    for (let i = before; i < lim.opened; i++) {
+      const sid = streamId(i, !serverInitiated ? false : true, uni);
+      created = this.createStream(sid, !uni, true);
+      this.events.push({ type: 'stream-opened', streamId: sid });
+    }
+    return created;
+  }
+
+  private createStream(id: number, hasSend: boolean, hasRecv: boolean): Stream {
+    const local = isServerInitiated(id) === (this.role === 'server');
+    const p = this.peer;
+    const uni = isUni(id);
+    // RFC 9000 §18.2: which initial limit applies depends on who opened the stream.
+    const sendLimit = !p
+      ? 0
+      : uni
+        ? p.initialMaxStreamDataUni
+        : local
+          ? p.initialMaxStreamDataBidiRemote
+          : p.initialMaxStreamDataBidiLocal;
+    const l = this.local;
+    const recvWindow = uni
+      ? l.initialMaxStreamDataUni
+      : local
+        ? l.initialMaxStreamDataBidiLocal
+        : l.initialMaxStreamDataBidiRemote;
+    const s = new Stream(id, hasSend, hasRecv, sendLimit, recvWindow, recvWindow * WINDOW_GROWTH);
+    this.streams.set(id, s);
+    return s;
+  }
+
+  private onStreamFrame(id: number, offset: number, data: Uint8Array, fin: boolean): void {
+    const s = this.streamForPeerFrame(id, 'recv');
+    if (!s) return;
+    const end = offset + data.length;
+    const delta = s.window!.onReceivedOffset(end);
+    if (delta < 0) throw new QuicError(-delta, `stream ${id} flow control`, { frameType: 0x08 });
+    if (delta > 0 && this.connRecv.onReceivedBytes(delta))
+      throw new QuicError(TransportError.FLOW_CONTROL_ERROR, 'connection flow control', {
+        frameType: 0x08,
+      });
+    const recv = s.recv!;
+    const err = recv.insert(offset, data, fin);
+    if (err) throw new QuicError(err, `stream ${id}`, { frameType: 0x08 });
+    if (s.recvReset || s.recvStopped) return;
+    if (recv.readableBytes > 0 || (recv.finished && !s.recvDone))
+      this.events.push({ type: 'readable', streamId: id });
+  }
+
+  private onResetStream(id: number, code: number, finalSize: number): void {
+    const s = this.streamForPeerFrame(id, 'recv');
+    if (!s || s.recvReset) return;
+    const recv = s.recv!;
+    const delta = s.window!.onReceivedOffset(finalSize);
+    if (delta < 0) throw new QuicError(-delta, `stream ${id} final size`, { frameType: 0x04 });
+    if (delta > 0 && this.connRecv.onReceivedBytes(delta))
+      throw new QuicError(TransportError.FLOW_CONTROL_ERROR, 'connection flow control', {
+        frameType: 0x04,
+      });
+    const unread = finalSize - recv.readOffset;
+    const err = recv.reset(finalSize);
+    if (err) throw new QuicError(err, `stream ${id} reset`, { frameType: 0x04 });
+    // RFC 9000 §4.5: bytes up to the final size count as consumed for connection credit.
+    if (!s.recvStopped) this.connRecv.onConsumed(unread);
+    s.recvReset = true;
+    s.window!.stop();
+    this.events.push({ type: 'stream-reset', streamId: id, code });
+    s.recvDone = true;
+    this.maybeFreeStream(s);
+  }
+
+  private onStopSending(id: number, code: number): void {
+    const s = this.streamForPeerFrame(id, 'send');
+    if (!s) return;
+    this.events.push({ type: 'stop-sending', streamId: id, code });
+    // RFC 9000 §3.5: answer with RESET_STREAM (same code) unless already done.
+    if (s.resetCode < 0 && !s.send!.allAcked) this.queueReset(s, code);
+  }
+
+  private queueReset(s: Stream, code: number): void {
+    s.resetCode = code;
+    s.resetFinalSize = s.send!.reset();
+    s.resetPending = true;
+  }
+
+  private maybeFreeStream(s: Stream): void {
+    if (!s.sendDone || !s.recvFinished || this.streams.get(s.id) !== s) return;
+    this.streams.delete(s.id);
+    this.maxDataUpdates.delete(s);
+    const local = isServerInitiated(s.id) === (this.role === 'server');
+    if (!local) {
+      const lim = isUni(s.id) ? this.peerUni : this.peerBidi;
+      lim.onStreamClosed();
+      const max = lim.takeUpdate();
+      if (max >= 0) this.ctrl.push({ type: 'max_streams', bidi: !isUni(s.id), maximum: max });
+    }
+  }
+
+  private requeueBlockedStreams(): void {
+    for (const s of this.streams.values())
+      if (s.send && s.send.sentOffset < s.send.written) this.enqueue(s);
+  }
+
+  private enqueue(s: Stream): void {
+    if (!s.queued && s.send) {
+      s.queued = true;
+      this.sendQueue.push(s);
+    }
+  }
+
+  // ---------------------------------------------------------------- streams (API)
+
+  private checkStreamId(id: unknown): Stream {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw new TypeError('streamId must be a non-negative integer');
+    const s = this.streams.get(id);
+    if (!s) throw new RangeError(`streamId ${id}: no such open stream`);
+    return s;
+  }
+
+  /** Opens a stream; null when the peer's MAX_STREAMS is reached ('streams-available' later). */
+  openStream(bidirectional: boolean): number | null {
+    if (typeof bidirectional !== 'boolean') throw new TypeError('bidirectional must be a boolean');
+    if (this._state !== 'established') {
+      if (this._state === 'handshake') return null;
+      throw new RangeError('connection is closed');
+    }
+    const lim = bidirectional ? this.localBidi : this.localUni;
+    const index = lim.open();
+    if (index < 0) {
+      const limit = lim.takeBlocked();
+      if (limit >= 0) this.ctrl.push({ type: 'streams_blocked', bidi: bidirectional, limit });
+      return null;
+    }
+    const id = streamId(index, this.role === 'server', !bidirectional);
+    this.createStream(id, true, bidirectional);
+    return id;
+  }
+
+  /** Queues data (kept by reference); returns the bytes accepted (0: full, 'writable' later). */
+  write(id: number, data: Uint8Array, fin = false): number {
+    const s = this.checkStreamId(id);
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    if (typeof fin !== 'boolean') throw new TypeError('fin must be a boolean');
+    const send = s.send;
+    if (!send) throw new RangeError(`streamId ${id}: receive-only stream`);
+    if (s.resetCode >= 0 || send.finOffset >= 0)
+      throw new RangeError(`streamId ${id}: stream already ended or reset`);
+    if (this._state !== 'established') throw new RangeError('connection is not established');
+    const room = Math.max(0, this.streamSendBuffer - send.bufferedBytes);
+    const n = Math.min(room, data.length);
+    if (n > 0) send.write(n === data.length ? data : data.subarray(0, n));
+    if (n < data.length) s.wantWritable = true;
+    else if (fin) send.end();
+    if (n > 0 || (fin && n === data.length)) this.enqueue(s);
+    return n;
+  }
+
+  /** Ordered received data (a view), or null when nothing is ready. */
+  read(id: number, max = Infinity): Uint8Array | null {
+    const s = this.checkStreamId(id);
+    if (!(typeof max === 'number' && max > 0)) throw new RangeError('max must be > 0');
+    const recv = s.recv;
+    if (!recv) throw new RangeError(`streamId ${id}: send-only stream`);
+    if (s.recvReset || s.recvStopped) return null;
+    const d = recv.read(max);
+    if (d) {
+      s.window!.onConsumed(d.length);
+      this.connRecv.onConsumed(d.length);
+      if (!recv.finished && s.window!.updateNeeded) {
+        s.maxDataPending = true;
+        this.maxDataUpdates.add(s);
+      }
+    }
+    if (recv.finished && !s.recvDone) {
+      s.recvDone = true;
+      this.maybeFreeStream(s);
+    }
+    return d;
+  }
+
+  /** True once all data up to the FIN was read (or the stream was reset). */
+  isFinished(id: number): boolean {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw new TypeError('streamId must be a non-negative integer');
+    const s = this.streams.get(id);
+    if (!s) return true;
+    return !!s.recv && (s.recv.finished || s.recvReset);
+  }
+
+  resetStream(id: number, code: number): void {
+    const s = this.checkStreamId(id);
+    checkCode(code);
+    if (!s.send) throw new RangeError(`streamId ${id}: receive-only stream`);
+    if (s.resetCode >= 0 || s.send.allAcked) return;
+    this.queueReset(s, code);
+  }
+
+  stopSending(id: number, code: number): void {
+    const s = this.checkStreamId(id);
+    checkCode(code);
+    if (!s.recv) throw new RangeError(`streamId ${id}: send-only stream`);
+    if (s.recvStopped || s.recvReset || s.recv.finished) return;
+    s.recvStopped = true;
+    s.stopCode = code;
+    s.stopPending = true;
+    const dropped = s.recv.discard();
+    this.connRecv.onConsumed(dropped);
+    s.window!.stop();
+  }
+
+  /** RFC 9221: queues a DATAGRAM frame; false when not negotiated or too large. */
+  sendDatagram(data: Uint8Array): boolean {
+    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
+    const max = this.peer?.maxDatagramFrameSize ?? 0;
+    if (this._state !== 'established' || max === 0) return false;
+    const size = frameSize({ type: 'datagram', data });
+    if (size > max || size > this.maxDatagramSize - 1 - 20 - 4 - 16) return false;
+    if (this.datagrams.length >= MAX_QUEUED_DATAGRAMS) this.datagrams.shift();
+    this.datagrams.push(data);
+    return true;
+  }
+
+  /** RFC 9001 §6: starts a key update (after the handshake is confirmed). */
+  updateKey(now: number): void {
+    checkNow(now);
+    if (!this.handshakeConfirmed || !this.appWrite || this._state !== 'established')
+      throw new RangeError('key update needs a confirmed handshake');
+    // §6.1: not before a packet of the current phase was acknowledged.
+    if (!this.writePhaseAcked || this.writePhase !== this.readPhase)
+      throw new RangeError('previous key update not yet acknowledged');
+    this.rotateWriteKey(now);
+  }
+
+  private rotateWriteKey(now: number): void {
+    const next = this.appWrite!.nextPhase();
+    this.appWrite = next; // old key: packets in flight are already protected.
+    this.writePhase ^= 1;
+    this.writePhaseAcked = false;
+    this.writePhaseFirstPn = this.spaces[App].nextPn;
+    this._stats.keyUpdates++;
+    this.emitQlog(now, 'security:key_updated', {
+      key_type: '1rtt',
+      key_phase: this.writePhase,
+      trigger: 'local_update',
+    });
+  }
+
+  private onPeerKeyUpdate(pn: number, now: number): void {
+    // RFC 9001 §6.2: the peer moved to the next phase; §6.5 keep the old key for 3xPTO.
+    this.appReadPrev?.destroy();
+    this.appReadPrev = this.appRead;
+    this.appRead = this.appReadNext;
+    this.appReadNext = undefined;
+    this.readPhase ^= 1;
+    this.readPhaseStartPn = pn;
+    this.prevReadDiscardAt = now + 3 * this.pto();
+    this.emitQlog(now, 'security:key_updated', {
+      key_type: '1rtt',
+      key_phase: this.readPhase,
+      trigger: 'remote_update',
+    });
+    // §6.2: answer with our own update if we did not start it.
+    if (this.writePhase !== this.readPhase) this.rotateWriteKey(now);
+  }
+
+  /** Closes the connection: CONNECTION_CLOSE, then the closing period (RFC 9000 §10.2). */
+  close(code: number, reason = '', application = true, now = this.lastActivity): void {
+    checkCode(code);
+    if (typeof reason !== 'string') throw new TypeError('reason must be a string');
+    if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    const bytes = Buffer.from(reason, 'utf8').subarray(0, 512);
+    this.closeFrame = {
+      type: 'connection_close',
+      application,
+      errorCode: code,
+      frameType: 0,
+      reason: bytes,
+    };
+    this.closeError = { code, reason, application, remote: false };
+    this.enterClosing(now);
+  }
+
+  private enterClosing(now: number): void {
+    this._state = 'closing';
+    this.closeSendPending = true;
+    this.closeDeadline = now + 3 * this.pto();
+    this.events.push({ type: 'closed', error: this.closeError });
+    this.emitQlog(now, 'transport:connection_closed', {
+      owner: 'local',
+      [this.closeError!.application ? 'application_code' : 'connection_code']:
+        this.closeError!.code,
+      reason: this.closeError!.reason,
+    });
+  }
+
+  private onConnectionClose(
+    code: number,
+    reason: Uint8Array,
+    application: boolean,
+    now: number,
+  ): void {
+    // RFC 9000 §10.2.2: enter the draining period; send nothing more.
+    this.closeError = {
+      code,
+      reason: Buffer.from(reason).toString('utf8'),
+      application,
+      remote: true,
+    };
+    this._state = 'draining';
+    this.closeDeadline = now + 3 * this.pto();
+    this.events.push({ type: 'closed', error: this.closeError });
+    this.emitQlog(now, 'transport:connection_closed', {
+      owner: 'remote',
+      [application ? 'application_code' : 'connection_code']: code,
+      reason: this.closeError.reason,
+    });
+  }
+
+  private terminate(): void {
+    this._state = 'closed';
+    for (const sp of this.spaces) {
+      sp.readKey?.destroy();
+      sp.writeKey?.destroy();
+      sp.readKey = sp.writeKey = undefined;
+    }
+    this.appRead?.destroy();
+    this.appWrite?.destroy();
+    this.appReadPrev?.destroy();
+    this.appReadNext?.destroy();
+    this.appRead = this.appWrite = this.appReadPrev = this.appReadNext = undefined;
+    this.streams.clear();
+    this.sendQueue.length = 0;
+    this.pendingPackets.length = 0;
+  }
+
+  /** A protocol error (ours or the peer's): close with the RFC 9000 §20 code. */
+  private fatal(e: unknown, now: number): void {
+    if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    let code: number = TransportError.INTERNAL_ERROR;
+    let frameType = 0;
+    let reason = e instanceof Error ? e.message : String(e);
+    if (e instanceof QuicError) {
+      code = e.code;
+      frameType = e.frameType;
+    } else if (e instanceof TlsAlert) {
+      code = e.quicErrorCode;
+    } else {
+      if (process.env.ZQUIC_DEBUG_INTERNAL) console.error(e);
+      reason = 'internal error';
+    }
+    this.closeFrame = {
+      type: 'connection_close',
+      application: false,
+      errorCode: code,
+      frameType,
+      reason: Buffer.from(reason.slice(0, 200)),
+    };
+    this.closeError = { code, reason, application: false, remote: false };
+    this.enterClosing(now);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Datagrams to send now (views into a reusable slab, valid until the next send()). */
+  send(now: number): { data: Uint8Array; remote: Address }[] {
+    checkNow(now);
+    const out = this.out;
+    out.length = 0;
+    if (this._state === 'closed' || this._state === 'draining') return out;
+    const b = this.builder;
+    b.reset();
+    this.keysForBatch.length = 0;
+    try {
+      if (this._state === 'closing') {
+        if (this.closeSendPending) this.buildClose();
+      } else {
+        for (let i = 0; i < MAX_DATAGRAMS_PER_SEND; i++) if (!this.buildDatagram(now)) break;
+      }
+      b.protect(this.keysForBatch);
+      for (const k of this.retiredKeys.splice(0)) k.destroy();
+    } catch (e) {
+      this.fatal(e, now);
+      return this.send(now);
+    }
+    for (let i = 0; i < b.datagramCount; i++)
+      out.push({ data: b.datagram(i), remote: this.remote });
+    return out;
+  }
+
+  private keyIndex(key: PacketKey): number {
+    let i = this.keysForBatch.indexOf(key);
+    if (i < 0) i = this.keysForBatch.push(key) - 1;
+    return i;
+  }
+
+  private amplificationRoom(): number {
+    if (this.addressValidated) return Infinity;
+    return 3 * this.bytesReceivedOnPath - this.bytesSentOnPath;
+  }
+
+  private buildClose(): void {
+    const b = this.builder;
+    const room = this.amplificationRoom();
+    if (room < 1200 && room < this.maxDatagramSize) {
+      if (room < 64) return;
+    }
+    b.startDatagram(
+      Math.min(this.maxDatagramSize, Math.max(64, Math.min(room, this.maxDatagramSize))),
+    );
+    const f = this.closeFrame! as Extract<Frame, { type: 'connection_close' }>;
+    for (const space of [Initial, Handshake, App] as const) {
+      const sp = this.spaces[space];
+      const key =
+        space === App
+          ? this.handshakeConfirmed || this.role === 'server'
+            ? this.appWrite
+            : undefined
+          : sp.writeKey;
+      if (!key || sp.discarded) continue;
+      // RFC 9000 §10.2.3: an application close becomes APPLICATION_ERROR outside 1-RTT.
+      const frame: Frame =
+        space !== App && f.application
+          ? {
+              type: 'connection_close',
+              application: false,
+              errorCode: TransportError.APPLICATION_ERROR,
+              frameType: 0,
+              reason: new Uint8Array(0),
+            }
+          : f;
+      if (!this.startPacket(space, key)) continue;
+      if (frameSize(frame) <= b.room) b.writeFrame(frame);
+      b.finishPacket();
+      sp.nextPn++;
+    }
+    const len = b.finishDatagram();
+    this.bytesSentOnPath += len;
+    this._stats.bytesSent += len;
+    this.closeSendPending = false;
+  }
+
+  private startPacket(space: PacketSpace, key: PacketKey): boolean {
+    const sp = this.spaces[space];
+    const type = space === Initial ? 'initial' : space === Handshake ? 'handshake' : '1rtt';
+    return this.builder.startPacket({
+      type,
+      version: this.version,
+      dcid: this.dcid,
+      scid: this.scid,
+      token: space === Initial && this.role === 'client' ? this.token : undefined,
+      packetNumber: sp.nextPn,
+      largestAcked: this.ld.largestAckedIn(space),
+      keyIndex: this.keyIndex(key),
+      keyPhase: this.writePhase,
+    });
+  }
+
+  /** Builds one datagram (coalescing Initial, Handshake and 1-RTT). False if nothing to send. */
+  private buildDatagram(now: number): boolean {
+    const b = this.builder;
+    let limit = this.maxDatagramSize;
+    const amp = this.amplificationRoom();
+    if (amp < limit) {
+      // RFC 9000 §8.1: at most 3x the bytes received before the address is validated.
+      if (amp < 1200) {
+        this.updateAmplification(now);
+        return false;
+      }
+      limit = Math.floor(amp);
+    }
+    if (b.slabRoom < limit) return false;
+    // Congestion control and pacing gate ack-eliciting packets (not ACKs or probes).
+    const cc = this.ld.cc;
+    let ccOk = cc.canSend(limit);
+    if (ccOk) {
+      const t = this.pacer.nextSendTime(now, limit, cc.cwnd, this.ld.rtt.smoothedRtt);
+      if (t > now) {
+        ccOk = false;
+        this.pacingAt = t;
+      }
+    }
+    b.startDatagram(limit);
+    const sent: Array<{ space: PacketSpace; p: SentPacket<PacketMeta> }> = [];
+    let size = 0;
+    for (const space of [Initial, Handshake, App] as const) {
+      const r = this.buildPacket(space, now, ccOk);
+      if (r) {
+        sent.push({ space, p: r });
+        size += r.size;
+      }
+    }
+    const len = b.finishDatagram();
+    if (len === 0) return false;
+    if (len > size) {
+      // Initial padding went into the last packet: it now counts in flight.
+      const last = sent[sent.length - 1]!.p;
+      last.size += len - size;
+      last.inFlight = true;
+    }
+    let eliciting = false;
+    for (const { space, p } of sent) {
+      this.ld.onPacketSent(space, p, now);
+      if (p.ackEliciting) eliciting = true;
+      this._stats.packetsSent++;
+    }
+    if (eliciting) {
+      this.pacer.onPacketSent(now, len, cc.cwnd, this.ld.rtt.smoothedRtt);
+      // RFC 9000 §10.1: the first ack-eliciting packet after a receive restarts the idle timer.
+      if (!this.ackElicitingSinceReceive) {
+        this.lastActivity = now;
+        this.ackElicitingSinceReceive = true;
+      }
+    }
+    this.bytesSentOnPath += len;
+    this._stats.bytesSent += len;
+    if (this.discardInitialPending) {
+      // RFC 9001 §4.9.1: the client discards Initial keys when it first sends a Handshake packet.
+      this.discardInitialPending = false;
+      this.discardSpace(Initial, now);
+    }
+    if (this.role === 'server' && !this.addressValidated) this.updateAmplification(now);
+    return true;
+  }
+
+  private hasAppData(): boolean {
+    if (
+      this.ctrl.length ||
+      this.handshakeDonePending ||
+      this.pathChallengePending ||
+      this.pathResponses.length
+    )
+      return true;
+    if (this.connRecv.updateNeeded || this.maxDataUpdates.size) return true;
+    if (this.datagrams.length && this._state === 'established') return true;
+    if (this.spaces[App].cryptoSend.hasPending) return true;
+    for (const s of this.sendQueue)
+      if (s.resetPending || s.stopPending || this.canSendStream(s)) return true;
+    for (const s of this.streams.values()) if (s.resetPending || s.stopPending) return true;
+    return false;
+  }
+
+  private canSendStream(s: Stream): boolean {
+    const send = s.send;
+    if (!send || s.resetCode >= 0) return false;
+    if (send.hasRetransmit) return true;
+    if (send.sentOffset < send.written)
+      return s.credit!.available > 0 && this.connSend.available > 0;
+    return send.hasPending;
+  }
+
+  private buildPacket(
+    space: PacketSpace,
+    now: number,
+    ccOk: boolean,
+  ): SentPacket<PacketMeta> | null {
+    const sp = this.spaces[space];
+    if (sp.discarded) return null;
+    const key = space === App ? this.appWrite : sp.writeKey;
+    if (!key) return null;
+    // The client sends 1-RTT only after the handshake completes (RFC 9001 §5.7).
+    if (space === App && this.role === 'client' && !this.info) return null;
+    const b = this.builder;
+    const probe = sp.probes > 0;
+    const ackWanted = sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately);
+    const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
+    const mayElicit = ccOk || probe;
+    if (!ackWanted && !(hasData && mayElicit) && !probe) {
+      if (hasData && !mayElicit) this.ld.cc.appLimited = false;
+      return null;
+    }
+    if (!this.startPacket(space, key)) return null;
+    const frames: SentFrame[] = [];
+    let eliciting = false;
+    if (sp.acks.hasNewAcks || ackWanted) {
+      const ack = sp.acks.buildAck(now, 32);
+      if (ack) {
+        const f: Frame = {
+          type: 'ack',
+          largest: ack.ranges[0]!.end,
+          ackDelay: ack.ackDelay,
+          ranges: ack.ranges,
+          ecn: ack.ecn,
+        };
+        if (frameSize(f) <= b.room) {
+          b.writeFrame(f);
+          sp.acks.onAckSent();
+          frames.push({ t: 'ack', largest: ack.ranges[0]!.end });
+        }
+      }
+    }
+    if (mayElicit) {
+      if (space === App) eliciting = this.writeAppFrames(frames, now) || eliciting;
+      eliciting = this.writeCrypto(sp, frames) || eliciting;
+      if (space === App) eliciting = this.writeStreams(frames) || eliciting;
+      if (probe && !eliciting && b.room >= 1) {
+        b.writeFrame({ type: 'ping' });
+        frames.push({ t: 'other' });
+        eliciting = true;
+      }
+    }
+    if (frames.length === 0) {
+      b.cancelPacket();
+      return null;
+    }
+    const size = b.finishPacket();
+    const pn = sp.nextPn++;
+    if (probe && eliciting) sp.probes--;
+    if (space === Handshake && this.role === 'client' && !this.spaces[Initial].discarded)
+      this.discardInitialPending = true;
+    if (this.qlog)
+      this.emitQlog(now, 'transport:packet_sent', {
+        header: {
+          packet_type: space === App ? '1RTT' : space === Initial ? 'initial' : 'handshake',
+          packet_number: pn,
+        },
+        raw: { length: size },
+        frames: frames.map((f) => ({ frame_type: f.t })),
+      });
+    return {
+      pn,
+      timeSent: now,
+      size,
+      ackEliciting: eliciting,
+      inFlight: eliciting,
+      frames: { frames, phase: space === App ? this.writePhase : -1 },
+    };
+  }
+
+  private writeCrypto(sp: Space, frames: SentFrame[]): boolean {
+    const b = this.builder;
+    let wrote = false;
+    while (sp.cryptoSend.hasPending) {
+      const room = b.room - cryptoHeaderSize(2 ** 40, b.room);
+      if (room <= 0) break;
+      const c = sp.cryptoSend.nextChunk(room);
+      if (!c) break;
+      const p = writeCryptoHeader(b.slab, b.pos, c.offset, c.data.length);
+      b.slab.set(c.data, p);
+      b.advance(p - b.pos + c.data.length);
+      frames.push({ t: 'crypto', offset: c.offset, len: c.data.length });
+      wrote = true;
+    }
+    return wrote;
+  }
+
+  private writeCtrl(f: Frame, frames: SentFrame[], rec: SentFrame): boolean {
+    const b = this.builder;
+    if (frameSize(f) > b.room) return false;
+    b.writeFrame(f);
+    frames.push(rec);
+    return true;
+  }
+
+  private writeAppFrames(frames: SentFrame[], now: number): boolean {
+    const b = this.builder;
+    let wrote = false;
+    if (this.handshakeDonePending && b.room >= 1) {
+      b.writeFrame({ type: 'handshake_done' });
+      frames.push({ t: 'handshake_done' });
+      this.handshakeDonePending = false;
+      wrote = true;
+    }
+    while (this.pathResponses.length && b.room >= 9) {
+      b.writeFrame({ type: 'path_response', data: this.pathResponses.shift()! });
+      frames.push({ t: 'other' });
+      wrote = true;
+    }
+    if (this.pathChallengePending && this.pathChallenge && b.room >= 9) {
+      b.writeFrame({ type: 'path_challenge', data: this.pathChallenge });
+      frames.push({ t: 'other' });
+      this.pathChallengePending = false;
+      wrote = true;
+    }
+    while (this.ctrl.length) {
+      const f = this.ctrl[0]!;
+      if (!this.writeCtrl(f, frames, { t: 'ctrl', f })) break;
+      this.ctrl.shift();
+      wrote = true;
+    }
+    if (this.connRecv.updateNeeded && b.room >= 9) {
+      const max = this.connRecv.takeUpdate(now, this.ld.rtt.smoothedRtt);
+      if (max >= 0) {
+        const f: Frame = { type: 'max_data', maximum: max };
+        this.writeCtrl(f, frames, { t: 'ctrl', f });
+        wrote = true;
+      }
+    }
+    for (const s of this.maxDataUpdates) {
+      if (b.room < 17) break;
+      this.maxDataUpdates.delete(s);
+      s.maxDataPending = false;
+      const w = s.window!;
+      // Stream windows stay within the connection window (auto-tuning keeps pace).
+      this.connRecv.ensureWindow(Math.floor(w.window * 1.5));
+      const max = w.updateNeeded ? w.takeUpdate(now, this.ld.rtt.smoothedRtt) : w.limit;
+      b.writeFrame({ type: 'max_stream_data', streamId: s.id, maximum: max });
+      frames.push({ t: 'max_stream_data', s, max });
+      wrote = true;
+    }
+    for (const s of this.streams.values()) {
+      if (b.room < 25) break;
+      if (s.resetPending) {
+        s.resetPending = false;
+        b.writeFrame({
+          type: 'reset_stream',
+          streamId: s.id,
+          errorCode: s.resetCode,
+          finalSize: s.resetFinalSize,
+        });
+        frames.push({ t: 'reset', s });
+        wrote = true;
+      }
+      if (s.stopPending) {
+        s.stopPending = false;
+        b.writeFrame({ type: 'stop_sending', streamId: s.id, errorCode: s.stopCode });
+        frames.push({ t: 'stop', s });
+        wrote = true;
+      }
+    }
+    while (this.datagrams.length && this._state === 'established') {
+      const data = this.datagrams[0]!;
+      const f: Frame = { type: 'datagram', data };
+      if (frameSize(f) > b.room) {
+        // Does not fit this packet: try the next one (it fits an empty packet, sendDatagram checked).
+        if (frames.length > 0) break;
+        this.datagrams.shift();
+        continue;
+      }
+      b.writeFrame(f);
+      this.datagrams.shift();
+      frames.push({ t: 'other' });
+      wrote = true;
+    }
+    return wrote;
+  }
+
+  private writeStreams(frames: SentFrame[]): boolean {
+    const b = this.builder;
+    const q = this.sendQueue;
+    let wrote = false;
+    let visited = 0;
+    while (q.length && visited < q.length + 1) {
+      const s = q[0]!;
+      if (!this.streams.has(s.id) || !this.canSendStream(s)) {
+        q.shift();
+        s.queued = false;
+        this.noteBlocked(s);
+        continue;
+      }
+      const room = b.room - streamHeaderSize(s.id, 2 ** 40, b.room);
+      if (room < 1 && !(s.send!.finOffset >= 0 && room >= 0)) break;
+      const send = s.send!;
+      const connAvail = this.connSend.available;
+      const maxOffset = Math.min(s.credit!.limit, send.sentOffset + connAvail);
+      const c = send.nextChunk(Math.max(0, room), maxOffset);
+      if (!c) {
+        q.shift();
+        s.queued = false;
+        this.noteBlocked(s);
+        visited++;
+        continue;
+      }
+      if (!c.retransmit && c.data.length > 0) {
+        s.credit!.consume(c.data.length);
+        this.connSend.consume(c.data.length);
+      }
+      const p = writeStreamHeader(b.slab, b.pos, s.id, c.offset, c.data.length, c.fin);
+      b.slab.set(c.data, p);
+      b.advance(p - b.pos + c.data.length);
+      frames.push({ t: 'stream', s, offset: c.offset, len: c.data.length, fin: c.fin });
+      wrote = true;
+      if (s.wantWritable && send.bufferedBytes < this.streamSendBuffer && send.finOffset < 0) {
+        // Buffer room is freed by ACKs; nothing to do here.
+      }
+      if (b.room < 24) {
+        // Packet full: rotate so streams share the bandwidth (round robin per packet).
+        q.shift();
+        if (this.canSendStream(s)) q.push(s);
+        else {
+          s.queued = false;
+          this.noteBlocked(s);
+        }
+        break;
+      }
+    }
+    return wrote;
+  }
+
+  /** *_BLOCKED frames when flow control stops a stream with data (RFC 9000 §4.1). */
+  private noteBlocked(s: Stream): void {
+    const send = s.send;
+    if (!send || s.resetCode >= 0 || send.sentOffset >= send.written) return;
+    if (s.credit!.available === 0 && s.credit!.onBlocked()) {
+      const limit = s.credit!.takeBlocked();
+      if (limit >= 0) this.ctrl.push({ type: 'stream_data_blocked', streamId: s.id, limit });
+    }
+    if (this.connSend.available === 0 && this.connSend.onBlocked()) {
+      const limit = this.connSend.takeBlocked();
+      if (limit >= 0) this.ctrl.push({ type: 'data_blocked', limit });
+    }
+  }
+
+  // ---------------------------------------------------------------- Retry / VN (client)
+
+  private onRetry(buf: Uint8Array, h: PacketHeader, now: number): void {
+    // RFC 9000 §17.2.5.2: only one Retry, before any other packet from the server, valid tag.
+    if (this.role !== 'client' || this.retrySourceCid || this.receivedFromPeer) return this.drop();
+    if (equalBytes(h.scid, this.dcid)) return this.drop();
+    if (!verifyRetry(buf, h, this.originalDcid)) return this.drop();
+    this.retrySourceCid = Buffer.from(h.scid);
+    this.dcid = this.retrySourceCid;
+    this.token = Buffer.from(h.token);
+    this.spaces[Initial].readKey?.destroy();
+    this.spaces[Initial].writeKey?.destroy();
+    this.installInitialKeys(this.dcid);
+    // RFC 9002 §6.3: Initial packets in flight are gone; the CRYPTO data is sent again.
+    this.ld.resetSpace(Initial, now);
+    const cs = this.spaces[Initial].cryptoSend;
+    cs.onLost(0, cs.sentOffset, false);
+    this.emitQlog(now, 'transport:packet_received', { header: { packet_type: 'retry' } });
+  }
+
+  private onVersionNegotiation(h: PacketHeader, now: number): void {
+    // RFC 9000 §6.2: ignore VN after any other packet or listing our version.
+    if (this.role !== 'client' || this.receivedFromPeer) return this.drop();
+    if (!equalBytes(h.dcid, this.scid) || !equalBytes(h.scid, this.originalDcid))
+      return this.drop();
+    const versions = h.supportedVersions ?? [];
+    if (versions.includes(this.version)) return this.drop();
+    // RFC 9368 §4: no common version: abandon the attempt.
+    this.closeError = {
+      code: TransportError.VERSION_NEGOTIATION_ERROR,
+      reason: 'no common QUIC version',
+      application: false,
+      remote: true,
+    };
+    this._state = 'draining';
+    this.closeDeadline = now;
+    this.events.push({ type: 'closed', error: this.closeError });
+  }
+
+  // ---------------------------------------------------------------- qlog
+
+  private emitQlog(now: number, name: string, data: Record<string, unknown>): void {
+    if (!this.qlog) return;
+    try {
+      this.qlog({ time: now, name, data });
+    } catch {
+      // A failing observer must not break the connection.
+    }
+  }
+
+  /** Human-readable code name for logs. */
+  static errorName(code: number): string {
+    return transportErrorName(code);
+  }
+}
+
+function checkCode(code: unknown): void {
+  if (typeof code !== 'number' || !Number.isSafeInteger(code) || code < 0 || code >= 2 ** 62)
+    throw new RangeError('code must be an integer in [0, 2^62)');
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+function qlogFrame(f: Frame): Record<string, unknown> {
+  switch (f.type) {
+    case 'stream':
+      return {
+        frame_type: 'stream',
+        stream_id: f.streamId,
+        offset: f.offset,
+        length: f.data.length,
+        fin: f.fin,
+      };
+    case 'crypto':
+      return { frame_type: 'crypto', offset: f.offset, length: f.data.length };
+    case 'ack':
+      return { frame_type: 'ack', acked_ranges: f.ranges.map((r) => [r.start, r.end]) };
+    case 'connection_close':
+      return { frame_type: 'connection_close', error_code: f.errorCode };
+    default:
+      return { frame_type: f.type };
+  }
+}

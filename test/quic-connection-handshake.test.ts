@@ -1,0 +1,132 @@
+/**
+ * Connection handshakes over the simulated link: every group, QUIC v1 and v2, lost and
+ * reordered handshake packets, key discard, connection IDs, transport parameters.
+ */
+import { expect } from 'chai';
+import type { GroupName } from '../lib/crypto/groups.js';
+import { QUIC_V1, QUIC_V2 } from '../lib/crypto/packet.js';
+import { Link, clientConfig, serverConfig } from './support/link.js';
+
+function established(l: Link): boolean {
+  return l.client.state === 'established' && l.server?.state === 'established';
+}
+
+describe('quic connection: handshake', () => {
+  const groups: GroupName[] = ['X25519MLKEM768', 'X25519', 'MLKEM768', 'SecP256r1MLKEM768'];
+  for (const version of [QUIC_V1, QUIC_V2])
+    for (const group of groups)
+      it(`${group} over QUIC ${version === QUIC_V1 ? 'v1' : 'v2'}`, () => {
+        const c = clientConfig({ version });
+        c.tls = { ...c.tls, groups: [group], keyShares: [group] } as typeof c.tls;
+        const l = new Link(c, serverConfig());
+        expect(l.run(() => established(l), 5000)).to.equal(true);
+        const ci = l.client.handshake!;
+        const si = l.server!.handshake!;
+        expect(ci.group).to.equal(group);
+        expect(si.group).to.equal(group);
+        expect(ci.alpn).to.equal('echo');
+        expect(ci.postQuantum).to.equal(group !== 'X25519');
+        expect(l.client.version).to.equal(version);
+        expect(l.server!.version).to.equal(version);
+        // One round trip (20 ms) for the client, 1.5 for the server; no loss, no PTO.
+        expect(l.client.stats.handshakeDurationMs).to.equal(20);
+        expect(l.client.stats.packetsLost).to.equal(0);
+      });
+
+  it('a post-quantum ClientHello spans several Initial packets, every datagram padded to 1200', () => {
+    const sizes: number[] = [];
+    const l = new Link(clientConfig(), serverConfig());
+    l.tap = (d) => {
+      if (d.toServer && !established(l)) sizes.push(d.data.length);
+      return d.data;
+    };
+    expect(l.run(() => established(l), 5000)).to.equal(true);
+    // The first flight: ClientHello with a 1216-byte hybrid share needs two Initials.
+    expect(sizes.length).to.be.greaterThan(1);
+    for (const s of sizes.slice(0, 2)) expect(s).to.be.at.least(1200);
+  });
+
+  it('confirms the handshake: HANDSHAKE_DONE, Initial and Handshake keys discarded', () => {
+    const l = new Link();
+    expect(l.run(() => established(l), 5000)).to.equal(true);
+    l.run(() => false, 200);
+    // After confirmation nothing is in flight in Initial/Handshake; the connection stays idle.
+    expect(l.client.stats.bytesInFlight).to.equal(0);
+    expect(l.server!.stats.bytesInFlight).to.equal(0);
+    expect(l.client.state).to.equal('established');
+    // New connection IDs were issued to each side's routing table (RFC 9000 §5.1.1).
+    expect(l.server!.localConnectionIds().length).to.be.greaterThan(1);
+    expect(l.client.localConnectionIds().length).to.be.greaterThan(1);
+  });
+
+  for (const dropIndex of [0, 1, 2, 3])
+    it(`recovers from losing datagram #${dropIndex} of the server's first flight (PTO)`, () => {
+      let n = 0;
+      const l = new Link();
+      l.tap = (d) => (!d.toServer && n++ === dropIndex ? null : d.data);
+      expect(l.run(() => established(l), 10_000)).to.equal(true);
+    });
+
+  it("recovers from losing the client's second flight (Handshake Finished)", () => {
+    let n = 0;
+    const l = new Link(clientConfig(), serverConfig(), { delay: 5 });
+    // The first flight (2 datagrams) passes, the next two client datagrams are lost.
+    l.tap = (d) => (d.toServer && n++ >= 2 && n <= 4 ? null : d.data);
+    expect(l.run(() => established(l), 10_000)).to.equal(true);
+  });
+
+  for (const seed of [1, 2, 3, 4, 5])
+    it(`completes under 20% loss, reordering and duplication (seed ${seed})`, () => {
+      const l = new Link(clientConfig(), serverConfig(), {
+        seed,
+        loss: 0.2,
+        jitter: 15,
+        duplicate: 0.1,
+      });
+      expect(l.run(() => established(l), 60_000)).to.equal(true);
+    });
+
+  it('the server never sends more than 3x what it received before validation (RFC 9000 §8.1)', () => {
+    // Everything the client sends after its first flight is lost: the server stays bound.
+    const l = new Link();
+    let sent = 0;
+    let first = 0;
+    l.tap = (d) => {
+      if (d.toServer) return first++ < 2 ? d.data : null;
+      sent += d.data.length;
+      return d.data;
+    };
+    l.run(() => false, 3000);
+    expect(l.server, 'server created').to.not.equal(undefined);
+    expect(sent).to.be.greaterThan(0);
+    expect(sent).to.be.at.most(3 * l.delivered.server);
+    // PTO would have resent more without the limit: the server stopped at the limit.
+    expect(sent).to.be.greaterThan(2 * l.delivered.server);
+  });
+
+  it('closes with CRYPTO_ERROR when the certificate is not trusted', () => {
+    const c = clientConfig();
+    c.tls = { ...c.tls, ca: undefined } as typeof c.tls;
+    const l = new Link(c, serverConfig());
+    l.run(() => l.client.state === 'closed', 10_000);
+    const closed = l.events.client.find((e) => e.type === 'closed');
+    expect(closed, 'closed event').to.not.equal(undefined);
+    const err = (closed as { error: { code: number } }).error;
+    // 0x100 + bad_certificate(42) / unknown_ca(48).
+    expect(err.code).to.be.within(0x100, 0x1ff);
+    const sclosed = l.events.server.find((e) => e.type === 'closed') as
+      { error: { code: number; remote: boolean } } | undefined;
+    expect(sclosed?.error.code).to.equal(err.code);
+    expect(sclosed?.error.remote).to.equal(true);
+  });
+
+  it('ALPN mismatch is CRYPTO_ERROR no_application_protocol (0x178)', () => {
+    const s = serverConfig();
+    s.tls = { ...s.tls, alpn: ['h3'] } as typeof s.tls;
+    const l = new Link(clientConfig(), s);
+    l.run(() => l.client.state === 'closed', 10_000);
+    const closed = l.events.client.find((e) => e.type === 'closed') as
+      { error: { code: number } } | undefined;
+    expect(closed?.error.code).to.equal(0x178);
+  });
+});
