@@ -274,6 +274,37 @@ describe('tls handshake (in memory)', () => {
     expect(optional.serverInfo!.peerCertificate).to.equal(undefined);
   });
 
+  it('sni: credentials chosen by server_name, * as default, unrecognized_name otherwise', () => {
+    const sni = { localhost: serverCreds('ecdsa-p384'), '*': serverCreds('ed25519') };
+    const byName = runHandshake(
+      clientOptions(),
+      serverOptions({ certs: undefined, keys: undefined, sni }),
+    );
+    expect(byName.clientInfo!.signatureScheme).to.equal(SignatureScheme.ecdsa_secp384r1_sha384);
+    expect(byName.serverInfo!.serverName).to.equal('localhost');
+    const byIp = runHandshake(
+      clientOptions({ servername: '127.0.0.1' }),
+      serverOptions({ certs: undefined, keys: undefined, sni }),
+    );
+    expect(byIp.clientInfo!.signatureScheme).to.equal(SignatureScheme.ed25519);
+    expectAlert(
+      () =>
+        runHandshake(
+          clientOptions(),
+          serverOptions({
+            certs: undefined,
+            keys: undefined,
+            sni: { 'other.test': serverCreds() },
+          }),
+        ),
+      112,
+    );
+    expect(() => new TlsServer(serverOptions({ certs: undefined, keys: undefined }))).to.throw(
+      TypeError,
+      /certs/,
+    );
+  });
+
   it('keylog lines for every secret', () => {
     const lines: string[] = [];
     runHandshake(clientOptions({ keylog: (l) => lines.push(l) }), serverOptions());

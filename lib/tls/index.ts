@@ -10,6 +10,7 @@
  *   for (let ev; (ev = tls.poll()); ) { ... }     // or tls.drain(): the events, in order
  *
  *   const tls = new TlsServer({ alpn: ['h3'], certs, keys, transportParameters, ticketKeys });
+ *   (or `sni: { 'example.com': { certs, keys }, '*': { certs, keys } }` to choose by server_name)
  *   tls.receive('initial', clientInitialCrypto, now); ...
  *
  * Encryption levels: 'initial' | 'early' (0-RTT) | 'handshake' | 'application'.

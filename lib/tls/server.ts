@@ -44,8 +44,13 @@ import { hashOf } from './transcript.js';
 
 export interface TlsServerOptions extends TlsCommonOptions {
   /** Certificate chain (PEM, leaf first) and private key, as in node:tls / node:quic. */
-  certs: PemInput;
-  keys: string | Buffer;
+  certs?: PemInput;
+  keys?: string | Buffer;
+  /**
+   * Per-name credentials chosen by the client's server_name (as node:quic's `sni`); '*' is
+   * the default. `certs`/`keys` are the default when there is no '*' entry.
+   */
+  sni?: Record<string, { certs: PemInput; keys: string | Buffer }>;
   /** Ask for a client certificate (mutual TLS). */
   requestCert?: boolean;
   /** With requestCert: refuse clients without a valid certificate (default true). */
@@ -78,7 +83,8 @@ const TICKET_AGE_TOLERANCE_MS = 10_000;
 export class TlsServer extends TlsEngine {
   private state: State = 'start';
   private readonly opts: TlsServerOptions;
-  private readonly credentials: Credentials;
+  private credentials: Credentials | undefined;
+  private readonly sni: Map<string, Credentials>;
   private readonly cookieKey = randomBytes(32);
   private cookie: Buffer | undefined;
   private hrrGroup: GroupInfo | undefined;
@@ -95,9 +101,20 @@ export class TlsServer extends TlsEngine {
   constructor(options: TlsServerOptions) {
     super('server', resolveCommon(options));
     this.opts = options;
-    if (options.certs === undefined || options.keys === undefined)
-      throw new TypeError('certs and keys are required');
-    this.credentials = loadCredentials(options.certs, options.keys);
+    if ((options.certs === undefined) !== (options.keys === undefined))
+      throw new TypeError('certs and keys go together');
+    this.credentials =
+      options.certs !== undefined ? loadCredentials(options.certs, options.keys!) : undefined;
+    if (options.sni !== undefined && (options.sni === null || typeof options.sni !== 'object'))
+      throw new TypeError('sni must be an object');
+    this.sni = new Map(
+      Object.entries(options.sni ?? {}).map(([name, c]) => [
+        name.toLowerCase(),
+        loadCredentials(c.certs, c.keys),
+      ]),
+    );
+    if (!this.credentials && this.sni.size === 0)
+      throw new TypeError('certs and keys (or sni) are required');
     if (this.common.quic && this.common.alpn.length === 0)
       throw new TypeError('alpn is required in the QUIC profile (RFC 9001 §8.1)');
     this.lifetime = options.ticketLifetime ?? 86400;
@@ -209,12 +226,23 @@ export class TlsServer extends TlsEngine {
     // so that a HelloRetryRequest never spends a ticket's single 0-RTT use.
     const psk = this.acceptPsk(ch, msg, suite, now);
 
-    // Signature scheme for a full handshake.
+    // Signature scheme for a full handshake, with the credentials for the requested name.
     if (!psk) {
+      const name = e.serverName?.toLowerCase();
+      this.credentials =
+        (name !== undefined ? this.sni.get(name) : undefined) ??
+        this.sni.get('*') ??
+        this.credentials;
+      // RFC 6066 §3: no certificate for the requested name.
+      if (!this.credentials)
+        throw new TlsAlert(
+          'unrecognized_name',
+          `no certificate for ${name ?? 'an unnamed request'}`,
+        );
       if (!e.signatureAlgorithms)
         throw new TlsAlert('missing_extension', 'no signature_algorithms');
       this.scheme = chooseScheme(
-        this.credentials,
+        this.credentials!,
         e.signatureAlgorithms.filter((s) => c.signatureAlgorithms.includes(s)),
       );
       if (this.scheme === undefined)
@@ -294,11 +322,16 @@ export class TlsServer extends TlsEngine {
           encodeCertificateRequest(Buffer.alloc(0), { signatureAlgorithms: c.signatureAlgorithms }),
         );
       }
-      add(encodeCertificate(Buffer.alloc(0), this.credentials.chain));
+      add(encodeCertificate(Buffer.alloc(0), this.credentials!.chain));
       add(
         encodeCertificateVerify(
           this.scheme!,
-          signCertificateVerify(this.credentials.key, this.scheme!, true, this.transcript.digest()),
+          signCertificateVerify(
+            this.credentials!.key,
+            this.scheme!,
+            true,
+            this.transcript.digest(),
+          ),
         ),
       );
       this.signatureScheme = this.scheme;
