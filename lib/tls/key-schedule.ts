@@ -1,7 +1,7 @@
 // TLS 1.3 key schedule (RFC 8446 §7.1) on the native HKDF, plus Finished (§4.4.4), PSK
 // binders (§4.2.11.2), resumption PSKs (§4.6.1) and traffic key derivation (§7.3).
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { hashLength, hkdfExpandLabel, hkdfExtract, type Hash } from '../crypto/hkdf.js';
 
 export type { Hash };
@@ -104,13 +104,17 @@ export function finishedKey(hash: Hash, baseKey: Uint8Array): Buffer {
   return hkdfExpandLabel(hash, baseKey, 'finished', Buffer.alloc(0), hashLength(hash));
 }
 
-/** verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4); also the PSK binder. */
+/**
+ * verify_data = HMAC(finished_key, Transcript-Hash(...)) (§4.4.4); also the PSK binder.
+ * HKDF-Extract(salt, IKM) is HMAC(salt, IKM) (RFC 5869 §2.2), so the native extract computes
+ * it without node:crypto's per-call HMAC key setup.
+ */
 export function finishedVerifyData(
   hash: Hash,
   baseKey: Uint8Array,
   transcriptHash: Uint8Array,
 ): Buffer {
-  return createHmac(hash, finishedKey(hash, baseKey)).update(transcriptHash).digest();
+  return hkdfExtract(hash, finishedKey(hash, baseKey), transcriptHash);
 }
 
 /** Constant-time comparison of a received verify_data / binder with the expected one. */
