@@ -188,6 +188,10 @@ export abstract class TlsEngine {
   destroy(): void {
     this.failure ??= new TlsAlert('internal_error', 'engine destroyed');
     this.events.length = 0;
+    for (const m of [this.readSecrets, this.writeSecrets]) {
+      for (const secret of m.values()) secret.fill(0);
+      m.clear();
+    }
     this.wipe();
   }
 
@@ -317,8 +321,10 @@ export abstract class TlsEngine {
     suite = this.suite!,
   ): void {
     this.events.push({ type: 'secret', level, direction, secret, suite });
-    if (direction === 'read') this.readSecrets.set(level, secret);
-    else this.writeSecrets.set(level, secret);
+    // The record layer's KeyUpdate needs the current application secrets; keep our own copy
+    // (the event's Buffer belongs to the caller). QUIC updates keys itself (RFC 9001 §6).
+    if (!this.common.quic && level === 'application')
+      (direction === 'read' ? this.readSecrets : this.writeSecrets).set(level, Buffer.from(secret));
     if (label) this.common.keylog?.(keylogLine(label, this.clientRandom, secret));
   }
 
