@@ -9,6 +9,10 @@ interface Command {
 
 const commands: Record<string, Command> = {
   bench: { summary: 'run a benchmark: bench crypto [--json]', load: () => import('./bench.js') },
+  inspect: {
+    summary: 'decode QUIC datagrams (hex, file, pcap/pcapng; --keylog, --json, --dump)',
+    load: () => import('./inspect.js'),
+  },
 };
 
 function usage(): string {
