@@ -7,6 +7,7 @@ import * as nodeCrypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
 import { ClientKeyShare, serverKeyShare } from '../lib/crypto/groups.js';
+import { KEM_PARAMS, kemNative } from '../lib/crypto/kem-backend.js';
 import {
   kemBackends,
   mlkem,
@@ -75,6 +76,14 @@ async function kemSection(ctx: BenchContext, only?: readonly KemBackendName[]): 
         ),
       );
       totals.set(`${b.name} ${set}`, total);
+      // the same three operations in C++ without crossing N-API: the binding's ceiling
+      const loop =
+        b.name === 'liboqs'
+          ? kemNative.mlkemLiboqsBenchLoop
+          : b.name === 'openssl'
+            ? kemNative.mlkemOpensslBenchLoop
+            : undefined;
+      const raw = loop && us(rate(() => loop(KEM_PARAMS[set].k, 16), 16, ctx.durationMs));
       const name = `${b.name} ${set}`;
       ctx.report({ group: 'mlkem', name: `${name} keygen`, us: kg });
       ctx.report({ group: 'mlkem', name: `${name} encapsulate`, us: en });
@@ -89,6 +98,14 @@ async function kemSection(ctx: BenchContext, only?: readonly KemBackendName[]): 
           ? { ratio: ref / total, note: `x ${REFERENCE}` }
           : {}),
       });
+      if (raw !== undefined)
+        ctx.report({
+          group: 'mlkem',
+          name: `${name} keygen+encaps+decaps, raw native loop`,
+          us: raw,
+          ratio: raw / total,
+          note: 'raw / API',
+        });
     }
     const node = nodeKem(set);
     if (node) {

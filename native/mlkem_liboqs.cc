@@ -9,6 +9,9 @@
 #include <dlfcn.h>
 #include <oqs/common.h>
 #include <openssl/rand.h>
+
+#include <cstdlib>
+#include <vector>
 #endif
 
 namespace zquic {
@@ -177,6 +180,99 @@ napi_value JsDecaps(napi_env env, napi_callback_info info) {
   });
 }
 
+// A key pair whose dk stays in native memory (wiped when released): the key-share path, which
+// decapsulates once, then needs neither a dk Buffer nor copying it back in.
+struct LiboqsKey {
+  static const napi_type_tag kTag;
+  static constexpr const char* kName = "ML-KEM key";
+  const Params* params = nullptr;
+  uint8_t* dk = nullptr;
+  bool live() const { return dk != nullptr; }
+  void Release() {
+    if (dk) {
+      Wipe(dk, params->dk);
+      free(dk);
+      dk = nullptr;
+    }
+  }
+  ~LiboqsKey() { Release(); }
+};
+const napi_type_tag LiboqsKey::kTag = {0x7a7175696b656d32ULL, 0x6c69626f71733132ULL};
+
+// mlkemLiboqsGenerate(k, seed?) -> [ek, key handle]
+napi_value JsGenerate(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<2> a(env, info);
+    const Params& p = ArgParams(env, a[0]);
+    const uint8_t* seed = ArgOptionalBytes(env, a[1], "seed", kSeed);
+    const Fns& f = Require(env, p);
+    Secret<kSeed> coins;
+    if (!Coins(seed, coins.b, kSeed)) ThrowError(env, "no randomness");
+    auto* key = new LiboqsKey();
+    key->params = &p;
+    key->dk = static_cast<uint8_t*>(malloc(p.dk));
+    napi_value handle = WrapHandle(env, key);  // owns key from here on, also if we throw
+    if (!key->dk) ThrowError(env, "out of memory");
+    uint8_t* ek;
+    napi_value ekBuf = NewBuffer(env, p.ek, &ek);
+    if (f.keypair(ek, key->dk, coins.b) != OQS_SUCCESS) {
+      key->Release();
+      ThrowError(env, "ML-KEM key generation failed");
+    }
+    return Pair(env, ekBuf, handle);
+  });
+}
+
+// mlkemLiboqsKeyDecapsulate(key, ct) -> ss
+napi_value JsKeyDecaps(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<2> a(env, info);
+    LiboqsKey* key = ArgHandle<LiboqsKey>(env, a[0], "key");
+    const Params& p = *key->params;
+    const uint8_t* ct = ArgBytesLen(env, a[1], "ciphertext", p.ct).data;
+    const Fns& f = Require(env, p);
+    uint8_t* ss;
+    napi_value ssBuf = NewSecretBuffer(env, kSecret, &ss);
+    if (f.decaps(ss, ct, key->dk) != OQS_SUCCESS) {
+      Wipe(ss, kSecret);
+      ThrowError(env, "ML-KEM decapsulation failed");
+    }
+    return ssBuf;
+  });
+}
+
+// mlkemLiboqsKeyDestroy(key): wipes and frees dk now
+napi_value JsKeyDestroy(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    ArgHandleAny<LiboqsKey>(env, a[0], "key")->Release();
+    return Undefined(env);
+  });
+}
+
+// mlkemLiboqsBenchLoop(k, iterations): keygen + encaps + decaps in C++ without crossing N-API
+// (the benchmark's ceiling for this backend).
+napi_value JsBenchLoop(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<2> a(env, info);
+    const Params& p = ArgParams(env, a[0]);
+    int64_t n = ArgInt(env, a[1], "iterations", 1, 1000000);
+    const Fns& f = Require(env, p);
+    std::vector<uint8_t> ek(p.ek), dk(p.dk), ct(p.ct);
+    Secret<kSeed> coins;
+    Secret<kSecret> ss, ss2;
+    for (int64_t i = 0; i < n; i++) {
+      if (!Coins(nullptr, coins.b, kSeed) || f.keypair(ek.data(), dk.data(), coins.b) != OQS_SUCCESS ||
+          !Coins(nullptr, coins.b, kCoins) ||
+          f.encaps(ct.data(), ss.b, ek.data(), coins.b) != OQS_SUCCESS ||
+          f.decaps(ss2.b, ct.data(), dk.data()) != OQS_SUCCESS)
+        ThrowError(env, "ML-KEM failed");
+    }
+    Wipe(dk.data(), dk.size());
+    return Undefined(env);
+  });
+}
+
 }  // namespace
 
 void InitMlKemLiboqs(Napi::Env env, Napi::Object exports) {
@@ -185,6 +281,10 @@ void InitMlKemLiboqs(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "mlkemLiboqsKeygen", JsKeygen);
   Export(env, exports, "mlkemLiboqsEncapsulate", JsEncaps);
   Export(env, exports, "mlkemLiboqsDecapsulate", JsDecaps);
+  Export(env, exports, "mlkemLiboqsBenchLoop", JsBenchLoop);
+  Export(env, exports, "mlkemLiboqsGenerate", JsGenerate);
+  Export(env, exports, "mlkemLiboqsKeyDecapsulate", JsKeyDecaps);
+  Export(env, exports, "mlkemLiboqsKeyDestroy", JsKeyDestroy);
 }
 
 #endif  // ZQUIC_HAVE_LIBOQS

@@ -56,11 +56,17 @@ export interface KemNative {
   mlkemOpensslGenerate(k: number, seed?: Uint8Array): [Buffer, NativeHandle];
   mlkemOpensslKeyDecapsulate(key: NativeHandle, ct: Uint8Array): Buffer;
   mlkemOpensslKeyDestroy(key: NativeHandle): void;
+  /** Benchmark ceiling: generate + encapsulate + decapsulate `iterations` times in C++. */
+  mlkemOpensslBenchLoop(k: number, iterations: number): void;
   mlkemLiboqsStatus(): string | null;
   mlkemLiboqsVersion?(): string;
   mlkemLiboqsKeygen?(k: number, seed?: Uint8Array): [Buffer, Buffer];
   mlkemLiboqsEncapsulate?(k: number, ek: Uint8Array, m?: Uint8Array): [Buffer, Buffer];
   mlkemLiboqsDecapsulate?(k: number, dk: Uint8Array, ct: Uint8Array): Buffer;
+  mlkemLiboqsBenchLoop?(k: number, iterations: number): void;
+  mlkemLiboqsGenerate?(k: number, seed?: Uint8Array): [Buffer, NativeHandle];
+  mlkemLiboqsKeyDecapsulate?(key: NativeHandle, ct: Uint8Array): Buffer;
+  mlkemLiboqsKeyDestroy?(key: NativeHandle): void;
 }
 
 export const kemNative = addon as unknown as KemNative;

@@ -18,6 +18,15 @@ export const liboqsBackend: KemBackendImpl = {
   encapsulate: (p, ek, m) => fn(n.mlkemLiboqsEncapsulate)(p.k, ek, m),
   decapsulate: (p, dk, ct) => fn(n.mlkemLiboqsDecapsulate)(p.k, dk, ct),
   generateKeyPair(p, seed) {
-    return bytesKeyPair(this, p, seed);
+    if (status !== null) return bytesKeyPair(this, p, seed); // throws the unavailable error
+    // dk stays in native memory: no Buffer for it, nothing copied back in to decapsulate
+    const [encapsulationKey, key] = fn(n.mlkemLiboqsGenerate)(p.k, seed);
+    const decaps = fn(n.mlkemLiboqsKeyDecapsulate);
+    const destroy = fn(n.mlkemLiboqsKeyDestroy);
+    return {
+      encapsulationKey,
+      decapsulate: (ct) => decaps(key, ct),
+      destroy: () => destroy(key),
+    };
   },
 };
