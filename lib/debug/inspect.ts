@@ -598,10 +598,10 @@ function run(
       }
     return out;
   };
-  // The version of 1-RTT packets is not on the wire: take the one the long headers used.
-  const version =
-    work.find((w) => w.header.type === 'initial' || w.header.type === 'handshake')?.header
-      .version ?? QUIC_V1;
+  // The version of 1-RTT packets is not on the wire: the one the long headers used, else both.
+  const longVersion = work.find((w) => w.header.type === 'initial' || w.header.type === 'handshake')
+    ?.header.version;
+  const versions = longVersion !== undefined ? [longVersion] : [QUIC_V1, QUIC_V2];
   const dcidLengths =
     options.shortDcidLength !== undefined
       ? [options.shortDcidLength]
@@ -623,7 +623,7 @@ function run(
         w.report.note = 'no keys (use --keylog)';
         continue;
       }
-      const candidates = candidatesFor('1-RTT', version);
+      const candidates = versions.flatMap((v) => candidatesFor('1-RTT', v));
       let opened = false;
       for (const len of dcidLengths) {
         if (h.start + 1 + len > h.end) continue;
