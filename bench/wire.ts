@@ -1,0 +1,142 @@
+// Wire benchmark: 1-RTT packets carrying one STREAM frame, built into the send slab and
+// protected with one protectBatch call, then split, unprotected with one unprotectBatch call
+// and parsed back to frames: packets/s per size, next to the crypto core's own batch
+// protect + unprotect of the same packets in the same run (goal: wire >= 70% of crypto).
+// Run: `npm run bench:wire [-- --json] [-- --duration ms]`.
+import { pathToFileURL } from 'node:url';
+
+import { PacketKey, QUIC_V1, protectBatch, unprotectBatch } from '../lib/crypto/index.js';
+import { PacketBuilder } from '../lib/quic/builder.js';
+import { streamDataCapacity, writeStreamHeader } from '../lib/quic/frames.js';
+import { parseHeader, type PacketHeader } from '../lib/quic/header.js';
+import { BatchUnprotector, FrameReader, payloadEnd, payloadStart } from '../lib/quic/parser.js';
+import { rates, table, type Figure } from './crypto.js';
+
+const BATCH = 64;
+const SIZES = [64, 256, 512, 1200, 1452];
+const DCID = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+
+export interface WireBenchOptions {
+  durationMs?: number;
+  sizes?: number[];
+  onFigure?: (f: Figure) => void;
+}
+
+export function runWireBench(options: WireBenchOptions = {}): Figure[] {
+  const durationMs = options.durationMs ?? 300;
+  const figures: Figure[] = [];
+  const report = (f: Figure): void => {
+    figures.push(f);
+    options.onFigure?.(f);
+  };
+  const keys = [PacketKey.fromSecret('TLS_AES_128_GCM_SHA256', Buffer.alloc(32, 7), QUIC_V1)];
+  const data = Buffer.alloc(2000, 0x61);
+  for (const size of options.sizes ?? SIZES) {
+    // Crypto only: the same packets (10-byte short header, pn length 1) laid out in a slab.
+    const slab = new Uint8Array(BATCH * size);
+    const pdesc = new Float64Array(6 * BATCH);
+    const udesc = new Float64Array(6 * BATCH);
+    const results = new Float64Array(BATCH);
+    for (let i = 0; i < BATCH; i++) {
+      const start = i * size;
+      slab[start] = 0x40;
+      slab.set(DCID, start + 1);
+      slab[start + 9] = 5;
+      pdesc.set([0, start, 10, 1, size - 10 - 16, 5], 6 * i);
+      udesc.set([0, start, 9, start + size, 4, 0], 6 * i);
+    }
+    const cryptoBody = (): void => {
+      protectBatch(keys, slab, pdesc, BATCH);
+      unprotectBatch(keys, slab, udesc, BATCH, results);
+      if (results[0] !== 5) throw new Error('crypto round trip failed');
+    };
+
+    // Wire: builder -> protect -> split/parse headers -> batch unprotect -> frames.
+    const builder = new PacketBuilder(BATCH * size + 64, BATCH);
+    const unprotector = new BatchUnprotector(BATCH);
+    const reader = new FrameReader();
+    const headers: PacketHeader[] = new Array(BATCH);
+    let pn = 0;
+    let offset = 0;
+    let received = -1;
+    const wireBody = (): void => {
+      builder.reset();
+      const s = builder.slab;
+      for (let i = 0; i < BATCH; i++) {
+        builder.startDatagram(size);
+        builder.startPacket({
+          type: '1rtt',
+          version: QUIC_V1,
+          dcid: DCID,
+          packetNumber: pn++,
+          largestAcked: pn - 2,
+          keyIndex: 0,
+        });
+        const n = streamDataCapacity(builder.room, 4, offset, false);
+        const p = writeStreamHeader(s, builder.pos, 4, offset, n, false, false);
+        s.set(data.subarray(0, n), p);
+        builder.advance(p - builder.pos + n);
+        offset += n;
+        builder.finishPacket();
+        builder.finishDatagram();
+      }
+      builder.protect(keys);
+      unprotector.clear();
+      for (let i = 0; i < BATCH; i++) {
+        const d = builder.datagram(i);
+        const h = parseHeader(s, d.byteOffset, d.byteOffset + d.length, DCID.length);
+        headers[i] = h;
+        unprotector.add(0, h, received, 0);
+      }
+      unprotector.run(keys, s);
+      for (let i = 0; i < BATCH; i++) {
+        const got = unprotector.result(i);
+        if (got < 0) throw new Error(`unprotect failed: ${got}`);
+        received = got;
+        const h = headers[i]!;
+        reader.reset(s, payloadStart(s, h), payloadEnd(h), '1rtt');
+        const f = reader.next();
+        if (!f || f.type !== 'stream' || f.data.length === 0) throw new Error('no STREAM frame');
+      }
+    };
+    const [crypto, wire] = rates(
+      [
+        { body: cryptoBody, ops: BATCH },
+        { body: wireBody, ops: BATCH },
+      ],
+      durationMs,
+    );
+    report({
+      group: 'wire',
+      name: 'crypto batch protect+unprotect',
+      size,
+      pps: crypto,
+      gbps: (crypto! * size * 8) / 1e9,
+    });
+    report({
+      group: 'wire',
+      name: 'build+protect, unprotect+parse (STREAM)',
+      size,
+      pps: wire,
+      gbps: (wire! * size * 8) / 1e9,
+      ratio: wire! / crypto!,
+      note: 'of crypto',
+    });
+  }
+  keys[0]!.destroy();
+  return figures;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const argv = process.argv.slice(2);
+  const json = argv.includes('--json');
+  const i = argv.indexOf('--duration');
+  const durationMs = i >= 0 ? Number(argv[i + 1]) : undefined;
+  const figures = runWireBench({
+    durationMs,
+    onFigure: (f) => {
+      if (json) console.log(JSON.stringify({ bench: 'wire', ...f }));
+    },
+  });
+  if (!json) console.log(table(figures));
+}
