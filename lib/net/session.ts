@@ -1,0 +1,332 @@
+// QuicSession: one QUIC connection as seen by the application (node:quic style): `opened` /
+// `closed` promises, 'stream' / 'datagram' / 'handshake' events (and onstream / ondatagram /
+// onhandshake callbacks), Duplex streams, DATAGRAM, key update, graceful close and destroy.
+// The endpoint drives it: it feeds datagrams and timeouts to the Connection and calls
+// service() afterwards, which turns connection events into API events.
+import { EventEmitter } from 'node:events';
+
+import type { Address, Connection, ConnectionStats } from '../quic/connection.js';
+import type { SessionTicket } from '../tls/session-ticket.js';
+import type { HeapItem } from './timer-heap.js';
+import { QuicStream, type StreamHost } from './stream.js';
+
+export interface HandshakeSummary {
+  group: string;
+  cipher: string;
+  alpn: string | undefined;
+  resumed: boolean;
+  earlyDataAccepted: boolean;
+  postQuantum: boolean;
+}
+
+/** Why a session closed with an error (a transport or application CONNECTION_CLOSE, or a
+ * local failure such as a handshake timeout). */
+export class QuicSessionError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+    readonly application: boolean,
+    readonly remote: boolean,
+  ) {
+    super(message);
+    this.name = 'QuicSessionError';
+  }
+}
+
+/** What the session needs from its endpoint. */
+export interface SessionDriver {
+  now(): number;
+  /** Schedule service() soon (data to send). */
+  kick(session: QuicSession): void;
+  addRoute(session: QuicSession, cid: Uint8Array): void;
+  removeRoute(session: QuicSession, cid: Uint8Array): void;
+  /** The session is finished: forget it. */
+  detach(session: QuicSession): void;
+}
+
+const GRACEFUL_CLOSE_LIMIT = 10_000;
+
+export class QuicSession extends EventEmitter implements HeapItem {
+  /** Resolves with the handshake summary when the handshake completes. */
+  readonly opened: Promise<HandshakeSummary>;
+  /** Resolves when the session closed cleanly; rejects with a QuicSessionError otherwise. */
+  readonly closed: Promise<void>;
+  onstream: ((stream: QuicStream) => void) | undefined;
+  ondatagram: ((data: Uint8Array) => void) | undefined;
+  onhandshake: ((info: HandshakeSummary) => void) | undefined;
+
+  /** @internal timer heap bookkeeping */
+  deadline = Infinity;
+  /** @internal */
+  heapIndex = -1;
+  /** @internal routing keys of this session */
+  readonly routes = new Set<string>();
+  /** @internal */
+  readonly conn: Connection;
+
+  private readonly driver: SessionDriver;
+  private readonly streams = new Map<number, QuicStream>();
+  private readonly host: StreamHost;
+  private summary: HandshakeSummary | undefined;
+  private resolveOpened!: (info: HandshakeSummary) => void;
+  private rejectOpened!: (err: Error) => void;
+  private resolveClosed!: () => void;
+  private rejectClosed!: (err: Error) => void;
+  private finished = false;
+  private closeError: Error | null = null;
+  private gracefulSince = -1;
+  private handshakeDeadline: number;
+  private streamWaiters: Array<() => void> = [];
+  private readonly onFinish: (() => void) | undefined;
+
+  /** @internal created by the endpoint */
+  constructor(
+    driver: SessionDriver,
+    conn: Connection,
+    handshakeTimeout: number,
+    onFinish?: () => void,
+  ) {
+    super();
+    this.driver = driver;
+    this.conn = conn;
+    this.onFinish = onFinish;
+    this.handshakeDeadline = driver.now() + handshakeTimeout;
+    this.opened = new Promise((res, rej) => {
+      this.resolveOpened = res;
+      this.rejectOpened = rej;
+    });
+    this.closed = new Promise((res, rej) => {
+      this.resolveClosed = res;
+      this.rejectClosed = rej;
+    });
+    // Callers need not await these: a failure must not become an unhandled rejection.
+    this.opened.catch(() => {});
+    this.closed.catch(() => {});
+    const session = this;
+    this.host = {
+      write: (id, data, fin) => conn.write(id, data, fin),
+      read: (id, max) => conn.read(id, max),
+      isFinished: (id) => conn.isFinished(id),
+      resetStream: (id, code) => conn.resetStream(id, code),
+      stopSending: (id, code) => conn.stopSending(id, code),
+      kick: () => driver.kick(session),
+      release: (s) => void session.streams.delete(s.id),
+    };
+  }
+
+  /** The handshake summary, once the handshake completed. */
+  get handshake(): HandshakeSummary | undefined {
+    return this.summary;
+  }
+
+  get stats(): ConnectionStats {
+    return this.conn.stats;
+  }
+
+  get remoteAddress(): Address {
+    return this.conn.remoteAddress;
+  }
+
+  get destroyed(): boolean {
+    return this.finished;
+  }
+
+  createBidirectionalStream(): Promise<QuicStream> {
+    return this.createStream(true);
+  }
+
+  createUnidirectionalStream(): Promise<QuicStream> {
+    return this.createStream(false);
+  }
+
+  private async createStream(bidi: boolean): Promise<QuicStream> {
+    await this.opened;
+    for (;;) {
+      if (this.finished || this.gracefulSince >= 0) throw new Error('session is closing');
+      const id = this.conn.openStream(bidi);
+      if (id !== null) {
+        const s = new QuicStream(this.host, id, bidi, true);
+        this.streams.set(id, s);
+        return s;
+      }
+      // The peer's MAX_STREAMS is reached: wait for 'streams-available' (or the end).
+      this.driver.kick(this);
+      await new Promise<void>((res) => this.streamWaiters.push(res));
+    }
+  }
+
+  /** RFC 9221: sends `data` unreliably; false when DATAGRAM is not negotiated or too big. */
+  sendDatagram(data: Uint8Array | string): boolean {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array or string');
+    if (this.finished) return false;
+    const ok = this.conn.sendDatagram(bytes);
+    if (ok) this.driver.kick(this);
+    return ok;
+  }
+
+  /** RFC 9001 §6: starts a key update (the handshake must be confirmed). */
+  updateKey(): void {
+    this.conn.updateKey(this.driver.now());
+    this.driver.kick(this);
+  }
+
+  /** Graceful close: lets written stream data be sent and acknowledged, then closes with
+   * NO_ERROR. Resolves like `closed`. */
+  close(): Promise<void> {
+    if (!this.finished && this.gracefulSince < 0) {
+      this.gracefulSince = this.driver.now();
+      this.driver.kick(this);
+    }
+    return this.closed;
+  }
+
+  /** Closes at once (CONNECTION_CLOSE with `code`, application error space). Streams are
+   * destroyed with `error`; `closed` rejects with it when given. */
+  destroy(error?: Error, code = 0): void {
+    if (this.finished) return;
+    this.closeError = error ?? null;
+    try {
+      this.conn.close(code, error?.message ?? '', true, this.driver.now());
+    } catch {
+      // already closing
+    }
+    this.driver.kick(this);
+  }
+
+  /** @internal the next time the endpoint must call timeout() */
+  nextDeadline(): number {
+    const t = this.conn.nextTimeout();
+    return this.summary || this.finished ? t : Math.min(t, this.handshakeDeadline);
+  }
+
+  /** @internal timer expiry */
+  timeout(now: number): void {
+    if (!this.summary && now >= this.handshakeDeadline && !this.finished) {
+      this.closeError = new QuicSessionError('handshake timeout', 0, false, false);
+      this.finish();
+      return;
+    }
+    this.conn.onTimeout(now);
+  }
+
+  /** @internal after receive()/timeout()/API calls: dispatch connection events. */
+  service(now: number): void {
+    for (let ev; (ev = this.conn.poll());) {
+      switch (ev.type) {
+        case 'handshake-complete': {
+          const i = ev.info;
+          this.summary = {
+            group: i.group,
+            cipher: i.cipher,
+            alpn: i.alpn,
+            resumed: i.resumed,
+            earlyDataAccepted: i.earlyDataAccepted,
+            postQuantum: i.postQuantum,
+          };
+          this.resolveOpened(this.summary);
+          this.emit('handshake', this.summary);
+          this.onhandshake?.(this.summary);
+          break;
+        }
+        case 'stream-opened': {
+          const id = ev.streamId;
+          const s = new QuicStream(this.host, id, true, (id & 2) === 0);
+          this.streams.set(id, s);
+          if (this.listenerCount('stream') === 0 && !this.onstream) {
+            s.resetCode = 0;
+            s.destroy(); // nobody takes streams: refuse it (STOP_SENDING / RESET_STREAM)
+            break;
+          }
+          this.emit('stream', s);
+          this.onstream?.(s);
+          break;
+        }
+        case 'readable':
+          this.streams.get(ev.streamId)?.onReadable();
+          break;
+        case 'writable':
+          this.streams.get(ev.streamId)?.onWritable();
+          break;
+        case 'stream-reset':
+          this.streams.get(ev.streamId)?.onReset(ev.code);
+          break;
+        case 'stop-sending':
+          this.streams.get(ev.streamId)?.onStopSending(ev.code);
+          break;
+        case 'streams-available':
+          for (const w of this.streamWaiters.splice(0)) w();
+          break;
+        case 'datagram':
+          this.emit('datagram', ev.data);
+          this.ondatagram?.(ev.data);
+          break;
+        case 'session-ticket':
+          this.emit('ticket', ev.ticket satisfies SessionTicket);
+          break;
+        case 'new-token':
+          this.emit('token', ev.token);
+          break;
+        case 'connection-id':
+          if (ev.action === 'add') this.driver.addRoute(this, ev.cid);
+          else this.driver.removeRoute(this, ev.cid);
+          break;
+        case 'path-changed':
+          this.emit('path', ev.remote);
+          break;
+        case 'closed': {
+          const e = ev.error;
+          if (!this.closeError && e && e.code !== 0)
+            this.closeError = new QuicSessionError(
+              `${e.remote ? 'peer' : 'local'} closed: ${e.reason || ''} (${
+                e.application ? 'application' : 'transport'
+              } error 0x${e.code.toString(16)})`,
+              e.code,
+              e.application,
+              e.remote,
+            );
+          this.settle();
+          break;
+        }
+      }
+    }
+    if (this.gracefulSince >= 0 && !this.finished && this.conn.state !== 'closing') {
+      if (
+        this.conn.state === 'handshake' ||
+        this.drained() ||
+        now - this.gracefulSince > GRACEFUL_CLOSE_LIMIT
+      )
+        this.conn.close(0, '', true, now);
+    }
+    if (this.conn.state === 'closed') this.finish();
+  }
+
+  /** Everything written was handed to the connection and nothing is in flight. */
+  private drained(): boolean {
+    for (const s of this.streams.values()) if (s.writableLength > 0) return false;
+    return this.conn.stats.bytesInFlight === 0;
+  }
+
+  /** The connection reported its close: settle the promises and fail open streams. */
+  private settle(): void {
+    if (this.summary === undefined)
+      this.rejectOpened(
+        this.closeError ?? new QuicSessionError('closed during handshake', 0, false, false),
+      );
+    for (const s of this.streams.values()) s.onConnectionClosed(this.closeError);
+    this.streams.clear();
+    for (const w of this.streamWaiters.splice(0)) w();
+    if (this.closeError) this.rejectClosed(this.closeError);
+    else this.resolveClosed();
+  }
+
+  /** @internal the connection is gone (closed state, or abandoned): detach from the endpoint. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.settle();
+    this.driver.detach(this);
+    this.emit('close');
+    this.onFinish?.();
+  }
+}

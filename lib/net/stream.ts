@@ -1,0 +1,177 @@
+// QuicStream: one QUIC stream as a Node stream.Duplex with backpressure both ways.
+// Write side: _write hands data to Connection.write(), which may take only part of it; the rest
+// (and the callback) waits for the connection's 'writable' event. end() sends FIN.
+// Read side: _read pulls views from Connection.read() while push() accepts more; a 'readable'
+// event from the connection resumes a reader that ran dry. FIN ends the readable side.
+// destroy(err) sends RESET_STREAM / STOP_SENDING for the halves still open (RFC 9000 §3).
+import { Duplex } from 'node:stream';
+
+/** The part of the connection (and session) a stream needs; a fake implements it in tests. */
+export interface StreamHost {
+  write(streamId: number, data: Uint8Array, fin?: boolean): number;
+  read(streamId: number, max?: number): Uint8Array | null;
+  isFinished(streamId: number): boolean;
+  resetStream(streamId: number, code: number): void;
+  stopSending(streamId: number, code: number): void;
+  /** Data or state changed: the host should send soon. */
+  kick(): void;
+  /** The stream is gone (both halves done or destroyed). */
+  release(stream: QuicStream): void;
+}
+
+/** Error raised on a stream the peer reset or stopped; `code` is the application error code. */
+export class QuicStreamError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+    this.name = 'QuicStreamError';
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class QuicStream extends Duplex {
+  readonly id: number;
+  /** Application error code sent in RESET_STREAM/STOP_SENDING by destroy() (default 0). */
+  resetCode = 0;
+  private readonly host: StreamHost;
+  private pending: { data: Uint8Array; cb: (err?: Error | null) => void } | undefined;
+  private reading = false;
+  private readDone: boolean;
+  private writeDone: boolean;
+
+  /** @param readable / writable which halves exist (unidirectional streams have one). */
+  constructor(host: StreamHost, id: number, readable: boolean, writable: boolean) {
+    super({ allowHalfOpen: true });
+    this.host = host;
+    this.id = id;
+    this.readDone = !readable;
+    this.writeDone = !writable;
+    if (!readable) this.push(null);
+    if (!writable) this.end();
+  }
+
+  get bidirectional(): boolean {
+    return (this.id & 2) === 0;
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.pending = { data: chunk, cb };
+    this.flushPending();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.writeDone) return cb();
+    try {
+      this.host.write(this.id, EMPTY, true);
+      this.writeDone = true;
+      this.host.kick();
+      this.maybeRelease();
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  /** Connection event: room in the send buffer / flow-control window. */
+  onWritable(): void {
+    this.flushPending();
+  }
+
+  private flushPending(): void {
+    const p = this.pending;
+    if (!p) return;
+    let n: number;
+    try {
+      n = this.host.write(this.id, p.data);
+    } catch (err) {
+      this.pending = undefined;
+      return p.cb(err as Error);
+    }
+    if (n > 0) this.host.kick();
+    if (n < p.data.length) {
+      p.data = p.data.subarray(n);
+      return; // 'writable' resumes
+    }
+    this.pending = undefined;
+    p.cb();
+  }
+
+  override _read(): void {
+    this.reading = true;
+    this.pull();
+  }
+
+  /** Connection event: data or FIN available. */
+  onReadable(): void {
+    if (this.reading) this.pull();
+  }
+
+  private pull(): void {
+    if (this.readDone) return;
+    try {
+      // isFinished first: after the last read the connection may free the stream.
+      while (!this.host.isFinished(this.id)) {
+        const data = this.host.read(this.id);
+        if (!data) return;
+        this.host.kick(); // reading may open the window (MAX_STREAM_DATA)
+        if (!this.push(data)) {
+          this.reading = false;
+          return;
+        }
+      }
+      this.readDone = true;
+      this.push(null);
+      this.maybeRelease();
+    } catch (err) {
+      this.destroy(err as Error);
+    }
+  }
+
+  /** Connection event: the peer sent RESET_STREAM. */
+  onReset(code: number): void {
+    this.readDone = true;
+    this.destroy(new QuicStreamError(`stream ${this.id} reset by peer (code ${code})`, code));
+  }
+
+  /** Connection event: the peer sent STOP_SENDING (the connection answers with RESET_STREAM). */
+  onStopSending(code: number): void {
+    this.writeDone = true;
+    const err = new QuicStreamError(`stream ${this.id} stopped by peer (code ${code})`, code);
+    if (this.pending) {
+      const p = this.pending;
+      this.pending = undefined;
+      p.cb(err);
+    } else if (!this.writableFinished) this.destroy(err);
+    this.maybeRelease();
+  }
+
+  /** The connection is gone: fail everything still open. */
+  onConnectionClosed(err: Error | null): void {
+    this.readDone = this.writeDone = true;
+    if (!this.destroyed) this.destroy(err ?? undefined);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const code = this.resetCode;
+    try {
+      if (!this.writeDone) this.host.resetStream(this.id, code);
+      if (!this.readDone) this.host.stopSending(this.id, code);
+      this.host.kick();
+    } catch {
+      // the connection is already closed: nothing to tell the peer
+    }
+    this.readDone = this.writeDone = true;
+    const p = this.pending;
+    this.pending = undefined;
+    this.host.release(this);
+    if (p) p.cb(err ?? new Error('stream destroyed'));
+    cb(err);
+  }
+
+  private maybeRelease(): void {
+    if (this.readDone && this.writeDone) this.host.release(this);
+  }
+}
