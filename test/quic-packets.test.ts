@@ -18,7 +18,17 @@ import {
   splitDatagram,
   verifyRetry,
 } from '../lib/quic/header.js';
-import { parseDatagram, type KeyLookup } from '../lib/quic/parser.js';
+import {
+  BatchUnprotector,
+  FrameReader,
+  UNPROTECT_AUTH_FAILED,
+  UNPROTECT_KEY_PHASE,
+  parseDatagram,
+  payloadEnd,
+  payloadStart,
+  type KeyLookup,
+} from '../lib/quic/parser.js';
+import { setEnabled, setSink, sink } from '../lib/debug/log.js';
 import { bytes, frame } from './support/wire-arbitraries.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -351,5 +361,96 @@ describe('quic/header + builder + parser', () => {
       ),
       { numRuns: 1500 },
     );
+  });
+
+  it('BatchUnprotector: one call for many packets, per-packet results', () => {
+    const keys = keysFor(QUIC_V1);
+    const b = new PacketBuilder();
+    const dcid = randomBytes(4);
+    for (let i = 0; i < 6; i++) {
+      b.startDatagram(300);
+      b.startPacket({
+        type: '1rtt',
+        version: QUIC_V1,
+        dcid,
+        packetNumber: 100 + i,
+        largestAcked: 99,
+        keyIndex: i === 4 ? 1 : 3,
+        keyPhase: i === 3 ? 1 : 0,
+      });
+      b.writeFrame({
+        type: 'stream',
+        streamId: i * 4,
+        offset: 0,
+        data: Buffer.from(`packet ${i}`),
+        fin: false,
+      });
+      b.finishPacket();
+      b.finishDatagram();
+    }
+    b.protect(keys);
+    b.slab[b.datagram(5).byteOffset + 30]! ^= 1; // corrupt packet 5
+    const u = new BatchUnprotector(8);
+    const headers = Array.from({ length: 6 }, (_, i) => {
+      const d = b.datagram(i);
+      const h = parseHeader(b.slab, d.byteOffset, d.byteOffset + d.length, 4);
+      expect(u.add(3, h, 99, 0)).to.equal(i);
+      return h;
+    });
+    u.run(keys, b.slab);
+    const results = headers.map((_, i) => u.result(i));
+    expect(results).to.deep.equal([
+      100,
+      101,
+      102,
+      UNPROTECT_KEY_PHASE,
+      UNPROTECT_AUTH_FAILED,
+      UNPROTECT_AUTH_FAILED,
+    ]);
+    const reader = new FrameReader();
+    for (const i of [0, 1, 2]) {
+      const h = headers[i]!;
+      const f = reader.reset(b.slab, payloadStart(b.slab, h), payloadEnd(h), '1rtt').next();
+      expect(f).to.deep.include({ type: 'stream', streamId: i * 4 });
+      if (f?.type === 'stream') expect(Buffer.from(f.data).toString()).to.equal(`packet ${i}`);
+      expect(reader.next()).to.equal(undefined);
+    }
+  });
+
+  it('ZQUIC_DEBUG_PACKETS: one line per packet sent and received, and per drop', () => {
+    const lines: string[] = [];
+    const old = sink;
+    setSink((l) => lines.push(l));
+    setEnabled('packets', true);
+    try {
+      const keys = keysFor(QUIC_V2);
+      const b = new PacketBuilder();
+      b.startDatagram(1200);
+      b.startPacket({
+        type: 'initial',
+        version: QUIC_V2,
+        dcid: Buffer.from('0102', 'hex'),
+        scid: Buffer.from('03', 'hex'),
+        packetNumber: 7,
+        largestAcked: -1,
+        keyIndex: 0,
+      });
+      b.writeFrame({ type: 'crypto', offset: 0, data: Buffer.alloc(10) });
+      b.finishPacket();
+      b.finishDatagram();
+      b.protect(keys);
+      parseDatagram(b.datagram(0), 0, () => ({ key: keys[0]!, largestPn: -1 }));
+      parseDatagram(Buffer.from('00'), 0, () => undefined);
+    } finally {
+      setEnabled('packets', false);
+      setSink(old);
+    }
+    expect(lines[0]).to.equal(
+      'zquic:packets tx initial v2 dcid=0102 scid=03 pn=7 len=43 [CRYPTO(off=0,len=10)]',
+    );
+    expect(lines[1]).to.equal(
+      'zquic:packets rx initial v2 dcid=0102 scid=03 pn=7 len=1200 [CRYPTO(off=0,len=10) PADDING(1152)]',
+    );
+    expect(lines[2]).to.match(/^zquic:packets rx drop datagram: .*fixed bit/);
   });
 });
