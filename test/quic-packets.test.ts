@@ -399,14 +399,11 @@ describe('quic/header + builder + parser', () => {
     });
     u.run(keys, b.slab);
     const results = headers.map((_, i) => u.result(i));
-    expect(results).to.deep.equal([
-      100,
-      101,
-      102,
-      UNPROTECT_KEY_PHASE,
-      UNPROTECT_AUTH_FAILED,
-      UNPROTECT_AUTH_FAILED,
-    ]);
+    expect(results.slice(0, 4)).to.deep.equal([100, 101, 102, UNPROTECT_KEY_PHASE]);
+    // Packet 4 was sealed under another key: its header protection comes off wrong, so the
+    // key phase bit is random: either status is a rejection.
+    expect([UNPROTECT_KEY_PHASE, UNPROTECT_AUTH_FAILED]).to.include(results[4]);
+    expect(results[5]).to.equal(UNPROTECT_AUTH_FAILED);
     const reader = new FrameReader();
     for (const i of [0, 1, 2]) {
       const h = headers[i]!;
@@ -449,7 +446,7 @@ describe('quic/header + builder + parser', () => {
       'zquic:packets tx initial v2 dcid=0102 scid=03 pn=7 len=43 [CRYPTO(off=0,len=10)]',
     );
     expect(lines[1]).to.equal(
-      'zquic:packets rx initial v2 dcid=0102 scid=03 pn=7 len=1200 [CRYPTO(off=0,len=10) PADDING(1152)]',
+      'zquic:packets rx initial v2 dcid=0102 scid=03 pn=7 len=1200 [CRYPTO(off=0,len=10) PADDING(1157)]',
     );
     expect(lines[2]).to.match(/^zquic:packets rx drop datagram: .*fixed bit/);
   });
