@@ -1,8 +1,6 @@
 // ML-KEM backend `liboqs-wasm`: liboqs compiled to WebAssembly (@oqs/liboqs-js), always present.
 // Instantiated with top-level await so every call is synchronous. Its build exports no _derand
 // functions, so it cannot take the FIPS 203 internal randomness (seeded keygen/encapsulation).
-import { createMLKEM512, createMLKEM768, createMLKEM1024 } from '@oqs/liboqs-js/kem';
-
 import {
   bytesKeyPair,
   kemNative,
@@ -20,7 +18,13 @@ interface WasmKem {
 let kems: Record<MlKemParameterSet, WasmKem> | undefined;
 let failure: string | undefined;
 try {
-  const [a, b, c] = await Promise.all([createMLKEM512(), createMLKEM768(), createMLKEM1024()]);
+  // imported here, not statically, so that a broken install only disables this backend
+  const oqs = await import('@oqs/liboqs-js/kem');
+  const [a, b, c] = await Promise.all([
+    oqs.createMLKEM512(),
+    oqs.createMLKEM768(),
+    oqs.createMLKEM1024(),
+  ]);
   kems = { 'ML-KEM-512': a, 'ML-KEM-768': b, 'ML-KEM-1024': c };
 } catch (e) {
   failure = `@oqs/liboqs-js failed to load: ${(e as Error).message}`;
