@@ -83,8 +83,7 @@ export function runWireBench(options: WireBenchOptions = {}): Figure[] {
       builder.protect(keys);
       unprotector.clear();
       for (let i = 0; i < BATCH; i++) {
-        const d = builder.datagram(i);
-        const h = parseHeader(s, d.byteOffset, d.byteOffset + d.length, DCID.length);
+        const h = parseHeader(s, builder.datagramStart(i), builder.datagramEnd(i), DCID.length);
         headers[i] = h;
         unprotector.add(0, h, received, 0);
       }

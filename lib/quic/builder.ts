@@ -97,6 +97,16 @@ export class PacketBuilder {
     return this.dBounds.length / 2;
   }
 
+  /** Slab offset where the i-th finished datagram starts. */
+  datagramStart(i: number): number {
+    return this.dBounds[2 * i]!;
+  }
+
+  /** Slab offset where the i-th finished datagram ends. */
+  datagramEnd(i: number): number {
+    return this.dBounds[2 * i + 1]!;
+  }
+
   /** The i-th finished datagram (a view into the slab; protected after protect()). */
   datagram(i: number): Uint8Array {
     return this.slab.subarray(this.dBounds[2 * i], this.dBounds[2 * i + 1]);

@@ -18,11 +18,22 @@ export function packetNumberLength(pn: number, largestAcked: number): 1 | 2 | 3 
 
 /** Writes the low `len` bytes of pn big-endian at buf[off]; returns the offset after it. */
 export function writePacketNumber(buf: Uint8Array, off: number, pn: number, len: number): number {
-  for (let i = len - 1; i >= 0; i--) {
-    buf[off + i] = pn & 0xff;
-    pn = Math.floor(pn / 256);
+  // At most 4 bytes: the low 32 bits suffice (>>> takes an integer double modulo 2^32 exactly).
+  const v = pn >>> 0;
+  switch (len) {
+    case 4:
+      buf[off++] = v >>> 24;
+    // falls through
+    case 3:
+      buf[off++] = (v >>> 16) & 0xff;
+    // falls through
+    case 2:
+      buf[off++] = (v >>> 8) & 0xff;
+    // falls through
+    default:
+      buf[off++] = v & 0xff;
   }
-  return off + len;
+  return off;
 }
 
 /** Reads a truncated packet number of `len` bytes at buf[off] (caller checked the bounds). */
