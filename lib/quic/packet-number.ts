@@ -20,19 +20,10 @@ export function packetNumberLength(pn: number, largestAcked: number): 1 | 2 | 3 
 export function writePacketNumber(buf: Uint8Array, off: number, pn: number, len: number): number {
   // At most 4 bytes: the low 32 bits suffice (>>> takes an integer double modulo 2^32 exactly).
   const v = pn >>> 0;
-  switch (len) {
-    case 4:
-      buf[off++] = v >>> 24;
-    // falls through
-    case 3:
-      buf[off++] = (v >>> 16) & 0xff;
-    // falls through
-    case 2:
-      buf[off++] = (v >>> 8) & 0xff;
-    // falls through
-    default:
-      buf[off++] = v & 0xff;
-  }
+  if (len > 3) buf[off++] = v >>> 24;
+  if (len > 2) buf[off++] = (v >>> 16) & 0xff;
+  if (len > 1) buf[off++] = (v >>> 8) & 0xff;
+  buf[off++] = v & 0xff;
   return off;
 }
 
