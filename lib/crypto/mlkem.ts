@@ -88,7 +88,7 @@ function usable(name: string, source: string): KemBackendImpl {
 function selected(): KemBackendImpl {
   const env = process.env['ZQUIC_KEM_BACKEND'];
   if (env && env !== 'auto') return usable(env, 'ZQUIC_KEM_BACKEND');
-  // liboqs-wasm is always available, so there is always one.
+  // liboqs-wasm ships with the package; should even it have failed to load, its calls say why.
   return BACKENDS.find((b) => b.unavailable === undefined) ?? wasmBackend;
 }
 
