@@ -389,7 +389,7 @@ describe('zquic inspect', () => {
     }
   });
 
-  it('the zquic command runs inspect (subprocess): output, and no stack trace on bad input', function () {
+  it('the zquic command runs inspect (subprocess): argument, stdin, and no stack trace on bad input', function () {
     this.timeout(60000);
     const main = join(process.cwd(), 'lib/cli/main.ts');
     const ok = execFileSync(
@@ -398,6 +398,16 @@ describe('zquic inspect', () => {
       { encoding: 'utf8' },
     );
     expect(JSON.parse(ok).tls.clientHello.serverName).to.equal('example.com');
+    const piped = execFileSync(process.execPath, ['--import', 'tsx', main, 'inspect', '--json'], {
+      encoding: 'utf8',
+      input: `${V.v2ClientProtected.replace(/(.{64})/g, '$1\n')}\n\n${V.v2ServerProtected}\n`,
+    });
+    const fromStdin = JSON.parse(piped);
+    expect(fromStdin.datagrams.map((d: any) => d.packets[0].keys)).to.deep.equal([
+      'client Initial',
+      'server Initial',
+    ]);
+    expect(fromStdin.tls.serverHello.cipherSuite).to.equal('TLS_AES_128_GCM_SHA256');
     const bad = spawnSync(process.execPath, ['--import', 'tsx', main, 'inspect', 'c0ffee'], {
       encoding: 'utf8',
     });

@@ -20,6 +20,7 @@ import {
 } from '../lib/quic/header.js';
 import {
   BatchUnprotector,
+  DCID_MISMATCH,
   FrameReader,
   UNPROTECT_AUTH_FAILED,
   UNPROTECT_KEY_PHASE,
@@ -449,5 +450,48 @@ describe('quic/header + builder + parser', () => {
       'zquic:packets rx initial v2 dcid=0102 scid=03 pn=7 len=1200 [CRYPTO(off=0,len=10) PADDING(1157)]',
     );
     expect(lines[2]).to.match(/^zquic:packets rx drop datagram: .*fixed bit/);
+  });
+
+  it('§12.2: a coalesced packet with another DCID is ignored', () => {
+    const keys = keysFor(QUIC_V1);
+    const b = new PacketBuilder();
+    b.startDatagram(1200);
+    const base = { version: QUIC_V1, scid: randomBytes(4), largestAcked: -1, keyIndex: 2 };
+    b.startPacket({
+      ...base,
+      type: 'handshake',
+      dcid: Buffer.from('aaaa', 'hex'),
+      packetNumber: 0,
+    });
+    b.writeFrame({ type: 'ping' });
+    b.finishPacket();
+    b.startPacket({
+      ...base,
+      type: 'handshake',
+      dcid: Buffer.from('bbbb', 'hex'),
+      packetNumber: 1,
+    });
+    b.writeFrame({ type: 'ping' });
+    b.finishPacket();
+    b.finishDatagram();
+    b.protect(keys);
+    const parsed = parseDatagram(b.datagram(0), 2, () => ({ key: keys[2]!, largestPn: -1 }));
+    expect(parsed.map((p) => p.packetNumber)).to.deep.equal([0, DCID_MISMATCH]);
+  });
+
+  it('a long header packet stays within its 2-byte Length field', () => {
+    const b = new PacketBuilder(40000, 4);
+    b.startDatagram(30000);
+    b.startPacket({
+      type: 'handshake',
+      version: QUIC_V1,
+      dcid: randomBytes(8),
+      scid: randomBytes(8),
+      packetNumber: 0,
+      largestAcked: -1,
+      keyIndex: 0,
+    });
+    b.writeFrame({ type: 'padding', length: b.room });
+    expect(b.finishPacket() - (1 + 4 + 1 + 8 + 1 + 8 + 2)).to.equal(0x3fff);
   });
 });

@@ -54,6 +54,7 @@ export class PacketBuilder {
   private pPnLength = 0;
   private pLong = false;
   private pInitial = false;
+  private pLimit = 0;
   private pKeyIndex = 0;
   private pPn = 0;
   private pSpec: PacketSpec | undefined;
@@ -130,7 +131,7 @@ export class PacketBuilder {
 
   /** Frame bytes that still fit in the open packet (its tag accounted for). */
   get room(): number {
-    return this.open ? this.dLimit - TAG_LENGTH - this.pos : 0;
+    return this.open ? this.pLimit - TAG_LENGTH - this.pos : 0;
   }
 
   /**
@@ -172,6 +173,8 @@ export class PacketBuilder {
           spec.spin,
         );
     this.open = true;
+    // A long header's 2-byte Length field bounds the packet (pn + payload + tag < 2^14).
+    this.pLimit = long ? Math.min(this.dLimit, this.pHeaderEnd - pnLength + 0x3fff) : this.dLimit;
     this.pStart = start;
     this.pPnLength = pnLength;
     this.pLong = long;

@@ -162,8 +162,8 @@ export type KeyLookup = (
 
 export interface ParsedPacket {
   header: PacketHeader;
-  /** Full packet number (>= 0) or an UNPROTECT_* status; -4 when no key was available,
-   * -5 for Version Negotiation and Retry (no protection to remove). */
+  /** Full packet number (>= 0) or an UNPROTECT_* status; NO_KEY (-4) when no key was
+   * available, NOT_PROTECTED (-5) for Version Negotiation and Retry, DCID_MISMATCH (-6). */
   packetNumber: number;
   frames?: Frame[];
   /** A protocol error in an authentic packet: the connection closes with error.code. */
@@ -172,6 +172,16 @@ export interface ParsedPacket {
 
 export const NO_KEY = -4;
 export const NOT_PROTECTED = -5;
+/** §12.2: a coalesced packet whose DCID differs from the first packet's is ignored. */
+export const DCID_MISMATCH = -6;
+
+function sameDcid(first: PacketHeader, h: PacketHeader): boolean {
+  const a = first.dcid;
+  const b = h.dcid;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /**
  * Parses a received datagram end to end: splits it (§12.2), unprotects each packet with the
@@ -189,6 +199,15 @@ export function parseDatagram(
   if (error) logDrop('rx', packets.length ? 'rest of datagram' : 'datagram', error.message);
   const out: ParsedPacket[] = [];
   for (const header of packets) {
+    if (header !== packets[0] && !sameDcid(packets[0]!, header)) {
+      logDrop(
+        'rx',
+        `coalesced ${header.type} packet`,
+        'DCID differs from the first packet (§12.2)',
+      );
+      out.push({ header, packetNumber: DCID_MISMATCH });
+      continue;
+    }
     if (header.type === 'version_negotiation' || header.type === 'retry') {
       out.push({ header, packetNumber: NOT_PROTECTED });
       continue;
