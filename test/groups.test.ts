@@ -311,6 +311,9 @@ describe('key-exchange groups', () => {
           /options/,
         );
       }
+      const Ctor = ClientKeyShare as unknown as new (...a: unknown[]) => unknown;
+      expect(() => new Ctor()).to.throw(TypeError, /ClientKeyShare\.generate/);
+      expect(() => new Ctor('X25519', Buffer.alloc(32))).to.throw(TypeError, /ClientKeyShare/);
       expect(() => ClientKeyShare.generate('MLKEM768', { backend: 'nope' as never })).to.throw(
         TypeError,
         /options\.backend/,

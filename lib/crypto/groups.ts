@@ -128,6 +128,8 @@ function joinSecrets(a: Uint8Array, b: Uint8Array): Buffer {
   return out;
 }
 
+const INTERNAL = Symbol('ClientKeyShare');
+
 /** The client's half: generate() its key_share, then complete() with the server's share. */
 export class ClientKeyShare {
   readonly group: GroupInfo;
@@ -137,11 +139,14 @@ export class ClientKeyShare {
   #done = false;
 
   private constructor(
+    token: symbol,
     group: GroupInfo,
     share: Buffer,
     kem: MlKemKeyPair | undefined,
     ec: Buffer | undefined,
   ) {
+    // `private` binds TypeScript only: JavaScript callers get a clear error instead of a husk
+    if (token !== INTERNAL) throw new TypeError('use ClientKeyShare.generate(group) to create one');
     this.group = group;
     this.share = share;
     this.#kem = kem;
@@ -154,22 +159,34 @@ export class ClientKeyShare {
     switch (g.name) {
       case 'X25519MLKEM768': {
         const x = x25519KeyPair();
-        return new ClientKeyShare(g, concat(kem!.encapsulationKey, x.publicKey), kem, x.privateKey);
+        return new ClientKeyShare(
+          INTERNAL,
+          g,
+          concat(kem!.encapsulationKey, x.publicKey),
+          kem,
+          x.privateKey,
+        );
       }
       case 'SecP256r1MLKEM768': {
         const e = p256KeyPair();
-        return new ClientKeyShare(g, concat(e.publicKey, kem!.encapsulationKey), kem, e.privateKey);
+        return new ClientKeyShare(
+          INTERNAL,
+          g,
+          concat(e.publicKey, kem!.encapsulationKey),
+          kem,
+          e.privateKey,
+        );
       }
       case 'MLKEM768':
       case 'MLKEM1024':
-        return new ClientKeyShare(g, kem!.encapsulationKey, kem, undefined);
+        return new ClientKeyShare(INTERNAL, g, kem!.encapsulationKey, kem, undefined);
       case 'X25519': {
         const x = x25519KeyPair();
-        return new ClientKeyShare(g, x.publicKey, undefined, x.privateKey);
+        return new ClientKeyShare(INTERNAL, g, x.publicKey, undefined, x.privateKey);
       }
       case 'secp256r1': {
         const e = p256KeyPair();
-        return new ClientKeyShare(g, e.publicKey, undefined, e.privateKey);
+        return new ClientKeyShare(INTERNAL, g, e.publicKey, undefined, e.privateKey);
       }
     }
   }
