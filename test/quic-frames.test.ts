@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { QuicError } from '../lib/quic/errors.js';
 import {
   PacketMask,
+  ackRangesThatFit,
   allowedIn,
   cryptoDataCapacity,
   decodeFrame,
@@ -287,3 +288,18 @@ describe('quic/frames', () => {
 function bytes(): fc.Arbitrary<Uint8Array> {
   return fc.uint8Array({ maxLength: 12 });
 }
+
+describe('quic/frames: ackRangesThatFit', () => {
+  it('the ranges it allows fit, one more would not', () => {
+    fc.assert(
+      fc.property(frame(), fc.integer({ min: 0, max: 120 }), (f, room) => {
+        if (f.type !== 'ack') return;
+        const n = ackRangesThatFit(f.ranges, f.ackDelay, f.ecn, room);
+        const cut = (k: number): Frame => ({ ...f, ranges: f.ranges.slice(0, k) });
+        if (n > 0) expect(frameSize(cut(n))).to.be.at.most(room);
+        if (n < f.ranges.length) expect(frameSize(cut(n + 1))).to.be.greaterThan(room);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -566,6 +566,33 @@ function ackSize(f: AckFrame): number {
   return n;
 }
 
+/**
+ * How many of `ranges` (descending, as in AckFrame) an ACK frame can carry in `room` bytes:
+ * the sender keeps the first n (the most recent) and drops the older ones (RFC 9000 §13.2.4).
+ * 0 if not even the first range fits.
+ */
+export function ackRangesThatFit(
+  ranges: readonly AckRange[],
+  ackDelay: number,
+  ecn: EcnCounts | undefined,
+  room: number,
+): number {
+  if (ranges.length === 0) return 0;
+  const top = ranges[0]!;
+  // Fixed part with a 1-byte range count; the count's own length is re-checked below.
+  let size = 1 + varintLength(top.end) + varintLength(ackDelay) + varintLength(top.end - top.start);
+  if (ecn) size += varintLength(ecn.ect0) + varintLength(ecn.ect1) + varintLength(ecn.ce);
+  if (size + 1 > room) return 0;
+  let n = 1;
+  for (; n < ranges.length; n++) {
+    const r = ranges[n]!;
+    const add = varintLength(ranges[n - 1]!.start - r.end - 2) + varintLength(r.end - r.start);
+    if (size + add + varintLength(n) > room) break;
+    size += add;
+  }
+  return n;
+}
+
 /** Bytes `frame` takes when encoded (so the sender can fit frames into a packet). */
 export function frameSize(frame: Frame): number {
   switch (frame.type) {
@@ -653,6 +680,7 @@ function writeAck(buf: Uint8Array, off: number, f: AckFrame): number {
     throw new RangeError('ACK frame needs at least one range');
   const top = ranges[0]!;
   if (!(top.start <= top.end)) throw new RangeError('ACK range start must be <= end');
+  if (f.largest !== top.end) throw new RangeError('ACK largest must equal ranges[0].end');
   buf[off] = f.ecn ? 0x03 : 0x02;
   let p = writeVarint(buf, off + 1, top.end);
   p = writeVarint(buf, p, f.ackDelay);
