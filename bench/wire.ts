@@ -30,7 +30,7 @@ export function runWireBench(options: WireBenchOptions = {}): Figure[] {
     options.onFigure?.(f);
   };
   const keys = [PacketKey.fromSecret('TLS_AES_128_GCM_SHA256', Buffer.alloc(32, 7), QUIC_V1)];
-  const data = Buffer.alloc(2000, 0x61);
+  const data = new Uint8Array(2000).fill(0x61); // application bytes to send
   for (const size of options.sizes ?? SIZES) {
     // Crypto only: the same packets (10-byte short header, pn length 1) laid out in a slab.
     const slab = new Uint8Array(BATCH * size);
