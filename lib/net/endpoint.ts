@@ -76,8 +76,15 @@ export class QuicEndpoint extends EventEmitter {
   private handshaking = 0;
   private closing = false;
   private resolveClosed!: () => void;
-  /** Datagrams dropped before reaching a connection (garbage, unknown CIDs, limits). */
-  dropped = 0;
+  /** Stateless work done by this endpoint. `dropped`: datagrams that reached no connection
+   * (garbage, unknown CIDs, limits). */
+  readonly stats = {
+    accepted: 0,
+    dropped: 0,
+    retry: 0,
+    'version-negotiation': 0,
+    'stateless-reset': 0,
+  };
   private readonly driver: SessionDriver;
 
   private constructor(socket: Socket, options: EndpointOptions) {
@@ -238,7 +245,7 @@ export class QuicEndpoint extends EventEmitter {
   }
 
   private drop(reason: string): void {
-    this.dropped++;
+    this.stats.dropped++;
     debug('packets', () => `endpoint: dropped datagram (${reason})`);
   }
 
@@ -249,6 +256,7 @@ export class QuicEndpoint extends EventEmitter {
     if (d.kind === 'drop') return this.drop(d.reason);
     if (d.kind !== 'accept') {
       debug('packets', () => `endpoint: ${d.kind} to ${remote.address}:${remote.port}`);
+      this.stats[d.kind]++;
       this.socket.send(d.packet, remote.port, remote.address);
       return;
     }
@@ -277,6 +285,7 @@ export class QuicEndpoint extends EventEmitter {
       },
     );
     this.handshaking++;
+    this.stats.accepted++;
     let counted = true;
     const uncount = () => {
       if (counted) this.handshaking--;
@@ -317,6 +326,7 @@ export class QuicEndpoint extends EventEmitter {
     try {
       session.service(now);
       if (this.sessions.has(session)) this.transmit(session, now);
+      if (this.sessions.has(session) && session.afterSend(now)) this.transmit(session, now);
       if (this.sessions.has(session)) this.heap.set(session, session.nextDeadline());
     } catch (err) {
       log('error', `session failed: ${(err as Error).stack ?? String(err)}`);

@@ -66,6 +66,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
 
   private readonly driver: SessionDriver;
   private readonly streams = new Map<number, QuicStream>();
+  /** Ids of streams the connection may still hold (for graceful close). */
+  private readonly open = new Set<number>();
   private readonly host: StreamHost;
   private summary: HandshakeSummary | undefined;
   private resolveOpened!: (info: HandshakeSummary) => void;
@@ -147,6 +149,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
       if (id !== null) {
         const s = new QuicStream(this.host, id, bidi, true);
         this.streams.set(id, s);
+        this.open.add(id);
         return s;
       }
       // The peer's MAX_STREAMS is reached: wait for 'streams-available' (or the end).
@@ -211,7 +214,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
   }
 
   /** @internal after receive()/timeout()/API calls: dispatch connection events. */
-  service(now: number): void {
+  service(_now: number): void {
     for (let ev; (ev = this.conn.poll());) {
       switch (ev.type) {
         case 'handshake-complete': {
@@ -233,6 +236,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
           const id = ev.streamId;
           const s = new QuicStream(this.host, id, true, (id & 2) === 0);
           this.streams.set(id, s);
+          this.open.add(id);
           if (this.listenerCount('stream') === 0 && !this.onstream) {
             s.resetCode = 0;
             s.destroy(); // nobody takes streams: refuse it (STOP_SENDING / RESET_STREAM)
@@ -290,21 +294,46 @@ export class QuicSession extends EventEmitter implements HeapItem {
         }
       }
     }
-    if (this.gracefulSince >= 0 && !this.finished && this.conn.state !== 'closing') {
-      if (
-        this.conn.state === 'handshake' ||
-        this.drained() ||
-        now - this.gracefulSince > GRACEFUL_CLOSE_LIMIT
-      )
-        this.conn.close(0, '', true, now);
-    }
     if (this.conn.state === 'closed') this.finish();
   }
 
-  /** Everything written was handed to the connection and nothing is in flight. */
+  /** @internal after the endpoint sent what the connection had: true when a graceful close
+   * started now (so its CONNECTION_CLOSE must be sent). */
+  afterSend(now: number): boolean {
+    if (this.gracefulSince < 0 || this.finished) return false;
+    const state = this.conn.state;
+    if (state !== 'handshake' && state !== 'established') return false;
+    if (
+      state === 'established' &&
+      !this.drained() &&
+      now - this.gracefulSince <= GRACEFUL_CLOSE_LIMIT
+    )
+      return false;
+    this.conn.close(0, '', true, now);
+    this.service(now);
+    return true;
+  }
+
+  /** Graceful close may proceed: every stream is finished both ways and the connection has
+   * freed it (it does so once all its sent data, FIN included, was acknowledged). */
   private drained(): boolean {
-    for (const s of this.streams.values()) if (s.writableLength > 0) return false;
-    return this.conn.stats.bytesInFlight === 0;
+    for (const id of this.open) if (this.settled(id)) this.open.delete(id);
+    return this.open.size === 0;
+  }
+
+  private settled(id: number): boolean {
+    const conn = this.conn;
+    if (!conn.isFinished(id)) return false; // receive half still open (or a live send-only stream)
+    if ((id & 2) !== 0) return true; // unidirectional: finished means freed (send-only) or read
+    // Bidirectional with its receive half done: the connection still knows the stream while its
+    // sent data is unacknowledged. stopSending() is a no-op on such a stream and throws once
+    // the connection freed it.
+    try {
+      conn.stopSending(id, 0);
+      return false;
+    } catch {
+      return true;
+    }
   }
 
   /** The connection reported its close: settle the promises and fail open streams. */

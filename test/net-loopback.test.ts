@@ -1,0 +1,332 @@
+// The public API over real UDP on loopback: echo on many streams, DATAGRAM, graceful close,
+// Retry, garbage floods, Version Negotiation, stateless reset, handshake timeout, abort,
+// qlog and keylog files.
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import {
+  connect,
+  listen,
+  selfSignedCertificate,
+  type QuicEndpoint,
+  type QuicSession,
+  type QuicStream,
+} from '../lib/index.js';
+import { QUIC_V1, QUIC_V2, isStatelessReset, parseHeader } from '../lib/quic/header.js';
+import { fixture, serverCreds } from './support/tls-pair.js';
+
+const creds = serverCreds();
+const clientTls = { alpn: 'echo', ca: fixture('ca.pem'), servername: 'localhost' };
+
+function echoServer(extra: Record<string, unknown> = {}): Promise<QuicEndpoint> {
+  return listen(
+    (session) => {
+      session.onstream = (s) => s.pipe(s);
+      session.ondatagram = (d) => session.sendDatagram(Buffer.concat([Buffer.from('echo:'), d]));
+      session.closed.catch(() => {});
+    },
+    { ...creds, alpn: 'echo', host: '127.0.0.1', ...extra },
+  );
+}
+
+async function collect(stream: QuicStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function echoOnce(session: QuicSession, data: Buffer): Promise<Buffer> {
+  const s = await session.createBidirectionalStream();
+  const back = collect(s);
+  s.end(data);
+  return back;
+}
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('net: QUIC over loopback UDP (public API)', function () {
+  this.timeout(30_000);
+  let server: QuicEndpoint;
+  let raw: Socket | undefined;
+
+  beforeEach(async () => {
+    server = await echoServer();
+  });
+  afterEach(async () => {
+    raw?.close();
+    raw = undefined;
+    server.destroy();
+  });
+
+  const addr = () => `127.0.0.1:${server.address.port}`;
+
+  it('X25519MLKEM768 handshake, then echo on 24 concurrent streams intact (SHA-256)', async () => {
+    const session = await connect(addr(), clientTls);
+    const info = await session.opened;
+    expect(info).to.include({ group: 'X25519MLKEM768', alpn: 'echo', postQuantum: true });
+    expect(session.handshake).to.deep.equal(info);
+    const inputs = Array.from({ length: 24 }, (_, i) => randomBytes(1000 + i * 7919));
+    const outputs = await Promise.all(inputs.map((d) => echoOnce(session, d)));
+    outputs.forEach((o, i) => expect(sha(o)).to.equal(sha(inputs[i]!)));
+    const st = session.stats;
+    expect(st.bytesReceived).to.be.greaterThan(inputs.reduce((n, d) => n + d.length, 0));
+    await session.close();
+  });
+
+  it('a 4 MB stream with backpressure (write() false, drain) arrives intact', async () => {
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    const s = await session.createBidirectionalStream();
+    const data = randomBytes(4 << 20);
+    const back = collect(s);
+    let sawBackpressure = false;
+    for (let off = 0; off < data.length; off += 64 << 10) {
+      if (!s.write(data.subarray(off, off + (64 << 10)))) {
+        sawBackpressure = true;
+        await once(s, 'drain');
+      }
+    }
+    s.end();
+    expect(sha(await back)).to.equal(sha(data));
+    expect(sawBackpressure).to.equal(true);
+    await session.close();
+  });
+
+  it('classical X25519 when asked, and unidirectional streams reach the peer', async () => {
+    server.destroy();
+    server = await listen(
+      (session) => {
+        session.onstream = (s) => {
+          expect(s.bidirectional).to.equal(false);
+          void collect(s).then((b) => session.sendDatagram(Buffer.from(sha(b))));
+        };
+      },
+      { ...creds, alpn: 'echo', host: '127.0.0.1' },
+    );
+    const session = await connect(addr(), { ...clientTls, groups: ['X25519'] });
+    expect((await session.opened).group).to.equal('X25519');
+    expect(session.handshake!.postQuantum).to.equal(false);
+    const data = randomBytes(100_000);
+    const dgram = once(session, 'datagram');
+    const s = await session.createUnidirectionalStream();
+    s.end(data);
+    const [digest] = (await dgram) as [Uint8Array];
+    expect(Buffer.from(digest).toString()).to.equal(sha(data));
+    await session.close();
+  });
+
+  it('DATAGRAM frames both ways (RFC 9221)', async () => {
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    const seen = new Set<string>();
+    session.on('datagram', (d: Uint8Array) => seen.add(Buffer.from(d).toString()));
+    for (let round = 0; round < 20 && seen.size < 5; round++) {
+      for (let i = 0; i < 5; i++) expect(session.sendDatagram(`dg${i}`)).to.equal(true);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (let i = 0; i < 5; i++) expect(seen.has(`echo:dg${i}`)).to.equal(true);
+    expect(session.sendDatagram(Buffer.alloc(70_000))).to.equal(false); // too big
+    await session.close();
+  });
+
+  it('graceful close delivers data written just before close()', async () => {
+    let resolve!: (b: Buffer) => void;
+    const received = new Promise<Buffer>((r) => (resolve = r));
+    server.destroy();
+    server = await listen((session) => (session.onstream = (s) => void collect(s).then(resolve)), {
+      ...creds,
+      alpn: 'echo',
+      host: '127.0.0.1',
+    });
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    const s = await session.createUnidirectionalStream();
+    const data = randomBytes(1 << 20);
+    s.end(data);
+    await session.close();
+    expect(sha(await received)).to.equal(sha(data));
+  });
+
+  it('the peer sees an application close code', async () => {
+    let resolve!: (e: unknown) => void;
+    const closed = new Promise<unknown>((r) => (resolve = r));
+    server.destroy();
+    server = await listen(
+      (session) => {
+        session.onstream = (s) => s.pipe(s);
+        void session.closed.then(() => resolve(null), resolve);
+      },
+      { ...creds, alpn: 'echo', host: '127.0.0.1' },
+    );
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    // One round trip first: before the handshake is confirmed the close would travel in a
+    // Handshake packet as APPLICATION_ERROR (RFC 9000 §10.2.3).
+    expect((await echoOnce(session, Buffer.from('x'))).toString()).to.equal('x');
+    session.destroy(new Error('bye'), 42);
+    const err = (await closed) as { code: number; application: boolean; remote: boolean };
+    expect(err).to.include({ code: 42, application: true, remote: true });
+    await session.closed.then(
+      () => expect.fail('closed must reject for destroy(error)'),
+      (e: Error) => expect(e.message).to.equal('bye'),
+    );
+  });
+
+  it('Retry (forced): the handshake completes after address validation', async () => {
+    server.destroy();
+    server = await echoServer({ retry: true });
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    expect(server.stats.retry).to.be.at.least(1); // one per Initial datagram of the first flight
+    const out = await echoOnce(session, Buffer.from('after retry'));
+    expect(out.toString()).to.equal('after retry');
+    await session.close();
+  });
+
+  it('QUIC v2 (RFC 9369) end to end', async () => {
+    const session = await connect(addr(), { ...clientTls, version: QUIC_V2 });
+    await session.opened;
+    expect((await echoOnce(session, Buffer.from('v2'))).toString()).to.equal('v2');
+    await session.close();
+  });
+
+  it('a flood of garbage datagrams does not disturb a live session', async () => {
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    raw = createSocket('udp4');
+    await new Promise<void>((r) => raw!.bind(0, '127.0.0.1', r));
+    const port = server.address.port;
+    const before = server.stats.dropped;
+    const data = randomBytes(300_000);
+    const echoed = echoOnce(session, data);
+    for (let i = 0; i < 2000; i++) {
+      const junk = randomBytes(1 + (i % 1400));
+      if (i % 3 === 0) junk[0] = 0xc0; // long header, mostly unknown versions
+      raw.send(junk, port, '127.0.0.1');
+      if (i % 200 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(sha(await echoed)).to.equal(sha(data));
+    expect(server.stats.dropped - before).to.be.greaterThan(0);
+    expect(server.sessionCount).to.equal(1);
+    await session.close();
+  });
+
+  it('Version Negotiation for an unknown version; stateless reset for an unknown CID', async () => {
+    raw = createSocket('udp4');
+    await new Promise<void>((r) => raw!.bind(0, '127.0.0.1', r));
+    const port = server.address.port;
+    const replies: Buffer[] = [];
+    raw.on('message', (m) => replies.push(m));
+    const vn = Buffer.alloc(1200);
+    vn[0] = 0xc0;
+    vn.writeUInt32BE(0x0a0a0a0a, 1);
+    vn[5] = 8;
+    vn[14] = 4;
+    raw.send(vn, port, '127.0.0.1');
+    const short = Buffer.concat([Buffer.from([0x40]), randomBytes(60)]);
+    raw.send(short, port, '127.0.0.1');
+    for (let i = 0; i < 100 && replies.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    const v = replies.find((m) => m.length > 4 && m.readUInt32BE(1) === 0)!;
+    const h = parseHeader(v, 0, v.length, 8);
+    expect(h.supportedVersions).to.include(QUIC_V1);
+    const reset = replies.find((m) => (m[0]! & 0x80) === 0)!;
+    expect(reset.length).to.be.lessThan(short.length).and.at.least(21);
+    expect(isStatelessReset(reset, reset.subarray(reset.length - 16))).to.equal(true);
+  });
+
+  it('handshake timeout rejects opened and closed; AbortSignal destroys a session', async () => {
+    raw = createSocket('udp4'); // a black hole
+    await new Promise<void>((r) => raw!.bind(0, '127.0.0.1', r));
+    const hole = `127.0.0.1:${raw.address().port}`;
+    const s1 = await connect(hole, { ...clientTls, handshakeTimeout: 200 });
+    const e1 = await s1.opened.then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(e1?.message).to.match(/handshake timeout/);
+    const ac = new AbortController();
+    const s2 = await connect(hole, { ...clientTls, signal: ac.signal });
+    ac.abort();
+    const e2 = await s2.closed.then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(e2?.name).to.equal('AbortError');
+    const aborted = AbortSignal.abort();
+    const e3 = await connect(hole, { ...clientTls, signal: aborted }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(e3?.name).to.equal('AbortError');
+  });
+
+  it('writes qlog (JSON-SEQ) and SSLKEYLOGFILE lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zquic-qlog-'));
+    try {
+      const keylog = join(dir, 'keys.txt');
+      const session = await connect(addr(), { ...clientTls, qlog: dir, keylog });
+      await session.opened;
+      await session.close();
+      await new Promise((r) => setTimeout(r, 50));
+      const files = readdirSync(dir).filter((f) => f.endsWith('_client.sqlog'));
+      expect(files).to.have.length(1);
+      const records = readFileSync(join(dir, files[0]!), 'utf8').split('\x1e').filter(Boolean);
+      const header = JSON.parse(records[0]!) as { qlog_format: string };
+      expect(header.qlog_format).to.equal('JSON-SEQ');
+      const names = records.slice(1).map((r) => (JSON.parse(r) as { name: string }).name);
+      expect(names).to.include('transport:connection_started');
+      const keys = readFileSync(keylog, 'utf8');
+      expect(keys).to.match(/^CLIENT_HANDSHAKE_TRAFFIC_SECRET [0-9a-f]{64} [0-9a-f]+$/m);
+      expect(keys).to.match(/^SERVER_TRAFFIC_SECRET_0 /m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a generated self-signed certificate, pinned as ca, verifies', async () => {
+    server.destroy();
+    const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
+    server = await listen((s) => (s.onstream = (st) => st.pipe(st)), {
+      certs: cert,
+      keys: key,
+      alpn: 'echo',
+      host: '127.0.0.1',
+    });
+    const session = await connect(addr(), { alpn: 'echo', ca: cert });
+    await session.opened;
+    expect((await echoOnce(session, Buffer.from('pinned'))).toString()).to.equal('pinned');
+    await session.close();
+  });
+
+  it('API misuse gives TypeError/RangeError naming the argument', async () => {
+    await connect('nonsense', clientTls).then(
+      () => expect.fail(),
+      (e: Error) =>
+        expect(e)
+          .to.be.instanceOf(TypeError)
+          .with.property('message')
+          .match(/address/),
+    );
+    await connect('127.0.0.1:0', clientTls).then(
+      () => expect.fail(),
+      (e: Error) => expect(e).to.be.instanceOf(RangeError),
+    );
+    await listen(() => {}, {} as never).then(
+      () => expect.fail(),
+      (e: Error) => expect(e.message).to.match(/certs/),
+    );
+    await listen('x' as never, { ...creds }).then(
+      () => expect.fail(),
+      (e: Error) => expect(e.message).to.match(/onsession/),
+    );
+    const session = await connect(addr(), clientTls);
+    expect(() => session.sendDatagram(42 as never)).to.throw(TypeError, /data/);
+    await session.opened;
+    await session.close();
+  });
+});
