@@ -1,0 +1,126 @@
+// QuicStream (Duplex) against a fake connection: write backpressure follows write()'s return
+// value and 'writable' events; the read side stops pulling when push() returns false.
+import { expect } from 'chai';
+import { once } from 'node:events';
+
+import { QuicStream, QuicStreamError, type StreamHost } from '../lib/net/stream.js';
+
+class FakeHost implements StreamHost {
+  room = 10;
+  written: Buffer[] = [];
+  fin = false;
+  incoming: Buffer[] = [];
+  incomingFin = false;
+  reads = 0;
+  resets: number[] = [];
+  stops: number[] = [];
+  kicks = 0;
+  released = 0;
+  write(_id: number, data: Uint8Array, fin = false): number {
+    const n = Math.min(this.room, data.length);
+    this.room -= n;
+    if (n > 0) this.written.push(Buffer.from(data.subarray(0, n)));
+    if (fin && n === data.length) this.fin = true;
+    return n;
+  }
+  read(): Uint8Array | null {
+    this.reads++;
+    return this.incoming.shift() ?? null;
+  }
+  isFinished(): boolean {
+    return this.incomingFin && this.incoming.length === 0;
+  }
+  resetStream(_id: number, code: number): void {
+    this.resets.push(code);
+  }
+  stopSending(_id: number, code: number): void {
+    this.stops.push(code);
+  }
+  kick(): void {
+    this.kicks++;
+  }
+  release(): void {
+    this.released++;
+  }
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('net/stream: QuicStream over a fake connection', () => {
+  it('a partial write() holds the callback until a writable event; end() sends FIN', async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 0, true, true);
+    let done = false;
+    s.write(Buffer.from('0123456789abcdefghij'), () => (done = true));
+    await tick();
+    expect(Buffer.concat(host.written).toString()).to.equal('0123456789');
+    expect(done).to.equal(false);
+    host.room = 100;
+    s.onWritable();
+    await tick();
+    expect(done).to.equal(true);
+    expect(Buffer.concat(host.written).toString()).to.equal('0123456789abcdefghij');
+    s.end();
+    await once(s, 'finish');
+    expect(host.fin).to.equal(true);
+  });
+
+  it('write() returns false past the high-water mark while the connection is full', () => {
+    const host = new FakeHost();
+    host.room = 0;
+    const s = new QuicStream(host, 0, true, true);
+    let ok = true;
+    for (let i = 0; i < 10 && ok; i++) ok = s.write(Buffer.alloc(4096));
+    expect(ok).to.equal(false);
+  });
+
+  it('the read side stops pulling when push() returns false and resumes on read', async () => {
+    const host = new FakeHost();
+    for (let i = 0; i < 50; i++) host.incoming.push(Buffer.alloc(1024, i));
+    const s = new QuicStream(host, 0, true, true);
+    s.onReadable(); // not reading yet: nothing pulled
+    expect(host.reads).to.equal(0);
+    s.pause();
+    s.read(0); // starts _read
+    await tick();
+    expect(host.incoming.length).to.be.greaterThan(0); // stopped at the high-water mark
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    s.resume();
+    host.incomingFin = true;
+    s.onReadable();
+    await once(s, 'end');
+    expect(Buffer.concat(chunks).length).to.equal(50 * 1024);
+  });
+
+  it('peer reset destroys with a QuicStreamError; destroy() resets and stops the open halves', async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 4, true, true);
+    const err = once(s, 'error');
+    s.onReset(7);
+    const [e] = (await err) as [QuicStreamError];
+    expect(e).to.be.instanceOf(QuicStreamError);
+    expect(e.code).to.equal(7);
+    expect(host.resets).to.deep.equal([0]); // our send half was still open: reset with resetCode
+    const host2 = new FakeHost();
+    const s2 = new QuicStream(host2, 8, true, true);
+    s2.resetCode = 3;
+    s2.destroy();
+    await tick();
+    expect(host2.resets).to.deep.equal([3]);
+    expect(host2.stops).to.deep.equal([3]);
+    expect(host2.released).to.equal(1);
+  });
+
+  it('stop-sending from the peer fails a pending write', async () => {
+    const host = new FakeHost();
+    host.room = 0;
+    const s = new QuicStream(host, 0, true, true);
+    s.on('error', () => {});
+    const cb = new Promise<Error | null | undefined>((r) => s.write(Buffer.alloc(10), r));
+    await tick();
+    s.onStopSending(9);
+    const e = (await cb) as QuicStreamError;
+    expect(e.code).to.equal(9);
+  });
+});
