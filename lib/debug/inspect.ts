@@ -627,7 +627,12 @@ function run(
       let opened = false;
       for (const len of dcidLengths) {
         if (h.start + 1 + len > h.end) continue;
-        if ((opened = open(w, '1-RTT', candidates, parseHeader(w.buf, h.start, h.end, len)))) break;
+        if ((opened = open(w, '1-RTT', candidates, parseHeader(w.buf, h.start, h.end, len)))) {
+          // Later packets most likely use the same CID length: try it first.
+          dcidLengths.splice(dcidLengths.indexOf(len), 1);
+          dcidLengths.unshift(len);
+          break;
+        }
       }
       if (!opened) w.report.note = 'keylog secrets did not open it';
     }
