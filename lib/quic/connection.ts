@@ -605,7 +605,10 @@ export class Connection {
       }
       if (this.pacingAt > 0 && now >= this.pacingAt) this.pacingAt = 0;
       if (now >= this.ld.nextTimeout()) {
-        const a = this.ld.onTimeout(now);
+        let a = this.ld.onTimeout(now);
+        // loss_time = time_sent + loss_delay may not satisfy time_sent <= now - loss_delay
+        // in floating point at now == loss_time: retry 1 µs later instead of spinning.
+        if (a.kind === 'none' && this.ld.nextTimeout() <= now) a = this.ld.onTimeout(now + 1e-3);
         if (a.kind === 'lost') {
           for (const p of a.lost) this.onLost(a.space, p, now);
         } else if (a.kind === 'pto') {
@@ -1435,6 +1438,10 @@ export class Connection {
 
   /** Ordered received data (a view), or null when nothing is ready. */
   read(id: number, max = Infinity): Uint8Array | null {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw new TypeError('streamId must be a non-negative integer');
+    // A stream already read to its end and freed (stale 'readable' events) reads as empty.
+    if (!this.streams.has(id)) return null;
     const s = this.checkStreamId(id);
     if (!(typeof max === 'number' && max > 0)) throw new RangeError('max must be > 0');
     const recv = s.recv;

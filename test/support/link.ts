@@ -115,7 +115,6 @@ export class Link {
     this.serverCfg = cfgServer;
     this.client = Connection.connect(cfgClient, SERVER_ADDR, this.now);
   }
-  private started = false;
 
   conn(side: Side): Connection {
     return side === 'client' ? this.client : this.server!;
@@ -204,11 +203,8 @@ export class Link {
 
   /** Advances to the next event; false when nothing will ever happen again. */
   step(limit = Infinity): boolean {
-    if (!this.started) {
-      // The client's first flight goes out on the first step (after taps are installed).
-      this.started = true;
-      this.pump();
-    }
+    // Sends what API calls since the last step queued (and the client's first flight).
+    this.pump();
     const t = this.nextEventTime();
     if (t === Infinity || t > limit) return false;
     if (t > this.now) this.now = t;

@@ -1,0 +1,229 @@
+/**
+ * Streams over the simulated link: bulk transfers checked by SHA-256 under loss, reordering
+ * and corruption; flow control and stream limits; FIN, RESET_STREAM, STOP_SENDING.
+ */
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import type { ConnectionConfig } from '../lib/quic/connection.js';
+import { Link, clientConfig, serverConfig, type LinkOptions } from './support/link.js';
+
+function pattern(size: number, seed: number): Buffer {
+  const b = Buffer.alloc(size);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b;
+}
+
+const sha = (b: Uint8Array | Buffer[]): string => {
+  const h = createHash('sha256');
+  if (Array.isArray(b)) for (const c of b) h.update(c);
+  else h.update(b);
+  return h.digest('hex');
+};
+
+interface Transfer {
+  link: Link;
+  received: Buffer[];
+  done: boolean;
+}
+
+/** The client sends `data` on one bidirectional stream; the server collects it. */
+function transfer(
+  data: Buffer,
+  link: LinkOptions,
+  extra: Partial<ConnectionConfig> = {},
+  maxTime = 600_000,
+): Transfer {
+  const l = new Link(clientConfig(extra), serverConfig(extra), link);
+  const t: Transfer = { link: l, received: [], done: false };
+  let sid = -1;
+  let off = 0;
+  const push = (): void => {
+    while (off < data.length) {
+      const end = Math.min(data.length, off + 100_000);
+      const n = l.client.write(sid, data.subarray(off, end), end === data.length);
+      if (n === 0) break;
+      off += n;
+    }
+  };
+  l.onEvent = (side, ev) => {
+    if (side === 'client' && ev.type === 'handshake-complete') {
+      sid = l.client.openStream(true)!;
+      push();
+    } else if (side === 'client' && ev.type === 'writable') push();
+    else if (side === 'server' && ev.type === 'readable') {
+      for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+        t.received.push(Buffer.from(d));
+      if (l.server!.isFinished(ev.streamId)) t.done = true;
+    }
+  };
+  l.run(() => t.done, maxTime);
+  return t;
+}
+
+describe('quic connection: streams', function () {
+  this.timeout(120_000);
+  const MB10 = pattern(10 * 1024 * 1024, 7);
+  const want = sha(MB10);
+
+  it('10 MB intact at 0% loss (CUBIC)', () => {
+    const t = transfer(MB10, { delay: 10 }, { cc: 'cubic' });
+    expect(t.done).to.equal(true);
+    expect(sha(t.received)).to.equal(want);
+    expect(t.link.client.stats.packetsLost).to.equal(0);
+  });
+
+  it('10 MB intact at 5% loss with reordering (NewReno)', () => {
+    const t = transfer(MB10, { delay: 10, loss: 0.05, jitter: 4, seed: 11 }, { cc: 'newreno' });
+    expect(t.done).to.equal(true);
+    expect(sha(t.received)).to.equal(want);
+    expect(t.link.client.stats.packetsLost).to.be.greaterThan(0);
+  });
+
+  it('10 MB intact at 5% loss with reordering (CUBIC)', () => {
+    const t = transfer(MB10, { delay: 10, loss: 0.05, jitter: 4, seed: 12 }, { cc: 'cubic' });
+    expect(t.done).to.equal(true);
+    expect(sha(t.received)).to.equal(want);
+  });
+
+  it('10 MB intact with 1% corrupted datagrams (dropped by AEAD, recovered)', () => {
+    const t = transfer(MB10, { delay: 10, corrupt: 0.01, seed: 5 });
+    expect(t.done).to.equal(true);
+    expect(sha(t.received)).to.equal(want);
+    const dropped = t.link.server!.stats.packetsDropped + t.link.client.stats.packetsDropped;
+    expect(dropped).to.be.greaterThan(0);
+  });
+
+  it('through a bottleneck with a drop-tail queue (congestion losses, pacing)', () => {
+    const data = MB10.subarray(0, 3 * 1024 * 1024);
+    const t = transfer(data, { delay: 10, rate: 2500, queue: 60_000, seed: 3 });
+    expect(t.done).to.equal(true);
+    expect(sha(t.received)).to.equal(sha(data));
+  });
+
+  it('small flow-control windows: MAX_DATA / MAX_STREAM_DATA updates keep data moving', () => {
+    const data = MB10.subarray(0, 1024 * 1024);
+    const small = {
+      transport: {
+        initialMaxData: 32 * 1024,
+        initialMaxStreamDataBidiLocal: 8 * 1024,
+        initialMaxStreamDataBidiRemote: 8 * 1024,
+      },
+    };
+    const t = transfer(data, { delay: 5, duplicate: 0.02, jitter: 2 }, small);
+    expect(t.done).to.equal(true);
+    expect(sha(t.received)).to.equal(sha(data));
+    // 1 MB through an 8 KB stream window: only window updates made it possible, and the
+    // server (which closes on any flow-control violation, see the hostile tests) is still up.
+    expect(t.link.server!.state).to.equal('established');
+    expect(t.link.client.state).to.equal('established');
+  });
+
+  it('echoes on many bidirectional and unidirectional streams at once', () => {
+    const l = new Link(clientConfig(), serverConfig(), {
+      delay: 3,
+      loss: 0.02,
+      jitter: 2,
+      seed: 9,
+    });
+    const N = 40;
+    const sent = new Map<number, Buffer>();
+    const echoed = new Map<number, Buffer[]>();
+    const uniGot = new Map<number, Buffer[]>();
+    const serverBufs = new Map<number, Buffer[]>();
+    let finished = 0;
+    let uniDone = 0;
+    l.onEvent = (side, ev) => {
+      const c = side === 'client' ? l.client : l.server!;
+      if (side === 'client' && ev.type === 'handshake-complete') {
+        for (let i = 0; i < N; i++) {
+          const bidi = i % 4 !== 3;
+          const id = l.client.openStream(bidi)!;
+          const data = pattern(1000 + i * 997, i + 1);
+          sent.set(id, data);
+          expect(l.client.write(id, data, true)).to.equal(data.length);
+        }
+      }
+      if (ev.type !== 'readable') return;
+      const id = ev.streamId;
+      if (side === 'server') {
+        const bufs = serverBufs.get(id) ?? [];
+        serverBufs.set(id, bufs);
+        for (let d = c.read(id); d; d = c.read(id)) bufs.push(Buffer.from(d));
+        if (c.isFinished(id)) {
+          if ((id & 2) === 0) l.server!.write(id, Buffer.concat(bufs), true);
+          else {
+            uniGot.set(id, bufs);
+            uniDone++;
+          }
+        }
+      } else {
+        const bufs = echoed.get(id) ?? [];
+        echoed.set(id, bufs);
+        for (let d = c.read(id); d; d = c.read(id)) bufs.push(Buffer.from(d));
+        if (c.isFinished(id)) finished++;
+      }
+    };
+    expect(l.run(() => finished === 30 && uniDone === 10, 60_000)).to.equal(true);
+    for (const [id, bufs] of echoed) expect(sha(bufs), `stream ${id}`).to.equal(sha(sent.get(id)!));
+    for (const [id, bufs] of uniGot) expect(sha(bufs), `uni ${id}`).to.equal(sha(sent.get(id)!));
+  });
+
+  it('MAX_STREAMS: openStream returns null at the limit, then streams-available', () => {
+    const s = serverConfig({ transport: { initialMaxStreamsBidi: 2 } });
+    const l = new Link(clientConfig(), s);
+    const opened: number[] = [];
+    let available = false;
+    l.onEvent = (side, ev) => {
+      if (side === 'client' && ev.type === 'streams-available' && ev.bidirectional)
+        available = true;
+      if (side === 'server' && ev.type === 'readable') {
+        while (l.server!.read(ev.streamId));
+        if (l.server!.isFinished(ev.streamId)) l.server!.write(ev.streamId, Buffer.alloc(0), true);
+      }
+      if (side === 'client' && ev.type === 'readable') while (l.client.read(ev.streamId));
+    };
+    l.run(() => l.client.state === 'established', 5000);
+    for (let i = 0; i < 3; i++) {
+      const id = l.client.openStream(true);
+      if (id !== null) {
+        opened.push(id);
+        l.client.write(id, Buffer.from('x'), true);
+      }
+    }
+    expect(opened).to.deep.equal([0, 4]);
+    expect(l.run(() => available, 5000)).to.equal(true);
+    expect(l.client.openStream(true)).to.equal(8);
+  });
+
+  it('RESET_STREAM and STOP_SENDING reach the peer with their codes', () => {
+    const l = new Link();
+    const got: string[] = [];
+    l.onEvent = (side, ev) => {
+      if (ev.type === 'stream-reset' || ev.type === 'stop-sending')
+        got.push(`${side}:${ev.type}:${ev.streamId}:${ev.code}`);
+      if (side === 'server' && ev.type === 'readable') while (l.server!.read(ev.streamId));
+    };
+    l.run(() => l.client.state === 'established', 5000);
+    const a = l.client.openStream(true)!;
+    l.client.write(a, Buffer.alloc(5000, 1));
+    l.run(() => false, 100);
+    l.client.resetStream(a, 77);
+    const b = l.client.openStream(true)!;
+    l.client.write(b, Buffer.alloc(10, 1));
+    l.run(() => false, 100);
+    l.server!.stopSending(b, 99);
+    l.run(() => got.length >= 3, 2000);
+    expect(got).to.include(`server:stream-reset:${a}:77`);
+    expect(got).to.include(`client:stop-sending:${b}:99`);
+    // RFC 9000 §3.5: STOP_SENDING is answered with RESET_STREAM carrying the same code.
+    expect(got).to.include(`server:stream-reset:${b}:99`);
+  });
+});
