@@ -40,7 +40,13 @@ import {
   writeStreamHeader,
   type Frame,
 } from './frames.js';
-import { isSupportedVersion, splitDatagram, verifyRetry, type PacketHeader } from './header.js';
+import {
+  isStatelessReset,
+  isSupportedVersion,
+  splitDatagram,
+  verifyRetry,
+  type PacketHeader,
+} from './header.js';
 import { decodePacketNumber, readTruncatedPacketNumber } from './packet-number.js';
 import { readPacketFrames, unprotectPacket } from './parser.js';
 import {
@@ -661,6 +667,33 @@ export class Connection {
     }
     const { packets } = splitDatagram(buf, LOCAL_CID_LENGTH);
     if (packets.length === 0) this._stats.packetsDropped++;
+    const before = this._stats.packetsReceived;
+    this.processPackets(buf, packets, remote, now);
+    // RFC 9000 §10.3.1: a datagram we could not process that ends in a token the peer gave
+    // us is a Stateless Reset.
+    if (this._stats.packetsReceived === before && this.isOpen() && (buf[0]! & 0x80) === 0)
+      for (const c of this.peerCids)
+        if (c.token && isStatelessReset(buf, c.token)) {
+          this.closeError = {
+            code: 0,
+            reason: 'stateless reset',
+            application: false,
+            remote: true,
+          };
+          this._state = 'draining';
+          this.closeDeadline = now + 3 * this.pto();
+          this.events.push({ type: 'closed', error: this.closeError });
+          return;
+        }
+    if (this.ld.amplificationLimited && this.role === 'server') this.updateAmplification(now);
+  }
+
+  private processPackets(
+    buf: Uint8Array,
+    packets: PacketHeader[],
+    remote: Address,
+    now: number,
+  ): void {
     for (const h of packets) {
       if (!this.isOpen()) return;
       if (h.type === 'version_negotiation') {
@@ -673,7 +706,6 @@ export class Connection {
       }
       this.onPacket(buf, h, remote, now);
     }
-    if (this.ld.amplificationLimited && this.role === 'server') this.updateAmplification(now);
   }
 
   private onPacket(buf: Uint8Array, h: PacketHeader, remote: Address, now: number): void {
@@ -1697,7 +1729,7 @@ export class Connection {
       const sp = this.spaces[space];
       const key =
         space === App
-          ? this.handshakeConfirmed || this.role === 'server'
+          ? this.info || this.role === 'server'
             ? this.appWrite
             : undefined
           : sp.writeKey;

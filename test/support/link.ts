@@ -88,6 +88,10 @@ export class Link {
   /** Called with each event as it is polled. */
   onEvent: ((side: Side, ev: ConnectionEvent, link: Link) => void) | undefined;
   clientAddr: Address = CLIENT_ADDR;
+  /** Passed to Connection.accept (a Retry was sent, a token validated the address). */
+  acceptInfo:
+    | { originalDcid?: Uint8Array; retrySourceCid?: Uint8Array; addressValidated?: boolean }
+    | undefined;
   private readonly rand: () => number;
   private readonly opts: Required<LinkOptions>;
   private readonly queue: InFlight[] = [];
@@ -221,7 +225,13 @@ export class Link {
       if (q.toServer) {
         this.delivered.server += q.data.length;
         if (!this.server) {
-          this.server = Connection.accept(this.serverCfg, q.data, q.from, this.now);
+          this.server = Connection.accept(
+            this.serverCfg,
+            q.data,
+            q.from,
+            this.now,
+            this.acceptInfo,
+          );
         } else this.server.receive(q.data, q.from, this.now);
       } else {
         this.delivered.client += q.data.length;
