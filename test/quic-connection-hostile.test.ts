@@ -1,0 +1,223 @@
+/**
+ * Hostile peers: garbage, mutated, truncated and replayed datagrams never throw out of
+ * receive() and leave the connection working; protocol violations close it with the RFC 9000
+ * §20 code. A "hostile client" is our own client with its limit bookkeeping overridden.
+ */
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import { Connection, type ConnectionEvent } from '../lib/quic/connection.js';
+import type { Frame } from '../lib/quic/frames.js';
+import { Link, SERVER_ADDR, clientConfig, prng, serverConfig } from './support/link.js';
+
+type Closed = Extract<ConnectionEvent, { type: 'closed' }>;
+const closedOf = (evs: ConnectionEvent[]): Closed | undefined =>
+  evs.find((e): e is Closed => e.type === 'closed');
+
+function established(l: Link): boolean {
+  return l.client.state === 'established' && l.server?.state === 'established';
+}
+
+/** Internals a misbehaving client overrides (test-only access). */
+interface Internals {
+  connSend: { limit: number };
+  streams: Map<number, { credit: { limit: number } }>;
+  localBidi: { limit: number };
+  peer: { activeConnectionIdLimit: number };
+  local: { activeConnectionIdLimit: number };
+  ctrl: Frame[];
+  issueConnectionIds(): void;
+}
+const internals = (c: Connection): Internals => c as unknown as Internals;
+
+/** Runs until the server closed; returns the code the client was told. */
+function serverCloseCode(l: Link): number {
+  l.run(() => closedOf(l.events.client) !== undefined, 10_000);
+  const server = closedOf(l.events.server);
+  expect(server, 'server closed').to.not.equal(undefined);
+  expect(server!.error!.remote).to.equal(false);
+  const client = closedOf(l.events.client)!;
+  expect(client.error!.remote).to.equal(true);
+  expect(client.error!.code).to.equal(server!.error!.code);
+  return client.error!.code;
+}
+
+function ready(): Link {
+  const l = new Link();
+  expect(l.run(() => established(l), 5000)).to.equal(true);
+  l.run(() => false, 100);
+  return l;
+}
+
+describe('quic connection: hostile input', function () {
+  this.timeout(60_000);
+
+  it('garbage, truncated and bit-flipped datagrams are dropped; the connection keeps working', () => {
+    const l = ready();
+    const rand = prng(99);
+    const real: Buffer[] = [];
+    l.tap = (d) => {
+      if (real.length < 50) real.push(Buffer.from(d.data));
+      return d.data;
+    };
+    const s = l.client.openStream(true)!;
+    l.client.write(s, Buffer.alloc(50_000, 3), true);
+    l.run(() => real.length >= 20, 2000);
+    for (let i = 0; i < 2000; i++) {
+      const kind = i % 4;
+      let d: Buffer;
+      if (kind === 0) d = randomBytes(Math.floor(rand() * 1500));
+      else {
+        d = Buffer.from(real[Math.floor(rand() * real.length)]!);
+        if (kind === 1) d = d.subarray(0, Math.floor(rand() * d.length));
+        else if (kind === 2) d[Math.floor(rand() * d.length)] ^= 1 << Math.floor(rand() * 8);
+        else d[0] = Math.floor(rand() * 256);
+      }
+      const target = i % 2 === 0 ? l.server! : l.client;
+      expect(() => target.receive(d, SERVER_ADDR, l.now)).to.not.throw();
+    }
+    expect(l.client.state).to.equal('established');
+    expect(l.server!.state).to.equal('established');
+    let got = 0;
+    l.onEvent = (side, ev) => {
+      if (side === 'server' && ev.type === 'readable')
+        for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+          got += d.length;
+    };
+    l.run(() => got === 50_000, 5000);
+    expect(got).to.equal(50_000);
+  });
+
+  it('replayed datagrams are dropped as duplicates (RFC 9000 §12.3)', () => {
+    const l = ready();
+    const seen: Buffer[] = [];
+    l.tap = (d) => {
+      if (d.toServer) seen.push(Buffer.from(d.data));
+      return d.data;
+    };
+    const s = l.client.openStream(true)!;
+    l.client.write(s, Buffer.alloc(20_000, 1), true);
+    let got = 0;
+    l.onEvent = (side, ev) => {
+      if (side === 'server' && ev.type === 'readable')
+        for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+          got += d.length;
+    };
+    l.run(() => got === 20_000, 5000);
+    const dropped = l.server!.stats.packetsDropped;
+    const received = l.server!.stats.packetsReceived;
+    for (const d of seen) l.server!.receive(Buffer.from(d), l.clientAddr, l.now);
+    expect(l.server!.stats.packetsReceived).to.equal(received);
+    expect(l.server!.stats.packetsDropped - dropped).to.equal(seen.length);
+    expect(got).to.equal(20_000);
+    expect(l.server!.state).to.equal('established');
+  });
+
+  it('a datagram for an unknown connection ID or an old version is dropped', () => {
+    const l = ready();
+    const other = Connection.connect(clientConfig(), SERVER_ADDR, l.now);
+    const initial = Buffer.from(other.send(l.now)[0]!.data);
+    expect(() => l.server!.receive(initial, l.clientAddr, l.now)).to.not.throw();
+    expect(() => l.client.receive(initial, SERVER_ADDR, l.now)).to.not.throw();
+    expect(l.server!.state).to.equal('established');
+    expect(l.client.state).to.equal('established');
+  });
+
+  it('exceeding flow control is FLOW_CONTROL_ERROR (0x03)', () => {
+    const l = ready();
+    const c = internals(l.client);
+    const s = l.client.openStream(true)!;
+    c.connSend.limit = 1e9;
+    c.streams.get(s)!.credit.limit = 1e9;
+    l.client.write(s, Buffer.alloc(600_000, 1));
+    expect(serverCloseCode(l)).to.equal(0x03);
+  });
+
+  it('opening more streams than MAX_STREAMS allows is STREAM_LIMIT_ERROR (0x04)', () => {
+    const l = ready();
+    internals(l.client).localBidi.limit = 1000;
+    for (let i = 0; i < 101; i++) l.client.write(l.client.openStream(true)!, Buffer.from('x'));
+    expect(serverCloseCode(l)).to.equal(0x04);
+  });
+
+  it('more connection IDs than active_connection_id_limit is CONNECTION_ID_LIMIT_ERROR (0x09)', () => {
+    const l = ready();
+    const c = internals(l.client);
+    c.peer.activeConnectionIdLimit = 10;
+    c.local.activeConnectionIdLimit = 10;
+    c.issueConnectionIds();
+    expect(serverCloseCode(l)).to.equal(0x09);
+  });
+
+  it('HANDSHAKE_DONE from a client is PROTOCOL_VIOLATION (0x0a)', () => {
+    const l = ready();
+    internals(l.client).ctrl.push({ type: 'handshake_done' });
+    expect(serverCloseCode(l)).to.equal(0x0a);
+  });
+
+  it('an ACK of a packet never sent is PROTOCOL_VIOLATION (0x0a)', () => {
+    const l = ready();
+    internals(l.client).ctrl.push({
+      type: 'ack',
+      largest: 100_000,
+      ackDelay: 0,
+      ranges: [{ start: 0, end: 100_000 }],
+    });
+    expect(serverCloseCode(l)).to.equal(0x0a);
+  });
+
+  it('data on a stream the peer cannot send on is STREAM_STATE_ERROR (0x05)', () => {
+    const l = ready();
+    // Stream 3: a server-initiated unidirectional stream; the client can only receive on it.
+    internals(l.client).ctrl.push({
+      type: 'stream',
+      streamId: 3,
+      offset: 0,
+      data: Buffer.from('nope'),
+      fin: false,
+    });
+    expect(serverCloseCode(l)).to.equal(0x05);
+  });
+
+  it('data beyond a known final size is FINAL_SIZE_ERROR (0x06)', () => {
+    const l = ready();
+    const s = l.client.openStream(true)!;
+    l.client.write(s, Buffer.from('hello'), true);
+    l.run(() => false, 100);
+    internals(l.client).ctrl.push({
+      type: 'stream',
+      streamId: s,
+      offset: 5,
+      data: Buffer.from('more'),
+      fin: false,
+    });
+    expect(serverCloseCode(l)).to.equal(0x06);
+  });
+
+  it('API misuse: TypeError/RangeError naming the argument', () => {
+    const l = ready();
+    expect(() => l.client.write(-1, Buffer.alloc(1))).to.throw(TypeError, /streamId/);
+    expect(() => l.client.write(1000, Buffer.alloc(1))).to.throw(RangeError, /streamId/);
+    const s = l.client.openStream(true)!;
+    expect(() => l.client.write(s, 'x' as unknown as Uint8Array)).to.throw(TypeError, /data/);
+    expect(() => l.client.resetStream(s, -1)).to.throw(RangeError, /code/);
+    expect(() => l.client.receive(null as unknown as Uint8Array, SERVER_ADDR, 0)).to.throw(
+      TypeError,
+      /datagram/,
+    );
+    expect(() => l.client.send(NaN)).to.throw(TypeError, /now/);
+    expect(() =>
+      Connection.connect(clientConfig({ maxDatagramSize: 100 }), SERVER_ADDR, 0),
+    ).to.throw(RangeError, /maxDatagramSize/);
+    expect(() =>
+      Connection.connect(
+        clientConfig({ transport: { initialMaxStreamsBidi: -1 } }),
+        SERVER_ADDR,
+        0,
+      ),
+    ).to.throw(RangeError);
+    expect(() => Connection.accept(serverConfig(), Buffer.alloc(1200), SERVER_ADDR, 0)).to.throw(
+      RangeError,
+      /firstDatagram/,
+    );
+  });
+});
