@@ -464,3 +464,62 @@ function toPcapng(dgrams: Buffer[]): Buffer {
   }
   return Buffer.concat(parts);
 }
+
+describe('zquic inspect: a real peer capture (ngtcp2 0.12 gtlsclient/gtlsserver, HTTP/3)', () => {
+  // test/fixtures/quic/ngtcp2-h3.pcap: Debian bookworm's ngtcp2 examples on loopback,
+  // `gtlsserver 127.0.0.1 4434 key cert -d dir` and
+  // `SSLKEYLOGFILE=ngtcp2-h3.keylog gtlsclient 127.0.0.1 4434 https://127.0.0.1:4434/big.bin
+  // --key-update=1ms --exit-on-all-streams-close` (a 60,000-byte file), captured with
+  // `tcpdump -i lo -w ngtcp2-h3.pcap udp port 4434`. Both peers negotiated grease_quic_bit
+  // (RFC 9287, so most packets have the fixed bit 0), both updated keys, and the server's
+  // GSO sends appear as UDP payloads of many datagrams.
+  const fixture = join(process.cwd(), 'test/fixtures/quic');
+
+  it('every packet decrypts: Initial, Handshake, 1-RTT across key updates and GSO segments', async () => {
+    const r = await json(
+      '--keylog',
+      join(fixture, 'ngtcp2-h3.keylog'),
+      join(fixture, 'ngtcp2-h3.pcap'),
+    );
+    const packets = r.datagrams.flatMap((d: any) => d.packets);
+    expect(packets.filter((p: any) => !p.decrypted)).to.deep.equal([]);
+    expect(r.datagrams.filter((d: any) => d.error)).to.deep.equal([]);
+    const keys = new Set(packets.map((p: any) => p.keys));
+    for (const k of [
+      'client Initial',
+      'server Initial',
+      'client Handshake',
+      'server Handshake',
+      'client 1-RTT',
+      'server 1-RTT',
+    ])
+      expect(keys).to.include(k);
+    expect(keys).to.include('client 1-RTT (key update 1)');
+    expect(keys).to.include('server 1-RTT (key update 1)');
+    expect(r.datagrams.some((d: any) => d.segment)).to.equal(true);
+    expect(packets.some((p: any) => p.frameError)).to.equal(false);
+    // The response body (60,000 bytes plus HTTP/3 framing) on stream 0, offsets contiguous.
+    const s0 = packets
+      .flatMap((p: any) => p.frames)
+      .filter((f: any) => f.type === 'stream' && f.streamId === 0);
+    const end = Math.max(...s0.map((f: any) => f.offset + f.length));
+    expect(end).to.be.greaterThan(60000);
+    expect(s0.some((f: any) => f.fin)).to.equal(true);
+    const ch = r.tls.clientHello;
+    expect(ch).to.deep.include({ serverName: 'localhost', alpn: ['h3'] });
+    expect(ch.transportParameters.greaseQuicBit).to.equal(true);
+    expect(r.tls.serverHello.cipherSuite).to.equal('TLS_AES_128_GCM_SHA256');
+    expect(r.tls.encryptedExtensions.alpn).to.deep.equal(['h3']);
+    expect(
+      r.tls.messages
+        .filter((m: any) => m.level === 'Handshake')
+        .map((m: any) => `${m.from} ${m.type}`),
+    ).to.deep.equal([
+      'server encrypted_extensions',
+      'server certificate',
+      'server certificate_verify',
+      'server finished',
+      'client finished',
+    ]);
+  });
+});

@@ -290,6 +290,10 @@ describe('quic/header + builder + parser', () => {
     const noFixed = Buffer.from(d);
     noFixed[0]! &= ~0x40;
     expect(splitDatagram(noFixed, 0).error?.message).to.contain('fixed bit');
+    // RFC 9287: after advertising grease_quic_bit, a fixed bit of 0 is accepted.
+    expect(splitDatagram(noFixed, 0, 0, noFixed.length, true).packets[0]!.type).to.equal(
+      'handshake',
+    );
     const longCid = Buffer.from(d);
     longCid[5] = 21;
     expect(splitDatagram(longCid, 0).error).to.be.instanceOf(QuicError);

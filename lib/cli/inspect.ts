@@ -7,6 +7,7 @@ import { isCapture, readCapture } from '../debug/pcap.js';
 import {
   hexDump,
   inspect,
+  splitGso,
   type InspectDatagram,
   type InspectOptions,
   type InspectReport,
@@ -130,7 +131,8 @@ function render(
   const out: string[] = [];
   for (const d of report.datagrams) {
     const addr = d.src ? `  ${d.src} → ${d.dst}` : '';
-    out.push(st.bold(`datagram ${d.index}`) + `  ${d.length} bytes${addr}`);
+    const gso = d.segment ? `  (GSO segment ${d.segment})` : '';
+    out.push(st.bold(`datagram ${d.index}`) + `  ${d.length} bytes${addr}${gso}`);
     if (dump) out.push(hexDump(raw[d.index]!.data, '    '));
     for (const p of d.packets) {
       const head = [st.type(TYPE_NAMES[p.type] ?? p.type)];
@@ -150,7 +152,7 @@ function render(
       const width = Math.max(0, ...frames.map((f) => String(f.type).length));
       for (const f of frames) {
         const { type, ...rest } = f;
-        out.push(`      ${String(type).toUpperCase().padEnd(width)}  ${value(rest)}`);
+        out.push(`      ${String(type).toUpperCase().padEnd(width)}  ${value(rest)}`.trimEnd());
       }
       if (p.frameError) out.push(`      ${st.bad(`frame error: ${p.frameError}`)}`);
       if (dump && p.plaintext) out.push(st.dim('      plaintext:'), hexDump(p.plaintext, '      '));
@@ -289,7 +291,7 @@ async function main(argv: string[]): Promise<number> {
     }
     inputs.push('-');
   }
-  const datagrams: InspectDatagram[] = [];
+  let datagrams: InspectDatagram[] = [];
   let capture = false;
   for (const input of inputs) {
     let src: Source;
@@ -298,6 +300,12 @@ async function main(argv: string[]): Promise<number> {
     else src = { datagrams: [{ data: parseHex(input, 'argument') }], capture: false };
     datagrams.push(...src.datagrams);
     capture ||= src.capture;
+  }
+  // Captures come from real peers: undo GSO, and accept a fixed bit of 0 (RFC 9287: peers that
+  // negotiated grease_quic_bit clear it). Direct input stays strict, so garbage is an error.
+  if (capture) {
+    datagrams = splitGso(datagrams);
+    options.greaseQuicBit = true;
   }
   const report = inspect(datagrams, options);
   // Direct input must be QUIC: a datagram we cannot parse at all is an error. In a capture,

@@ -36,6 +36,46 @@ export interface InspectDatagram {
   src?: string;
   dst?: string;
   time?: number;
+  /** 'k/n' for one of n datagrams a capture saw as one UDP send with GSO (see splitGso). */
+  segment?: string;
+}
+
+/**
+ * Captures on loopback see UDP GSO sends (many equal-sized datagrams in one UDP payload) as
+ * one huge datagram. Splits a payload above 1500 bytes that starts with a short header into
+ * segments of the size s (1200..1500) at which every segment starts with a short header and
+ * the same first DCID bytes.
+ */
+export function splitGso(datagrams: readonly InspectDatagram[]): InspectDatagram[] {
+  const out: InspectDatagram[] = [];
+  for (const d of datagrams) {
+    const b = d.data;
+    const size = b.length > 1500 && (b[0]! & 0x80) === 0 ? gsoSize(b) : 0;
+    if (!size) {
+      out.push(d);
+      continue;
+    }
+    const n = Math.ceil(b.length / size);
+    for (let k = 0; k < n; k++)
+      out.push({
+        ...d,
+        data: b.subarray(k * size, Math.min(b.length, (k + 1) * size)),
+        segment: `${k + 1}/${n}`,
+      });
+  }
+  return out;
+}
+
+function gsoSize(b: Uint8Array): number {
+  for (let s = 1200; s <= 1500; s++) {
+    let ok = true;
+    for (let p = s; p < b.length && ok; p += s) {
+      if (b.length - p < 21 || (b[p]! & 0x80) !== 0) ok = false;
+      for (let i = 1; i < 5 && ok; i++) if (b[p + i] !== b[i]) ok = false;
+    }
+    if (ok) return s;
+  }
+  return 0;
 }
 
 export interface InspectOptions {
@@ -47,6 +87,8 @@ export interface InspectOptions {
   largestPn?: number;
   /** DCID length of short header packets (default: try the CID lengths seen, then 0..20). */
   shortDcidLength?: number;
+  /** Accept packets whose fixed bit is 0 (peers that negotiated grease_quic_bit, RFC 9287). */
+  greaseQuicBit?: boolean;
 }
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -83,6 +125,8 @@ export interface DatagramReport {
   packets: PacketReport[];
   /** Why the rest of the datagram could not be parsed. */
   error?: string;
+  /** 'k/n' for a segment of a GSO send (see splitGso). */
+  segment?: string;
 }
 
 export interface TlsMessageReport {
@@ -114,6 +158,11 @@ export function versionName(v: number): string {
 }
 
 /* ---------------- names ---------------- */
+
+const EXTRA_SUITES: Record<number, string> = {
+  0x1304: 'TLS_AES_128_CCM_SHA256',
+  0x1305: 'TLS_AES_128_CCM_8_SHA256',
+};
 
 const EXTRA_GROUPS: Record<number, string> = {
   0x0018: 'secp384r1',
@@ -159,7 +208,11 @@ export function signatureSchemeName(code: number): string {
 }
 
 export function cipherSuiteName(code: number): string {
-  return cipherSuiteByCode(code)?.name ?? (isGrease(code) ? `GREASE(${code4(code)})` : code4(code));
+  return (
+    cipherSuiteByCode(code)?.name ??
+    EXTRA_SUITES[code] ??
+    (isGrease(code) ? `GREASE(${code4(code)})` : code4(code))
+  );
 }
 
 const tlsVersionName = (v: number): string =>
@@ -410,6 +463,7 @@ function run(
   const work: Work[] = [];
   const cidLengths = new Set<number>();
   const initialDcids: Uint8Array[] = [...(options.originalDcids ?? [])];
+  const grease = options.greaseQuicBit ?? false;
 
   // 1. Headers.
   datagrams.forEach((d, index) => {
@@ -418,8 +472,9 @@ function run(
     if (d.src) dr.src = d.src;
     if (d.dst) dr.dst = d.dst;
     if (d.time) dr.time = d.time;
+    if (d.segment) dr.segment = d.segment;
     report.datagrams.push(dr);
-    const { packets, error } = splitDatagram(buf, 0);
+    const { packets, error } = splitDatagram(buf, 0, 0, buf.length, grease);
     if (error) dr.error = error.message;
     for (const header of packets) {
       const r: PacketReport = {
@@ -627,7 +682,9 @@ function run(
       let opened = false;
       for (const len of dcidLengths) {
         if (h.start + 1 + len > h.end) continue;
-        if ((opened = open(w, '1-RTT', candidates, parseHeader(w.buf, h.start, h.end, len)))) {
+        if (
+          (opened = open(w, '1-RTT', candidates, parseHeader(w.buf, h.start, h.end, len, grease)))
+        ) {
           // Later packets most likely use the same CID length: try it first.
           dcidLengths.splice(dcidLengths.indexOf(len), 1);
           dcidLengths.unshift(len);
@@ -639,7 +696,7 @@ function run(
   }
 
   // 5. Handshake-level TLS messages (EncryptedExtensions carries the server's parameters).
-  for (const dir of ['client', 'server'] as const) {
+  for (const dir of ['server', 'client'] as const) {
     for (const m of messages('Handshake', dir)) {
       if (m.type !== HandshakeType.encrypted_extensions) continue;
       try {
@@ -651,7 +708,7 @@ function run(
       }
     }
   }
-  for (const dir of ['client', 'server'] as const) messages('1-RTT', dir);
+  for (const dir of ['server', 'client'] as const) messages('1-RTT', dir);
   return report;
 }
 

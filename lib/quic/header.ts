@@ -69,18 +69,22 @@ function drop(message: string): never {
  * DCID is `shortDcidLength` bytes (the length of our own connection IDs). Throws QuicError
  * for a header that must be dropped; long headers of unsupported versions are returned with
  * type 'version_negotiation' only when the version is 0, else throw (see parseInvariants).
+ * `greaseQuicBit`: accept a fixed bit of 0 (RFC 9287 §3: only after advertising
+ * grease_quic_bit ourselves).
  */
 export function parseHeader(
   buf: Uint8Array,
   start: number,
   end: number,
   shortDcidLength: number,
+  greaseQuicBit = false,
 ): PacketHeader {
   if (start >= end) drop('empty packet');
   const first = buf[start]!;
   if ((first & 0x80) === 0) {
-    // §17.3.1 short header: fixed bit 1, DCID of a length the receiver knows.
-    if ((first & 0x40) === 0) drop('fixed bit is 0');
+    // §17.3.1 short header: fixed bit 1 (RFC 9287: may be 0 once we advertised
+    // grease_quic_bit), DCID of a length the receiver knows.
+    if ((first & 0x40) === 0 && !greaseQuicBit) drop('fixed bit is 0');
     const pnOffset = start + 1 + shortDcidLength;
     if (pnOffset > end) drop('truncated short header');
     return {
@@ -123,8 +127,8 @@ export function parseHeader(
     };
   }
   if (!isSupportedVersion(version)) drop(`unsupported version 0x${version.toString(16)}`);
-  // §17.2: packets with the fixed bit 0 are not valid in this version.
-  if ((first & 0x40) === 0) drop('fixed bit is 0');
+  // §17.2: packets with the fixed bit 0 are not valid in this version (RFC 9287 aside).
+  if ((first & 0x40) === 0 && !greaseQuicBit) drop('fixed bit is 0');
   const type = (version === QUIC_V2 ? V2_TYPES : V1_TYPES)[(first >> 4) & 3]!;
   let token: Uint8Array = EMPTY;
   if (type === 'retry') {
@@ -177,12 +181,13 @@ export function splitDatagram(
   shortDcidLength: number,
   start = 0,
   end = buf.length,
+  greaseQuicBit = false,
 ): { packets: PacketHeader[]; error?: QuicError } {
   const packets: PacketHeader[] = [];
   let pos = start;
   while (pos < end) {
     try {
-      const h = parseHeader(buf, pos, end, shortDcidLength);
+      const h = parseHeader(buf, pos, end, shortDcidLength, greaseQuicBit);
       packets.push(h);
       pos = h.end;
     } catch (err) {

@@ -188,14 +188,21 @@ function sameDcid(first: PacketHeader, h: PacketHeader): boolean {
  * key `keys` gives, decodes the frames. A datagram whose first header is unparseable yields
  * no packets (dropped); packets that fail authentication are dropped and reported by status;
  * a malformed frame in an authentic packet is reported as `error`. Never throws for any
- * datagram content.
+ * datagram content. `greaseQuicBit`: accept a fixed bit of 0 (RFC 9287, after advertising it).
  */
 export function parseDatagram(
   buf: Uint8Array,
   shortDcidLength: number,
   keys: KeyLookup,
+  options: { greaseQuicBit?: boolean } = {},
 ): ParsedPacket[] {
-  const { packets, error } = splitDatagram(buf, shortDcidLength);
+  const { packets, error } = splitDatagram(
+    buf,
+    shortDcidLength,
+    0,
+    buf.length,
+    options.greaseQuicBit ?? false,
+  );
   if (error) logDrop('rx', packets.length ? 'rest of datagram' : 'datagram', error.message);
   const out: ParsedPacket[] = [];
   for (const header of packets) {
