@@ -238,6 +238,9 @@ export class Connection {
   private readonly spaces: [Space, Space, Space];
   private appRead: PacketKey | undefined;
   private appWrite: PacketKey | undefined;
+  /** 0-RTT keys (RFC 9001 §4.6): the client writes, the server reads. */
+  private zeroRttWrite: PacketKey | undefined;
+  private zeroRttRead: PacketKey | undefined;
   private appReadPrev: PacketKey | undefined;
   private appReadNext: PacketKey | undefined;
   private readPhase = 0;
@@ -419,7 +422,17 @@ export class Connection {
     };
 
     this.installInitialKeys(this.role === 'client' ? this.dcid : this.originalDcidForKeys(init));
-    const tlsOptions: object = { ...(config.tls as object), transportParameters: encoded };
+    const tlsOptions: Record<string, unknown> = {
+      ...(config.tls as object),
+      transportParameters: encoded,
+    };
+    if (this.role === 'server' && tlsOptions.earlyData === true) {
+      // RFC 9000 §7.4.1: tickets remember the limits 0-RTT may use; 0-RTT is accepted only
+      // if the current ones are at least as large.
+      tlsOptions.ticketAppData ??= encodeZeroRttLimits(this.local);
+      tlsOptions.acceptEarlyData ??= (remembered: Buffer): boolean =>
+        zeroRttLimitsFit(remembered, this.local);
+    }
     this.tls =
       this.role === 'client'
         ? new TlsClient(tlsOptions as TlsClientOptions)
@@ -713,18 +726,22 @@ export class Connection {
     const space = h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
     const sp = this.spaces[space];
     if (sp.discarded) return this.drop();
-    if (h.type === '0rtt') return this.drop(); // 0-RTT is not accepted yet (see header).
+    // RFC 9000 §17.2.3: only clients send 0-RTT; servers drop it once 1-RTT keys are in use.
+    if (h.type === '0rtt' && (this.role === 'client' || this.readPhaseStartPn >= 0))
+      return this.drop();
     if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.isLocalCid(h.dcid))
       return this.drop();
-    let key = space === App ? this.appRead : sp.readKey;
+    let key = h.type === '0rtt' ? this.zeroRttRead : space === App ? this.appRead : sp.readKey;
     if (!key) {
       // RFC 9001 §5.7: keep a few packets that arrive before their keys.
-      if (this.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE && space !== Initial)
+      // (0-RTT only until the server's TLS decided: its handshake keys come with that.)
+      const undecided = h.type !== '0rtt' || !this.spaces[Handshake].readKey;
+      if (this.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE && space !== Initial && undecided)
         this.pendingPackets.push({ data: Buffer.from(buf.subarray(h.start, h.end)), remote });
       return this.drop();
     }
     const largest = sp.acks.largestReceived;
-    let pn = unprotectPacket(key, buf, h, largest, space === App ? this.readPhase : -1);
+    let pn = unprotectPacket(key, buf, h, largest, h.type === '1rtt' ? this.readPhase : -1);
     let phaseChanged = false;
     if (pn === UNPROTECT_KEY_PHASE) {
       // RFC 9001 §6.3: a different key phase: the previous key (reordered) or the next one.
@@ -1079,6 +1096,7 @@ export class Connection {
           break;
         case 'handshake-complete':
           this.info = ev.info;
+          if (this.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
           this._state = 'established';
           this._stats.handshakeDurationMs = now - this._stats.handshakeStart;
           this.events.push({ type: 'handshake-complete', info: ev.info });
@@ -1115,10 +1133,10 @@ export class Connection {
     } else if (level === 'application') {
       if (direction === 'read') this.appRead = key;
       else this.appWrite = key;
-    } else {
-      key.destroy(); // 0-RTT keys: not used yet.
-      return;
-    }
+    } else if (direction === 'write') {
+      this.zeroRttWrite = key;
+      this.applyRememberedParameters();
+    } else this.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
       const pending = this.pendingPackets.splice(0);
       for (const p of pending) this.onDatagram(p.data, p.remote, now);
@@ -1163,6 +1181,42 @@ export class Connection {
       this.peerCids.push({ seq: 0, cid: this.dcid, token: Buffer.from(p.statelessResetToken) });
     else this.peerCids.push({ seq: 0, cid: this.dcid, token: undefined });
     if (p.maxDatagramFrameSize === 0) this.datagrams.length = 0;
+  }
+
+  /** RFC 9000 §7.4.1: 0-RTT uses the server's transport parameters remembered in the ticket. */
+  private applyRememberedParameters(): void {
+    const t = (this.config.tls as TlsClientOptions).session?.transportParameters;
+    if (!t) return;
+    try {
+      const p = withDefaults(decodeTransportParameters(t, 'server'));
+      this.peer = p;
+      this.connSend.update(p.initialMaxData);
+      this.localBidi.update(p.initialMaxStreamsBidi);
+      this.localUni.update(p.initialMaxStreamsUni);
+    } catch {
+      // Unusable remembered parameters: no 0-RTT streams.
+    }
+  }
+
+  /** Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if rejected). */
+  private endZeroRtt(accepted: boolean, now: number): void {
+    this.retiredKeys.push(this.zeroRttWrite!);
+    this.zeroRttWrite = undefined;
+    if (accepted) return;
+    for (const p of this.ld.resetSpace(App, now)) {
+      for (const f of p.frames.frames)
+        if (f.t === 'stream') {
+          // New credit from the real parameters applies to retransmissions too.
+          f.s.send!.onLost(f.offset, f.len, f.fin);
+          this.enqueue(f.s);
+        }
+      this.onLost(
+        App,
+        { ...p, frames: { frames: p.frames.frames.filter((f) => f.t !== 'stream'), phase: -1 } },
+        now,
+      );
+      this._stats.packetsLost--;
+    }
   }
 
   private confirmHandshake(now: number): void {
@@ -1434,8 +1488,9 @@ export class Connection {
   openStream(bidirectional: boolean): number | null {
     if (typeof bidirectional !== 'boolean') throw new TypeError('bidirectional must be a boolean');
     if (this._state !== 'established') {
-      if (this._state === 'handshake') return null;
-      throw new RangeError('connection is closed');
+      if (this._state !== 'handshake') throw new RangeError('connection is closed');
+      // Before the handshake completes: only in 0-RTT (client) or 0.5-RTT (server).
+      if (!this.earlySendAllowed()) return null;
     }
     const lim = bidirectional ? this.localBidi : this.localUni;
     const index = lim.open();
@@ -1449,6 +1504,10 @@ export class Connection {
     return id;
   }
 
+  private earlySendAllowed(): boolean {
+    return this.role === 'client' ? !!this.zeroRttWrite && !!this.peer : !!this.appWrite;
+  }
+
   /** Queues data (kept by reference); returns the bytes accepted (0: full, 'writable' later). */
   write(id: number, data: Uint8Array, fin = false): number {
     const s = this.checkStreamId(id);
@@ -1458,7 +1517,8 @@ export class Connection {
     if (!send) throw new RangeError(`streamId ${id}: receive-only stream`);
     if (s.resetCode >= 0 || send.finOffset >= 0)
       throw new RangeError(`streamId ${id}: stream already ended or reset`);
-    if (this._state !== 'established') throw new RangeError('connection is not established');
+    if (this._state !== 'established' && !(this._state === 'handshake' && this.earlySendAllowed()))
+      throw new RangeError('connection is not established');
     const room = Math.max(0, this.streamSendBuffer - send.bufferedBytes);
     const n = Math.min(room, data.length);
     if (n > 0) send.write(n === data.length ? data : data.subarray(0, n));
@@ -1756,9 +1816,10 @@ export class Connection {
     this.closeSendPending = false;
   }
 
-  private startPacket(space: PacketSpace, key: PacketKey): boolean {
+  private startPacket(space: PacketSpace, key: PacketKey, zeroRtt = false): boolean {
     const sp = this.spaces[space];
-    const type = space === Initial ? 'initial' : space === Handshake ? 'handshake' : '1rtt';
+    const type =
+      space === Initial ? 'initial' : space === Handshake ? 'handshake' : zeroRtt ? '0rtt' : '1rtt';
     return this.builder.startPacket({
       type,
       version: this.version,
@@ -1872,23 +1933,26 @@ export class Connection {
   ): SentPacket<PacketMeta> | null {
     const sp = this.spaces[space];
     if (sp.discarded) return null;
-    const key = space === App ? this.appWrite : sp.writeKey;
+    let key = space === App ? this.appWrite : sp.writeKey;
+    // The client sends 1-RTT only after the handshake completes (RFC 9001 §5.7), 0-RTT before.
+    const zeroRtt = space === App && this.role === 'client' && !this.info;
+    if (zeroRtt) key = this.zeroRttWrite;
     if (!key) return null;
-    // The client sends 1-RTT only after the handshake completes (RFC 9001 §5.7).
-    if (space === App && this.role === 'client' && !this.info) return null;
     const b = this.builder;
     const probe = sp.probes > 0;
-    const ackWanted = sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately);
+    // RFC 9000 §12.4: no ACK frames in 0-RTT packets.
+    const ackWanted =
+      !zeroRtt && (sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately));
     const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
     const mayElicit = ccOk || probe;
     if (!ackWanted && !(hasData && mayElicit) && !probe) {
       if (hasData && !mayElicit) this.ld.cc.appLimited = false;
       return null;
     }
-    if (!this.startPacket(space, key)) return null;
+    if (!this.startPacket(space, key, zeroRtt)) return null;
     const frames: SentFrame[] = [];
     let eliciting = false;
-    if (sp.acks.hasNewAcks || ackWanted) {
+    if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) {
       const ack = sp.acks.buildAck(now, 32);
       if (ack) {
         const f: Frame = {
@@ -1927,7 +1991,14 @@ export class Connection {
     if (this.qlog)
       this.emitQlog(now, 'transport:packet_sent', {
         header: {
-          packet_type: space === App ? '1RTT' : space === Initial ? 'initial' : 'handshake',
+          packet_type:
+            space === App
+              ? zeroRtt
+                ? '0RTT'
+                : '1RTT'
+              : space === Initial
+                ? 'initial'
+                : 'handshake',
           packet_number: pn,
         },
         raw: { length: size },
@@ -2171,6 +2242,28 @@ export class Connection {
   static errorName(code: number): string {
     return transportErrorName(code);
   }
+}
+
+const ZERO_RTT_LIMITS = [
+  'initialMaxData',
+  'initialMaxStreamDataBidiLocal',
+  'initialMaxStreamDataBidiRemote',
+  'initialMaxStreamDataUni',
+  'initialMaxStreamsBidi',
+  'initialMaxStreamsUni',
+  'maxDatagramFrameSize',
+] as const;
+
+/** The limits a 0-RTT client may rely on, stored in tickets (RFC 9000 §7.4.1). */
+function encodeZeroRttLimits(p: ResolvedTransportParameters): Buffer {
+  const b = Buffer.alloc(8 * ZERO_RTT_LIMITS.length);
+  ZERO_RTT_LIMITS.forEach((k, i) => b.writeDoubleBE(p[k], 8 * i));
+  return b;
+}
+
+function zeroRttLimitsFit(remembered: Buffer, p: ResolvedTransportParameters): boolean {
+  if (remembered.length !== 8 * ZERO_RTT_LIMITS.length) return false;
+  return ZERO_RTT_LIMITS.every((k, i) => p[k] >= remembered.readDoubleBE(8 * i));
 }
 
 function checkCode(code: unknown): void {

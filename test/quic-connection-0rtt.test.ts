@@ -1,0 +1,84 @@
+/**
+ * Resumption with 0-RTT over the simulated link (RFC 9001 §4.6): application data in 0-RTT
+ * packets when the server accepts, resent as 1-RTT when it refuses.
+ */
+import { expect } from 'chai';
+import { AntiReplay } from '../lib/tls/anti-replay.js';
+import { TicketKeys, type SessionTicket } from '../lib/tls/session-ticket.js';
+import type { ConnectionConfig, QlogEvent } from '../lib/quic/connection.js';
+import { Link, WALL_CLOCK, clientConfig, serverConfig } from './support/link.js';
+
+const zeroRttSent = (qlog: QlogEvent[]): number =>
+  qlog.filter(
+    (e) =>
+      e.name === 'transport:packet_sent' &&
+      (e.data.header as { packet_type: string }).packet_type === '0RTT',
+  ).length;
+
+function established(l: Link): boolean {
+  return l.client.state === 'established' && l.server?.state === 'established';
+}
+
+describe('quic connection: resumption and 0-RTT', () => {
+  const ticketKeys = new TicketKeys();
+  const antiReplay = new AntiReplay();
+  // The resumed connection starts one second (wall clock) after the first one.
+  const server = (earlyData: boolean, later = 0): ConnectionConfig =>
+    serverConfig({
+      tls: { ...serverConfig().tls, ticketKeys, earlyData, antiReplay } as ConnectionConfig['tls'],
+      wallClockOffset: WALL_CLOCK + later,
+    });
+
+  function ticket(): SessionTicket {
+    const l = new Link(clientConfig(), server(true));
+    l.run(() => l.events.client.some((e) => e.type === 'session-ticket'), 5000);
+    const ev = l.events.client.find((e) => e.type === 'session-ticket');
+    expect(ev, 'session ticket').to.not.equal(undefined);
+    return (ev as { ticket: SessionTicket }).ticket;
+  }
+
+  /** Resumes with 0-RTT: the client writes a request before the handshake completes. */
+  function resume(earlyData: boolean) {
+    const session = ticket();
+    const qlog: QlogEvent[] = [];
+    const c = clientConfig({ qlog: (e) => qlog.push(e), wallClockOffset: WALL_CLOCK + 1000 });
+    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
+    const l = new Link(c, server(earlyData, 1000));
+    const request = Buffer.from('GET /early\n');
+    const sid = l.client.openStream(true);
+    expect(sid, '0-RTT stream').to.equal(0);
+    expect(l.client.write(sid!, request, true)).to.equal(request.length);
+    const got: Buffer[] = [];
+    let serverDoneBeforeHandshake = false;
+    l.onEvent = (side, ev) => {
+      if (side === 'server' && ev.type === 'readable') {
+        for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+          got.push(Buffer.from(d));
+        if (l.server!.isFinished(ev.streamId) && l.server!.handshake === undefined)
+          serverDoneBeforeHandshake = true;
+      }
+    };
+    l.run(() => established(l) && Buffer.concat(got).equals(request), 5000);
+    return { l, got: Buffer.concat(got), qlog, serverDoneBeforeHandshake, request };
+  }
+
+  it('accepted: the request arrives in 0-RTT, before the server completes the handshake', () => {
+    const r = resume(true);
+    expect(r.got).to.deep.equal(r.request);
+    expect(r.l.client.handshake!.resumed).to.equal(true);
+    expect(r.l.client.handshake!.earlyDataAccepted).to.equal(true);
+    expect(r.serverDoneBeforeHandshake).to.equal(true);
+    expect(zeroRttSent(r.qlog)).to.be.greaterThan(0);
+  });
+
+  it('refused: the 0-RTT data is resent as 1-RTT and arrives intact', () => {
+    const r = resume(false);
+    expect(r.got).to.deep.equal(r.request);
+    expect(r.l.client.handshake!.resumed).to.equal(true);
+    expect(r.l.client.handshake!.earlyDataAccepted).to.equal(false);
+    expect(r.serverDoneBeforeHandshake).to.equal(false);
+    expect(zeroRttSent(r.qlog)).to.be.greaterThan(0);
+    // The server dropped the 0-RTT packets it could not read.
+    expect(r.l.server!.stats.packetsDropped).to.be.greaterThan(0);
+  });
+});
