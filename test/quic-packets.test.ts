@@ -171,6 +171,28 @@ describe('quic/header + builder + parser', () => {
     }
   });
 
+  it('finishDatagram(false) leaves an Initial datagram unpadded (server ACK-only Initials)', () => {
+    const keys = keysFor(QUIC_V1);
+    const b = new PacketBuilder();
+    b.startDatagram(1200);
+    b.startPacket({
+      type: 'initial',
+      version: QUIC_V1,
+      dcid: randomBytes(8),
+      scid: randomBytes(8),
+      packetNumber: 3,
+      largestAcked: -1,
+      keyIndex: 1,
+    });
+    b.writeFrame({ type: 'ack', largest: 0, ackDelay: 0, ranges: [{ start: 0, end: 0 }] });
+    b.finishPacket();
+    const len = b.finishDatagram(false);
+    expect(len).to.be.lessThan(100);
+    b.protect(keys);
+    const [p] = parseDatagram(b.datagram(0), 8, () => ({ key: keys[1]!, largestPn: -1 }));
+    expect(p!.frames!.map((f) => f.type)).to.deep.equal(['ack']);
+  });
+
   it('pads a tiny payload for the header protection sample and batches many datagrams', () => {
     const keys = keysFor(QUIC_V1);
     const b = new PacketBuilder(64 * 1024, 64);

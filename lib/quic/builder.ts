@@ -265,12 +265,14 @@ export class PacketBuilder {
 
   /**
    * Closes the open datagram. §14.1: a datagram carrying an Initial packet is padded to 1200
-   * bytes with PADDING frames in its last packet. Returns the datagram length (0 if empty).
+   * bytes with PADDING frames in its last packet (a server may pass padInitial = false for a
+   * datagram without ack-eliciting Initial packets, e.g. under its anti-amplification limit,
+   * §8.1). Returns the datagram length (0 if empty).
    */
-  finishDatagram(): number {
+  finishDatagram(padInitial = true): number {
     if (this.open) throw new Error('finish the open packet first');
     if (this.dLimit === 0) throw new Error('no open datagram');
-    if (this.dHasInitial && this.pos - this.dStart < MIN_INITIAL_DATAGRAM) {
+    if (padInitial && this.dHasInitial && this.pos - this.dStart < MIN_INITIAL_DATAGRAM) {
       if (this.dLimit - this.dStart < MIN_INITIAL_DATAGRAM)
         throw new RangeError('a datagram with an Initial packet needs maxSize >= 1200');
       const extra = MIN_INITIAL_DATAGRAM - (this.pos - this.dStart);
