@@ -9,6 +9,14 @@ interface Command {
 
 const commands: Record<string, Command> = {
   bench: { summary: 'run a benchmark: bench crypto [--json]', load: () => import('./bench.js') },
+  server: {
+    summary: 'run a QUIC server (echo ALPN, self-signed cert by default)',
+    load: () => import('./server.js'),
+  },
+  client: {
+    summary: 'connect to a QUIC server: client HOST:PORT [--bytes N --streams K]',
+    load: () => import('./client.js'),
+  },
   inspect: {
     summary: 'decode QUIC datagrams (hex, file, pcap/pcapng; --keylog, --json, --dump)',
     load: () => import('./inspect.js'),

@@ -338,7 +338,7 @@ export class QuicEndpoint extends EventEmitter {
    * slab, valid until its next send(), while node:dgram may send later: each batch is copied
    * once into one buffer. */
   private transmit(session: QuicSession, now: number): void {
-    for (let rounds = 0; rounds < 64; rounds++) {
+    for (let rounds = 0; rounds < 4; rounds++) {
       if (this.socket.getSendQueueCount() > MAX_SEND_QUEUE) {
         this.kick(session); // the kernel buffer is full: try again after I/O
         return;

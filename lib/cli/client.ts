@@ -1,0 +1,264 @@
+// `zquic client HOST:PORT`: connects, optionally echoes --bytes over --streams streams, and
+// prints one summary line (or --json): group, cipher, handshake ms, bytes, goodput, RTT, loss.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { connect, type QuicSession, type QuicStream } from '../index.js';
+import { parseGroups, startServer } from './server.js';
+
+export const CLIENT_USAGE = `usage: zquic client HOST:PORT [options]
+       zquic client --local [options]
+
+Connects to a QUIC server. With ALPN 'echo' (default) it sends --bytes over --streams streams,
+checks the echo (SHA-256) and prints one summary line.
+
+options:
+  --bytes N        bytes to echo in total, with k/M/G suffixes (default 1M; 0: handshake only)
+  --streams K      concurrent bidirectional streams (default 1)
+  --alpn NAME      ALPN protocol (default echo)
+  --groups LIST    key exchange groups to offer, preferred first (default X25519MLKEM768,...)
+  --ca FILE        trust this CA / self-signed certificate (PEM)
+  --insecure       do not verify the server's certificate
+  --servername N   server name for SNI and verification (default: HOST)
+  --quic-version V 1 or 2 (default 1)
+  --cc NAME        cubic (default) or newreno
+  --qlog DIR       write a qlog file into DIR
+  --keylog FILE    append TLS secrets for Wireshark (NSS key log format)
+  --local          start a server on loopback in this process and connect to it
+  --json           print the summary as one JSON line
+  -h, --help       this help`;
+
+const MB = 1e6;
+
+/** '10M' -> 10000000 (k/M/G are powers of 1000; Ki/Mi/Gi powers of 1024). */
+export function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgG]i?)?[bB]?$/.exec(v.trim());
+  if (!m) throw new Error(`--bytes must be a size like 1000, 64k, 10M or 1G, got '${v}'`);
+  const unit = m[2] ?? '';
+  const base = unit.endsWith('i') ? 1024 : 1000;
+  const exp = { '': 0, k: 1, m: 2, g: 3 }[unit[0]?.toLowerCase() ?? ''] ?? 0;
+  const n = Math.floor(Number(m[1]) * base ** exp);
+  if (!Number.isSafeInteger(n)) throw new Error(`--bytes too large: '${v}'`);
+  return n;
+}
+
+export interface Summary {
+  group: string;
+  cipher: string;
+  alpn: string | undefined;
+  postQuantum: boolean;
+  handshakeMs: number;
+  bytes: number;
+  seconds: number;
+  goodputMbps: number;
+  srttMs: number;
+  lostPackets: number;
+  streams: number;
+  verified: boolean;
+}
+
+class Progress {
+  private last = 0;
+  private readonly tty = process.stderr.isTTY === true;
+  constructor(private readonly total: number) {}
+  update(done: number): void {
+    if (!this.tty || this.total < MB) return;
+    const now = Date.now();
+    if (now - this.last < 100 && done < this.total) return;
+    this.last = now;
+    const width = 30;
+    const frac = Math.min(1, done / this.total);
+    const bar = '='.repeat(Math.round(frac * width)).padEnd(width, ' ');
+    process.stderr.write(
+      `\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${(done / MB).toFixed(1)}/${(this.total / MB).toFixed(1)} MB`,
+    );
+  }
+  clear(): void {
+    if (this.tty && this.total >= MB) process.stderr.write('\r\x1b[K');
+  }
+}
+
+/** Sends `bytes` on a new stream and checks the echo; resolves with whether it matched. */
+async function echoStream(
+  session: QuicSession,
+  bytes: number,
+  block: Buffer,
+  onBytes: (n: number) => void,
+): Promise<boolean> {
+  const s: QuicStream = await session.createBidirectionalStream();
+  const sent = createHash('sha256');
+  const got = createHash('sha256');
+  let received = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    s.on('data', (c: Buffer) => {
+      got.update(c);
+      received += c.length;
+      onBytes(c.length);
+    });
+    s.on('end', resolve);
+    s.on('error', reject);
+  });
+  for (let off = 0; off < bytes; off += block.length) {
+    const chunk = off + block.length <= bytes ? block : block.subarray(0, bytes - off);
+    sent.update(chunk);
+    if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+  }
+  s.end();
+  await done;
+  return received === bytes && sent.digest('hex') === got.digest('hex');
+}
+
+export function formatSummary(r: Summary): string {
+  const hs = `${r.group} ${r.cipher} handshake ${r.handshakeMs.toFixed(2)} ms`;
+  if (r.bytes === 0) return `${hs}, srtt ${r.srttMs.toFixed(2)} ms`;
+  return (
+    `${hs}, ${(r.bytes / MB).toFixed(1)} MB echoed on ${r.streams} stream${r.streams > 1 ? 's' : ''} ` +
+    `in ${r.seconds.toFixed(2)} s (${r.goodputMbps.toFixed(1)} Mbit/s), srtt ${r.srttMs.toFixed(2)} ms, ` +
+    `lost ${r.lostPackets} packets${r.verified ? '' : ', ECHO MISMATCH'}`
+  );
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        bytes: { type: 'string' },
+        streams: { type: 'string' },
+        alpn: { type: 'string' },
+        groups: { type: 'string' },
+        ca: { type: 'string' },
+        insecure: { type: 'boolean' },
+        servername: { type: 'string' },
+        'quic-version': { type: 'string' },
+        cc: { type: 'string' },
+        qlog: { type: 'string' },
+        keylog: { type: 'string' },
+        local: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    console.error(`zquic client: ${(err as Error).message} (see zquic client --help)`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(CLIENT_USAGE);
+    return 0;
+  }
+  const fail = (msg: string) => {
+    console.error(`zquic client: ${msg} (see zquic client --help)`);
+    return 2;
+  };
+  let bytes: number, streams: number, groups, version: number | undefined, ca: string | undefined;
+  try {
+    bytes = parseSize(values.bytes ?? '1M');
+    streams = values.streams === undefined ? 1 : Number(values.streams);
+    if (
+      !Number.isInteger(streams) ||
+      streams < 1 ||
+      streams > 10_000 ||
+      !/^\d+$/.test(values.streams ?? '1')
+    )
+      throw new Error(`--streams must be an integer 1..10000, got '${values.streams}'`);
+    groups = parseGroups(values.groups);
+    const v = values['quic-version'];
+    if (v !== undefined && v !== '1' && v !== '2')
+      throw new Error(`--quic-version must be 1 or 2, got '${v}'`);
+    version = v === '2' ? 0x6b3343cf : v === '1' ? 1 : undefined;
+    if (values.cc !== undefined && values.cc !== 'cubic' && values.cc !== 'newreno')
+      throw new Error(`--cc must be cubic or newreno, got '${values.cc}'`);
+    if (values.ca !== undefined && values.insecure)
+      throw new Error('--ca and --insecure exclude each other');
+    if (values.ca !== undefined) {
+      try {
+        ca = readFileSync(values.ca, 'utf8');
+      } catch (err) {
+        throw new Error(`cannot read --ca '${values.ca}': ${(err as NodeJS.ErrnoException).code}`);
+      }
+    }
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (values.local ? positionals.length > 0 : positionals.length !== 1)
+    return fail(values.local ? '--local takes no HOST:PORT' : 'expected one HOST:PORT argument');
+
+  let target = positionals[0]!;
+  let stopLocal: (() => void) | undefined;
+  if (values.local) {
+    const { endpoint, selfSigned } = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      alpn: [values.alpn ?? 'echo'],
+    });
+    target = `127.0.0.1:${endpoint.address.port}`;
+    ca = selfSigned;
+    stopLocal = () => endpoint.destroy();
+  }
+  const block = randomBytes(64 * 1024);
+  let session: QuicSession | undefined;
+  try {
+    session = await connect(target, {
+      alpn: values.alpn ?? 'echo',
+      groups,
+      ca,
+      rejectUnauthorized: values.insecure ? false : undefined,
+      servername: values.servername,
+      version,
+      cc: values.cc as 'cubic' | 'newreno' | undefined,
+      qlog: values.qlog ?? false,
+      keylog: values.keylog ?? false,
+    });
+    const info = await session.opened;
+    const handshakeMs = session.stats.handshakeDurationMs;
+    let verified = true;
+    let seconds = 0;
+    if (bytes > 0) {
+      if (info.alpn !== 'echo') throw new Error(`server chose ALPN '${info.alpn}', not echo`);
+      const progress = new Progress(bytes);
+      let done = 0;
+      const t0 = performance.now();
+      const per = Math.floor(bytes / streams);
+      const results = await Promise.all(
+        Array.from({ length: streams }, (_, i) =>
+          echoStream(session!, i === streams - 1 ? bytes - per * (streams - 1) : per, block, (n) =>
+            progress.update((done += n)),
+          ),
+        ),
+      );
+      seconds = (performance.now() - t0) / 1000;
+      progress.clear();
+      verified = results.every(Boolean);
+    }
+    const st = session.stats;
+    await session.close();
+    const summary: Summary = {
+      group: info.group,
+      cipher: info.cipher,
+      alpn: info.alpn,
+      postQuantum: info.postQuantum,
+      handshakeMs: Math.round(handshakeMs * 1000) / 1000,
+      bytes,
+      seconds: Math.round(seconds * 1e4) / 1e4,
+      goodputMbps: seconds > 0 ? Math.round(((bytes * 8) / seconds / 1e6) * 10) / 10 : 0,
+      srttMs: Math.round(st.smoothedRtt * 1000) / 1000,
+      lostPackets: st.packetsLost,
+      streams: bytes > 0 ? streams : 0,
+      verified,
+    };
+    console.log(values.json ? JSON.stringify(summary) : formatSummary(summary));
+    return verified ? 0 : 1;
+  } catch (err) {
+    session?.destroy();
+    console.error(`zquic client: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    stopLocal?.();
+  }
+}

@@ -1,0 +1,221 @@
+// `zquic server`: a QUIC server on UDP. The `echo` ALPN echoes every stream and datagram.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { GROUPS, type GroupName } from '../crypto/groups.js';
+import { listen, selfSignedCertificate, type QuicEndpoint, type QuicSession } from '../index.js';
+
+export const SERVER_USAGE = `usage: zquic server [options]
+
+Runs a QUIC server (post-quantum X25519MLKEM768 first). With ALPN 'echo' every stream and
+datagram is echoed back. Stops gracefully on Ctrl-C.
+
+options:
+  --port N            UDP port (default 4433; 0 = any)
+  --host ADDR         local address (default :: with IPv4 fallback)
+  --cert FILE         certificate chain (PEM); with --key. Default: a generated
+                      self-signed certificate for localhost, 127.0.0.1 and ::1
+  --key FILE          private key (PEM)
+  --alpn LIST         comma-separated ALPN protocols (default echo)
+  --groups LIST       key exchange groups in preference order
+                      (${GROUPS.map((g) => g.name).join(', ')})
+  --retry             always validate client addresses with Retry
+  --max-connections N most connections at once (default 10000)
+  --qlog DIR          write a qlog file per connection into DIR
+  --keylog FILE       append TLS secrets for Wireshark (NSS key log format)
+  --json              one JSON line per event
+  -q, --quiet         print only the listening line
+  -h, --help          this help`;
+
+export function parseGroups(list: string | undefined): GroupName[] | undefined {
+  if (list === undefined) return undefined;
+  const names = list.split(',').map((s) => s.trim());
+  for (const n of names)
+    if (!GROUPS.some((g) => g.name === n))
+      throw new Error(`unknown group '${n}' (known: ${GROUPS.map((g) => g.name).join(', ')})`);
+  return names as GroupName[];
+}
+
+export function parsePort(v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new Error(`--port must be 0..65535, got '${v}'`);
+  return n;
+}
+
+function readFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${what} '${path}': ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+}
+
+/** Echoes every stream and datagram of `session` once it negotiated the `echo` ALPN. */
+export function echo(session: QuicSession): void {
+  session.onstream = (s) => {
+    if (session.handshake?.alpn !== 'echo') return s.destroy();
+    s.on('error', () => {}); // a peer reset only ends that stream
+    s.pipe(s);
+  };
+  session.ondatagram = (d) => {
+    if (session.handshake?.alpn === 'echo') session.sendDatagram(d);
+  };
+}
+
+export interface ServerSetup {
+  endpoint: QuicEndpoint;
+  /** The generated certificate when none was given. */
+  selfSigned?: string;
+}
+
+/** Starts the server described by parsed options (also used by `zquic client --local`). */
+export async function startServer(o: {
+  port?: number;
+  host?: string;
+  cert?: string;
+  key?: string;
+  alpn?: string[];
+  groups?: GroupName[];
+  retry?: boolean;
+  maxConnections?: number;
+  qlog?: string;
+  keylog?: string;
+  onsession?: (s: QuicSession) => void;
+}): Promise<ServerSetup> {
+  let certs: string;
+  let keys: string;
+  let selfSigned: string | undefined;
+  if (o.cert !== undefined || o.key !== undefined) {
+    if (o.cert === undefined || o.key === undefined)
+      throw new Error('--cert and --key go together');
+    certs = readFile(o.cert, 'certificate');
+    keys = readFile(o.key, 'key');
+  } else {
+    const ss = selfSignedCertificate();
+    certs = selfSigned = ss.cert;
+    keys = ss.key;
+  }
+  const alpn = o.alpn ?? ['echo'];
+  const endpoint = await listen(
+    (session) => {
+      session.closed.catch(() => {});
+      if (alpn.includes('echo')) echo(session);
+      o.onsession?.(session);
+    },
+    {
+      certs,
+      keys,
+      alpn,
+      groups: o.groups,
+      host: o.host,
+      port: o.port,
+      retry: o.retry,
+      maxConnections: o.maxConnections,
+      qlog: o.qlog ?? false,
+      keylog: o.keylog ?? false,
+    },
+  );
+  return { endpoint, selfSigned };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        alpn: { type: 'string' },
+        groups: { type: 'string' },
+        retry: { type: 'boolean' },
+        'max-connections': { type: 'string' },
+        qlog: { type: 'string' },
+        keylog: { type: 'string' },
+        json: { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    console.error(`zquic server: ${(err as Error).message} (see zquic server --help)`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(SERVER_USAGE);
+    return 0;
+  }
+  let setup: ServerSetup;
+  const json = values.json === true;
+  const say = (text: string, obj: Record<string, unknown>) =>
+    console.log(json ? JSON.stringify(obj) : text);
+  try {
+    const max = values['max-connections'];
+    if (max !== undefined && !/^\d+$/.test(max))
+      throw new Error(`--max-connections must be a number, got '${max}'`);
+    setup = await startServer({
+      port: parsePort(values.port, 4433),
+      host: values.host,
+      cert: values.cert,
+      key: values.key,
+      alpn: values.alpn?.split(',').map((s) => s.trim()),
+      groups: parseGroups(values.groups),
+      retry: values.retry,
+      maxConnections: max === undefined ? undefined : Number(max),
+      qlog: values.qlog,
+      keylog: values.keylog,
+      onsession: values.quiet
+        ? undefined
+        : (s) => {
+            const r = s.remoteAddress;
+            s.opened
+              .then((h) =>
+                say(`session ${r.address}:${r.port} ${h.group} ${h.cipher} alpn=${h.alpn}`, {
+                  event: 'session',
+                  remote: r,
+                  ...h,
+                }),
+              )
+              .catch((e: Error) =>
+                say(`session ${r.address}:${r.port} failed: ${e.message}`, {
+                  event: 'session-failed',
+                  remote: r,
+                  error: e.message,
+                }),
+              );
+          },
+    });
+  } catch (err) {
+    console.error(`zquic server: ${(err as Error).message}`);
+    return 2;
+  }
+  const { endpoint, selfSigned } = setup;
+  const a = endpoint.address;
+  let certNote = '';
+  if (selfSigned) {
+    const file = join(tmpdir(), `zquic-self-signed-${a.port}.pem`);
+    writeFileSync(file, selfSigned);
+    certNote = ` (self-signed certificate in ${file}: client --ca ${file}, or --insecure)`;
+  }
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  say(`zquic server listening on ${host}:${a.port}${certNote}`, {
+    event: 'listening',
+    ...a,
+    selfSignedCertificate: selfSigned !== undefined,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await Promise.race([endpoint.close(), new Promise((r) => setTimeout(r, 3000).unref())]);
+  endpoint.destroy();
+  return 0;
+}
