@@ -120,6 +120,14 @@ describe('zquic inspect', () => {
       expect(r.tls.errors).to.deep.equal([]);
     });
 
+    it(`${name}: A.3 alone opens with --odcid, and is reported unopened without it`, async () => {
+      const r = await json('--odcid', '8394c8f03e515708', s);
+      expect(r.datagrams[0].packets[0]).to.deep.include({ pn: 1, keys: 'server Initial' });
+      const alone = await json(s);
+      expect(alone.datagrams[0].packets[0].decrypted).to.equal(false);
+      expect(alone.datagrams[0].packets[0].note).to.contain('--odcid');
+    });
+
     it(`${name}: A.4 Retry integrity checked against the client's DCID`, async () => {
       const r = await json(c, retry);
       expect(r.datagrams[1].packets[0]).to.deep.include({
@@ -152,6 +160,9 @@ describe('zquic inspect', () => {
         keys: 'client 1-RTT',
         frames: [{ type: 'ping' }],
       });
+      // Without --dcid-len the CID lengths 0..20 are tried.
+      const guessed = await json('--keylog', keylog, '--largest-pn', '654360563', chacha);
+      expect(guessed.datagrams[0].packets[0]).to.deep.include({ pn: 654360564, dcid: '' });
       const without = await json('--dcid-len', '0', chacha);
       expect(without.datagrams[0].packets[0]).to.deep.include({
         decrypted: false,
