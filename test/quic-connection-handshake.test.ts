@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import type { GroupName } from '../lib/crypto/groups.js';
 import { QUIC_V1, QUIC_V2 } from '../lib/crypto/packet.js';
+import { encodeVersionNegotiation, parseHeader } from '../lib/quic/header.js';
 import { Link, clientConfig, serverConfig } from './support/link.js';
 
 function established(l: Link): boolean {
@@ -128,5 +129,62 @@ describe('quic connection: handshake', () => {
     const closed = l.events.client.find((e) => e.type === 'closed') as
       { error: { code: number } } | undefined;
     expect(closed?.error.code).to.equal(0x178);
+  });
+
+  it('compatible version negotiation: a v1 client moves to the v2 the server prefers (RFC 9368)', () => {
+    const l = new Link(clientConfig({ version: QUIC_V1 }), serverConfig({ version: QUIC_V2 }));
+    const seen = new Set<string>();
+    l.tap = (d) => {
+      if (d.data[0]! & 0x80) {
+        const v = d.data.readUInt32BE(1);
+        seen.add(`${d.toServer ? 'c' : 's'}:${v.toString(16)}`);
+      }
+      return d.data;
+    };
+    expect(l.run(() => established(l), 5000)).to.equal(true);
+    expect(l.client.version).to.equal(QUIC_V2);
+    expect(l.server!.version).to.equal(QUIC_V2);
+    // The client started in v1; the server answered in v2 only.
+    expect([...seen].sort()).to.deep.equal(['c:1', 'c:6b3343cf', 's:6b3343cf']);
+  });
+
+  it('compatible version negotiation the other way: a v2 client moves to v1', () => {
+    const l = new Link(clientConfig({ version: QUIC_V2 }), serverConfig({ version: QUIC_V1 }));
+    expect(l.run(() => established(l), 5000)).to.equal(true);
+    expect(l.client.version).to.equal(QUIC_V1);
+    expect(l.server!.version).to.equal(QUIC_V1);
+  });
+
+  function forgedVersionNegotiation(versions: number[]): Link {
+    const l = new Link();
+    let sent = false;
+    // Every v1 datagram of the client is answered by (or lost behind) the forged packet.
+    l.tap = (d) => {
+      if (!d.toServer || d.data.readUInt32BE(1) !== QUIC_V1) return d.data;
+      if (!sent) {
+        const h = parseHeader(d.data, 0, d.data.length, 8);
+        l.inject(false, encodeVersionNegotiation(h.scid, h.dcid, versions));
+      }
+      sent = true;
+      return null;
+    };
+    l.run(() => l.client.state === 'closed', 10_000);
+    return l;
+  }
+
+  it('Version Negotiation without a common version ends the attempt (VERSION_NEGOTIATION_ERROR)', () => {
+    const l = forgedVersionNegotiation([0x1a2a3a4a]);
+    const closed = l.events.client.find((e) => e.type === 'closed') as
+      { error: { code: number } } | undefined;
+    expect(closed?.error.code).to.equal(0x11);
+  });
+
+  it('a forged Version Negotiation (downgrade to v2) is detected by version_information', () => {
+    // The client restarts in v2; the server's parameters show it also speaks v1 (RFC 9368 §4).
+    const l = forgedVersionNegotiation([QUIC_V2]);
+    const closed = l.events.client.find((e) => e.type === 'closed') as
+      { error: { code: number } } | undefined;
+    expect(closed?.error.code).to.equal(0x11);
+    expect(l.client.version).to.equal(QUIC_V2);
   });
 });

@@ -22,7 +22,14 @@
  * connection migration initiated by us, preferred_address, ECN.
  */
 import { randomBytes } from 'node:crypto';
-import { initialSecrets, PacketKey, UNPROTECT_KEY_PHASE, QUIC_V1 } from '../crypto/packet.js';
+import {
+  initialSecrets,
+  PacketKey,
+  UNPROTECT_KEY_PHASE,
+  QUIC_V1,
+  QUIC_V2,
+} from '../crypto/packet.js';
+import { decodeClientHello } from '../tls/messages.js';
 import { TlsAlert } from '../tls/alerts.js';
 import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
@@ -138,6 +145,8 @@ export type ConnectionState = 'handshake' | 'established' | 'closing' | 'drainin
 
 /** Length of the connection IDs we issue (short headers are parsed with it). */
 export const LOCAL_CID_LENGTH = 8;
+/** Versions we speak, in our order of preference for version negotiation. */
+const SUPPORTED_VERSIONS = [QUIC_V1, QUIC_V2];
 
 const { Initial, Handshake, ApplicationData: App } = PacketSpace;
 const LEVELS: Level[] = ['initial', 'handshake', 'application'];
@@ -232,7 +241,19 @@ export class Connection {
   readonly role: 'client' | 'server';
   version: number;
   private readonly config: ConnectionConfig;
-  private readonly tls: TlsClient | TlsServer;
+  private tls: TlsClient | TlsServer;
+  /** Our transport parameters and TLS options (the server re-encodes them on a version switch). */
+  private readonly tp: TransportParameters;
+  private readonly tlsOptions: Record<string, unknown>;
+  /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
+  private readonly firstVersion: number;
+  private vnOriginalVersion = 0;
+  /** Server: still waiting for the whole ClientHello to choose the version (RFC 9368 §2.3). */
+  private versionDecided = true;
+  private chBuf: Buffer[] = [];
+  private oldInitialRead: PacketKey | undefined;
+  private oldVersion = 0;
+  private initialKeysDcid: Uint8Array;
   private readonly local: ResolvedTransportParameters;
   private peer: ResolvedTransportParameters | undefined;
   private readonly spaces: [Space, Space, Space];
@@ -379,6 +400,23 @@ export class Connection {
       delete tp.preferredAddress;
     }
     // Encoding validates every value (RangeError/TypeError naming the parameter).
+    this.firstVersion = init.version;
+    // RFC 9368 §3: version_information; the client lists every version it supports.
+    const supported = SUPPORTED_VERSIONS.filter((v) => v !== this.version);
+    tp.versionInformation = {
+      chosenVersion: this.version,
+      availableVersions: [this.version, ...supported],
+    };
+    if (this.role === 'server' && config.version !== undefined) {
+      if (!isSupportedVersion(config.version))
+        throw new RangeError('config.version is not supported');
+      tp.versionInformation.availableVersions = [
+        config.version,
+        ...SUPPORTED_VERSIONS.filter((v) => v !== config.version),
+      ];
+      this.versionDecided = config.version === this.version;
+    }
+    this.tp = tp;
     const encoded = encodeTransportParameters(tp, this.role);
     this.local = withDefaults(tp);
 
@@ -421,7 +459,8 @@ export class Connection {
       keyUpdates: 0,
     };
 
-    this.installInitialKeys(this.role === 'client' ? this.dcid : this.originalDcidForKeys(init));
+    this.initialKeysDcid = init.dcid;
+    this.installInitialKeys(this.initialKeysDcid);
     const tlsOptions: Record<string, unknown> = {
       ...(config.tls as object),
       transportParameters: encoded,
@@ -433,6 +472,7 @@ export class Connection {
       tlsOptions.acceptEarlyData ??= (remembered: Buffer): boolean =>
         zeroRttLimitsFit(remembered, this.local);
     }
+    this.tlsOptions = tlsOptions;
     this.tls =
       this.role === 'client'
         ? new TlsClient(tlsOptions as TlsClientOptions)
@@ -445,11 +485,6 @@ export class Connection {
       dst_ip: remote.address,
       dst_port: remote.port,
     });
-  }
-
-  /** The DCID the client's Initial packets (and so the Initial keys) use. */
-  private originalDcidForKeys(init: { dcid: Uint8Array }): Uint8Array {
-    return init.dcid;
   }
 
   // ---------------------------------------------------------------- construction
@@ -513,7 +548,8 @@ export class Connection {
       addressValidated: info.addressValidated,
     });
     // Initial keys come from the DCID of this Initial (the Retry SCID after a Retry).
-    c.installInitialKeys(Buffer.from(h.dcid));
+    c.initialKeysDcid = Buffer.from(h.dcid);
+    c.installInitialKeys(c.initialKeysDcid);
     c.receive(firstDatagram, remote, now);
     return c;
   }
@@ -722,7 +758,15 @@ export class Connection {
   }
 
   private onPacket(buf: Uint8Array, h: PacketHeader, remote: Address, now: number): void {
-    if (h.type !== '1rtt' && h.version !== this.version) return this.drop();
+    let oldInitial = false;
+    if (h.type !== '1rtt' && h.version !== this.version) {
+      if (h.type !== 'initial') return this.drop();
+      if (this.role === 'server' && this.oldInitialRead && h.version === this.oldVersion)
+        oldInitial = true; // Client Initials sent before it saw our switch (RFC 9368 §2.3).
+      else if (this.role === 'client' && !this.receivedFromPeer && !this.vnOriginalVersion)
+        this.switchVersion(h.version); // Compatible version negotiation (RFC 9368 §2.3).
+      else return this.drop();
+    }
     const space = h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
     const sp = this.spaces[space];
     if (sp.discarded) return this.drop();
@@ -731,7 +775,13 @@ export class Connection {
       return this.drop();
     if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.isLocalCid(h.dcid))
       return this.drop();
-    let key = h.type === '0rtt' ? this.zeroRttRead : space === App ? this.appRead : sp.readKey;
+    let key = oldInitial
+      ? this.oldInitialRead
+      : h.type === '0rtt'
+        ? this.zeroRttRead
+        : space === App
+          ? this.appRead
+          : sp.readKey;
     if (!key) {
       // RFC 9001 §5.7: keep a few packets that arrive before their keys.
       // (0-RTT only until the server's TLS decided: its handshake keys come with that.)
@@ -1074,9 +1124,53 @@ export class Connection {
     const err = sp.cryptoRecv.insert(offset, data);
     if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: 0x06 });
     const level = LEVELS[space]!;
+    if (!this.versionDecided) {
+      // Server preferring another version: read the whole ClientHello first (RFC 9368 §2.3).
+      for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
+        this.chBuf.push(Buffer.from(d));
+      const all = Buffer.concat(this.chBuf);
+      this.chBuf = [all];
+      if (all.length < 4 || all.length < 4 + all.readUIntBE(1, 3)) return;
+      this.decideVersion(all);
+      this.chBuf = [];
+      this.tls.receive(level, all, this.wall(now));
+      this.drainTls(now);
+      return;
+    }
     for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
       this.tls.receive(level, d, this.wall(now));
     this.drainTls(now);
+  }
+
+  /** Server: switch to our preferred version if the client lists it (RFC 9368 §2.3). */
+  private decideVersion(ch: Buffer): void {
+    this.versionDecided = true;
+    const want = this.config.version!;
+    if (ch[0] !== 1) return; // Not a ClientHello: the TLS engine will fail it.
+    const tpBytes = decodeClientHello(ch.subarray(4, 4 + ch.readUIntBE(1, 3))).extensions
+      .quicTransportParameters;
+    if (!tpBytes) return;
+    const vi = decodeTransportParameters(tpBytes, 'client').versionInformation;
+    if (!vi || !vi.availableVersions.includes(want)) return;
+    this.oldInitialRead = this.spaces[Initial].readKey;
+    this.oldVersion = this.version;
+    this.retiredKeys.push(this.spaces[Initial].writeKey!);
+    this.version = want;
+    this.installInitialKeys(this.initialKeysDcid);
+    this.tp.versionInformation!.chosenVersion = want;
+    const opts = {
+      ...this.tlsOptions,
+      transportParameters: encodeTransportParameters(this.tp, 'server'),
+    };
+    this.tls = new TlsServer(opts as unknown as TlsServerOptions);
+  }
+
+  /** Client: the server answered in another version we offered (RFC 9368 §2.3). */
+  private switchVersion(version: number): void {
+    if (!isSupportedVersion(version)) return;
+    this.retiredKeys.push(this.spaces[Initial].readKey!, this.spaces[Initial].writeKey!);
+    this.version = version;
+    this.installInitialKeys(this.initialKeysDcid);
   }
 
   private drainTls(now: number): void {
@@ -1169,6 +1263,20 @@ export class Connection {
           );
       } else if (tp.retrySourceConnectionId) bad('retry_source_connection_id without Retry');
     }
+    // RFC 9368 §4: the chosen versions must match what happened on the wire.
+    const vi = tp.versionInformation;
+    const vnError = (m: string): never => {
+      throw new QuicError(TransportError.VERSION_NEGOTIATION_ERROR, m);
+    };
+    if (this.role === 'client') {
+      if (vi) {
+        if (vi.chosenVersion !== this.version) vnError('server chosen version mismatch');
+        if (this.vnOriginalVersion && vi.availableVersions.includes(this.vnOriginalVersion))
+          vnError('version downgrade');
+      } else if (this.version !== this.firstVersion || this.vnOriginalVersion)
+        vnError('version_information missing after version negotiation');
+    } else if (vi && vi.chosenVersion !== this.firstVersion)
+      vnError('client chosen version mismatch');
     const p = withDefaults(tp);
     this.peer = p;
     this.connSend.update(p.initialMaxData);
@@ -2197,6 +2305,7 @@ export class Connection {
     if (!verifyRetry(buf, h, this.originalDcid)) return this.drop();
     this.retrySourceCid = Buffer.from(h.scid);
     this.dcid = this.retrySourceCid;
+    this.initialKeysDcid = this.dcid;
     this.token = Buffer.from(h.token);
     this.spaces[Initial].readKey?.destroy();
     this.spaces[Initial].writeKey?.destroy();
@@ -2215,6 +2324,9 @@ export class Connection {
       return this.drop();
     const versions = h.supportedVersions ?? [];
     if (versions.includes(this.version)) return this.drop();
+    // RFC 9368 §2.1: incompatible negotiation: start again with a version both support.
+    const next = SUPPORTED_VERSIONS.find((v) => versions.includes(v));
+    if (next !== undefined && !this.vnOriginalVersion) return this.restartWithVersion(next, now);
     // RFC 9368 §4: no common version: abandon the attempt.
     this.closeError = {
       code: TransportError.VERSION_NEGOTIATION_ERROR,
@@ -2225,6 +2337,25 @@ export class Connection {
     this._state = 'draining';
     this.closeDeadline = now;
     this.events.push({ type: 'closed', error: this.closeError });
+  }
+
+  /** A new connection attempt in `version` that keeps this object (and our SCID). */
+  private restartWithVersion(version: number, now: number): void {
+    const dcid = randomBytes(LOCAL_CID_LENGTH);
+    const fresh = new Connection({ ...this.config, version }, this.remote, now, {
+      scid: this.scid,
+      dcid,
+      originalDcid: dcid,
+      version,
+    });
+    fresh.vnOriginalVersion = this.version;
+    (fresh.tls as TlsClient).start(fresh.wall(now));
+    fresh.drainTls(now);
+    const events = this.events.splice(0);
+    this.terminate();
+    Object.assign(this, fresh);
+    this.events.unshift(...events);
+    this._stats.handshakeStart = now;
   }
 
   // ---------------------------------------------------------------- qlog
