@@ -226,4 +226,44 @@ describe('quic connection: streams', function () {
     // RFC 9000 §3.5: STOP_SENDING is answered with RESET_STREAM carrying the same code.
     expect(got).to.include(`server:stream-reset:${b}:99`);
   });
+
+  it('stream state is freed when both halves end: 300 streams through a limit of 100', () => {
+    const l = new Link(clientConfig(), serverConfig(), { delay: 2 });
+    const size = (c: unknown): number => (c as { streams: Map<number, unknown> }).streams.size;
+    let opened = 0;
+    let echoed = 0;
+    let stopped = 0;
+    const openMore = (): void => {
+      for (let id = l.client.openStream(true); id !== null; id = l.client.openStream(true)) {
+        l.client.write(id, Buffer.from(`request ${opened}`), true);
+        if (++opened === 300) return;
+      }
+    };
+    l.onEvent = (side, ev) => {
+      if (
+        side === 'client' &&
+        (ev.type === 'handshake-complete' || ev.type === 'streams-available')
+      )
+        if (opened < 300) openMore();
+      if (ev.type !== 'readable') return;
+      const c = side === 'client' ? l.client : l.server!;
+      const chunks: Buffer[] = [];
+      for (let d = c.read(ev.streamId); d; d = c.read(ev.streamId)) chunks.push(Buffer.from(d));
+      if (!c.isFinished(ev.streamId)) return;
+      if (side === 'server') l.server!.write(ev.streamId, Buffer.concat(chunks), true);
+      else echoed++;
+    };
+    expect(l.run(() => echoed === 300, 30_000)).to.equal(true);
+    // A peer-initiated unidirectional stream we stop reading: freed once STOP_SENDING is acked.
+    const uni = l.server!.openStream(false)!;
+    l.server!.write(uni, Buffer.alloc(100_000, 1));
+    l.onEvent = (side, ev) => {
+      if (side === 'client' && ev.type === 'stream-opened') l.client.stopSending(ev.streamId, 5);
+      if (side === 'server' && ev.type === 'stop-sending') stopped++;
+    };
+    l.run(() => false, 1000);
+    expect(stopped).to.equal(1);
+    expect(size(l.client)).to.equal(0);
+    expect(size(l.server)).to.equal(0);
+  });
 });

@@ -166,6 +166,7 @@ type SentFrame =
   | { t: 'stop'; s: Stream }
   | { t: 'max_stream_data'; s: Stream; max: number }
   | { t: 'handshake_done' }
+  | { t: 'challenge' }
   | { t: 'other' };
 
 interface PacketMeta {
@@ -304,6 +305,8 @@ export class Connection {
   private readonly streams = new Map<number, Stream>();
   private readonly sendQueue: Stream[] = [];
   private readonly maxDataUpdates = new Set<Stream>();
+  /** Streams with a RESET_STREAM or STOP_SENDING to send. */
+  private readonly signals = new Set<Stream>();
   private peerBidi: PeerStreamLimit;
   private peerUni: PeerStreamLimit;
   private localBidi = new LocalStreamLimit(0);
@@ -1036,6 +1039,10 @@ export class Connection {
           f.s.resetAcked = true;
           this.maybeFreeStream(f.s);
           break;
+        case 'stop':
+          f.s.stopAcked = true;
+          this.maybeFreeStream(f.s);
+          break;
         default:
           break;
       }
@@ -1064,10 +1071,10 @@ export class Connection {
           }
           break;
         case 'reset':
-          if (!f.s.resetAcked) f.s.resetPending = true;
+          if (!f.s.resetAcked) this.signal(f.s, 'reset');
           break;
         case 'stop':
-          if (!f.s.recvFinished) f.s.stopPending = true;
+          if (!f.s.stopAcked && this.streams.get(f.s.id) === f.s) this.signal(f.s, 'stop');
           break;
         case 'max_stream_data':
           if (
@@ -1081,6 +1088,10 @@ export class Connection {
           break;
         case 'handshake_done':
           this.handshakeDonePending = true;
+          break;
+        case 'challenge':
+          // RFC 9000 §8.2.1: a new PATH_CHALLENGE (same data is fine) until validated.
+          if (this.pathChallenge) this.pathChallengePending = true;
           break;
         case 'ctrl':
           this.onCtrlLost(f.f);
@@ -1551,16 +1562,25 @@ export class Connection {
     if (s.resetCode < 0 && !s.send!.allAcked) this.queueReset(s, code);
   }
 
+  private signal(s: Stream, kind: 'reset' | 'stop'): void {
+    if (kind === 'reset') s.resetPending = true;
+    else s.stopPending = true;
+    this.signals.add(s);
+  }
+
   private queueReset(s: Stream, code: number): void {
     s.resetCode = code;
     s.resetFinalSize = s.send!.reset();
-    s.resetPending = true;
+    this.signal(s, 'reset');
   }
 
   private maybeFreeStream(s: Stream): void {
     if (!s.sendDone || !s.recvFinished || this.streams.get(s.id) !== s) return;
+    // A STOP_SENDING still to be delivered keeps the stream (RFC 9000 §3.5).
+    if (s.stopCode >= 0 && !s.stopAcked) return;
     this.streams.delete(s.id);
     this.maxDataUpdates.delete(s);
+    this.signals.delete(s);
     const local = isServerInitiated(s.id) === (this.role === 'server');
     if (!local) {
       const lim = isUni(s.id) ? this.peerUni : this.peerBidi;
@@ -1687,10 +1707,14 @@ export class Connection {
     if (s.recvStopped || s.recvReset || s.recv.finished) return;
     s.recvStopped = true;
     s.stopCode = code;
-    s.stopPending = true;
+    this.signal(s, 'stop');
     const dropped = s.recv.discard();
     this.connRecv.onConsumed(dropped);
     s.window!.stop();
+    // The application is done with this half (RFC 9000 §3.5); its state can go once the send
+    // half is done too.
+    s.recvDone = true;
+    this.maybeFreeStream(s);
   }
 
   /** RFC 9221: queues a DATAGRAM frame; false when not negotiated or too large. */
@@ -2019,9 +2043,8 @@ export class Connection {
     if (this.connRecv.updateNeeded || this.maxDataUpdates.size) return true;
     if (this.datagrams.length && this._state === 'established') return true;
     if (this.spaces[App].cryptoSend.hasPending) return true;
-    for (const s of this.sendQueue)
-      if (s.resetPending || s.stopPending || this.canSendStream(s)) return true;
-    for (const s of this.streams.values()) if (s.resetPending || s.stopPending) return true;
+    if (this.signals.size) return true;
+    for (const s of this.sendQueue) if (this.canSendStream(s)) return true;
     return false;
   }
 
@@ -2163,7 +2186,7 @@ export class Connection {
     }
     if (this.pathChallengePending && this.pathChallenge && b.room >= 9) {
       b.writeFrame({ type: 'path_challenge', data: this.pathChallenge });
-      frames.push({ t: 'other' });
+      frames.push({ t: 'challenge' });
       this.pathChallengePending = false;
       wrote = true;
     }
@@ -2193,8 +2216,9 @@ export class Connection {
       frames.push({ t: 'max_stream_data', s, max });
       wrote = true;
     }
-    for (const s of this.streams.values()) {
+    for (const s of this.signals) {
       if (b.room < 25) break;
+      this.signals.delete(s);
       if (s.resetPending) {
         s.resetPending = false;
         b.writeFrame({

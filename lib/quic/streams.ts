@@ -37,6 +37,7 @@ export class Stream {
   /** STOP_SENDING to send (-1 none). */
   stopCode = -1;
   stopPending = false;
+  stopAcked = false;
   /** The peer reset the receive half (RFC 9000 §3.2 "Reset Recvd"). */
   recvReset = false;
   /** STOP_SENDING was sent: incoming data is discarded. */
