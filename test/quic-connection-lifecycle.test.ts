@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { QUIC_V1 } from '../lib/crypto/packet.js';
 import type { ConnectionEvent, QlogEvent } from '../lib/quic/connection.js';
-import { encodeRetry, parseHeader } from '../lib/quic/header.js';
+import { encodeRetry, encodeStatelessReset, parseHeader } from '../lib/quic/header.js';
 import { Link, clientConfig, serverConfig } from './support/link.js';
 
 type Closed = Extract<ConnectionEvent, { type: 'closed' }>;
@@ -257,5 +257,19 @@ describe('quic connection: lifecycle', function () {
     expect(s.packetsSent).to.be.greaterThan(2);
     expect(s.bytesSent).to.be.greaterThan(2400);
     expect(s.smoothedRtt).to.be.within(19, 21);
+  });
+
+  it('a Stateless Reset with the token the server gave ends the client (RFC 9000 §10.3)', () => {
+    const token = randomBytes(16);
+    const l = new Link(clientConfig(), serverConfig({ statelessResetToken: () => token }));
+    l.run(() => established(l), 5000);
+    // A reset with another token is just an undecryptable datagram.
+    l.inject(false, encodeStatelessReset(randomBytes(16), 43));
+    l.run(() => false, 50);
+    expect(l.client.state).to.equal('established');
+    l.inject(false, encodeStatelessReset(token, 43));
+    l.run(() => l.client.state !== 'established', 100);
+    expect(l.client.state).to.equal('draining');
+    expect(closedOf(l.events.client)!.error!.reason).to.equal('stateless reset');
   });
 });

@@ -709,9 +709,11 @@ export class Connection {
     }
   }
 
-  private onDatagram(buf: Uint8Array, remote: Address, now: number): void {
-    this._stats.bytesReceived += buf.length;
-    if (sameAddress(remote, this.remote)) this.bytesReceivedOnPath += buf.length;
+  private onDatagram(buf: Uint8Array, remote: Address, now: number, replay = false): void {
+    if (!replay) {
+      this._stats.bytesReceived += buf.length;
+      if (sameAddress(remote, this.remote)) this.bytesReceivedOnPath += buf.length;
+    }
     if (this._state === 'closing') {
       // RFC 9000 §10.2.1: answer packets in the closing period with CONNECTION_CLOSE.
       this.closeSendPending = true;
@@ -1244,7 +1246,8 @@ export class Connection {
     } else this.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
       const pending = this.pendingPackets.splice(0);
-      for (const p of pending) this.onDatagram(p.data, p.remote, now);
+      // Already counted when they arrived (amplification budget, stats).
+      for (const p of pending) this.onDatagram(p.data, p.remote, now, true);
     }
   }
 
