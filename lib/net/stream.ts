@@ -112,10 +112,22 @@ export class QuicStream extends Duplex {
   private pull(): void {
     if (this.readDone) return;
     try {
-      // isFinished first: after the last read the connection may free the stream.
-      while (!this.host.isFinished(this.id)) {
-        const data = this.host.read(this.id);
-        if (!data) return;
+      for (;;) {
+        // The connection frees a stream once it is done both ways, after which read() throws;
+        // but it counts the FIN as delivered only when read() is called after the last byte
+        // (even if isFinished() is already true), so call it once more in that state.
+        const fin = this.host.isFinished(this.id);
+        let data: Uint8Array | null;
+        try {
+          data = this.host.read(this.id);
+        } catch (err) {
+          if (fin) break;
+          throw err;
+        }
+        if (!data) {
+          if (fin) break;
+          return;
+        }
         this.host.kick(); // reading may open the window (MAX_STREAM_DATA)
         if (!this.push(data)) {
           this.reading = false;
@@ -124,6 +136,7 @@ export class QuicStream extends Duplex {
       }
       this.readDone = true;
       this.push(null);
+      this.host.kick();
       this.maybeRelease();
     } catch (err) {
       this.destroy(err as Error);
