@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { AntiReplay } from '../lib/tls/anti-replay.js';
 import { TicketKeys, type SessionTicket } from '../lib/tls/session-ticket.js';
 import type { ConnectionConfig, QlogEvent } from '../lib/quic/connection.js';
+import { splitDatagram } from '../lib/quic/header.js';
 import { Link, WALL_CLOCK, clientConfig, serverConfig } from './support/link.js';
 
 const zeroRttSent = (qlog: QlogEvent[]): number =>
@@ -38,12 +39,24 @@ describe('quic connection: resumption and 0-RTT', () => {
   }
 
   /** Resumes with 0-RTT: the client writes a request before the handshake completes. */
-  function resume(earlyData: boolean) {
+  function resume(earlyData: boolean, dropClientFinished = false) {
     const session = ticket();
     const qlog: QlogEvent[] = [];
     const c = clientConfig({ qlog: (e) => qlog.push(e), wallClockOffset: WALL_CLOCK + 1000 });
     c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
     const l = new Link(c, server(earlyData, 1000));
+    let dropped = false;
+    if (dropClientFinished) {
+      // Lose the first client datagram carrying a Handshake packet (its Finished).
+      l.tap = (d) => {
+        const handshake = splitDatagram(d.data, 8).packets.some((p) => p.type === 'handshake');
+        if (d.toServer && handshake && !dropped) {
+          dropped = true;
+          return null;
+        }
+        return d.data;
+      };
+    }
     const request = Buffer.from('GET /early\n');
     const sid = l.client.openStream(true);
     expect(sid, '0-RTT stream').to.equal(0);
@@ -59,7 +72,7 @@ describe('quic connection: resumption and 0-RTT', () => {
       }
     };
     l.run(() => established(l) && Buffer.concat(got).equals(request), 5000);
-    return { l, got: Buffer.concat(got), qlog, serverDoneBeforeHandshake, request };
+    return { l, got: Buffer.concat(got), qlog, serverDoneBeforeHandshake, request, dropped };
   }
 
   it('accepted: the request arrives in 0-RTT, before the server completes the handshake', () => {
@@ -80,5 +93,13 @@ describe('quic connection: resumption and 0-RTT', () => {
     expect(zeroRttSent(r.qlog)).to.be.greaterThan(0);
     // The server dropped the 0-RTT packets it could not read.
     expect(r.l.server!.stats.packetsDropped).to.be.greaterThan(0);
+  });
+
+  it("accepted 0-RTT, the client's Finished lost: the handshake still completes", () => {
+    const r = resume(true, true);
+    expect(r.dropped).to.equal(true);
+    expect(r.got).to.deep.equal(r.request);
+    expect(r.l.server!.state).to.equal('established');
+    expect(r.l.client.handshake!.earlyDataAccepted).to.equal(true);
   });
 });

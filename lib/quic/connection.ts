@@ -2144,7 +2144,8 @@ export class Connection {
       size,
       ackEliciting: eliciting,
       inFlight: eliciting,
-      frames: { frames, phase: space === App ? this.writePhase : -1 },
+      // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
+      frames: { frames, phase: space === App && !zeroRtt ? this.writePhase : -1 },
     };
   }
 
