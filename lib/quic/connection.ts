@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import {
   initialSecrets,
   PacketKey,
+  UNPROTECT_AUTH_FAILED,
   UNPROTECT_KEY_PHASE,
   QUIC_V1,
   QUIC_V2,
@@ -155,6 +156,9 @@ const MAX_QUEUED_DATAGRAMS = 128;
 const MAX_BUFFERED_UNDECRYPTABLE = 8;
 const CRYPTO_BUFFER_LIMIT = 64 * 1024;
 const MAX_PEER_CIDS_HELD = 8;
+const KEY_UPDATE_AFTER_PACKETS = 2 ** 22;
+/** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
+const MAX_PENDING_RETIRES = 64;
 
 /** What a sent packet carried, for acknowledgement and loss (retransmission). */
 type SentFrame =
@@ -334,6 +338,9 @@ export class Connection {
   private pacingAt = 0;
   private readonly keysForBatch: PacketKey[] = [];
   private readonly retiredKeys: PacketKey[] = [];
+  private authFailures = 0;
+  /** Packets protected with the current 1-RTT write key (RFC 9001 §6.6 confidentiality limit). */
+  private packetsThisKey = 0;
   private readonly out: { data: Uint8Array; remote: Address }[] = [];
   private readonly qlog: ((e: QlogEvent) => void) | undefined;
   private readonly _stats: ConnectionStats;
@@ -810,8 +817,9 @@ export class Connection {
         key = this.appReadNext;
         phaseChanged = true;
       }
-      if (!key.open(buf, h.start, headerLength, h.end, pn)) return this.drop();
+      if (!key.open(buf, h.start, headerLength, h.end, pn)) return this.authFailed(h);
     }
+    if (pn === UNPROTECT_AUTH_FAILED) return this.authFailed(h);
     if (pn < 0) return this.drop();
     if (sp.acks.isDuplicate(pn)) return this.drop();
     const frames = readPacketFrames(buf, h);
@@ -864,6 +872,18 @@ export class Connection {
 
   private drop(): void {
     this._stats.packetsDropped++;
+  }
+
+  /**
+   * RFC 9001 §6.6: forged 1-RTT packets count against the AEAD integrity limit; past it the
+   * connection closes with AEAD_LIMIT_REACHED.
+   */
+  private authFailed(h: PacketHeader): void {
+    this._stats.packetsDropped++;
+    if (h.type !== '1rtt') return;
+    const limit = this.appRead?.suite.aead === 'chacha20-poly1305' ? 2 ** 36 : 2 ** 52;
+    if (++this.authFailures >= limit)
+      throw new QuicError(TransportError.AEAD_LIMIT_REACHED, 'AEAD integrity limit reached');
   }
 
   private onPeerAddressChange(remote: Address, frames: Frame[], now: number): void {
@@ -1388,6 +1408,18 @@ export class Connection {
     }
   }
 
+  private queueRetire(sequence: number): void {
+    let pending = 0;
+    for (const f of this.ctrl) if (f.type === 'retire_connection_id') pending++;
+    if (pending >= MAX_PENDING_RETIRES)
+      throw new QuicError(
+        TransportError.CONNECTION_ID_LIMIT_ERROR,
+        'too many connection IDs to retire',
+        { frameType: 0x18 },
+      );
+    this.ctrl.push({ type: 'retire_connection_id', sequence });
+  }
+
   private onNewConnectionId(
     seq: number,
     retirePriorTo: number,
@@ -1415,7 +1447,7 @@ export class Connection {
       return;
     }
     if (seq < this.peerRetirePriorTo) {
-      this.ctrl.push({ type: 'retire_connection_id', sequence: seq });
+      this.queueRetire(seq);
       return;
     }
     this.peerCids.push({ seq, cid: Buffer.from(cid), token: Buffer.from(token) });
@@ -1425,7 +1457,7 @@ export class Connection {
         const c = this.peerCids[i]!;
         if (c.seq < retirePriorTo) {
           this.peerCids.splice(i, 1);
-          this.ctrl.push({ type: 'retire_connection_id', sequence: c.seq });
+          this.queueRetire(c.seq);
         }
       }
       // Move to a CID that is still active.
@@ -1749,6 +1781,7 @@ export class Connection {
     this.writePhase ^= 1;
     this.writePhaseAcked = false;
     this.writePhaseFirstPn = this.spaces[App].nextPn;
+    this.packetsThisKey = 0;
     this._stats.keyUpdates++;
     this.emitQlog(now, 'security:key_updated', {
       key_type: '1rtt',
@@ -1886,6 +1919,7 @@ export class Connection {
       if (this._state === 'closing') {
         if (this.closeSendPending) this.buildClose();
       } else {
+        this.maybeAutoKeyUpdate(now);
         for (let i = 0; i < MAX_DATAGRAMS_PER_SEND; i++) if (!this.buildDatagram(now)) break;
       }
       b.protect(this.keysForBatch);
@@ -2060,6 +2094,20 @@ export class Connection {
     return send.hasPending;
   }
 
+  /**
+   * RFC 9001 §6.6: update the 1-RTT keys well before the confidentiality limit (2^23 packets
+   * for AES-GCM; we use 2^22 for every suite).
+   */
+  private maybeAutoKeyUpdate(now: number): void {
+    if (
+      this.packetsThisKey >= KEY_UPDATE_AFTER_PACKETS &&
+      this.handshakeConfirmed &&
+      this.writePhaseAcked &&
+      this.writePhase === this.readPhase
+    )
+      this.rotateWriteKey(now);
+  }
+
   private buildPacket(
     space: PacketSpace,
     now: number,
@@ -2120,6 +2168,7 @@ export class Connection {
     const size = b.finishPacket();
     const pn = sp.nextPn++;
     if (probe && eliciting) sp.probes--;
+    if (space === App && !zeroRtt) this.packetsThisKey++;
     if (space === Handshake && this.role === 'client' && !this.spaces[Initial].discarded)
       this.discardInitialPending = true;
     if (this.qlog)
