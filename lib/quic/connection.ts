@@ -36,7 +36,7 @@ import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
-import { AckTracker, decodeAckDelay, PacketSpace } from './ack-tracker.js';
+import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { QuicError, TransportError, transportErrorName } from './errors.js';
 import { RecvWindow, SendCredit, PeerStreamLimit, LocalStreamLimit } from './flow-control.js';
@@ -63,9 +63,11 @@ import {
   Pacer,
   type SentPacket,
 } from './recovery/index.js';
-import { RecvBuffer } from './recv-buffer.js';
-import { SendBuffer } from './send-buffer.js';
 import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
+import { Space, type PacketMeta, type SentFrame } from './spaces.js';
+import { hex, qlogFrame, type QlogEvent } from './qlog.js';
+
+export type { QlogEvent };
 import {
   decodeTransportParameters,
   encodeTransportParameters,
@@ -93,12 +95,6 @@ export interface ConnectionConfig {
   streamSendBuffer?: number;
   newToken?: (remote: Address) => Uint8Array;
   statelessResetToken?: (cid: Uint8Array) => Uint8Array;
-}
-
-export interface QlogEvent {
-  time: number;
-  name: string;
-  data: Record<string, unknown>;
 }
 
 export type ConnectionHandshakeInfo = HandshakeInfo;
@@ -154,44 +150,10 @@ const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
 const MAX_QUEUED_DATAGRAMS = 128;
 const MAX_BUFFERED_UNDECRYPTABLE = 8;
-const CRYPTO_BUFFER_LIMIT = 64 * 1024;
 const MAX_PEER_CIDS_HELD = 8;
 const KEY_UPDATE_AFTER_PACKETS = 2 ** 22;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
-
-/** What a sent packet carried, for acknowledgement and loss (retransmission). */
-type SentFrame =
-  | { t: 'ack'; largest: number }
-  | { t: 'crypto'; offset: number; len: number }
-  | { t: 'stream'; s: Stream; offset: number; len: number; fin: boolean }
-  | { t: 'ctrl'; f: Frame }
-  | { t: 'reset'; s: Stream }
-  | { t: 'stop'; s: Stream }
-  | { t: 'max_stream_data'; s: Stream; max: number }
-  | { t: 'handshake_done' }
-  | { t: 'challenge' }
-  | { t: 'other' };
-
-interface PacketMeta {
-  frames: SentFrame[];
-  /** 1-RTT key phase the packet was sent with (-1: not 1-RTT). */
-  phase: number;
-}
-
-class Space {
-  readKey: PacketKey | undefined;
-  writeKey: PacketKey | undefined;
-  readonly acks: AckTracker;
-  readonly cryptoSend = new SendBuffer();
-  readonly cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
-  nextPn = 0;
-  discarded = false;
-  probes = 0;
-  constructor(space: PacketSpace, maxAckDelay: number, ackDelayExponent: number) {
-    this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
-  }
-}
 
 interface PeerCid {
   seq: number;
@@ -2477,29 +2439,4 @@ function zeroRttLimitsFit(remembered: Buffer, p: ResolvedTransportParameters): b
 function checkCode(code: unknown): void {
   if (typeof code !== 'number' || !Number.isSafeInteger(code) || code < 0 || code >= 2 ** 62)
     throw new RangeError('code must be an integer in [0, 2^62)');
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b).toString('hex');
-}
-
-function qlogFrame(f: Frame): Record<string, unknown> {
-  switch (f.type) {
-    case 'stream':
-      return {
-        frame_type: 'stream',
-        stream_id: f.streamId,
-        offset: f.offset,
-        length: f.data.length,
-        fin: f.fin,
-      };
-    case 'crypto':
-      return { frame_type: 'crypto', offset: f.offset, length: f.data.length };
-    case 'ack':
-      return { frame_type: 'ack', acked_ranges: f.ranges.map((r) => [r.start, r.end]) };
-    case 'connection_close':
-      return { frame_type: 'connection_close', error_code: f.errorCode };
-    default:
-      return { frame_type: f.type };
-  }
 }

@@ -1,0 +1,46 @@
+/**
+ * Per packet number space state of a connection (RFC 9000 §12.3): packet protection keys,
+ * the ACK tracker, the CRYPTO stream in both directions, and what each sent packet carried.
+ */
+import type { PacketKey } from '../crypto/packet.js';
+import { AckTracker, type PacketSpace } from './ack-tracker.js';
+import type { Frame } from './frames.js';
+import { RecvBuffer } from './recv-buffer.js';
+import { SendBuffer } from './send-buffer.js';
+import type { Stream } from './streams.js';
+
+/** RFC 9000 §7.5: CRYPTO data buffered beyond the read offset (at least 4096). */
+export const CRYPTO_BUFFER_LIMIT = 64 * 1024;
+
+/** What a sent packet carried, for acknowledgement and loss (retransmission). */
+export type SentFrame =
+  | { t: 'ack'; largest: number }
+  | { t: 'crypto'; offset: number; len: number }
+  | { t: 'stream'; s: Stream; offset: number; len: number; fin: boolean }
+  | { t: 'ctrl'; f: Frame }
+  | { t: 'reset'; s: Stream }
+  | { t: 'stop'; s: Stream }
+  | { t: 'max_stream_data'; s: Stream; max: number }
+  | { t: 'handshake_done' }
+  | { t: 'challenge' }
+  | { t: 'other' };
+
+export interface PacketMeta {
+  frames: SentFrame[];
+  /** 1-RTT key phase the packet was sent with (-1: not 1-RTT). */
+  phase: number;
+}
+
+export class Space {
+  readKey: PacketKey | undefined;
+  writeKey: PacketKey | undefined;
+  readonly acks: AckTracker;
+  readonly cryptoSend = new SendBuffer();
+  readonly cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
+  nextPn = 0;
+  discarded = false;
+  probes = 0;
+  constructor(space: PacketSpace, maxAckDelay: number, ackDelayExponent: number) {
+    this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
+  }
+}
