@@ -17,9 +17,17 @@
  *   which the endpoint already knows from accept()).
  * - Extra config: `maxDatagramSize` (default 1200), `streamSendBuffer` (bytes write() buffers
  *   per stream, default 1 MiB), `newToken` (server: produces NEW_TOKEN tokens),
- *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random).
- * Not implemented yet (see the report): 0-RTT, client version negotiation/compatible VN,
- * connection migration initiated by us, preferred_address, ECN.
+ *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random). On a
+ *   server, `version` is the preferred version for compatible version negotiation (RFC 9368).
+ * - Extra API: `isFinished(streamId)`, `remoteAddress`; read() of a freed stream returns null.
+ *   `close(code, reason = '', application = true, now)`. `send()` returns at most 48 datagrams
+ *   per call: call it until it returns none. The `handshake` info is the TLS engine's
+ *   HandshakeInfo (the contract's fields plus serverName, peerCertificate, ...).
+ * - 0-RTT: client: `tls.session` + `tls.earlyData: true`; openStream()/write() work before the
+ *   handshake completes. Server: `tls.earlyData`, `ticketKeys`, `antiReplay` (the limits 0-RTT
+ *   relies on are stored in tickets and checked by default).
+ * Not implemented: connection migration initiated by us, preferred_address, ECN, PMTU
+ * discovery (datagrams stay at maxDatagramSize), spin bit.
  */
 import { randomBytes } from 'node:crypto';
 import {
