@@ -1,0 +1,191 @@
+// QUIC over loopback UDP through the public API, client and server in one process:
+//  - full handshake (connect() .. session.opened on the client) median ms, X25519 vs
+//    X25519MLKEM768, measured alternately in the same run (ratio);
+//  - single-connection bulk goodput (one stream, client -> server) in Mbit/s and CPU seconds per
+//    GB (process CPU: both ends of the connection are in this process);
+//  - memory per idle connection with N connections open (heap + external after GC, divided by
+//    N; both the client and the server side of each connection are in this process).
+// Run: `npm run bench:quic [-- --json] [-- --handshakes=60] [-- --mb=100] [-- --conns=10000]`
+// (node --expose-gc makes the memory figure exact; without it the figure includes garbage).
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+
+import { QuicEndpoint } from '../lib/net/endpoint.js';
+import { connect, listen, selfSignedCertificate, type QuicSession } from '../lib/index.js';
+
+export interface QuicFigure {
+  what: string;
+  value: number;
+  unit: string;
+  detail?: Record<string, unknown>;
+}
+
+function arg(name: string, dflt: number): number {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : dflt;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+export async function runQuicBench(
+  opts: { handshakes?: number; mb?: number; conns?: number } = {},
+  onFigure: (f: QuicFigure) => void = () => {},
+): Promise<QuicFigure[]> {
+  const figures: QuicFigure[] = [];
+  const emit = (f: QuicFigure) => {
+    figures.push(f);
+    onFigure(f);
+  };
+  const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
+  let received = 0;
+  const server = await listen(
+    (s) => {
+      s.closed.catch(() => {});
+      s.onstream = (st) => {
+        st.on('data', (c: Buffer) => (received += c.length));
+        st.on('error', () => {});
+      };
+    },
+    {
+      certs: cert,
+      keys: key,
+      alpn: 'bench',
+      host: '127.0.0.1',
+      maxConnections: 20_000,
+      retry: false,
+    },
+  );
+  const target = `127.0.0.1:${server.address.port}`;
+  const client = await QuicEndpoint.create({ host: '127.0.0.1' });
+  const base = { alpn: 'bench', ca: cert, servername: 'localhost', endpoint: client } as const;
+
+  // 1. Handshakes, alternating groups so both see the same machine load.
+  const n = opts.handshakes ?? 60;
+  const times: Record<string, number[]> = { X25519: [], X25519MLKEM768: [] };
+  for (let i = 0; i < n + 4; i++) {
+    for (const group of ['X25519', 'X25519MLKEM768'] as const) {
+      const t0 = performance.now();
+      const s = await connect(target, { ...base, groups: [group] });
+      await s.opened;
+      const ms = performance.now() - t0;
+      if (i >= 4) times[group]!.push(ms); // 4 warm-up rounds
+      await s.close();
+    }
+  }
+  const x = median(times.X25519!);
+  const pq = median(times.X25519MLKEM768!);
+  emit({ what: 'handshake X25519', value: x, unit: 'ms (median)', detail: { runs: n } });
+  emit({
+    what: 'handshake X25519MLKEM768',
+    value: pq,
+    unit: 'ms (median)',
+    detail: { runs: n, ratioToX25519: Math.round((pq / x) * 100) / 100 },
+  });
+
+  // 2. Bulk transfer on one connection.
+  const bytes = (opts.mb ?? 100) * 1e6;
+  {
+    const s = await connect(target, base);
+    await s.opened;
+    const st = await s.createUnidirectionalStream();
+    const block = Buffer.alloc(256 * 1024, 0x5a);
+    received = 0;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let sent = 0; sent < bytes; sent += block.length)
+      if (!st.write(block)) await new Promise((r) => st.once('drain', r));
+    st.end();
+    while (received < bytes) await new Promise((r) => setTimeout(r, 1));
+    const secs = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const stats = s.stats;
+    await s.close();
+    emit({
+      what: 'bulk goodput (1 connection, 1 stream)',
+      value: (received * 8) / secs / 1e6,
+      unit: 'Mbit/s',
+      detail: {
+        bytes: received,
+        seconds: secs,
+        lost: stats.packetsLost,
+        srttMs: stats.smoothedRtt,
+      },
+    });
+    emit({
+      what: 'CPU per GB (both ends)',
+      value: (cpu.user + cpu.system) / 1e6 / (received / 1e9),
+      unit: 's/GB',
+    });
+  }
+
+  // 3. Memory per idle connection.
+  const conns = opts.conns ?? 10_000;
+  {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    const mem = () => {
+      gc?.();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.external + m.arrayBuffers;
+    };
+    await new Promise((r) => setTimeout(r, 200));
+    const before = mem();
+    const sessions: QuicSession[] = [];
+    const concurrency = 32;
+    let next = 0;
+    const worker = async () => {
+      while (next < conns) {
+        next++;
+        const s = await connect(target, {
+          ...base,
+          transportParams: { maxIdleTimeout: 600_000 },
+          handshakeTimeout: 60_000,
+        });
+        await s.opened;
+        sessions.push(s);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    await new Promise((r) => setTimeout(r, 500)); // let handshakes settle (acks, tickets)
+    const after = mem();
+    emit({
+      what: `memory per idle connection (${conns} open, client + server side)`,
+      value: (after - before) / conns / 1024,
+      unit: 'KiB',
+      detail: { gcExposed: gc !== undefined, serverSessions: server.sessionCount },
+    });
+    for (const s of sessions) s.destroy();
+  }
+  client.destroy();
+  server.destroy();
+  return figures;
+}
+
+export function table(figures: QuicFigure[]): string {
+  const w = Math.max(...figures.map((f) => f.what.length));
+  return figures
+    .map((f) => {
+      const extra =
+        f.detail?.ratioToX25519 !== undefined ? `  (${f.detail.ratioToX25519}x X25519)` : '';
+      return `${f.what.padEnd(w)}  ${f.value.toFixed(2).padStart(9)} ${f.unit}${extra}`;
+    })
+    .join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const json = process.argv.includes('--json');
+  runQuicBench(
+    { handshakes: arg('handshakes', 60), mb: arg('mb', 100), conns: arg('conns', 10_000) },
+    (f) => json && console.log(JSON.stringify({ bench: 'quic', ...f })),
+  ).then(
+    (figures) => {
+      if (!json) console.log(table(figures));
+    },
+    (err: unknown) => {
+      console.error(err);
+      process.exitCode = 1;
+    },
+  );
+}
