@@ -220,4 +220,89 @@ describe('quic connection: hostile input', function () {
       /firstDatagram/,
     );
   });
+
+  it('random frames from an authenticated peer: handled or a transport error, never INTERNAL_ERROR', () => {
+    const codes = new Map<number, number>();
+    for (let seed = 1; seed <= 60; seed++) {
+      const rand = prng(seed * 7919);
+      const int = (n: number): number => Math.floor(rand() * n);
+      const big = (): number => [0, 1, int(100), int(70_000), 2 ** 30, 2 ** 53, 2 ** 60][int(7)]!;
+      const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
+      const frame = (): Frame => {
+        // Mostly client-initiated streams (the server must accept those), some others.
+        const sid = rand() < 0.8 ? int(12) * 4 + (rand() < 0.5 ? 0 : 2) : int(24);
+        switch (int(16)) {
+          case 0:
+            return {
+              type: 'stream',
+              streamId: sid,
+              offset: big() % 2 ** 40,
+              data: bytes(int(50)),
+              fin: rand() < 0.3,
+            };
+          case 1:
+            return {
+              type: 'reset_stream',
+              streamId: sid,
+              errorCode: int(9),
+              finalSize: big() % 2 ** 40,
+            };
+          case 2:
+            return { type: 'stop_sending', streamId: sid, errorCode: int(9) };
+          case 3:
+            return { type: 'max_data', maximum: big() };
+          case 4:
+            return { type: 'max_stream_data', streamId: sid, maximum: big() };
+          case 5:
+            return { type: 'max_streams', bidi: rand() < 0.5, maximum: big() % 2 ** 60 };
+          case 6:
+            return { type: 'stream_data_blocked', streamId: sid, limit: big() };
+          case 7: {
+            const sequence = int(12);
+            return {
+              type: 'new_connection_id',
+              sequence,
+              retirePriorTo: int(sequence + 1),
+              connectionId: bytes(1 + int(20)),
+              statelessResetToken: bytes(16),
+            };
+          }
+          case 8:
+            return { type: 'retire_connection_id', sequence: int(10) };
+          case 9:
+            return { type: 'path_challenge', data: bytes(8) };
+          case 10:
+            return { type: 'path_response', data: bytes(8) };
+          case 11:
+            return { type: 'datagram', data: bytes(int(100)) };
+          case 12:
+            return { type: 'crypto', offset: int(100), data: bytes(int(30)) };
+          case 13: {
+            const end = int(40);
+            return {
+              type: 'ack',
+              largest: end,
+              ackDelay: int(1000),
+              ranges: [{ start: int(end + 1), end }],
+            };
+          }
+          case 14:
+            return { type: 'data_blocked', limit: big() };
+          default:
+            return { type: 'ping' };
+        }
+      };
+      const l = ready();
+      const c = internals(l.client);
+      for (let i = 0; i < 6; i++) c.ctrl.push(frame());
+      l.run(() => l.server!.state !== 'established', 300);
+      const closed = closedOf(l.events.server);
+      const code = closed ? closed.error!.code : -1;
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+      expect(code, `seed ${seed}: ${closed?.error?.reason}`).to.not.equal(0x01);
+    }
+    // The mix exercised both outcomes: frames handled and frames refused with a code.
+    expect(codes.get(-1) ?? 0).to.be.greaterThan(0);
+    expect(codes.size).to.be.greaterThan(2);
+  });
 });
