@@ -187,4 +187,23 @@ describe('quic connection: handshake', () => {
     expect(closed?.error.code).to.equal(0x11);
     expect(l.client.version).to.equal(QUIC_V2);
   });
+
+  function clientCloseCode(l: Link): number | undefined {
+    l.run(() => l.client.state === 'closed', 10_000);
+    const closed = l.events.client.find((e) => e.type === 'closed') as
+      { error: { code: number; remote: boolean } } | undefined;
+    expect(closed?.error.remote).to.equal(false);
+    return closed?.error.code;
+  }
+
+  it('the client authenticates the handshake connection IDs (RFC 9000 §7.3)', () => {
+    // A server whose original_destination_connection_id is not the client's first DCID.
+    const wrongOdcid = new Link();
+    wrongOdcid.acceptInfo = { originalDcid: Buffer.alloc(8, 7) };
+    expect(clientCloseCode(wrongOdcid)).to.equal(0x0a);
+    // retry_source_connection_id although the client saw no Retry.
+    const noRetry = new Link();
+    noRetry.acceptInfo = { retrySourceCid: Buffer.alloc(8, 9) };
+    expect(clientCloseCode(noRetry)).to.equal(0x08);
+  });
 });
