@@ -66,6 +66,9 @@ export interface ListenOptions extends CommonOptions {
   maxConnections?: number;
   /** Session ticket keys (enables resumption). */
   ticketKeys?: TicketKeys;
+  /** Static key (>= 16 bytes) for stateless reset tokens; keep it across restarts so clients
+   * of a restarted server learn at once that their connection is gone (RFC 9000 §10.3). */
+  statelessResetKey?: Uint8Array;
 }
 
 export interface ConnectOptions extends CommonOptions {
@@ -165,6 +168,8 @@ export async function listen(
     handshakeTimeout: options.handshakeTimeout,
     retry: options.retry,
     qlogDir,
+    stateless:
+      options.statelessResetKey === undefined ? undefined : { resetKey: options.statelessResetKey },
   });
   options.signal?.addEventListener('abort', () => void endpoint.close(), { once: true });
   return endpoint;

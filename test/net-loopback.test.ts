@@ -330,3 +330,31 @@ describe('net: QUIC over loopback UDP (public API)', function () {
     await session.close();
   });
 });
+
+describe('net: stateless reset after a server restart', function () {
+  this.timeout(20_000);
+  it('a server restarted with the same reset key resets the client (RFC 9000 §10.3)', async () => {
+    const resetKey = randomBytes(32);
+    const opts = { ...serverCreds(), alpn: 'echo', host: '127.0.0.1', statelessResetKey: resetKey };
+    let server = await listen((s) => (s.onstream = (st) => st.pipe(st)), opts);
+    const port = server.address.port;
+    try {
+      const session = await connect(`127.0.0.1:${port}`, clientTls);
+      await session.opened;
+      expect((await echoOnce(session, Buffer.from('a'))).toString()).to.equal('a');
+      server.destroy(); // all state lost, no CONNECTION_CLOSE
+      await server.closed;
+      server = await listen(() => {}, { ...opts, port });
+      const closed = session.closed.then(
+        () => null,
+        (e: Error) => e,
+      );
+      session.sendDatagram('anyone there?');
+      const err = await closed;
+      expect(err?.message).to.match(/stateless reset/);
+      expect(server.stats['stateless-reset']).to.be.at.least(1);
+    } finally {
+      server.destroy();
+    }
+  });
+});

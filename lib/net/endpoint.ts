@@ -44,6 +44,8 @@ export interface EndpointOptions {
 }
 
 const MAX_SEND_QUEUE = 4096;
+/** Client endpoints with at most this many sessions look for Stateless Resets. */
+const MAX_RESET_CANDIDATES = 8;
 
 function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 ** 31): number {
   if (v === undefined) return dflt;
@@ -226,7 +228,8 @@ export class QuicEndpoint extends EventEmitter {
         this.kick(session);
         return;
       }
-      if (!this.stateless || this.closing) return this.drop('no connection for this CID');
+      if (!this.stateless) return this.maybeStatelessReset(msg, remote, now);
+      if (this.closing) return this.drop('no connection for this CID');
       this.acceptNew(msg, remote, now);
     } catch (err) {
       // Nothing from the network may throw out of the endpoint.
@@ -242,6 +245,22 @@ export class QuicEndpoint extends EventEmitter {
     const len = msg[5]!;
     if (len > 20 || 6 + len > msg.length) return undefined;
     return this.routes.get(msg.toString('latin1', 6, 6 + len));
+  }
+
+  /**
+   * RFC 9000 §10.3.1: a Stateless Reset does not carry one of our CIDs, so it cannot be routed;
+   * on a client endpoint with few sessions each one checks the datagram against the reset
+   * tokens its peer gave it (a copy each: receive() works in place).
+   */
+  private maybeStatelessReset(msg: Buffer, remote: Address, now: number): void {
+    if ((msg[0]! & 0x80) !== 0 || msg.length < 21 || this.sessions.size > MAX_RESET_CANDIDATES)
+      return this.drop('no connection for this CID');
+    for (const s of this.sessions) {
+      if (s.remoteAddress.port !== remote.port || s.remoteAddress.address !== remote.address)
+        continue;
+      s.conn.receive(Buffer.from(msg), remote, now);
+      this.kick(s);
+    }
   }
 
   private drop(reason: string): void {

@@ -45,6 +45,9 @@ export interface SessionDriver {
 }
 
 const GRACEFUL_CLOSE_LIMIT = 10_000;
+/** Closes with code 0 that are not a NO_ERROR CONNECTION_CLOSE (the connection reports them
+ * with these reasons): `closed` rejects for them. */
+const ABNORMAL = new Set(['stateless reset', 'idle timeout']);
 
 export class QuicSession extends EventEmitter implements HeapItem {
   /** Resolves with the handshake summary when the handshake completes. */
@@ -280,11 +283,13 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         case 'closed': {
           const e = ev.error;
-          if (!this.closeError && e && e.code !== 0)
+          if (!this.closeError && e && (e.code !== 0 || ABNORMAL.has(e.reason)))
             this.closeError = new QuicSessionError(
-              `${e.remote ? 'peer' : 'local'} closed: ${e.reason || ''} (${
-                e.application ? 'application' : 'transport'
-              } error 0x${e.code.toString(16)})`,
+              e.code === 0
+                ? e.reason
+                : `${e.remote ? 'peer' : 'local'} closed: ${e.reason || ''} (${
+                    e.application ? 'application' : 'transport'
+                  } error 0x${e.code.toString(16)})`,
               e.code,
               e.application,
               e.remote,
