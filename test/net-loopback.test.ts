@@ -358,3 +358,59 @@ describe('net: stateless reset after a server restart', function () {
     }
   });
 });
+
+describe('net: limits, key update, IPv6', function () {
+  this.timeout(20_000);
+  let server: QuicEndpoint | undefined;
+  afterEach(() => server?.destroy());
+
+  it('maxConnections: Initials beyond the limit are dropped (the client times out)', async () => {
+    server = await listen((s) => void s.closed.catch(() => {}), {
+      ...creds,
+      alpn: 'echo',
+      host: '127.0.0.1',
+      maxConnections: 1,
+    });
+    const target = `127.0.0.1:${server.address.port}`;
+    const first = await connect(target, clientTls);
+    await first.opened;
+    const second = await connect(target, { ...clientTls, handshakeTimeout: 300 });
+    const err = await second.opened.then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.match(/handshake timeout/);
+    expect(server.stats.dropped).to.be.greaterThan(0);
+    expect(server.sessionCount).to.equal(1);
+    await first.close();
+  });
+
+  it('updateKey() mid-transfer: the echo stays intact and the update is counted', async () => {
+    server = await echoServer();
+    const session = await connect(`127.0.0.1:${server.address.port}`, clientTls);
+    await session.opened;
+    expect((await echoOnce(session, Buffer.from('warm'))).toString()).to.equal('warm');
+    const data = randomBytes(1 << 20);
+    const s = await session.createBidirectionalStream();
+    const back = collect(s);
+    s.write(data.subarray(0, 1 << 19));
+    session.updateKey();
+    s.end(data.subarray(1 << 19));
+    expect(sha(await back)).to.equal(sha(data));
+    expect(session.stats.keyUpdates).to.be.at.least(1);
+    await session.close();
+  });
+
+  it('IPv6 loopback', async function () {
+    try {
+      server = await echoServer({ host: '::1' });
+    } catch {
+      this.skip(); // no IPv6 on this machine: nothing to test
+    }
+    const session = await connect(`[::1]:${server!.address.port}`, clientTls);
+    await session.opened;
+    expect(session.remoteAddress.family).to.equal('IPv6');
+    expect((await echoOnce(session, Buffer.from('v6'))).toString()).to.equal('v6');
+    await session.close();
+  });
+});
