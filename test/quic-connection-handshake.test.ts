@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import type { GroupName } from '../lib/crypto/groups.js';
 import { QUIC_V1, QUIC_V2 } from '../lib/crypto/packet.js';
-import { encodeVersionNegotiation, parseHeader } from '../lib/quic/header.js';
+import { encodeVersionNegotiation, parseHeader, splitDatagram } from '../lib/quic/header.js';
 import { Link, clientConfig, serverConfig } from './support/link.js';
 
 function established(l: Link): boolean {
@@ -205,5 +205,18 @@ describe('quic connection: handshake', () => {
     const noRetry = new Link();
     noRetry.acceptInfo = { retrySourceCid: Buffer.alloc(8, 9) };
     expect(clientCloseCode(noRetry)).to.equal(0x08);
+  });
+
+  it("coalesces the server's Initial and Handshake packets into one datagram (RFC 9000 §12.2)", () => {
+    const l = new Link();
+    const serverDatagrams: string[][] = [];
+    l.tap = (d) => {
+      if (!d.toServer) serverDatagrams.push(splitDatagram(d.data, 8).packets.map((p) => p.type));
+      return d.data;
+    };
+    expect(l.run(() => established(l), 5000)).to.equal(true);
+    // (The first is an ACK of the first half of the ClientHello; then ServerHello + flight.)
+    const coalesced = serverDatagrams.filter((t) => t[0] === 'initial' && t.includes('handshake'));
+    expect(coalesced.length).to.be.at.least(1);
   });
 });
