@@ -10,7 +10,8 @@ import type { Address, ConnectionConfig } from './quic/connection.js';
 import type { TransportParameters } from './quic/transport-params.js';
 import type { PemInput } from './tls/certificates.js';
 import type { SessionTicket } from './tls/session-ticket.js';
-import type { TicketKeys } from './tls/session-ticket.js';
+import { TicketKeys } from './tls/session-ticket.js';
+import { AntiReplay } from './tls/anti-replay.js';
 import { keylogWriter } from './net/diagnostics.js';
 import { QuicEndpoint } from './net/endpoint.js';
 import { QuicSession } from './net/session.js';
@@ -64,8 +65,10 @@ export interface ListenOptions extends CommonOptions {
   retry?: boolean;
   /** Most connections at once (default 10000). */
   maxConnections?: number;
-  /** Session ticket keys (enables resumption). */
-  ticketKeys?: TicketKeys;
+  /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets). */
+  ticketKeys?: TicketKeys | false;
+  /** Accept 0-RTT data from resuming clients (single-use tickets, RFC 8446 §8). */
+  earlyData?: boolean;
   /** Static key (>= 16 bytes) for stateless reset tokens; keep it across restarts so clients
    * of a restarted server learn at once that their connection is gone (RFC 9000 §10.3). */
   statelessResetKey?: Uint8Array;
@@ -83,6 +86,8 @@ export interface ConnectOptions extends CommonOptions {
   keys?: string | Buffer;
   /** A ticket from an earlier session ('ticket' event) to resume with. */
   session?: SessionTicket;
+  /** With `session`: send 0-RTT data (streams can be created before `opened`). */
+  earlyData?: boolean;
   /** A token from an earlier session ('token' event, NEW_TOKEN) to skip address validation. */
   token?: Uint8Array;
   /** QUIC version to start with (0x00000001 v1, 0x6b3343cf v2). */
@@ -147,6 +152,11 @@ export async function listen(
     throw new TypeError('options.certs and options.keys are required');
   const { qlogDir, tls } = common(options);
   if (options.signal?.aborted) throw abortError(options.signal);
+  if (options.earlyData !== undefined && typeof options.earlyData !== 'boolean')
+    throw new TypeError('earlyData must be a boolean');
+  const ticketKeys =
+    options.ticketKeys === false ? undefined : (options.ticketKeys ?? new TicketKeys());
+  const antiReplay = options.earlyData ? new AntiReplay() : undefined;
   const config = (): Omit<ConnectionConfig, 'role'> => ({
     tls: {
       ...tls,
@@ -154,7 +164,9 @@ export async function listen(
       keys: options.keys,
       requestCert: options.requestCert,
       ca: options.ca,
-      ticketKeys: options.ticketKeys,
+      ticketKeys,
+      earlyData: options.earlyData === true && ticketKeys !== undefined,
+      antiReplay,
     },
     transport: options.transportParams,
     cc: options.cc,
@@ -229,6 +241,7 @@ export async function connect(
           certs: options.certs,
           keys: options.keys,
           session: options.session,
+          earlyData: options.earlyData,
         },
         transport: options.transportParams,
         cc: options.cc,

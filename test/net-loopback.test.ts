@@ -16,6 +16,7 @@ import {
   type QuicEndpoint,
   type QuicSession,
   type QuicStream,
+  type SessionTicket,
 } from '../lib/index.js';
 import { QUIC_V1, QUIC_V2, isStatelessReset, parseHeader } from '../lib/quic/header.js';
 import { fixture, serverCreds } from './support/tls-pair.js';
@@ -412,5 +413,32 @@ describe('net: limits, key update, IPv6', function () {
     expect(session.remoteAddress.family).to.equal('IPv6');
     expect((await echoOnce(session, Buffer.from('v6'))).toString()).to.equal('v6');
     await session.close();
+  });
+});
+
+describe('net: resumption and 0-RTT', function () {
+  this.timeout(20_000);
+  it('a ticket resumes the session; with earlyData a stream is sent before opened', async () => {
+    const server = await echoServer({ earlyData: true });
+    try {
+      const target = `127.0.0.1:${server.address.port}`;
+      const first = await connect(target, clientTls);
+      const ticketEvent = once(first, 'ticket');
+      await first.opened;
+      const [ticket] = (await ticketEvent) as [SessionTicket];
+      await first.close();
+
+      const second = await connect(target, { ...clientTls, session: ticket, earlyData: true });
+      const s = await second.createBidirectionalStream(); // before the handshake completes
+      expect(second.handshake).to.equal(undefined);
+      const back = collect(s);
+      s.end('early');
+      expect((await back).toString()).to.equal('early');
+      const info = await second.opened;
+      expect(info).to.include({ resumed: true, earlyDataAccepted: true, postQuantum: true });
+      await second.close();
+    } finally {
+      server.destroy();
+    }
   });
 });

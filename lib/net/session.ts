@@ -145,15 +145,21 @@ export class QuicSession extends EventEmitter implements HeapItem {
   }
 
   private async createStream(bidi: boolean): Promise<QuicStream> {
-    await this.opened;
     for (;;) {
       if (this.finished || this.gracefulSince >= 0) throw new Error('session is closing');
+      // Before the handshake completes this succeeds only with 0-RTT keys (resumption with
+      // earlyData); the data is then sent as 0-RTT (or again as 1-RTT if the server refuses).
       const id = this.conn.openStream(bidi);
       if (id !== null) {
         const s = new QuicStream(this.host, id, bidi, true);
         this.streams.set(id, s);
         this.open.add(id);
+        this.driver.kick(this);
         return s;
+      }
+      if (!this.summary) {
+        await this.opened;
+        continue;
       }
       // The peer's MAX_STREAMS is reached: wait for 'streams-available' (or the end).
       this.driver.kick(this);
