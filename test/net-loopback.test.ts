@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
+  QuicEndpoint,
   connect,
   listen,
   selfSignedCertificate,
-  type QuicEndpoint,
   type QuicSession,
   type QuicStream,
   type SessionTicket,
@@ -440,5 +440,36 @@ describe('net: resumption and 0-RTT', function () {
     } finally {
       server.destroy();
     }
+  });
+});
+
+describe('net: endpoint policies', function () {
+  this.timeout(20_000);
+  it('Retry switches on by itself under handshake load (retryThreshold)', async () => {
+    const ep = await QuicEndpoint.create({
+      host: '127.0.0.1',
+      retryThreshold: 0, // every handshake counts as load
+      server: {
+        config: () => ({ tls: { ...creds, alpn: 'echo' } }),
+        onsession: (s) => (s.onstream = (st) => st.pipe(st)),
+      },
+    });
+    try {
+      const session = await connect(`127.0.0.1:${ep.address.port}`, clientTls);
+      await session.opened;
+      expect(ep.stats.retry).to.be.at.least(1);
+      expect((await echoOnce(session, Buffer.from('load'))).toString()).to.equal('load');
+      await session.close();
+    } finally {
+      ep.destroy();
+    }
+  });
+
+  it('an AbortSignal closes a listening endpoint', async () => {
+    const ac = new AbortController();
+    const ep = await listen(() => {}, { ...creds, host: '127.0.0.1', signal: ac.signal });
+    ac.abort();
+    await ep.closed;
+    expect(() => ep.address).to.throw(); // the socket is closed
   });
 });
