@@ -1891,6 +1891,10 @@ export class Connection {
       } else {
         this.maybeAutoKeyUpdate(now);
         for (let i = 0; i < MAX_DATAGRAMS_PER_SEND; i++) if (!this.buildDatagram(now)) break;
+        // RFC 9002 §7.8: the window had room and nothing waits: do not grow it on ACKs.
+        const cc = this.ld.cc;
+        cc.appLimited =
+          cc.canSend(this.maxDatagramSize) && this.pacingAt === 0 && !this.hasAppData();
       }
       b.protect(this.keysForBatch);
       for (const k of this.retiredKeys.splice(0)) k.destroy();
@@ -2097,10 +2101,7 @@ export class Connection {
       !zeroRtt && (sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately));
     const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
     const mayElicit = ccOk || probe;
-    if (!ackWanted && !(hasData && mayElicit) && !probe) {
-      if (hasData && !mayElicit) this.ld.cc.appLimited = false;
-      return null;
-    }
+    if (!ackWanted && !(hasData && mayElicit) && !probe) return null;
     if (!this.startPacket(space, key, zeroRtt)) return null;
     const frames: SentFrame[] = [];
     let eliciting = false;
