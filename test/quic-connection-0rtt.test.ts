@@ -102,4 +102,23 @@ describe('quic connection: resumption and 0-RTT', () => {
     expect(r.l.server!.state).to.equal('established');
     expect(r.l.client.handshake!.earlyDataAccepted).to.equal(true);
   });
+
+  it('a server bound by the amplification limit with 0-RTT to acknowledge waits quietly', () => {
+    const session = ticket();
+    const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });
+    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
+    const l = new Link(c, server(true, 1000));
+    l.client.write(l.client.openStream(true)!, Buffer.alloc(3000, 1), true);
+    // Only the client's first three datagrams (ClientHello + 0-RTT) ever arrive.
+    let n = 0;
+    let serverBytes = 0;
+    l.tap = (d) => {
+      if (!d.toServer) serverBytes += d.data.length;
+      return !d.toServer || n++ < 3 ? d.data : null;
+    };
+    // The link throws if a connection's timer stays due without progress (a spin).
+    l.run(() => false, 5000);
+    expect(l.server!.state).to.equal('handshake');
+    expect(serverBytes).to.be.at.most(3 * l.delivered.server);
+  });
 });

@@ -602,9 +602,14 @@ export class Connection {
     if (this._state === 'closed') return Infinity;
     if (this._state === 'closing' || this._state === 'draining') return this.closeDeadline;
     let t = Math.min(this.idleDeadline(), this.ld.nextTimeout(), this.prevReadDiscardAt);
-    for (const sp of this.spaces)
-      if (sp.writeKey || sp === this.spaces[App]) t = Math.min(t, sp.acks.nextTimeout());
-    if (this.pacingAt > 0) t = Math.min(t, this.pacingAt);
+    // Send timers only when sending is possible (no wake-ups while amplification-bound).
+    if (this.addressValidated || this.amplificationRoom() >= 1200) {
+      for (const sp of this.spaces) {
+        const key = sp === this.spaces[App] ? this.appWrite : sp.writeKey;
+        if (key) t = Math.min(t, sp.acks.nextTimeout());
+      }
+      if (this.pacingAt > 0) t = Math.min(t, this.pacingAt);
+    }
     return t;
   }
 

@@ -96,6 +96,7 @@ export class Link {
   private readonly opts: Required<LinkOptions>;
   private readonly queue: InFlight[] = [];
   private seq = 0;
+  private stalls = 0;
   private linkFree = { client: 0, server: 0 };
   private readonly serverCfg: ConnectionConfig;
 
@@ -211,7 +212,11 @@ export class Link {
     this.pump();
     const t = this.nextEventTime();
     if (t === Infinity || t > limit) return false;
-    if (t > this.now) this.now = t;
+    // A connection whose timer stays due without progress would spin an event loop.
+    if (t > this.now) {
+      this.now = t;
+      this.stalls = 0;
+    } else if (++this.stalls > 10_000) throw new Error('timer spin: no progress at a due time');
     // Deliver due datagrams in time order (ties by send order).
     const due = this.queue
       .filter((q) => q.at <= this.now)
