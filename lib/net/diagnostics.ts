@@ -22,7 +22,28 @@ export class QlogWriter {
     private readonly role: 'client' | 'server',
     private readonly origin: number,
     private odcid?: string,
-  ) {}
+    hold = false,
+  ) {
+    if (hold) this.held = [];
+  }
+
+  /** Events kept in memory until release() (a server connection not yet known to be real). */
+  private held: string[] | undefined;
+
+  /** Writes the held events and stops holding. */
+  release(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (!held || held.length === 0) return;
+    const out = this.open();
+    for (const line of held) out?.write(line);
+  }
+
+  /** Forgets the held events; nothing is ever written. */
+  discard(): void {
+    this.held = undefined;
+    this.failed = true;
+  }
 
   private open(): WriteStream | undefined {
     if (this.out || this.failed) return this.out;
@@ -54,10 +75,14 @@ export class QlogWriter {
 
   readonly event = (e: QlogEvent): void => {
     if (this.odcid === undefined && typeof e.data.dst_cid === 'string') this.odcid = e.data.dst_cid;
-    const out = this.open();
-    if (!out) return;
+    if (this.failed) return;
     const time = Math.round((e.time - this.origin) * 1000) / 1000;
-    out.write(RS + JSON.stringify({ time, name: e.name, data: e.data }, replacer) + '\n');
+    const line = RS + JSON.stringify({ time, name: e.name, data: e.data }, replacer) + '\n';
+    if (this.held) {
+      if (this.held.length < 1000) this.held.push(line);
+      return;
+    }
+    this.open()?.write(line);
   };
 
   close(): void {

@@ -283,7 +283,9 @@ export class QuicEndpoint extends EventEmitter {
     if (this.sessions.size >= this.maxConnections) return this.drop('connection limit');
     const server = this.server!;
     const odcid = Buffer.from(d.originalDcid ?? d.dcid).toString('hex');
-    const qlog = this.qlogDir ? new QlogWriter(this.qlogDir, 'server', now, odcid) : undefined;
+    const qlog = this.qlogDir
+      ? new QlogWriter(this.qlogDir, 'server', now, odcid, true)
+      : undefined;
     const base = server.config();
     const conn = Connection.accept(
       {
@@ -303,6 +305,14 @@ export class QuicEndpoint extends EventEmitter {
         addressValidated: d.addressValidated,
       },
     );
+    // RFC 9000 §14.1 / §21.1: create state only for an Initial that decrypts; a datagram that
+    // merely looks like one (any 1200 random bytes behind a v1 header) is dropped, so garbage
+    // cannot fill the connection table until the handshake timeout.
+    if (conn.stats.packetsReceived === 0) {
+      qlog?.discard();
+      return this.drop('Initial did not decrypt');
+    }
+    qlog?.release();
     this.handshaking++;
     this.stats.accepted++;
     let counted = true;
