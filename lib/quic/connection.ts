@@ -73,6 +73,7 @@ import {
 } from './recovery/index.js';
 import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
+import { ConnectionIds } from './cid.js';
 import { hex, qlogFrame, type QlogEvent } from './qlog.js';
 
 export type { QlogEvent };
@@ -158,16 +159,9 @@ const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
 const MAX_QUEUED_DATAGRAMS = 128;
 const MAX_BUFFERED_UNDECRYPTABLE = 8;
-const MAX_PEER_CIDS_HELD = 8;
 const KEY_UPDATE_AFTER_PACKETS = 2 ** 22;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
-
-interface PeerCid {
-  seq: number;
-  cid: Uint8Array;
-  token: Uint8Array | undefined;
-}
 
 function sameAddress(a: Address, b: Address): boolean {
   return a.address === b.address && a.port === b.port;
@@ -254,15 +248,11 @@ export class Connection {
 
   // Connection IDs.
   private readonly scid: Uint8Array;
-  private dcid: Uint8Array;
   private readonly originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
   private peerInitialScid: Uint8Array | undefined;
   private token: Uint8Array;
-  private readonly localCids = new Map<number, Uint8Array>();
-  private nextLocalCidSeq = 1;
-  private readonly peerCids: PeerCid[] = [];
-  private peerRetirePriorTo = 0;
+  private readonly cids: ConnectionIds;
 
   // Path.
   private remote: Address;
@@ -360,12 +350,11 @@ export class Connection {
     this.token = config.token ?? new Uint8Array(0);
     this.remote = remote;
     this.scid = init.scid;
-    this.dcid = init.dcid;
+    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH);
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
     this.addressValidated = this.role === 'client' || init.addressValidated === true;
-    this.localCids.set(0, this.scid);
 
     const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
     tp.initialSourceConnectionId = this.scid;
@@ -584,7 +573,7 @@ export class Connection {
 
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
   localConnectionIds(): Uint8Array[] {
-    return [...this.localCids.values()];
+    return [...this.cids.local.values()];
   }
 
   /** The path's remote address (changes on NAT rebinding). */
@@ -708,7 +697,7 @@ export class Connection {
     // RFC 9000 §10.3.1: a datagram we could not process that ends in a token the peer gave
     // us is a Stateless Reset.
     if (this._stats.packetsReceived === before && this.isOpen() && (buf[0]! & 0x80) === 0)
-      for (const c of this.peerCids)
+      for (const c of this.cids.peer)
         if (c.token && isStatelessReset(buf, c.token)) {
           this.closeError = {
             code: 0,
@@ -760,7 +749,7 @@ export class Connection {
     // RFC 9000 §17.2.3: only clients send 0-RTT; servers drop it once 1-RTT keys are in use.
     if (h.type === '0rtt' && (this.role === 'client' || this.readPhaseStartPn >= 0))
       return this.drop();
-    if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.isLocalCid(h.dcid))
+    if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.cids.isLocal(h.dcid))
       return this.drop();
     let key = oldInitial
       ? this.oldInitialRead
@@ -836,9 +825,13 @@ export class Connection {
       this.onPeerAddressChange(remote, frames, now);
   }
 
-  private isLocalCid(cid: Uint8Array): boolean {
-    for (const c of this.localCids.values()) if (equalBytes(c, cid)) return true;
-    return false;
+  /** The peer's connection ID we send with. */
+  private get dcid(): Uint8Array {
+    return this.cids.current;
+  }
+
+  private set dcid(cid: Uint8Array) {
+    this.cids.current = cid;
   }
 
   private isOpen(): boolean {
@@ -1110,7 +1103,7 @@ export class Connection {
         return;
       }
       case 'new_connection_id':
-        if (this.localCids.has(f.sequence)) this.ctrl.push(f);
+        if (this.cids.local.has(f.sequence)) this.ctrl.push(f);
         return;
       case 'retire_connection_id':
       case 'new_token':
@@ -1295,8 +1288,8 @@ export class Connection {
     // RFC 9000 §10.1: the effective idle timeout is the minimum of both (0 = none).
     if (p.maxIdleTimeout > 0) this.idleTimeout = Math.min(this.idleTimeout, p.maxIdleTimeout);
     if (p.statelessResetToken && this.role === 'client')
-      this.peerCids.push({ seq: 0, cid: this.dcid, token: Buffer.from(p.statelessResetToken) });
-    else this.peerCids.push({ seq: 0, cid: this.dcid, token: undefined });
+      this.cids.setPeerFirst(this.dcid, Buffer.from(p.statelessResetToken));
+    else this.cids.setPeerFirst(this.dcid, undefined);
     if (p.maxDatagramFrameSize === 0) this.datagrams.length = 0;
   }
 
@@ -1368,10 +1361,7 @@ export class Connection {
       this.peer?.activeConnectionIdLimit ?? 2,
       this.local.activeConnectionIdLimit,
     );
-    while (this.localCids.size < limit) {
-      const seq = this.nextLocalCidSeq++;
-      const cid = randomBytes(LOCAL_CID_LENGTH);
-      this.localCids.set(seq, cid);
+    for (const { seq, cid } of this.cids.issue(limit)) {
       this.events.push({ type: 'connection-id', action: 'add', cid });
       this.ctrl.push({
         type: 'new_connection_id',
@@ -1383,83 +1373,35 @@ export class Connection {
     }
   }
 
-  private queueRetire(sequence: number): void {
-    let pending = 0;
-    for (const f of this.ctrl) if (f.type === 'retire_connection_id') pending++;
-    if (pending >= MAX_PENDING_RETIRES)
-      throw new QuicError(
-        TransportError.CONNECTION_ID_LIMIT_ERROR,
-        'too many connection IDs to retire',
-        { frameType: 0x18 },
-      );
-    this.ctrl.push({ type: 'retire_connection_id', sequence });
-  }
-
   private onNewConnectionId(
     seq: number,
     retirePriorTo: number,
     cid: Uint8Array,
     token: Uint8Array,
   ): void {
-    // RFC 9000 §19.15: retire_prior_to above sequence is FRAME_ENCODING_ERROR; a zero-length
-    // peer CID makes the frame a PROTOCOL_VIOLATION.
-    if (retirePriorTo > seq)
-      throw new QuicError(TransportError.FRAME_ENCODING_ERROR, 'retire_prior_to > sequence', {
-        frameType: 0x18,
-      });
-    if (this.dcid.length === 0)
+    const retire = this.cids.onNew(
+      seq,
+      retirePriorTo,
+      cid,
+      token,
+      this.local.activeConnectionIdLimit,
+    );
+    if (retire.length === 0) return;
+    // RFC 9000 §5.1.2: bound the RETIRE_CONNECTION_ID frames waiting to be sent.
+    let pending = retire.length;
+    for (const f of this.ctrl) if (f.type === 'retire_connection_id') pending++;
+    if (pending > MAX_PENDING_RETIRES)
       throw new QuicError(
-        TransportError.PROTOCOL_VIOLATION,
-        'NEW_CONNECTION_ID with zero-length CIDs',
+        TransportError.CONNECTION_ID_LIMIT_ERROR,
+        'too many connection IDs to retire',
         { frameType: 0x18 },
       );
-    const existing = this.peerCids.find((c) => c.seq === seq);
-    if (existing) {
-      if (!equalBytes(existing.cid, cid))
-        throw new QuicError(TransportError.PROTOCOL_VIOLATION, 'sequence reused for another CID', {
-          frameType: 0x18,
-        });
-      return;
-    }
-    if (seq < this.peerRetirePriorTo) {
-      this.queueRetire(seq);
-      return;
-    }
-    this.peerCids.push({ seq, cid: Buffer.from(cid), token: Buffer.from(token) });
-    if (retirePriorTo > this.peerRetirePriorTo) {
-      this.peerRetirePriorTo = retirePriorTo;
-      for (let i = this.peerCids.length - 1; i >= 0; i--) {
-        const c = this.peerCids[i]!;
-        if (c.seq < retirePriorTo) {
-          this.peerCids.splice(i, 1);
-          this.queueRetire(c.seq);
-        }
-      }
-      // Move to a CID that is still active.
-      if (!this.peerCids.some((c) => equalBytes(c.cid, this.dcid))) {
-        const next = this.peerCids.reduce((a, b) => (a.seq < b.seq ? a : b));
-        this.dcid = next.cid;
-      }
-    }
-    // RFC 9000 §5.1.1: more active CIDs than our active_connection_id_limit.
-    if (this.peerCids.length > this.local.activeConnectionIdLimit)
-      throw new QuicError(TransportError.CONNECTION_ID_LIMIT_ERROR, 'too many connection IDs', {
-        frameType: 0x18,
-      });
-    if (this.peerCids.length > MAX_PEER_CIDS_HELD) this.peerCids.shift();
+    for (const sequence of retire) this.ctrl.push({ type: 'retire_connection_id', sequence });
   }
 
   private onRetireConnectionId(seq: number): void {
-    // RFC 9000 §19.16: a sequence never issued is a PROTOCOL_VIOLATION.
-    if (seq >= this.nextLocalCidSeq)
-      throw new QuicError(
-        TransportError.PROTOCOL_VIOLATION,
-        'RETIRE_CONNECTION_ID of an unissued sequence',
-        { frameType: 0x19 },
-      );
-    const cid = this.localCids.get(seq);
+    const cid = this.cids.onRetire(seq);
     if (!cid) return;
-    this.localCids.delete(seq);
     this.events.push({ type: 'connection-id', action: 'retire', cid });
     if (this.handshakeConfirmed) this.issueConnectionIds();
   }

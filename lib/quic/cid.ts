@@ -1,0 +1,145 @@
+/**
+ * Connection ID bookkeeping (RFC 9000 §5.1): the IDs we issued (sequence -> CID) and the IDs
+ * the peer issued to us with their stateless reset tokens, retire_prior_to and the
+ * active_connection_id_limit. Frames and events are the connection's job: the methods return
+ * what to send.
+ */
+import { randomBytes } from 'node:crypto';
+import { QuicError, TransportError } from './errors.js';
+
+export interface PeerCid {
+  seq: number;
+  cid: Uint8Array;
+  /** Stateless reset token (RFC 9000 §10.3), when the peer gave one. */
+  token: Uint8Array | undefined;
+}
+
+export interface IssuedCid {
+  seq: number;
+  cid: Uint8Array;
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const NCID = { frameType: 0x18 };
+
+export class ConnectionIds {
+  /** CIDs we issued and the peer may use, by sequence number. */
+  readonly local = new Map<number, Uint8Array>();
+  private nextSeq = 1;
+  /** CIDs the peer issued that we have not retired. */
+  readonly peer: PeerCid[] = [];
+  private retirePriorTo = 0;
+  /** The peer CID we send with. */
+  current: Uint8Array;
+
+  constructor(
+    ourFirst: Uint8Array,
+    peerFirst: Uint8Array,
+    readonly cidLength: number,
+  ) {
+    this.local.set(0, ourFirst);
+    this.current = peerFirst;
+  }
+
+  /** The handshake CID of the peer (sequence 0) with the token from its transport parameters. */
+  setPeerFirst(cid: Uint8Array, token: Uint8Array | undefined): void {
+    this.current = cid;
+    if (!this.peer.some((c) => c.seq === 0)) this.peer.push({ seq: 0, cid, token });
+  }
+
+  isLocal(cid: Uint8Array): boolean {
+    for (const c of this.local.values()) if (equal(c, cid)) return true;
+    return false;
+  }
+
+  /** New CIDs to announce so that `limit` are active (RFC 9000 §5.1.1). */
+  issue(limit: number): IssuedCid[] {
+    const out: IssuedCid[] = [];
+    while (this.local.size < limit) {
+      const seq = this.nextSeq++;
+      const cid = randomBytes(this.cidLength);
+      this.local.set(seq, cid);
+      out.push({ seq, cid });
+    }
+    return out;
+  }
+
+  /**
+   * NEW_CONNECTION_ID (RFC 9000 §19.15). Returns the sequence numbers to retire with
+   * RETIRE_CONNECTION_ID; throws QuicError for a violation. `activeLimit` is our
+   * active_connection_id_limit.
+   */
+  onNew(
+    seq: number,
+    retirePriorTo: number,
+    cid: Uint8Array,
+    token: Uint8Array,
+    activeLimit: number,
+  ): number[] {
+    if (retirePriorTo > seq)
+      throw new QuicError(TransportError.FRAME_ENCODING_ERROR, 'retire_prior_to > sequence', NCID);
+    // §19.15: a peer using zero-length CIDs cannot issue new ones.
+    if (this.current.length === 0)
+      throw new QuicError(
+        TransportError.PROTOCOL_VIOLATION,
+        'NEW_CONNECTION_ID with zero-length CIDs',
+        NCID,
+      );
+    const existing = this.peer.find((c) => c.seq === seq);
+    if (existing) {
+      if (!equal(existing.cid, cid))
+        throw new QuicError(
+          TransportError.PROTOCOL_VIOLATION,
+          'sequence reused for another CID',
+          NCID,
+        );
+      return [];
+    }
+    // §5.1.2: a CID below the retire_prior_to already seen is retired at once.
+    if (seq < this.retirePriorTo) return [seq];
+    this.peer.push({ seq, cid: Buffer.from(cid), token: Buffer.from(token) });
+    const retire: number[] = [];
+    if (retirePriorTo > this.retirePriorTo) {
+      this.retirePriorTo = retirePriorTo;
+      for (let i = this.peer.length - 1; i >= 0; i--) {
+        const c = this.peer[i]!;
+        if (c.seq < retirePriorTo) {
+          this.peer.splice(i, 1);
+          retire.push(c.seq);
+        }
+      }
+      // Move to the oldest CID still active.
+      if (!this.peer.some((c) => equal(c.cid, this.current)))
+        this.current = this.peer.reduce((a, b) => (a.seq < b.seq ? a : b)).cid;
+    }
+    // §5.1.1: more active CIDs than our active_connection_id_limit.
+    if (this.peer.length > activeLimit)
+      throw new QuicError(
+        TransportError.CONNECTION_ID_LIMIT_ERROR,
+        'too many connection IDs',
+        NCID,
+      );
+    return retire;
+  }
+
+  /**
+   * RETIRE_CONNECTION_ID (RFC 9000 §19.16): returns the CID no longer routed to us, or
+   * undefined if it was already retired.
+   */
+  onRetire(seq: number): Uint8Array | undefined {
+    if (seq >= this.nextSeq)
+      throw new QuicError(
+        TransportError.PROTOCOL_VIOLATION,
+        'RETIRE_CONNECTION_ID of an unissued sequence',
+        { frameType: 0x19 },
+      );
+    const cid = this.local.get(seq);
+    if (cid) this.local.delete(seq);
+    return cid;
+  }
+}
