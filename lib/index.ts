@@ -12,6 +12,7 @@ import type { PemInput } from './tls/certificates.js';
 import type { SessionTicket } from './tls/session-ticket.js';
 import { TicketKeys } from './tls/session-ticket.js';
 import { AntiReplay } from './tls/anti-replay.js';
+import { TlsServer, type TlsServerOptions } from './tls/server.js';
 import { keylogWriter } from './net/diagnostics.js';
 import { QuicEndpoint } from './net/endpoint.js';
 import { QuicSession } from './net/session.js';
@@ -171,7 +172,11 @@ export async function listen(
     transport: options.transportParams,
     cc: options.cc,
   });
-  config(); // option errors surface here, not per connection
+  // Option errors (bad PEM, unknown group, ...) surface here, not as silently failing handshakes.
+  new TlsServer({
+    ...(config().tls as TlsServerOptions),
+    transportParameters: new Uint8Array(0),
+  }).destroy();
   const endpoint = await QuicEndpoint.create({
     host: options.host,
     port: options.port,

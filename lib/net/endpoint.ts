@@ -232,7 +232,12 @@ export class QuicEndpoint extends EventEmitter {
       if (this.closing) return this.drop('no connection for this CID');
       this.acceptNew(msg, remote, now);
     } catch (err) {
-      // Nothing from the network may throw out of the endpoint.
+      // Nothing from the network may throw out of the endpoint. (The connection never throws
+      // for network input, so this is a local problem: say so.)
+      log(
+        'warn',
+        `endpoint: datagram from ${rinfo.address}:${rinfo.port}: ${(err as Error).message}`,
+      );
       this.drop(`error: ${(err as Error).message}`);
     }
   }
