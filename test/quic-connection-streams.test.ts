@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import type { ConnectionConfig } from '../lib/quic/connection.js';
+import type { ConnectionConfig, QlogEvent } from '../lib/quic/connection.js';
 import { Link, clientConfig, serverConfig, type LinkOptions } from './support/link.js';
 
 function pattern(size: number, seed: number): Buffer {
@@ -272,5 +272,35 @@ describe('quic connection: streams', function () {
     expect(stopped).to.equal(1);
     expect(size(l.client)).to.equal(0);
     expect(size(l.server)).to.equal(0);
+  });
+
+  it('a receiver that does not read: the sender stops at the window and says STREAM_DATA_BLOCKED', () => {
+    const sent: QlogEvent[] = [];
+    const l = new Link(clientConfig({ qlog: (e) => sent.push(e) }), serverConfig());
+    l.run(() => l.client.state === 'established', 5000);
+    const id = l.client.openStream(true)!;
+    const data = pattern(600_000, 3);
+    expect(l.client.write(id, data, true)).to.equal(data.length);
+    l.run(() => false, 2000);
+    const frames = sent
+      .filter((e) => e.name === 'transport:packet_sent')
+      .flatMap((e) => e.data.frames as { frame_type: string; offset?: number; length?: number }[]);
+    const blocked = frames.filter((f) => f.frame_type === 'stream_data_blocked');
+    expect(blocked.length).to.equal(1);
+    // Nothing beyond the server's initial stream window (256 KiB by default) was sent.
+    const end = Math.max(
+      ...frames.filter((f) => f.frame_type === 'stream').map((f) => f.offset! + f.length!),
+    );
+    expect(end).to.equal(256 * 1024);
+    // Reading opens the window again; everything arrives.
+    const got: Buffer[] = [];
+    l.onEvent = (side, ev) => {
+      if (side === 'server' && ev.type === 'readable')
+        for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+          got.push(Buffer.from(d));
+    };
+    for (let d = l.server!.read(id); d; d = l.server!.read(id)) got.push(Buffer.from(d));
+    l.run(() => l.server!.isFinished(id), 5000);
+    expect(sha(got)).to.equal(sha(data));
   });
 });

@@ -74,7 +74,7 @@ import {
 import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
 import { ConnectionIds } from './cid.js';
-import { hex, qlogFrame, type QlogEvent } from './qlog.js';
+import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
 
 export type { QlogEvent };
 import {
@@ -2075,7 +2075,7 @@ export class Connection {
       if (space === App) eliciting = this.writeStreams(frames) || eliciting;
       if (probe && !eliciting && b.room >= 1) {
         b.writeFrame({ type: 'ping' });
-        frames.push({ t: 'other' });
+        frames.push({ t: 'other', name: 'ping' });
         eliciting = true;
       }
     }
@@ -2103,7 +2103,7 @@ export class Connection {
           packet_number: pn,
         },
         raw: { length: size },
-        frames: frames.map((f) => ({ frame_type: f.t })),
+        frames: frames.map(qlogSentFrame),
       });
     return {
       pn,
@@ -2152,7 +2152,7 @@ export class Connection {
     }
     while (this.pathResponses.length && b.room >= 9) {
       b.writeFrame({ type: 'path_response', data: this.pathResponses.shift()! });
-      frames.push({ t: 'other' });
+      frames.push({ t: 'other', name: 'path_response' });
       wrote = true;
     }
     if (this.pathChallengePending && this.pathChallenge && b.room >= 9) {
@@ -2219,7 +2219,7 @@ export class Connection {
       }
       b.writeFrame(f);
       this.datagrams.shift();
-      frames.push({ t: 'other' });
+      frames.push({ t: 'other', name: 'datagram' });
       wrote = true;
     }
     return wrote;

@@ -3,6 +3,7 @@
  * `qlog` callback; writing them as JSON-SEQ is the endpoint's job.
  */
 import type { Frame } from './frames.js';
+import type { SentFrame } from './spaces.js';
 
 export interface QlogEvent {
   time: number;
@@ -33,5 +34,37 @@ export function qlogFrame(f: Frame): Record<string, unknown> {
       return { frame_type: 'connection_close', error_code: f.errorCode };
     default:
       return { frame_type: f.type };
+  }
+}
+
+/** A sent frame (as the connection records it for loss recovery) as a qlog QuicFrame. */
+export function qlogSentFrame(f: SentFrame): Record<string, unknown> {
+  switch (f.t) {
+    case 'stream':
+      return {
+        frame_type: 'stream',
+        stream_id: f.s.id,
+        offset: f.offset,
+        length: f.len,
+        fin: f.fin,
+      };
+    case 'crypto':
+      return { frame_type: 'crypto', offset: f.offset, length: f.len };
+    case 'ack':
+      return { frame_type: 'ack', largest_acknowledged: f.largest };
+    case 'ctrl':
+      return qlogFrame(f.f);
+    case 'reset':
+      return { frame_type: 'reset_stream', stream_id: f.s.id, error_code: f.s.resetCode };
+    case 'stop':
+      return { frame_type: 'stop_sending', stream_id: f.s.id, error_code: f.s.stopCode };
+    case 'max_stream_data':
+      return { frame_type: 'max_stream_data', stream_id: f.s.id, maximum: f.max };
+    case 'challenge':
+      return { frame_type: 'path_challenge' };
+    case 'handshake_done':
+      return { frame_type: 'handshake_done' };
+    case 'other':
+      return { frame_type: f.name };
   }
 }

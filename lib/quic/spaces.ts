@@ -23,7 +23,7 @@ export type SentFrame =
   | { t: 'max_stream_data'; s: Stream; max: number }
   | { t: 'handshake_done' }
   | { t: 'challenge' }
-  | { t: 'other' };
+  | { t: 'other'; name: 'ping' | 'path_response' | 'datagram' };
 
 export interface PacketMeta {
   frames: SentFrame[];
