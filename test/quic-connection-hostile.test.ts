@@ -148,6 +148,13 @@ describe('quic connection: hostile input', function () {
     expect(serverCloseCode(l)).to.equal(0x09);
   });
 
+  it('retiring the CID a packet is sent to is PROTOCOL_VIOLATION (0x0a)', () => {
+    const l = ready();
+    // The client still sends to the server's handshake CID (sequence 0).
+    internals(l.client).ctrl.push({ type: 'retire_connection_id', sequence: 0 });
+    expect(serverCloseCode(l)).to.equal(0x0a);
+  });
+
   it('HANDSHAKE_DONE from a client is PROTOCOL_VIOLATION (0x0a)', () => {
     const l = ready();
     internals(l.client).ctrl.push({ type: 'handshake_done' });

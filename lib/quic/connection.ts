@@ -253,6 +253,8 @@ export class Connection {
   private peerInitialScid: Uint8Array | undefined;
   private token: Uint8Array;
   private readonly cids: ConnectionIds;
+  /** Destination CID of the packet whose frames are being processed. */
+  private packetDcid: Uint8Array = new Uint8Array(0);
 
   // Path.
   private remote: Address;
@@ -804,6 +806,7 @@ export class Connection {
         frames: frames.map(qlogFrame),
       });
     let ackEliciting = false;
+    this.packetDcid = h.dcid;
     for (const f of frames) {
       if (f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connection_close')
         ackEliciting = true;
@@ -1400,6 +1403,14 @@ export class Connection {
   }
 
   private onRetireConnectionId(seq: number): void {
+    // RFC 9000 §19.16: retiring the CID the carrying packet was sent to is a violation.
+    const target = this.cids.local.get(seq);
+    if (target && equalBytes(target, this.packetDcid))
+      throw new QuicError(
+        TransportError.PROTOCOL_VIOLATION,
+        'RETIRE_CONNECTION_ID of the destination CID of its own packet',
+        { frameType: 0x19 },
+      );
     const cid = this.cids.onRetire(seq);
     if (!cid) return;
     this.events.push({ type: 'connection-id', action: 'retire', cid });
