@@ -9,7 +9,9 @@
  * - `receive()` takes ownership of `datagram`: protection is removed in place and received
  *   stream/datagram data are views into it. Do not reuse the buffer (node:dgram never does).
  * - `write()` keeps a reference to `data` (no copy): do not modify it afterwards.
- * - `send()` returns views into one reusable slab, valid until the next send() call.
+ * - `send()` returns views into one reusable slab shared by all connections (no slab per idle
+ *   connection): they are valid until the next send() call of *any* connection. Copy or send
+ *   them at once.
  * - The 'closed' event is queued when the connection enters closing/draining (or closes at once);
  *   `state` becomes 'closed' (and nextTimeout() Infinity) when the 3xPTO period ends: keep
  *   routing datagrams to the connection until then.
@@ -151,6 +153,21 @@ export type ConnectionState = 'handshake' | 'established' | 'closing' | 'drainin
 
 /** Length of the connection IDs we issue (short headers are parsed with it). */
 export const LOCAL_CID_LENGTH = 8;
+/**
+ * One send slab per datagram size, shared by every connection: send() is synchronous and its
+ * datagrams are consumed (copied or sent) before the next send() of any connection, so idle
+ * connections hold no slab (DESIGN.md: memory per idle connection).
+ */
+const builders = new Map<number, PacketBuilder>();
+function sharedBuilder(maxDatagramSize: number): PacketBuilder {
+  let b = builders.get(maxDatagramSize);
+  if (!b) {
+    b = new PacketBuilder(MAX_DATAGRAMS_PER_SEND * maxDatagramSize, 3 * MAX_DATAGRAMS_PER_SEND);
+    builders.set(maxDatagramSize, b);
+  }
+  return b;
+}
+
 /** Versions we speak, in our order of preference for version negotiation. */
 const SUPPORTED_VERSIONS = [QUIC_V1, QUIC_V2];
 
@@ -400,10 +417,7 @@ export class Connection {
       maxDatagramSize: this.maxDatagramSize,
     });
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
-    this.builder = new PacketBuilder(
-      MAX_DATAGRAMS_PER_SEND * this.maxDatagramSize,
-      3 * MAX_DATAGRAMS_PER_SEND,
-    );
+    this.builder = sharedBuilder(this.maxDatagramSize);
     const w = this.local;
     this.connRecv = new RecvWindow({
       window: w.initialMaxData,
