@@ -157,6 +157,20 @@ describe('net: QUIC over loopback UDP (public API)', function () {
     await session.close();
   });
 
+  it('a peer resetting streams cannot crash a server that pipes without error listeners', async () => {
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    for (let i = 0; i < 5; i++) {
+      const s = await session.createBidirectionalStream();
+      s.write(randomBytes(5000));
+      s.resetCode = 5;
+      s.destroy(); // RESET_STREAM + STOP_SENDING to the echo server's s.pipe(s)
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await echoOnce(session, Buffer.from('still here'))).toString()).to.equal('still here');
+    await session.close();
+  });
+
   it('DATAGRAM frames both ways (RFC 9221)', async () => {
     const session = await connect(addr(), clientTls);
     await session.opened;
@@ -512,7 +526,12 @@ describe('net: endpoint policies', function () {
 
   it('an AbortSignal closes a listening endpoint', async () => {
     const ac = new AbortController();
-    const ep = await listen(() => {}, { ...creds, host: '127.0.0.1', signal: ac.signal });
+    const ep = await listen(() => {}, {
+      ...creds,
+      alpn: 'echo',
+      host: '127.0.0.1',
+      signal: ac.signal,
+    });
     ac.abort();
     await ep.closed;
     expect(() => ep.address).to.throw(); // the socket is closed

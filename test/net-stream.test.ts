@@ -93,34 +93,41 @@ describe('net/stream: QuicStream over a fake connection', () => {
     expect(Buffer.concat(chunks).length).to.equal(50 * 1024);
   });
 
-  it('peer reset destroys with a QuicStreamError; destroy() resets and stops the open halves', async () => {
+  it('peer reset ends the stream without an error event (peerError has the code)', async () => {
     const host = new FakeHost();
-    const s = new QuicStream(host, 4, true, true);
-    const err = once(s, 'error');
+    const s = new QuicStream(host, 4, true, true); // no 'error' listener: must not throw
+    const reset = once(s, 'reset');
+    const closed = once(s, 'close');
     s.onReset(7);
-    const [e] = (await err) as [QuicStreamError];
-    expect(e).to.be.instanceOf(QuicStreamError);
-    expect(e.code).to.equal(7);
+    expect(((await reset) as [number])[0]).to.equal(7);
+    await closed;
+    expect(s.peerError).to.be.instanceOf(QuicStreamError);
+    expect((s.peerError as QuicStreamError).code).to.equal(7);
     expect(host.resets).to.deep.equal([0]); // our send half was still open: reset with resetCode
-    const host2 = new FakeHost();
-    const s2 = new QuicStream(host2, 8, true, true);
-    s2.resetCode = 3;
-    s2.destroy();
-    await tick();
-    expect(host2.resets).to.deep.equal([3]);
-    expect(host2.stops).to.deep.equal([3]);
-    expect(host2.released).to.equal(1);
   });
 
-  it('stop-sending from the peer fails a pending write', async () => {
+  it('destroy() resets and stops the open halves with resetCode', async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 8, true, true);
+    s.resetCode = 3;
+    s.destroy();
+    await tick();
+    expect(host.resets).to.deep.equal([3]);
+    expect(host.stops).to.deep.equal([3]);
+    expect(host.released).to.equal(1);
+  });
+
+  it('stop-sending from the peer completes a pending write and discards later ones', async () => {
     const host = new FakeHost();
     host.room = 0;
     const s = new QuicStream(host, 0, true, true);
-    s.on('error', () => {});
     const cb = new Promise<Error | null | undefined>((r) => s.write(Buffer.alloc(10), r));
     await tick();
     s.onStopSending(9);
-    const e = (await cb) as QuicStreamError;
-    expect(e.code).to.equal(9);
+    expect((await cb) ?? 'no error').to.equal('no error');
+    expect((s.peerError as QuicStreamError).code).to.equal(9);
+    host.room = 100;
+    await new Promise((r) => s.write(Buffer.alloc(5), r));
+    expect(host.written).to.have.length(0);
   });
 });

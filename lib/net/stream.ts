@@ -36,6 +36,8 @@ export class QuicStream extends Duplex {
   readonly id: number;
   /** Application error code sent in RESET_STREAM/STOP_SENDING by destroy() (default 0). */
   resetCode = 0;
+  /** Why the peer (or the connection's end) finished this stream early, if it did. */
+  peerError: Error | undefined;
   private readonly host: StreamHost;
   private pending: { data: Uint8Array; cb: (err?: Error | null) => void } | undefined;
   private reading = false;
@@ -58,6 +60,7 @@ export class QuicStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.writeDone) return cb(); // the peer sent STOP_SENDING: discard (see peerError)
     this.pending = { data: chunk, cb };
     this.flushPending();
   }
@@ -143,28 +146,36 @@ export class QuicStream extends Duplex {
     }
   }
 
+  // What the peer does to a stream never becomes an 'error' event: an application without an
+  // 'error' listener (s.pipe(s) has none of its own) would crash on any peer's RESET_STREAM.
+  // The stream is destroyed without an error instead; `peerError` says why and 'reset' /
+  // 'stop-sending' events carry the code. (Async iteration then ends with a premature close.)
+
   /** Connection event: the peer sent RESET_STREAM. */
   onReset(code: number): void {
     this.readDone = true;
-    this.destroy(new QuicStreamError(`stream ${this.id} reset by peer (code ${code})`, code));
+    this.peerError = new QuicStreamError(`stream ${this.id} reset by peer (code ${code})`, code);
+    this.emit('reset', code);
+    this.destroy();
   }
 
-  /** Connection event: the peer sent STOP_SENDING (the connection answers with RESET_STREAM). */
+  /** Connection event: the peer sent STOP_SENDING (the connection answers with RESET_STREAM):
+   * what is still to be written is discarded, the readable side (if any) goes on. */
   onStopSending(code: number): void {
     this.writeDone = true;
-    const err = new QuicStreamError(`stream ${this.id} stopped by peer (code ${code})`, code);
-    if (this.pending) {
-      const p = this.pending;
-      this.pending = undefined;
-      p.cb(err);
-    } else if (!this.writableFinished) this.destroy(err);
+    this.peerError = new QuicStreamError(`stream ${this.id} stopped by peer (code ${code})`, code);
+    this.emit('stop-sending', code);
+    const p = this.pending;
+    this.pending = undefined;
+    p?.cb();
     this.maybeRelease();
   }
 
-  /** The connection is gone: fail everything still open. */
+  /** The connection is gone (the session's `closed` says why): end the stream. */
   onConnectionClosed(err: Error | null): void {
     this.readDone = this.writeDone = true;
-    if (!this.destroyed) this.destroy(err ?? undefined);
+    if (err && !this.peerError) this.peerError = err;
+    if (!this.destroyed) this.destroy();
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
