@@ -239,6 +239,27 @@ describe('net: QUIC over loopback UDP (public API)', function () {
     await session.close();
   });
 
+  it('a NEW_TOKEN token lets the next connection skip the forced Retry', async () => {
+    server.destroy();
+    server = await echoServer({ retry: true });
+    const first = await connect(addr(), clientTls);
+    const tokenEvent = once(first, 'token');
+    await first.opened;
+    const [token] = (await tokenEvent) as [Uint8Array];
+    await first.close();
+    const retries = server.stats.retry;
+    expect(retries).to.be.at.least(1);
+    const second = await connect(addr(), { ...clientTls, token });
+    await second.opened;
+    expect(server.stats.retry).to.equal(retries); // address validated by the token
+    await second.close();
+    // The token is single-use (RFC 9000 §8.1.4): a third connection gets a Retry again.
+    const third = await connect(addr(), { ...clientTls, token });
+    await third.opened;
+    expect(server.stats.retry).to.be.greaterThan(retries);
+    await third.close();
+  });
+
   it('QUIC v2 (RFC 9369) end to end', async () => {
     const session = await connect(addr(), { ...clientTls, version: QUIC_V2 });
     await session.opened;
