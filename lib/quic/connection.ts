@@ -41,14 +41,14 @@ import {
   QUIC_V2,
 } from '../crypto/packet.js';
 import { decodeClientHello } from '../tls/messages.js';
-import { TlsAlert } from '../tls/alerts.js';
+import { Alert, TlsAlert } from '../tls/alerts.js';
 import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
-import { QuicError, TransportError, transportErrorName } from './errors.js';
+import { cryptoError, QuicError, TransportError, transportErrorName } from './errors.js';
 import { RecvWindow, SendCredit, PeerStreamLimit, LocalStreamLimit } from './flow-control.js';
 import {
   frameSize,
@@ -227,10 +227,11 @@ export class Connection {
   readonly role: 'client' | 'server';
   version: number;
   private readonly config: ConnectionConfig;
-  private tls: TlsClient | TlsServer;
+  /** The TLS engine; a server drops it once the handshake is done (nothing more to say). */
+  private tls: TlsClient | TlsServer | undefined;
   /** Our transport parameters and TLS options (the server re-encodes them on a version switch). */
   private readonly tp: TransportParameters;
-  private readonly tlsOptions: Record<string, unknown>;
+  private tlsOptions: Record<string, unknown>;
   /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
   private readonly firstVersion: number;
   private vnOriginalVersion = 0;
@@ -525,15 +526,15 @@ export class Connection {
     const scid = randomBytes(LOCAL_CID_LENGTH);
     const c = new Connection(config, remote, now, {
       scid,
-      dcid: Buffer.from(h.scid),
-      originalDcid: Buffer.from(info.originalDcid ?? h.dcid),
+      dcid: own(h.scid),
+      originalDcid: own(info.originalDcid ?? h.dcid),
       version: h.version,
-      peerInitialScid: Buffer.from(h.scid),
-      retrySourceCid: info.retrySourceCid ? Buffer.from(info.retrySourceCid) : undefined,
+      peerInitialScid: own(h.scid),
+      retrySourceCid: info.retrySourceCid ? own(info.retrySourceCid) : undefined,
       addressValidated: info.addressValidated,
     });
     // Initial keys come from the DCID of this Initial (the Retry SCID after a Retry).
-    c.initialKeysDcid = Buffer.from(h.dcid);
+    c.initialKeysDcid = own(h.dcid);
     c.installInitialKeys(c.initialKeysDcid);
     c.receive(firstDatagram, remote, now);
     return c;
@@ -810,7 +811,7 @@ export class Connection {
     this._stats.packetsReceived++;
     if (this.role === 'client' && h.type === 'initial' && !this.peerInitialScid) {
       // RFC 9000 §7.2: the server's SCID becomes our DCID.
-      this.peerInitialScid = Buffer.from(h.scid);
+      this.peerInitialScid = own(h.scid);
       this.dcid = this.peerInitialScid;
     }
     if (this.qlog)
@@ -1151,12 +1152,19 @@ export class Connection {
       if (all.length < 4 || all.length < 4 + all.readUIntBE(1, 3)) return;
       this.decideVersion(all);
       this.chBuf = [];
-      this.tls.receive(level, all, this.wall(now));
+      this.tls!.receive(level, all, this.wall(now));
       this.drainTls(now);
       return;
     }
+    const tls = this.tls;
+    if (!tls) {
+      // RFC 9001 §4.1.3: a client has no post-handshake messages for a server in QUIC.
+      if (sp.cryptoRecv.readableBytes > 0)
+        throw new QuicError(cryptoError(Alert.unexpected_message), 'post-handshake CRYPTO data');
+      return;
+    }
     for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
-      this.tls.receive(level, d, this.wall(now));
+      tls.receive(level, d, this.wall(now));
     this.drainTls(now);
   }
 
@@ -1192,7 +1200,9 @@ export class Connection {
   }
 
   private drainTls(now: number): void {
-    for (let ev = this.tls.poll(); ev; ev = this.tls.poll()) {
+    const tls = this.tls;
+    if (!tls) return;
+    for (let ev = tls.poll(); ev; ev = tls.poll()) {
       switch (ev.type) {
         case 'data': {
           const space =
@@ -1207,7 +1217,12 @@ export class Connection {
           this.onPeerTransportParameters(ev.data, now);
           break;
         case 'handshake-complete':
-          this.info = ev.info;
+          this.info = {
+            ...ev.info,
+            peerTransportParameters:
+              ev.info.peerTransportParameters &&
+              Buffer.from(own(ev.info.peerTransportParameters).buffer),
+          };
           if (this.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
           this._state = 'established';
           this._stats.handshakeDurationMs = now - this._stats.handshakeStart;
@@ -1224,6 +1239,11 @@ export class Connection {
           this.events.push({ type: 'session-ticket', ticket: ev.ticket });
           break;
       }
+    }
+    // Memory per connection: the server's engine has sent its tickets with its last flight.
+    if (this.role === 'server' && this.info) {
+      this.tls = undefined;
+      this.tlsOptions = {};
     }
   }
 
@@ -1257,7 +1277,8 @@ export class Connection {
   }
 
   private onPeerTransportParameters(data: Uint8Array, now: number): void {
-    const tp = decodeTransportParameters(data, this.role === 'client' ? 'server' : 'client');
+    // Decoded from a private copy: the CIDs kept are views into it, not into TLS buffers.
+    const tp = decodeTransportParameters(own(data), this.role === 'client' ? 'server' : 'client');
     const bad = (m: string): never => {
       throw new QuicError(TransportError.TRANSPORT_PARAMETER_ERROR, m);
     };
@@ -1305,7 +1326,7 @@ export class Connection {
     // RFC 9000 §10.1: the effective idle timeout is the minimum of both (0 = none).
     if (p.maxIdleTimeout > 0) this.idleTimeout = Math.min(this.idleTimeout, p.maxIdleTimeout);
     if (p.statelessResetToken && this.role === 'client')
-      this.cids.setPeerFirst(this.dcid, Buffer.from(p.statelessResetToken));
+      this.cids.setPeerFirst(this.dcid, own(p.statelessResetToken));
     else this.cids.setPeerFirst(this.dcid, undefined);
     if (p.maxDatagramFrameSize === 0) this.datagrams.length = 0;
   }
@@ -1365,6 +1386,7 @@ export class Connection {
     if (sp.writeKey) this.retiredKeys.push(sp.writeKey);
     sp.readKey = sp.writeKey = undefined;
     sp.probes = 0;
+    sp.release();
     this.ld.discardSpace(space, now);
     this.emitQlog(now, 'security:key_discarded', {
       key_type: space === Initial ? 'initial' : 'handshake',
@@ -2323,10 +2345,10 @@ export class Connection {
     if (this.role !== 'client' || this.retrySourceCid || this.receivedFromPeer) return this.drop();
     if (equalBytes(h.scid, this.dcid)) return this.drop();
     if (!verifyRetry(buf, h, this.originalDcid)) return this.drop();
-    this.retrySourceCid = Buffer.from(h.scid);
+    this.retrySourceCid = own(h.scid);
     this.dcid = this.retrySourceCid;
     this.initialKeysDcid = this.dcid;
-    this.token = Buffer.from(h.token);
+    this.token = own(h.token);
     this.spaces[Initial].readKey?.destroy();
     this.spaces[Initial].writeKey?.destroy();
     this.installInitialKeys(this.dcid);
@@ -2415,6 +2437,14 @@ function encodeZeroRttLimits(p: ResolvedTransportParameters): Buffer {
 function zeroRttLimitsFit(remembered: Buffer, p: ResolvedTransportParameters): boolean {
   if (remembered.length !== 8 * ZERO_RTT_LIMITS.length) return false;
   return ZERO_RTT_LIMITS.every((k, i) => p[k] >= remembered.readDoubleBE(8 * i));
+}
+
+/**
+ * A standalone copy (its own small ArrayBuffer). Buffer.from() of a small input slices Node's
+ * shared 8 KB pool, and one slice kept per connection would pin a whole pool chunk.
+ */
+function own(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b);
 }
 
 function checkCode(code: unknown): void {

@@ -35,12 +35,18 @@ export class Space {
   readKey: PacketKey | undefined;
   writeKey: PacketKey | undefined;
   readonly acks: AckTracker;
-  readonly cryptoSend = new SendBuffer();
-  readonly cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
+  cryptoSend = new SendBuffer();
+  cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
   nextPn = 0;
   discarded = false;
   probes = 0;
   constructor(space: PacketSpace, maxAckDelay: number, ackDelayExponent: number) {
     this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
+  }
+
+  /** Keys discarded (RFC 9001 §4.9): drop the CRYPTO data still held. */
+  release(): void {
+    this.cryptoSend = new SendBuffer();
+    this.cryptoRecv = new RecvBuffer({ cryptoBufferLimit: 0 });
   }
 }
