@@ -4,7 +4,8 @@
 //  - single-connection bulk goodput (one stream, client -> server) in Mbit/s and CPU seconds per
 //    GB (process CPU: both ends of the connection are in this process);
 //  - memory per idle connection with N connections open (heap + external after GC, divided by
-//    N; both the client and the server side of each connection are in this process).
+//    N; both the client and the server side of each connection are in this process; heapUsed +
+//    external, where external includes Buffers and ArrayBuffers).
 // Run: `npm run bench:quic [-- --json] [-- --handshakes=60] [-- --mb=100] [-- --conns=10000]`
 // (node --expose-gc makes the memory figure exact; without it the figure includes garbage).
 import { performance } from 'node:perf_hooks';
@@ -128,7 +129,7 @@ export async function runQuicBench(
     const mem = () => {
       gc?.();
       const m = process.memoryUsage();
-      return m.heapUsed + m.external + m.arrayBuffers;
+      return m.heapUsed + m.external; // external already includes arrayBuffers
     };
     await new Promise((r) => setTimeout(r, 200));
     const before = mem();
