@@ -651,10 +651,7 @@ export class Connection {
       }
       if (this.pacingAt > 0 && now >= this.pacingAt) this.pacingAt = 0;
       if (now >= this.ld.nextTimeout()) {
-        let a = this.ld.onTimeout(now);
-        // loss_time = time_sent + loss_delay may not satisfy time_sent <= now - loss_delay
-        // in floating point at now == loss_time: retry 1 µs later instead of spinning.
-        if (a.kind === 'none' && this.ld.nextTimeout() <= now) a = this.ld.onTimeout(now + 1e-3);
+        const a = this.ld.onTimeout(now);
         if (a.kind === 'lost') {
           for (const p of a.lost) this.onLost(a.space, p, now);
         } else if (a.kind === 'pto') {

@@ -326,15 +326,16 @@ export class LossDetection<F = unknown> {
     this.lossTime[space] = 0;
     if (largest < 0) return;
     const lossDelay = this.rtt.lossDelay();
-    const lostSendTime = now - lossDelay;
     const threshold = this.packetThreshold;
     let lossTime = 0;
     this.spaces[space].scanUpTo(largest, (p) => {
-      if (p.timeSent <= lostSendTime || largest >= p.pn + threshold) {
+      // time_sent <= now - loss_delay, written as the same sum that sets loss_time below, so
+      // the timer firing at exactly loss_time declares the loss (no floating-point gap).
+      const t = p.timeSent + lossDelay;
+      if (t <= now || largest >= p.pn + threshold) {
         out.push(p);
         return true;
       }
-      const t = p.timeSent + lossDelay;
       if (lossTime === 0 || t < lossTime) lossTime = t;
       return false;
     });
