@@ -1944,7 +1944,8 @@ export class Connection {
       b.finishPacket();
       sp.nextPn++;
     }
-    const len = b.finishDatagram();
+    // CONNECTION_CLOSE is not ack-eliciting: only a client pads it (RFC 9000 §14.1).
+    const len = b.finishDatagram(this.role === 'client');
     this.bytesSentOnPath += len;
     this._stats.bytesSent += len;
     this.closeSendPending = false;
@@ -2001,7 +2002,11 @@ export class Connection {
         size += r.size;
       }
     }
-    const len = b.finishDatagram();
+    // RFC 9000 §14.1: a client pads every datagram carrying an Initial packet, a server only
+    // those with an ack-eliciting one (its ACK-only Initials would waste amplification budget).
+    const len = b.finishDatagram(
+      this.role === 'client' || sent.some((s) => s.space === Initial && s.p.ackEliciting),
+    );
     if (len === 0) return false;
     if (len > size) {
       // Initial padding went into the last packet: it now counts in flight.
