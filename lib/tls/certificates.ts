@@ -239,6 +239,16 @@ export function loadCredentials(certs: PemInput, keys: string | Buffer | KeyObje
   );
 }
 
+/** Options' `certs` and `keys`: both (loaded) or neither (undefined). */
+export function optionalCredentials(
+  certs: PemInput | undefined,
+  keys: string | Buffer | undefined,
+): Credentials | undefined {
+  if ((certs === undefined) !== (keys === undefined))
+    throw new TypeError('certs and keys go together');
+  return certs !== undefined ? loadCredentials(certs, keys!) : undefined;
+}
+
 function loadCredentialsUncached(certs: PemInput, keys: string | Buffer | KeyObject): Credentials {
   const chain = parseCertificates(certs, 'certs');
   const key = parsePrivateKey(keys, 'keys');

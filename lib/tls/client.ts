@@ -1,26 +1,17 @@
 // TLS 1.3 client state machine (RFC 8446 §4, QUIC profile RFC 9001 §4 and §8).
 
-import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ClientKeyShare, groupByCode, type GroupName } from '../crypto/groups.js';
 import { cipherSuiteByCode } from '../crypto/suites.js';
 import { TlsAlert } from './alerts.js';
 import {
   chooseScheme,
-  loadCredentials,
-  signCertificateVerify,
-  verifyCertificateVerify,
-  verifyChain,
+  optionalCredentials,
   type Credentials,
   type PemInput,
 } from './certificates.js';
 import { TlsEngine, resolveCommon, type Level, type TlsCommonOptions } from './engine.js';
-import {
-  KeySchedule,
-  finishedVerifyData,
-  resumptionPsk,
-  verifyDataEquals,
-} from './key-schedule.js';
+import { KeySchedule, finishedVerifyData, resumptionPsk } from './key-schedule.js';
 import {
   ExtensionType,
   HandshakeType,
@@ -28,13 +19,11 @@ import {
   bindersLength,
   decodeCertificate,
   decodeCertificateRequest,
-  decodeCertificateVerify,
   decodeClientHello,
   decodeEncryptedExtensions,
   decodeNewSessionTicket,
   decodeServerHello,
   encodeCertificate,
-  encodeCertificateVerify,
   encodeClientHello,
   encodeFinished,
   type CertificateRequest,
@@ -101,10 +90,7 @@ export class TlsClient extends TlsEngine {
     // Without a name there is nothing to check the certificate against.
     if (options.servername === undefined && options.rejectUnauthorized !== false)
       throw new TypeError('servername is required unless rejectUnauthorized is false');
-    if ((options.certs === undefined) !== (options.keys === undefined))
-      throw new TypeError('certs and keys go together');
-    this.credentials =
-      options.certs !== undefined ? loadCredentials(options.certs, options.keys!) : undefined;
+    this.credentials = optionalCredentials(options.certs, options.keys);
     this.serverName = options.servername;
     const wanted = options.keyShares ?? ['X25519MLKEM768', 'X25519'];
     let shareGroups = this.common.groups.filter((g) => wanted.includes(g.name));
@@ -132,16 +118,7 @@ export class TlsClient extends TlsEngine {
       if (this.offeredEarly) {
         const s = this.session!;
         const suite = cipherSuiteByCode(s.suite)!;
-        const early = new KeySchedule(suite.hash, s.psk);
-        const chHash = hashOf(suite.hash, ch);
-        this.secret(
-          'early',
-          'write',
-          early.clientEarlyTrafficSecret(chHash),
-          'CLIENT_EARLY_TRAFFIC_SECRET',
-          suite,
-        );
-        this.keylog('EARLY_EXPORTER_SECRET', early.earlyExporterMasterSecret(chHash));
+        this.earlySecrets(new KeySchedule(suite.hash, s.psk), hashOf(suite.hash, ch), suite);
       }
     } catch (e) {
       this.destroyShares();
@@ -392,8 +369,7 @@ export class TlsClient extends TlsEngine {
       // RFC 9001 §8.2: quic_transport_parameters is mandatory.
       if (!e.quicTransportParameters)
         throw new TlsAlert('missing_extension', 'no quic_transport_parameters');
-      this.peerTransportParameters = Buffer.from(e.quicTransportParameters);
-      this.events.push({ type: 'transport-parameters', data: this.peerTransportParameters });
+      this.setPeerTransportParameters(e.quicTransportParameters);
     }
     this.earlyDataAccepted = this.offeredEarly && e.earlyData === true;
     // §4.2.10: early data can only be accepted with the first PSK, its cipher suite and ALPN.
@@ -415,79 +391,50 @@ export class TlsClient extends TlsEngine {
       throw new TlsAlert('illegal_parameter', 'server Certificate with a context');
     // §4.4.2.4: a server must send a certificate.
     if (c.certificates.length === 0) throw new TlsAlert('decode_error', 'empty server Certificate');
-    if (this.opts.rejectUnauthorized !== false) {
-      const o = this.opts;
-      this.peerCertificate = verifyChain(c.certificates, {
-        purpose: 'server',
-        ...(o.ca !== undefined ? { ca: o.ca } : {}),
-        ...(o.servername !== undefined ? { host: o.servername } : {}),
-        now,
-      });
-    } else {
-      try {
-        this.peerCertificate = new X509Certificate(c.certificates[0]!);
-      } catch {
-        throw new TlsAlert('bad_certificate', 'unparsable certificate');
-      }
-    }
+    const o = this.opts;
+    this.peerCertificate = this.peerCertificateOf(
+      c.certificates,
+      o.rejectUnauthorized === false
+        ? undefined
+        : {
+            purpose: 'server',
+            ...(o.ca !== undefined ? { ca: o.ca } : {}),
+            ...(o.servername !== undefined ? { host: o.servername } : {}),
+            now,
+          },
+    );
     this.transcript.add(msg.raw);
     this.state = 'wait_cv';
     this.step('Certificate', now);
   }
 
   private onCertificateVerify(msg: HandshakeMessage, now: number): void {
-    const cv = decodeCertificateVerify(msg.body);
-    verifyCertificateVerify(
-      this.peerCertificate!,
-      cv.algorithm,
-      cv.signature,
-      true,
-      this.transcript.digest(),
-      this.common.signatureAlgorithms,
-    );
-    this.signatureScheme = cv.algorithm;
-    this.transcript.add(msg.raw);
+    this.signatureScheme = this.checkCertificateVerify(msg, this.peerCertificate!);
     this.state = 'wait_finished';
     this.step('CertificateVerify', now);
   }
 
   private onFinished(msg: HandshakeMessage, now: number): void {
     const suite = this.suite!;
-    const expected = finishedVerifyData(suite.hash, this.hs!.server, this.transcript.digest());
-    if (!verifyDataEquals(expected, msg.body))
-      throw new TlsAlert('decrypt_error', 'server Finished does not verify');
-    this.transcript.add(msg.raw);
-    this.assertNoPending('handshake');
+    this.checkFinished(msg, this.hs!.server);
     const app = this.ks!.applicationTrafficSecrets(this.transcript.digest());
     this.keylog('EXPORTER_SECRET', this.ks!.exporterMasterSecret(this.transcript.digest()));
     this.secret('application', 'read', app.server, 'SERVER_TRAFFIC_SECRET_0');
-    const flight: Buffer[] = [];
-    const add = (m: Buffer) => {
-      this.transcript.add(m);
-      flight.push(m);
-    };
-    if (this.certRequest) {
+    this.sendFlight('handshake', (add) => {
       const cr = this.certRequest;
-      const creds = this.credentials;
-      const scheme = creds ? chooseScheme(creds, cr.extensions.signatureAlgorithms) : undefined;
-      if (creds && scheme !== undefined) {
-        add(encodeCertificate(cr.context, creds.chain));
-        add(
-          encodeCertificateVerify(
-            scheme,
-            signCertificateVerify(creds.key, scheme, false, this.transcript.digest()),
-          ),
-        );
-      } else add(encodeCertificate(cr.context, [])); // §4.4.2: an empty Certificate when we have none
-    }
-    add(encodeFinished(finishedVerifyData(suite.hash, this.hs!.client, this.transcript.digest())));
-    this.send('handshake', Buffer.concat(flight));
+      if (cr) {
+        const creds = this.credentials;
+        const scheme = creds ? chooseScheme(creds, cr.extensions.signatureAlgorithms) : undefined;
+        if (creds && scheme !== undefined) this.addCertificate(add, cr.context, creds, scheme);
+        else add(encodeCertificate(cr.context, [])); // §4.4.2: an empty Certificate when we have none
+      }
+      const verifyData = finishedVerifyData(suite.hash, this.hs!.client, this.transcript.digest());
+      add(encodeFinished(verifyData));
+    });
     this.secret('application', 'write', app.client, 'CLIENT_TRAFFIC_SECRET_0');
     this.resumptionMasterSecret = this.ks!.resumptionMasterSecret(this.transcript.digest());
     this.state = 'connected';
-    this.complete = true;
-    this.step('Finished (handshake complete)', now);
-    this.events.push({ type: 'handshake-complete', info: this.info() });
+    this.completed('Finished (handshake complete)', now);
   }
 
   private onNewSessionTicket(msg: HandshakeMessage, now: number): void {

@@ -2,7 +2,7 @@
 // per-level reassembly, alerts, keylog and debug output. See index.ts for the API.
 
 import { randomBytes } from 'node:crypto';
-import type { X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { debug } from '../debug/log.js';
 import {
   CIPHER_SUITES,
@@ -16,14 +16,29 @@ import { TlsAlert } from './alerts.js';
 import { keylogLine, type KeylogLabel } from './keylog.js';
 import {
   HandshakeReassembler,
+  decodeCertificateVerify,
   decodeKeyUpdate,
+  encodeCertificate,
+  encodeCertificateVerify,
   encodeKeyUpdate,
   handshakeTypeName,
   type HandshakeMessage,
 } from './messages.js';
-import { nextTrafficSecret } from './key-schedule.js';
+import {
+  finishedVerifyData,
+  nextTrafficSecret,
+  verifyDataEquals,
+  type KeySchedule,
+} from './key-schedule.js';
 import { Transcript } from './transcript.js';
-import { DEFAULT_SIGNATURE_SCHEMES } from './certificates.js';
+import {
+  DEFAULT_SIGNATURE_SCHEMES,
+  signCertificateVerify,
+  verifyCertificateVerify,
+  verifyChain,
+  type Credentials,
+  type VerifyOptions,
+} from './certificates.js';
 import type { SessionTicket } from './session-ticket.js';
 
 export type Level = 'initial' | 'early' | 'handshake' | 'application';
@@ -330,6 +345,98 @@ export abstract class TlsEngine {
 
   protected keylog(label: KeylogLabel, secret: Buffer): void {
     this.common.keylog?.(keylogLine(label, this.clientRandom, secret));
+  }
+
+  /** §7.1: the 0-RTT secret from the ClientHello hash (the client writes, the server reads). */
+  protected earlySecrets(ks: KeySchedule, chHash: Buffer, suite = this.suite!): void {
+    const direction = this.role === 'client' ? 'write' : 'read';
+    const secret = ks.clientEarlyTrafficSecret(chHash);
+    this.secret('early', direction, secret, 'CLIENT_EARLY_TRAFFIC_SECRET', suite);
+    this.keylog('EARLY_EXPORTER_SECRET', ks.earlyExporterMasterSecret(chHash));
+  }
+
+  /** The peer's quic_transport_parameters: kept (own copy) and announced. */
+  protected setPeerTransportParameters(data: Uint8Array): void {
+    this.peerTransportParameters = Buffer.from(data);
+    this.events.push({ type: 'transport-parameters', data: this.peerTransportParameters });
+  }
+
+  /**
+   * The peer's Certificate (§4.4.2): returns its leaf, the chain verified against `verify`, or
+   * (verify undefined: rejectUnauthorized false) only parsed. Adds nothing to the transcript.
+   */
+  protected peerCertificateOf(
+    certificates: readonly Buffer[],
+    verify: VerifyOptions | undefined,
+  ): X509Certificate {
+    if (verify) return verifyChain(certificates, verify);
+    try {
+      return new X509Certificate(certificates[0]!);
+    } catch {
+      const who = this.role === 'client' ? '' : 'client ';
+      throw new TlsAlert('bad_certificate', `unparsable ${who}certificate`);
+    }
+  }
+
+  /** Checks the peer's CertificateVerify (§4.4.3), adds it to the transcript, returns its scheme. */
+  protected checkCertificateVerify(msg: HandshakeMessage, cert: X509Certificate): number {
+    const cv = decodeCertificateVerify(msg.body);
+    verifyCertificateVerify(
+      cert,
+      cv.algorithm,
+      cv.signature,
+      this.role === 'client',
+      this.transcript.digest(),
+      this.common.signatureAlgorithms,
+    );
+    this.transcript.add(msg.raw);
+    return cv.algorithm;
+  }
+
+  /** Checks the peer's Finished (§4.4.4) with its handshake traffic secret and adds it. */
+  protected checkFinished(msg: HandshakeMessage, peerSecret: Buffer): void {
+    const expected = finishedVerifyData(this.suite!.hash, peerSecret, this.transcript.digest());
+    if (!verifyDataEquals(expected, msg.body))
+      throw new TlsAlert('decrypt_error', `${this.peerRole} Finished does not verify`);
+    this.transcript.add(msg.raw);
+    this.assertNoPending('handshake');
+  }
+
+  /**
+   * Sends the handshake messages `build` adds, as one 'data' event at `level`; each is added to
+   * the transcript as it is added, so later messages sign/MAC the ones before them.
+   */
+  protected sendFlight(level: Level, build: (add: (m: Buffer) => void) => void): void {
+    const flight: Buffer[] = [];
+    build((m) => {
+      this.transcript.add(m);
+      flight.push(m);
+    });
+    this.send(level, Buffer.concat(flight));
+  }
+
+  /** Our Certificate and CertificateVerify (§4.4.2, §4.4.3) into a flight being built. */
+  protected addCertificate(
+    add: (m: Buffer) => void,
+    context: Buffer,
+    creds: Credentials,
+    scheme: number,
+  ): void {
+    add(encodeCertificate(context, creds.chain));
+    const server = this.role === 'server';
+    const sig = signCertificateVerify(creds.key, scheme, server, this.transcript.digest());
+    add(encodeCertificateVerify(scheme, sig));
+  }
+
+  /** The handshake is complete: the 'handshake-complete' event. */
+  protected completed(name: string, now: number): void {
+    this.complete = true;
+    this.step(name, now);
+    this.events.push({ type: 'handshake-complete', info: this.info() });
+  }
+
+  private get peerRole(): 'client' | 'server' {
+    return this.role === 'client' ? 'server' : 'client';
   }
 
   protected step(name: string, now: number): void {

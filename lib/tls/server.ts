@@ -1,6 +1,6 @@
 // TLS 1.3 server state machine (RFC 8446 §4, QUIC profile RFC 9001 §4 and §8).
 
-import { X509Certificate, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { groupByCode, serverKeyShare, type GroupInfo } from '../crypto/groups.js';
 import { cipherSuiteByCode, type CipherSuite } from '../crypto/suites.js';
 import { TlsAlert } from './alerts.js';
@@ -8,9 +8,7 @@ import { AntiReplay } from './anti-replay.js';
 import {
   chooseScheme,
   loadCredentials,
-  signCertificateVerify,
-  verifyCertificateVerify,
-  verifyChain,
+  optionalCredentials,
   type Credentials,
   type PemInput,
 } from './certificates.js';
@@ -26,11 +24,8 @@ import {
   HandshakeType,
   TLS13,
   decodeCertificate,
-  decodeCertificateVerify,
   decodeClientHello,
-  encodeCertificate,
   encodeCertificateRequest,
-  encodeCertificateVerify,
   encodeEncryptedExtensions,
   encodeFinished,
   encodeNewSessionTicket,
@@ -94,17 +89,13 @@ export class TlsServer extends TlsEngine {
   private hs: { client: Buffer; server: Buffer } | undefined;
   private app: { client: Buffer; server: Buffer } | undefined;
   private requestedCert = false;
-  private clientCertificate: X509Certificate | undefined;
   private ticketCount: number;
   private readonly lifetime: number;
 
   constructor(options: TlsServerOptions) {
     super('server', resolveCommon(options));
     this.opts = options;
-    if ((options.certs === undefined) !== (options.keys === undefined))
-      throw new TypeError('certs and keys go together');
-    this.credentials =
-      options.certs !== undefined ? loadCredentials(options.certs, options.keys!) : undefined;
+    this.credentials = optionalCredentials(options.certs, options.keys);
     if (options.sni !== undefined && (options.sni === null || typeof options.sni !== 'object'))
       throw new TypeError('sni must be an object');
     this.sni = new Map(
@@ -253,10 +244,7 @@ export class TlsServer extends TlsEngine {
     this.group = group;
     this.alpn = alpn;
     this.serverName = e.serverName;
-    if (e.quicTransportParameters) {
-      this.peerTransportParameters = Buffer.from(e.quicTransportParameters);
-      this.events.push({ type: 'transport-parameters', data: this.peerTransportParameters });
-    }
+    if (e.quicTransportParameters) this.setPeerTransportParameters(e.quicTransportParameters);
     this.clientRandom = Buffer.from(ch.random);
     const { share: serverShare, sharedSecret } = serverKeyShare(
       group.name,
@@ -271,14 +259,7 @@ export class TlsServer extends TlsEngine {
     this.resumed = psk !== undefined;
     if (psk?.early) {
       this.earlyDataAccepted = true;
-      const chHash = this.transcript.digest();
-      this.secret(
-        'early',
-        'read',
-        ks.clientEarlyTrafficSecret(chHash),
-        'CLIENT_EARLY_TRAFFIC_SECRET',
-      );
-      this.keylog('EARLY_EXPORTER_SECRET', ks.earlyExporterMasterSecret(chHash));
+      this.earlySecrets(ks, this.transcript.digest());
     }
 
     const sh = encodeServerHello({
@@ -304,40 +285,25 @@ export class TlsServer extends TlsEngine {
       now,
     );
 
-    const flight: Buffer[] = [];
-    const add = (m: Buffer) => {
-      this.transcript.add(m);
-      flight.push(m);
-    };
-    const ee: ExtensionsInput = {};
-    if (alpn !== undefined) ee.alpn = [alpn];
-    if (c.quic) ee.quicTransportParameters = c.transportParameters!;
-    if (this.earlyDataAccepted) ee.earlyData = true;
-    if (e.serverName !== undefined) ee.serverName = '';
-    add(encodeEncryptedExtensions(ee));
-    if (!psk) {
-      if (this.opts.requestCert) {
-        this.requestedCert = true;
-        add(
-          encodeCertificateRequest(Buffer.alloc(0), { signatureAlgorithms: c.signatureAlgorithms }),
-        );
+    const hs = this.hs;
+    this.sendFlight('handshake', (add) => {
+      const ee: ExtensionsInput = {};
+      if (alpn !== undefined) ee.alpn = [alpn];
+      if (c.quic) ee.quicTransportParameters = c.transportParameters!;
+      if (this.earlyDataAccepted) ee.earlyData = true;
+      if (e.serverName !== undefined) ee.serverName = '';
+      add(encodeEncryptedExtensions(ee));
+      if (!psk) {
+        if (this.opts.requestCert) {
+          this.requestedCert = true;
+          const cr = { signatureAlgorithms: c.signatureAlgorithms };
+          add(encodeCertificateRequest(Buffer.alloc(0), cr));
+        }
+        this.addCertificate(add, Buffer.alloc(0), this.credentials!, this.scheme!);
+        this.signatureScheme = this.scheme;
       }
-      add(encodeCertificate(Buffer.alloc(0), this.credentials!.chain));
-      add(
-        encodeCertificateVerify(
-          this.scheme!,
-          signCertificateVerify(
-            this.credentials!.key,
-            this.scheme!,
-            true,
-            this.transcript.digest(),
-          ),
-        ),
-      );
-      this.signatureScheme = this.scheme;
-    }
-    add(encodeFinished(finishedVerifyData(suite.hash, this.hs.server, this.transcript.digest())));
-    this.send('handshake', Buffer.concat(flight));
+      add(encodeFinished(finishedVerifyData(suite.hash, hs.server, this.transcript.digest())));
+    });
     this.app = ks.applicationTrafficSecrets(this.transcript.digest());
     this.keylog('EXPORTER_SECRET', ks.exporterMasterSecret(this.transcript.digest()));
     // 0.5-RTT: the server may send application data before the client's Finished.
@@ -473,51 +439,28 @@ export class TlsServer extends TlsEngine {
       this.state = 'wait_finished';
       return;
     }
-    if (this.opts.rejectUnauthorized !== false)
-      this.clientCertificate = verifyChain(c.certificates, {
-        purpose: 'client',
-        ...(this.opts.ca !== undefined ? { ca: this.opts.ca } : {}),
-        now,
-      });
-    else {
-      try {
-        this.clientCertificate = new X509Certificate(c.certificates[0]!);
-      } catch {
-        throw new TlsAlert('bad_certificate', 'unparsable client certificate');
-      }
-    }
-    this.peerCertificate = this.clientCertificate;
+    const o = this.opts;
+    this.peerCertificate = this.peerCertificateOf(
+      c.certificates,
+      o.rejectUnauthorized === false
+        ? undefined
+        : { purpose: 'client', ...(o.ca !== undefined ? { ca: o.ca } : {}), now },
+    );
     this.state = 'wait_cv';
     this.step('client Certificate', now);
   }
 
   private onClientCertificateVerify(msg: HandshakeMessage, now: number): void {
-    const cv = decodeCertificateVerify(msg.body);
-    verifyCertificateVerify(
-      this.clientCertificate!,
-      cv.algorithm,
-      cv.signature,
-      false,
-      this.transcript.digest(),
-      this.common.signatureAlgorithms,
-    );
-    this.transcript.add(msg.raw);
+    this.checkCertificateVerify(msg, this.peerCertificate!);
     this.state = 'wait_finished';
     this.step('client CertificateVerify', now);
   }
 
   private onFinished(msg: HandshakeMessage, now: number): void {
-    const suite = this.suite!;
-    const expected = finishedVerifyData(suite.hash, this.hs!.client, this.transcript.digest());
-    if (!verifyDataEquals(expected, msg.body))
-      throw new TlsAlert('decrypt_error', 'client Finished does not verify');
-    this.transcript.add(msg.raw);
-    this.assertNoPending('handshake');
+    this.checkFinished(msg, this.hs!.client);
     this.secret('application', 'read', this.app!.client, 'CLIENT_TRAFFIC_SECRET_0');
     this.state = 'connected';
-    this.complete = true;
-    this.step('client Finished (handshake complete)', now);
-    this.events.push({ type: 'handshake-complete', info: this.info() });
+    this.completed('client Finished (handshake complete)', now);
     for (let i = 0; i < this.ticketCount; i++) this.sendSessionTicket(now);
   }
 
