@@ -3,23 +3,15 @@
 // packets from pcap and pcapng captures, and one-line errors for bad input.
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { PacketKey, QUIC_V1, initialSecrets } from '../lib/crypto/index.js';
+import { QUIC_V1 } from '../lib/crypto/index.js';
 import { run } from '../lib/cli/inspect.js';
 import { writePcap } from '../lib/debug/pcap.js';
-import { PacketBuilder, type PacketSpec } from '../lib/quic/builder.js';
-import type { Frame } from '../lib/quic/frames.js';
-import { encodeTransportParameters } from '../lib/quic/transport-params.js';
-import {
-  encodeClientHello,
-  encodeEncryptedExtensions,
-  encodeServerHello,
-} from '../lib/tls/messages.js';
 import * as V from './crypto-vectors.js';
+import { buildCapture } from './support/wire-capture.js';
 
 interface Out {
   code: number;
@@ -172,102 +164,15 @@ describe('zquic inspect', () => {
   }
 
   describe('a post-quantum handshake in a capture', () => {
-    const version = QUIC_V1;
-    const clientDcid = randomBytes(8);
-    const clientScid = randomBytes(8);
-    const serverScid = randomBytes(8);
-    const random = randomBytes(32);
-    const hs = { client: randomBytes(48), server: randomBytes(48) };
-    const app = { client: randomBytes(48), server: randomBytes(48) };
-    const ch = encodeClientHello({
-      random,
-      cipherSuites: [0x1301, 0x1302],
-      extensions: {
-        serverName: 'pq.example',
-        alpn: ['h3'],
-        supportedVersions: [0x0304],
-        supportedGroups: [0x11ec, 0x001d],
-        keyShares: [{ group: 0x11ec, keyExchange: randomBytes(1216) }],
-        signatureAlgorithms: [0x0403, 0x0804],
-        quicTransportParameters: encodeTransportParameters(
-          { initialSourceConnectionId: clientScid, initialMaxData: 1 << 20 },
-          'client',
-        ),
-      },
+    const capture = buildCapture(QUIC_V1, {
+      alpn: 'h3',
+      oneRtt: [[{ type: 'stream', streamId: 3, offset: 0, data: Buffer.from('hello'), fin: true }]],
     });
-    const sh = encodeServerHello({
-      random: randomBytes(32),
-      cipherSuite: 0x1302,
-      extensions: {
-        supportedVersions: [0x0304],
-        keyShare: { group: 0x11ec, keyExchange: randomBytes(1120) },
-      },
-    });
-    const ee = encodeEncryptedExtensions({
-      alpn: ['h3'],
-      quicTransportParameters: encodeTransportParameters(
-        {
-          originalDestinationConnectionId: clientDcid,
-          initialSourceConnectionId: serverScid,
-          maxDatagramFrameSize: 1200,
-        },
-        'server',
-      ),
-    });
-    const initial = initialSecrets(version, clientDcid);
-    const keys = [
-      PacketKey.fromSecret('TLS_AES_128_GCM_SHA256', initial.client, version),
-      PacketKey.fromSecret('TLS_AES_128_GCM_SHA256', initial.server, version),
-      PacketKey.fromSecret('TLS_AES_256_GCM_SHA384', hs.server, version),
-      PacketKey.fromSecret('TLS_AES_256_GCM_SHA384', app.server, version),
-    ];
-    const b = new PacketBuilder(16384, 8);
-    const datagram = (
-      spec: Omit<PacketSpec, 'version' | 'largestAcked'>,
-      frames: Frame[],
-    ): void => {
-      b.startDatagram(1500);
-      b.startPacket({ ...spec, version, largestAcked: -1 });
-      for (const f of frames) b.writeFrame(f);
-      b.finishPacket();
-      b.finishDatagram();
-    };
-    const cInit = { type: 'initial' as const, dcid: clientDcid, scid: clientScid, keyIndex: 0 };
-    datagram({ ...cInit, packetNumber: 0 }, [
-      { type: 'crypto', offset: 0, data: ch.subarray(0, 1000) },
-    ]);
-    datagram({ ...cInit, packetNumber: 1 }, [
-      { type: 'crypto', offset: 1000, data: ch.subarray(1000) },
-    ]);
-    datagram(
-      { type: 'initial', dcid: clientScid, scid: serverScid, keyIndex: 1, packetNumber: 0 },
-      [
-        { type: 'ack', largest: 1, ackDelay: 0, ranges: [{ start: 0, end: 1 }] },
-        { type: 'crypto', offset: 0, data: sh },
-      ],
-    );
-    datagram(
-      { type: 'handshake', dcid: clientScid, scid: serverScid, keyIndex: 2, packetNumber: 0 },
-      [{ type: 'crypto', offset: 0, data: ee }],
-    );
-    datagram({ type: '1rtt', dcid: clientScid, keyIndex: 3, packetNumber: 0 }, [
-      { type: 'stream', streamId: 3, offset: 0, data: Buffer.from('hello'), fin: true },
-    ]);
-    b.protect(keys);
-    const dgrams = Array.from({ length: b.datagramCount }, (_, i) => Buffer.from(b.datagram(i)));
+    const { datagrams: dgrams, clientDcid, clientScid } = capture;
     const keylog = join(dir, 'pq.log');
-    const r = random.toString('hex');
-    writeFileSync(
-      keylog,
-      [
-        `SERVER_HANDSHAKE_TRAFFIC_SECRET ${r} ${hs.server.toString('hex')}`,
-        `CLIENT_HANDSHAKE_TRAFFIC_SECRET ${r} ${hs.client.toString('hex')}`,
-        `SERVER_TRAFFIC_SECRET_0 ${r} ${app.server.toString('hex')}`,
-        `CLIENT_TRAFFIC_SECRET_0 ${r} ${app.client.toString('hex')}`,
-      ].join('\n'),
-    );
+    writeFileSync(keylog, capture.keylog);
     const addr = (i: number) =>
-      i < 2
+      capture.fromClient[i]
         ? { src: '10.0.0.1', srcPort: 50000, dst: '10.0.0.2', dstPort: 443 }
         : { src: '10.0.0.2', srcPort: 443, dst: '10.0.0.1', dstPort: 50000 };
     const pcap = join(dir, 'pq.pcap');

@@ -66,7 +66,25 @@ export function oneRttFrames(): Frame[] {
   ];
 }
 
-export function buildCapture(version: number): Capture {
+export interface CaptureOptions {
+  /** The ALPN protocol both sides name (default 'hq-interop'). */
+  alpn?: string;
+  /** The frames of each server 1-RTT packet, one datagram each (default: every 1-RTT frame
+   * type, then CONNECTION_CLOSE). */
+  oneRtt?: Frame[][];
+}
+
+const CLOSE: Frame = {
+  type: 'connection_close',
+  application: false,
+  errorCode: 0x0a,
+  frameType: 0x08,
+  reason: Buffer.from('bye'),
+};
+
+export function buildCapture(version: number, options: CaptureOptions = {}): Capture {
+  const alpn = options.alpn ?? 'hq-interop';
+  const oneRtt = options.oneRtt ?? [oneRttFrames(), [CLOSE]];
   const clientDcid = randomBytes(8);
   const clientScid = randomBytes(8);
   const serverScid = randomBytes(8);
@@ -78,7 +96,7 @@ export function buildCapture(version: number): Capture {
     cipherSuites: [0x1301, 0x1302],
     extensions: {
       serverName: 'pq.example',
-      alpn: ['hq-interop'],
+      alpn: [alpn],
       supportedVersions: [0x0304],
       supportedGroups: [0x11ec, 0x001d],
       keyShares: [{ group: 0x11ec, keyExchange: randomBytes(1216) }],
@@ -98,7 +116,7 @@ export function buildCapture(version: number): Capture {
     },
   });
   const ee = encodeEncryptedExtensions({
-    alpn: ['hq-interop'],
+    alpn: [alpn],
     quicTransportParameters: encodeTransportParameters(
       {
         originalDestinationConnectionId: clientDcid,
@@ -149,16 +167,9 @@ export function buildCapture(version: number): Capture {
     { type: 'handshake', dcid: clientScid, scid: serverScid, keyIndex: 2, packetNumber: 0 },
     [{ type: 'crypto', offset: 0, data: ee }],
   );
-  datagram(false, { type: '1rtt', dcid: clientScid, keyIndex: 3, packetNumber: 0 }, oneRttFrames());
-  datagram(false, { type: '1rtt', dcid: clientScid, keyIndex: 3, packetNumber: 1 }, [
-    {
-      type: 'connection_close',
-      application: false,
-      errorCode: 0x0a,
-      frameType: 0x08,
-      reason: Buffer.from('bye'),
-    },
-  ]);
+  oneRtt.forEach((frames, packetNumber) =>
+    datagram(false, { type: '1rtt', dcid: clientScid, keyIndex: 3, packetNumber }, frames),
+  );
   b.protect(keys);
   for (const k of keys) k.destroy();
   const r = random.toString('hex');
