@@ -14,48 +14,18 @@ import {
 import { kemNative } from '../lib/crypto/kem-backend.js';
 import { mlkem, type KemBackendName } from '../lib/crypto/mlkem.js';
 import { BACKENDS, SETS, backendTitle, itFor } from './kem-helpers.js';
+import {
+  JUNK as COMMON_JUNK,
+  expectNamedError,
+  junkEachArgument,
+  label,
+  type JunkSpec,
+} from './support/junk.js';
 
-function detached(): Uint8Array {
-  const ab = new ArrayBuffer(64);
-  const view = new Uint8Array(ab);
-  structuredClone(ab, { transfer: [ab] });
-  return view;
-}
-
-const JUNK: unknown[] = [
-  undefined,
-  null,
-  true,
-  'abc',
-  '',
-  Symbol('s'),
-  10n,
-  {},
-  [],
-  [1, 2, 3],
-  () => 0,
-  NaN,
-  Infinity,
-  -1,
-  0.5,
-  1.5,
-  2 ** 32,
-  new ArrayBuffer(32),
-  new DataView(new ArrayBuffer(32)),
-  new Uint16Array(16),
-  new Int8Array(32),
-  new Float64Array(12),
-  new Uint8ClampedArray(32),
-  new Uint8Array(new SharedArrayBuffer(64)),
-  detached(),
-];
+const JUNK: unknown[] = [...COMMON_JUNK];
 for (let n = 0; n <= 8; n++) JUNK.push(n);
 
-interface Spec {
-  name: string;
-  params: string[];
-  valid: () => unknown[];
-  call: (args: unknown[]) => unknown;
+interface Spec extends JunkSpec {
   peer?: boolean; // KeyShareError is a legitimate answer
   /** An Error this raw call gives when its backend is not usable here. */
   unavailable?: RegExp;
@@ -65,51 +35,21 @@ interface Spec {
 const N = kemNative as any;
 
 function check(spec: Spec, args: unknown[], what: string): void {
-  try {
-    spec.call(args);
-  } catch (e) {
-    const err = e as Error;
-    const ok =
-      ((err instanceof TypeError || err instanceof RangeError) &&
-        spec.params.some((p) => err.message.includes(p))) ||
+  expectNamedError(
+    spec,
+    args,
+    what,
+    (err) =>
       (spec.peer === true && err instanceof KeyShareError) ||
-      (spec.unavailable !== undefined && spec.unavailable.test(err.message));
-    if (!ok) expect.fail(`${spec.name}(${what}) threw ${err?.constructor?.name}: ${err?.message}`);
-  }
-}
-
-function label(v: unknown): string {
-  try {
-    return `${Object.prototype.toString.call(v)} ${String(v).slice(0, 20)}`;
-  } catch {
-    return Object.prototype.toString.call(v);
-  }
+      (spec.unavailable !== undefined && spec.unavailable.test(err.message)),
+  );
 }
 
 function run(spec: Spec): void {
   // the valid call itself works (a raw call of a backend missing here: says it is unavailable)
   if (spec.unavailable) check(spec, spec.valid(), 'valid arguments');
   else spec.call(spec.valid());
-  for (let i = 0; i < spec.params.length; i++) {
-    const name = spec.params[i]!;
-    for (const junk of JUNK) {
-      const args = spec.valid();
-      args[i] = junk;
-      check(spec, args, `${name}=${label(junk)}`);
-    }
-    if (spec.valid()[i] instanceof Uint8Array) {
-      for (let n = 0; n <= 2000; n++) {
-        const args = spec.valid();
-        args[i] = Buffer.alloc(n, n & 255);
-        check(spec, args, `${name}.length=${n}`);
-        const sub = spec.valid();
-        sub[i] = new Uint8Array(new ArrayBuffer(n + 8), 8 - (n % 8), n);
-        check(spec, sub, `${name}=offset view of ${n}`);
-      }
-    }
-  }
-  for (let n = 0; n < spec.params.length; n++)
-    check(spec, spec.valid().slice(0, n), `${n} arguments`);
+  junkEachArgument(spec, JUNK, (args, what) => check(spec, args, what));
 }
 
 function kemSpecs(backend: KemBackendName, set: (typeof SETS)[number]): Spec[] {
