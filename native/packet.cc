@@ -58,26 +58,13 @@ napi_value JsProtect(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args<7> a(env, info);
     PacketKey* key = ArgHandle<PacketKey>(env, a[0], "key");
-    Bytes buf = ArgBytes(env, a[1], "buf");
-    int64_t n = static_cast<int64_t>(buf.length);
-    int64_t start = ArgInt(env, a[2], "start", 0, n);
-    int64_t headerLength = ArgInt(env, a[3], "headerLength", 1, n);
-    int64_t pnLength = ArgInt(env, a[4], "pnLength", 1, 4);
-    int64_t payloadLength = ArgInt(env, a[5], "payloadLength", 0, n);
+    ProtectArgs x = ArgProtect(env, &a.v[1]);
     int64_t pn = ArgInt(env, a[6], "packetNumber", 0, static_cast<int64_t>(kMaxSafeInteger));
-    if (headerLength < pnLength + 1)
-      ThrowRange(env, "headerLength must be at least pnLength + 1");
-    if (start + headerLength + payloadLength + static_cast<int64_t>(kTagLen) > n)
-      ThrowRange(env, "start + headerLength + payloadLength + 16 exceeds buf.length");
-    // RFC 9001 §5.4.2: the header protection sample needs pnLength + payloadLength >= 4.
-    if (pnLength + payloadLength < 4)
-      ThrowRange(env, "payloadLength is too short for the header protection sample");
-    uint8_t* p = buf.data + start;
-    if ((p[0] & 0x03) + 1 != pnLength)
+    if ((x.p[0] & 0x03) + 1u != x.pnLength)
       ThrowRange(env, "pnLength does not match the packet number length bits of buf[start]");
-    if (!key->Protect(p, headerLength, pnLength, payloadLength, static_cast<uint64_t>(pn)))
+    if (!key->Protect(x.p, x.headerLength, x.pnLength, x.payloadLength, static_cast<uint64_t>(pn)))
       ThrowError(env, "packet protection failed");
-    return NewNumber(env, static_cast<double>(headerLength + payloadLength + kTagLen));
+    return NewNumber(env, static_cast<double>(x.headerLength + x.payloadLength + kTagLen));
   });
 }
 
@@ -123,6 +110,23 @@ napi_value JsOpen(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+
+ProtectArgs ArgProtect(napi_env env, const napi_value* a) {
+  Bytes buf = ArgBytes(env, a[0], "buf");
+  int64_t n = static_cast<int64_t>(buf.length);
+  int64_t start = ArgInt(env, a[1], "start", 0, n);
+  int64_t headerLength = ArgInt(env, a[2], "headerLength", 1, n);
+  int64_t pnLength = ArgInt(env, a[3], "pnLength", 1, 4);
+  int64_t payloadLength = ArgInt(env, a[4], "payloadLength", 0, n);
+  if (headerLength < pnLength + 1) ThrowRange(env, "headerLength must be at least pnLength + 1");
+  if (start + headerLength + payloadLength + static_cast<int64_t>(kTagLen) > n)
+    ThrowRange(env, "start + headerLength + payloadLength + 16 exceeds buf.length");
+  // RFC 9001 §5.4.2: the header protection sample needs pnLength + payloadLength >= 4.
+  if (pnLength + payloadLength < 4)
+    ThrowRange(env, "payloadLength is too short for the header protection sample");
+  return {buf.data + start, static_cast<size_t>(headerLength), static_cast<size_t>(pnLength),
+          static_cast<size_t>(payloadLength)};
+}
 
 void InitPacket(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "packetKeyNew", JsNew);

@@ -126,21 +126,11 @@ napi_value JsBenchLoop(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args<7> a(env, info);
     PacketKey* key = ArgHandle<PacketKey>(env, a[0], "key");
-    Bytes buf = ArgBytes(env, a[1], "buf");
-    int64_t n = static_cast<int64_t>(buf.length);
-    int64_t start = ArgInt(env, a[2], "start", 0, n);
-    int64_t headerLength = ArgInt(env, a[3], "headerLength", 1, n);
-    int64_t pnLength = ArgInt(env, a[4], "pnLength", 1, 4);
-    int64_t payloadLength = ArgInt(env, a[5], "payloadLength", 0, n);
+    ProtectArgs x = ArgProtect(env, &a.v[1]);
     int64_t iterations = ArgInt(env, a[6], "iterations", 0, INT32_MAX);
-    if (headerLength < pnLength + 1)
-      ThrowRange(env, "headerLength must be at least pnLength + 1");
-    if (start + headerLength + payloadLength + static_cast<int64_t>(kTagLen) > n)
-      ThrowRange(env, "start + headerLength + payloadLength + 16 exceeds buf.length");
-    if (pnLength + payloadLength < 4)
-      ThrowRange(env, "payloadLength is too short for the header protection sample");
+    // The first byte is not reset: header protection changes its packet number length bits.
     for (int64_t i = 0; i < iterations; i++) {
-      if (!key->Protect(buf.data + start, headerLength, pnLength, payloadLength, i))
+      if (!key->Protect(x.p, x.headerLength, x.pnLength, x.payloadLength, i))
         ThrowError(env, "packet protection failed");
     }
     return Undefined(env);

@@ -50,6 +50,15 @@ struct PacketKey {
   bool Open(uint8_t* p, size_t headerLen, size_t len, uint64_t pn);
 };
 
+// A packet to protect in buf, from the arguments (buf, start, headerLength, pnLength,
+// payloadLength) at a[first..first+4], each checked (packet.cc). The sample of RFC 9001 §5.4.2
+// and the tag fit; the first byte is not looked at.
+struct ProtectArgs {
+  uint8_t* p;  // the packet's first byte
+  size_t headerLength, pnLength, payloadLength;
+};
+ProtectArgs ArgProtect(napi_env env, const napi_value* a);
+
 // Batch exports and the benchmark loop (packet_batch.cc), registered by InitPacket.
 void InitPacketBatch(Napi::Env env, Napi::Object exports);
 
