@@ -77,16 +77,8 @@ export const v1Retry = [
   '0f2496ba',
 ].join('');
 
-export const v2ClientPayload = [
-  '060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e868',
-  '04fe3a47f06a2b69484c00000413011302010000c000000010000e00000b6578',
-  '616d706c652e636f6dff01000100000a00080006001d00170018001000070005',
-  '04616c706e000500050100000000003300260024001d00209370b2c9caa47fba',
-  'baf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b000302030400',
-  '0d0010000e0403050306030203080408050806002d00020101001c0002400100',
-  '3900320408ffffffffffffffff05048000ffff07048000ffff08011001048000',
-  '75300901100f088394c8f03e51570806048000ffff',
-].join('');
+// RFC 9369 Appendix A.2/A.3 protect the same CRYPTO payload as RFC 9001 Appendix A.
+export const v2ClientPayload = v1ClientPayload;
 
 export const v2ClientHeader = 'd36b3343cf088394c8f03e5157080000449e00000002';
 
@@ -131,12 +123,8 @@ export const v2ClientProtected = [
   'a18b2faa745b6fe189cf772a9f84cbfc',
 ].join('');
 
-export const v2ServerPayload = [
-  '02000000000600405a020000560303eefce7f7b37ba1d1632e96677825ddf739',
-  '88cfc79825df566dc5430b9a045a1200130100002e00330024001d00209d3c94',
-  '0d89690b84d08a60993c144eca684d1081287c834d5311bcf32bb9da1a002b00',
-  '020304',
-].join('');
+// RFC 9369 Appendix A.2/A.3 protect the same CRYPTO payload as RFC 9001 Appendix A.
+export const v2ServerPayload = v1ServerPayload;
 
 export const v2ServerHeader = 'd16b3343cf0008f067a5502a4262b50040750001';
 
