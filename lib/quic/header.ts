@@ -203,6 +203,32 @@ function checkCid(cid: unknown, name: string): Uint8Array {
   return cid;
 }
 
+/**
+ * The version-independent part of a long header (RFC 8999 §5.1): first byte, version, DCID and
+ * SCID with their lengths, at buf[off]. Returns the offset after the SCID.
+ */
+function writeLongPrefix(
+  buf: Uint8Array,
+  off: number,
+  first: number,
+  version: number,
+  dcid: Uint8Array,
+  scid: Uint8Array,
+): number {
+  buf[off] = first;
+  buf[off + 1] = version >>> 24;
+  buf[off + 2] = (version >>> 16) & 0xff;
+  buf[off + 3] = (version >>> 8) & 0xff;
+  buf[off + 4] = version & 0xff;
+  let p = off + 5;
+  buf[p++] = dcid.length;
+  buf.set(dcid, p);
+  p += dcid.length;
+  buf[p++] = scid.length;
+  buf.set(scid, p);
+  return p + scid.length;
+}
+
 /** Bytes of a long header up to and including the packet number, with a 2-byte Length. */
 export function longHeaderSize(
   type: 'initial' | '0rtt' | 'handshake',
@@ -242,18 +268,8 @@ export function writeLongHeader(
   const size = longHeaderSize(type, dcid, scid, token, pnLength);
   if (off < 0 || off + size > buf.length) throw new RangeError('header does not fit the buffer');
   // §17.2: header form 1, fixed bit 1, type, reserved 0, packet number length - 1.
-  buf[off] = 0xc0 | (longTypeBits(version, type) << 4) | (pnLength - 1);
-  buf[off + 1] = version >>> 24;
-  buf[off + 2] = (version >>> 16) & 0xff;
-  buf[off + 3] = (version >>> 8) & 0xff;
-  buf[off + 4] = version & 0xff;
-  let p = off + 5;
-  buf[p++] = dcid.length;
-  buf.set(dcid, p);
-  p += dcid.length;
-  buf[p++] = scid.length;
-  buf.set(scid, p);
-  p += scid.length;
+  const first = 0xc0 | (longTypeBits(version, type) << 4) | (pnLength - 1);
+  let p = writeLongPrefix(buf, off, first, version, dcid, scid);
   if (type === 'initial') {
     const tl = token.length < 64 ? 1 : token.length < 16384 ? 2 : 4;
     p = writeVarintN(buf, p, token.length, tl);
@@ -311,15 +327,7 @@ export function encodeVersionNegotiation(
     throw new RangeError('scid must be at most 255 bytes');
   if (versions.length === 0) throw new RangeError('versions must not be empty');
   const out = Buffer.allocUnsafe(7 + dcid.length + scid.length + 4 * versions.length);
-  out[0] = 0x80 | (randomBytes(1)[0]! & 0x7f);
-  out.writeUInt32BE(0, 1);
-  let p = 5;
-  out[p++] = dcid.length;
-  out.set(dcid, p);
-  p += dcid.length;
-  out[p++] = scid.length;
-  out.set(scid, p);
-  p += scid.length;
+  let p = writeLongPrefix(out, 0, 0x80 | (randomBytes(1)[0]! & 0x7f), 0, dcid, scid);
   for (const v of versions) {
     out.writeUInt32BE(v, p);
     p += 4;
@@ -344,16 +352,8 @@ export function encodeRetry(
     throw new RangeError('token must not be empty');
   const body = Buffer.allocUnsafe(7 + dcid.length + scid.length + token.length);
   // §17.2.5: the low 4 bits are unused (arbitrary; random unless given).
-  body[0] = 0xc0 | (longTypeBits(version, 'retry') << 4) | (unusedBits & 0x0f);
-  body.writeUInt32BE(version, 1);
-  let p = 5;
-  body[p++] = dcid.length;
-  body.set(dcid, p);
-  p += dcid.length;
-  body[p++] = scid.length;
-  body.set(scid, p);
-  p += scid.length;
-  body.set(token, p);
+  const first = 0xc0 | (longTypeBits(version, 'retry') << 4) | (unusedBits & 0x0f);
+  body.set(token, writeLongPrefix(body, 0, first, version, dcid, scid));
   return Buffer.concat([body, retryIntegrityTag(version, originalDcid, body)]);
 }
 
