@@ -21,7 +21,6 @@ export const KEM_PARAMS: Readonly<Record<MlKemParameterSet, KemParams>> = {
 
 export const SEED_LENGTH = 64; // d ‖ z
 export const COINS_LENGTH = 32; // m
-export const SECRET_LENGTH = 32;
 
 /** A private key held by a backend; decapsulation without re-importing the key. */
 export interface KemKeyPairImpl {

@@ -50,11 +50,6 @@ export function payloadEnd(header: PacketHeader): number {
   return header.end - TAG_LENGTH;
 }
 
-/** After unprotecting a 1-RTT packet: its key phase bit (RFC 9001 §6). */
-export function keyPhaseOf(buf: Uint8Array, header: PacketHeader): number {
-  return (buf[header.start]! >> 2) & 1;
-}
-
 /**
  * After unprotecting: RFC 9000 §17.2/§17.3.1: non-zero reserved bits are PROTOCOL_VIOLATION
  * (a connection error: the packet was authentic).
