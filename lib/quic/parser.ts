@@ -64,8 +64,10 @@ export function checkReservedBits(buf: Uint8Array, header: PacketHeader): void {
  * Iterates the frames of a plaintext payload without allocating anything but the frames:
  * `reset()` then `next()` until undefined. Throws QuicError on a malformed or misplaced frame.
  */
+const NO_BYTES = new Uint8Array(0);
+
 export class FrameReader {
-  private readonly r = new Reader(new Uint8Array(0));
+  private readonly r = new Reader(NO_BYTES);
   private mask = 0;
 
   reset(buf: Uint8Array, start: number, end: number, packetType: FramePacketType): this {
@@ -79,7 +81,15 @@ export class FrameReader {
   next(): Frame | undefined {
     return this.r.pos < this.r.end ? decodeFrame(this.r, this.mask) : undefined;
   }
+
+  /** Lets go of the payload's buffer. */
+  release(): void {
+    this.r.reset(NO_BYTES, 0, 0);
+  }
 }
+
+// readPacketFrames runs to completion, so one reader serves every packet.
+const packetReader = new FrameReader();
 
 /** Decodes all frames of an unprotected packet. */
 export function readPacketFrames(buf: Uint8Array, header: PacketHeader): Frame[] {
@@ -91,14 +101,18 @@ export function readPacketFrames(buf: Uint8Array, header: PacketHeader): Frame[]
   )
     throw new QuicError(PROTOCOL_VIOLATION, `${header.type} packets carry no frames`);
   checkReservedBits(buf, header);
-  const reader = new FrameReader().reset(
+  const reader = packetReader.reset(
     buf,
     payloadStart(buf, header),
     payloadEnd(header),
     header.type,
   );
   const out: Frame[] = [];
-  for (let f = reader.next(); f; f = reader.next()) out.push(f);
+  try {
+    for (let f = reader.next(); f; f = reader.next()) out.push(f);
+  } finally {
+    reader.release(); // no receive buffer stays reachable from here
+  }
   return out;
 }
 
