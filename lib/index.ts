@@ -21,6 +21,19 @@ export { QuicEndpoint } from './net/endpoint.js';
 export { QuicSession, QuicSessionError, type HandshakeSummary } from './net/session.js';
 export { QuicStream, QuicStreamError } from './net/stream.js';
 export { selfSignedCertificate } from './net/self-signed.js';
+export {
+  serveHttp3,
+  connectHttp3,
+  fetchHttp3,
+  H3,
+  H3Error,
+  type Http3Request,
+  type Http3Response,
+  type Http3Client,
+  type Http3ClientResponse,
+  type Http3RequestInit,
+} from './net/http3.js';
+export { HQ_ALPN, HqError, formatHqRequest, parseHqRequest } from './h3/hq.js';
 export type { Address, ConnectionStats } from './quic/connection.js';
 export type { GroupName } from './crypto/groups.js';
 export type { SessionTicket } from './tls/session-ticket.js';

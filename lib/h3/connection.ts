@@ -44,7 +44,8 @@ export type H3Event =
   | { type: 'send'; stream: number | UniStreamName; data: Uint8Array; fin: boolean }
   /** Abort the stream both ways (RESET_STREAM and STOP_SENDING) with `code`. */
   | { type: 'abort'; stream: number; code: number }
-  /** Stop reading a peer's unidirectional stream (STOP_SENDING). */
+  /** Stop reading a stream (STOP_SENDING): a peer's unknown unidirectional stream, or a request
+   * body after the complete response (the response is not reset). */
   | { type: 'stop-sending'; stream: number; code: number }
   /** Connection error (§8): close the connection with this application error code. */
   | { type: 'close'; code: number; reason: string }
@@ -231,6 +232,13 @@ export class H3Connection {
     this.send.delete(id);
     this.recv.delete(id);
     this.events.push({ type: 'abort', stream: id, code });
+  }
+
+  /** Server: stops reading a request whose response is complete (STOP_SENDING H3_NO_ERROR,
+   * §4.1); the rest of its body is discarded. */
+  abortReading(id: number): void {
+    if (!this.recv.delete(id)) return;
+    this.events.push({ type: 'stop-sending', stream: id, code: H3.NO_ERROR });
   }
 
   /** Sends GOAWAY (§5.2): a server names the first request stream it will not process; a

@@ -1,0 +1,177 @@
+// HTTP/3 over real UDP loopback through the public API: serveHttp3 / connectHttp3 / fetchHttp3.
+import { expect } from 'chai';
+import { createHash, randomBytes } from 'node:crypto';
+
+import {
+  H3,
+  connectHttp3,
+  fetchHttp3,
+  serveHttp3,
+  type Http3Request,
+  type Http3Response,
+  type QuicEndpoint,
+} from '../lib/index.js';
+import { fixture, serverCreds } from './support/tls-pair.js';
+
+const creds = serverCreds();
+const tls = { ca: fixture('ca.pem'), servername: 'localhost' };
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const BIG = randomBytes(1 << 20);
+
+async function readAll(req: Http3Request): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of req) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+function handler(req: Http3Request, res: Http3Response): void {
+  const [, route, arg] = req.path.split('/');
+  if (route === 'big') {
+    res.setHeader('content-length', BIG.length);
+    res.end(BIG);
+  } else if (route === 'echo') {
+    void readAll(req).then((body) => {
+      res.writeHead(200, { 'x-method': req.method, 'x-sha256': sha(body) });
+      res.addTrailers({ 'x-length': body.length });
+      res.end(body);
+    });
+  } else if (route === 'n') {
+    res.setHeader('content-type', 'text/plain');
+    res.end(`n=${arg} ${req.headers['x-tag'] ?? ''}`);
+  } else if (route === 'reset') {
+    res.write('partial');
+    setTimeout(() => res.destroy(new Error('boom')), 20);
+  } else {
+    res.statusCode = 404;
+    res.end();
+  }
+}
+
+describe('net: HTTP/3 over loopback UDP', function () {
+  this.timeout(30_000);
+  let server: QuicEndpoint;
+  const addr = () => `localhost:${server.address.port}`;
+
+  beforeEach(async () => {
+    server = await serveHttp3(handler, { ...creds, host: '127.0.0.1' });
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it('many concurrent requests on one connection, each its own response', async () => {
+    const client = await connectHttp3(`127.0.0.1:${server.address.port}`, tls);
+    expect(client.session.handshake).to.include({ alpn: 'h3', group: 'X25519MLKEM768' });
+    const res = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        client.request(`/n/${i}`, { headers: { 'x-tag': `t${i}` } }),
+      ),
+    );
+    const texts = await Promise.all(res.map((r) => r.text()));
+    texts.forEach((t, i) => expect(t).to.equal(`n=${i} t${i}`));
+    expect(res[0]!.status).to.equal(200);
+    expect(res[0]!.headers['content-type']).to.equal('text/plain');
+    const missing = await client.request('/nothing');
+    expect(missing.status).to.equal(404);
+    expect((await missing.bytes()).length).to.equal(0);
+    await client.close();
+  });
+
+  it('a 1 MB response body arrives intact (SHA-256) and POST bodies echo with trailers', async () => {
+    const client = await connectHttp3(addr(), tls);
+    const big = await client.request('/big');
+    expect(big.headers['content-length']).to.equal(String(BIG.length));
+    expect(sha(await big.bytes())).to.equal(sha(BIG));
+
+    const up = randomBytes(300_000);
+    const echo = await client.request('/echo', { method: 'POST', body: up });
+    expect(echo.headers).to.include({ 'x-method': 'POST', 'x-sha256': sha(up) });
+    expect(sha(await echo.bytes())).to.equal(sha(up));
+    expect(echo.trailers).to.deep.equal({ 'x-length': String(up.length) });
+
+    async function* chunks() {
+      for (let i = 0; i < 8; i++) yield BIG.subarray(i * 131072, (i + 1) * 131072);
+    }
+    const streamed = await client.request('/echo', { method: 'PUT', body: chunks() });
+    expect(streamed.headers['x-sha256']).to.equal(sha(BIG));
+    expect(sha(await streamed.bytes())).to.equal(sha(BIG));
+    await client.close();
+  });
+
+  it('fetchHttp3 does connect, request, read and close', async () => {
+    const res = await fetchHttp3(`https://localhost:${server.address.port}/n/7`, tls);
+    expect([res.status, await res.text()]).to.deep.equal([200, 'n=7 ']);
+  });
+
+  it('a handler destroying its response resets the stream with H3_INTERNAL_ERROR; the connection lives on', async () => {
+    const client = await connectHttp3(addr(), tls);
+    const res = await client.request('/reset');
+    const err = await res.bytes().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.have.property('code', H3.INTERNAL_ERROR);
+    expect(await (await client.request('/n/1')).text()).to.equal('n=1 ');
+    await client.close();
+  });
+
+  it('an aborted request rejects with the signal reason', async () => {
+    const client = await connectHttp3(addr(), tls);
+    const ac = new AbortController();
+    const p = client.request('/echo', {
+      method: 'POST',
+      body: (async function* () {
+        yield 'x';
+        await new Promise((r) => setTimeout(r, 10_000));
+      })(),
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(new Error('stop')), 50);
+    const err = await p.then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).to.equal('stop');
+    expect(await (await client.request('/n/2')).text()).to.equal('n=2 ');
+    await client.close();
+  });
+
+  it('server close sends GOAWAY, finishes requests in progress, then closes with H3_NO_ERROR', async () => {
+    const client = await connectHttp3(addr(), tls);
+    const goaway = new Promise((r) => client.session.once('goaway', r));
+    const pending = client.request('/big');
+    await new Promise((r) => setTimeout(r, 10));
+    const closing = server.close();
+    expect(await goaway).to.be.a('number');
+    const big = await pending;
+    expect(sha(await big.bytes())).to.equal(sha(BIG));
+    await closing;
+    await client.session.closed.catch((e: { code?: number }) =>
+      expect(e.code).to.equal(H3.NO_ERROR),
+    );
+    expect(client.session.destroyed).to.equal(true);
+    server = await serveHttp3(handler, { ...creds, host: '127.0.0.1' }); // for afterEach
+  });
+
+  it('API misuse throws TypeError', async () => {
+    const client = await connectHttp3(addr(), tls);
+    await expectReject(client.request('x'), TypeError);
+    await expectReject(client.request('/', { body: 5 as unknown as string }), TypeError);
+    await expectReject(client.request('/', { headers: { 'X-A': {} as string } }), TypeError);
+    await expectReject(client.request('/', { headers: { connection: 'close' } }), TypeError);
+    await expectReject(fetchHttp3('http://localhost/'), TypeError);
+    await expectReject(serveHttp3(5 as never, { ...creds }), TypeError);
+    await client.close();
+  });
+});
+
+async function expectReject(
+  p: Promise<unknown>,
+  type: new (...a: never[]) => Error,
+): Promise<void> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).to.be.instanceOf(type);
+}
