@@ -200,9 +200,19 @@ class Binding {
       this.conn.goaway();
       this.flush();
       await this.waitIdle(DRAIN_REQUESTS_MS);
-      const until = Date.now() + DRAIN_ACKS_MS;
-      while (!s.destroyed && s.stats.bytesInFlight > 0 && Date.now() < until)
-        await new Promise((r) => setTimeout(r, 5));
+      // Responses complete in H3 terms may still sit in the Duplex streams: wait until each
+      // request stream handed everything (FIN included) to the connection, then until the
+      // connection has nothing in flight.
+      const sleep = () => new Promise((r) => setTimeout(r, 5));
+      let until = Date.now() + DRAIN_REQUESTS_MS;
+      const writing = () =>
+        [...this.streams.values()].some(
+          (q) => q.bidirectional && !q.destroyed && !q.writableFinished,
+        );
+      while (!s.destroyed && writing() && Date.now() < until) await sleep();
+      until = Date.now() + DRAIN_ACKS_MS;
+      do await sleep();
+      while (!s.destroyed && s.stats.bytesInFlight > 0 && Date.now() < until);
       if (!s.destroyed) s.destroy(undefined, H3.NO_ERROR);
       await closedCleanly(s);
     })();
