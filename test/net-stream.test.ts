@@ -23,12 +23,14 @@ class FakeHost implements StreamHost {
     if (fin && n === data.length) this.fin = true;
     return n;
   }
-  read(): Uint8Array | null {
+  finReported = false;
+  /** Like Connection.readChunk: the FIN comes with the last chunk (or alone), once. */
+  read(): { data: Uint8Array | null; fin: boolean } {
     this.reads++;
-    return this.incoming.shift() ?? null;
-  }
-  isFinished(): boolean {
-    return this.incomingFin && this.incoming.length === 0;
+    const data = this.incoming.shift() ?? null;
+    const fin = this.incomingFin && this.incoming.length === 0 && !this.finReported;
+    if (fin) this.finReported = true;
+    return { data, fin };
   }
   resetStream(_id: number, code: number): void {
     this.resets.push(code);
@@ -94,6 +96,36 @@ describe('net/stream: QuicStream over a fake connection', () => {
     s.onReadable();
     await once(s, 'end');
     expect(Buffer.concat(chunks).length).to.equal(n * 1024);
+  });
+
+  it("'end' follows the last chunk at once: no read() past the FIN", async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 0, true, true);
+    host.incoming.push(Buffer.from('ab'), Buffer.from('cd'));
+    host.incomingFin = true;
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    await once(s, 'end');
+    expect(Buffer.concat(chunks).toString()).to.equal('abcd');
+    expect(host.reads).to.equal(2);
+    expect(host.released).to.equal(0); // the write half is still open
+  });
+
+  it('a FIN that arrives after the data was read ends the stream', async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 0, true, true);
+    host.incoming.push(Buffer.from('ab'));
+    const chunks: Buffer[] = [];
+    s.on('data', (c: Buffer) => chunks.push(c));
+    await tick();
+    expect(Buffer.concat(chunks).toString()).to.equal('ab');
+    let ended = false;
+    s.on('end', () => (ended = true));
+    await tick();
+    expect(ended).to.equal(false);
+    host.incomingFin = true;
+    s.onReadable();
+    await once(s, 'end');
   });
 
   it('peer reset ends the stream without an error event (peerError has the code)', async () => {

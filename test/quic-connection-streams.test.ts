@@ -274,6 +274,40 @@ describe('quic connection: streams', function () {
     expect(size(l.server)).to.equal(0);
   });
 
+  it('readChunk reports the FIN with the last bytes; stream-closed once both halves are done', () => {
+    const l = new Link();
+    const reads: string[] = [];
+    const closed: string[] = [];
+    l.onEvent = (side, ev) => {
+      if (ev.type === 'stream-closed') closed.push(`${side}:${ev.streamId}`);
+      if (ev.type !== 'readable') return;
+      const c = l.conn(side);
+      for (;;) {
+        const r = c.readChunk(ev.streamId);
+        if (r.data || r.fin) reads.push(`${side}:${r.data ? Buffer.from(r.data) : '-'}:${r.fin}`);
+        if (r.fin && side === 'server') c.write(ev.streamId, Buffer.from('pong'), true);
+        if (!r.data) break;
+      }
+    };
+    l.run(() => l.client.state === 'established' && l.server?.state === 'established', 5000);
+    // Data and FIN in one frame: the FIN comes with the last bytes.
+    const a = l.client.openStream(true)!;
+    l.client.write(a, Buffer.from('ping'), true);
+    l.run(() => closed.length === 2, 5000);
+    expect(reads).to.deep.equal(['server:ping:true', 'client:pong:true']);
+    // The server's send half ends when its FIN is acknowledged, the client's when it read 'pong'.
+    expect(closed).to.have.members([`server:${a}`, `client:${a}`]);
+    // The FIN alone after the data was read: reported once, with no data.
+    reads.length = 0;
+    const b = l.client.openStream(true)!;
+    l.client.write(b, Buffer.from('xy'));
+    l.run(() => reads.length === 1, 5000);
+    l.client.write(b, new Uint8Array(0), true);
+    l.run(() => reads.length === 3, 5000);
+    expect(reads).to.deep.equal(['server:xy:false', 'server:-:true', 'client:pong:true']);
+    expect(l.server!.readChunk(b)).to.deep.equal({ data: null, fin: false });
+  });
+
   it('a receiver that does not read: the sender stops at the window and says STREAM_DATA_BLOCKED', () => {
     const sent: QlogEvent[] = [];
     const l = new Link(clientConfig({ qlog: (e) => sent.push(e) }), serverConfig());

@@ -5,7 +5,7 @@
 // service() afterwards, which turns connection events into API events.
 import { EventEmitter } from 'node:events';
 
-import type { Address, Connection, ConnectionStats } from '../quic/connection.js';
+import type { Address, Connection, ConnectionStats, StreamRead } from '../quic/connection.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
 import type { HeapItem } from './timer-heap.js';
 import { QuicStream, type StreamHost } from './stream.js';
@@ -69,7 +69,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
 
   private readonly driver: SessionDriver;
   private readonly streams = new Map<number, QuicStream>();
-  /** Ids of streams the connection may still hold (for graceful close). */
+  /** Ids of streams the connection still holds ('stream-closed' removes them): graceful close
+   * waits for none to be left. */
   private readonly open = new Set<number>();
   private readonly host: StreamHost;
   private summary: HandshakeSummary | undefined;
@@ -107,16 +108,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
     // Callers need not await these: a failure must not become an unhandled rejection.
     this.opened.catch(() => {});
     this.closed.catch(() => {});
-    const session = this;
-    this.host = {
-      write: (id, data, fin) => conn.write(id, data, fin),
-      read: (id, max) => conn.read(id, max),
-      isFinished: (id) => conn.isFinished(id),
-      resetStream: (id, code) => conn.resetStream(id, code),
-      stopSending: (id, code) => conn.stopSending(id, code),
-      kick: () => driver.kick(session),
-      release: (s) => void session.streams.delete(s.id),
-    };
+    this.host = new SessionStreamHost(this);
   }
 
   /** The handshake summary, once the handshake completed. */
@@ -206,6 +198,16 @@ export class QuicSession extends EventEmitter implements HeapItem {
     this.driver.kick(this);
   }
 
+  /** @internal a stream's data or state changed: send soon */
+  kickSelf(): void {
+    this.driver.kick(this);
+  }
+
+  /** @internal a stream is gone from the API side */
+  releaseStream(s: QuicStream): void {
+    this.streams.delete(s.id);
+  }
+
   /** @internal the next time the endpoint must call timeout() */
   nextDeadline(): number {
     const t = this.conn.nextTimeout();
@@ -267,6 +269,9 @@ export class QuicSession extends EventEmitter implements HeapItem {
         case 'stop-sending':
           this.streams.get(ev.streamId)?.onStopSending(ev.code);
           break;
+        case 'stream-closed':
+          this.open.delete(ev.streamId);
+          break;
         case 'streams-available':
           for (const w of this.streamWaiters.splice(0)) w();
           break;
@@ -325,26 +330,10 @@ export class QuicSession extends EventEmitter implements HeapItem {
     return true;
   }
 
-  /** Graceful close may proceed: every stream is finished both ways and the connection has
-   * freed it (it does so once all its sent data, FIN included, was acknowledged). */
+  /** Graceful close may proceed: the connection freed every stream, i.e. each one is finished
+   * both ways and everything it sent (FIN included) was acknowledged, or its reset was. */
   private drained(): boolean {
-    for (const id of this.open) if (this.settled(id)) this.open.delete(id);
     return this.open.size === 0;
-  }
-
-  private settled(id: number): boolean {
-    const conn = this.conn;
-    if (!conn.isFinished(id)) return false; // receive half still open (or a live send-only stream)
-    if ((id & 2) !== 0) return true; // unidirectional: finished means freed (send-only) or read
-    // Bidirectional with its receive half done: the connection still knows the stream while its
-    // sent data is unacknowledged. stopSending() is a no-op on such a stream and throws once
-    // the connection freed it.
-    try {
-      conn.stopSending(id, 0);
-      return false;
-    } catch {
-      return true;
-    }
   }
 
   /** The connection reported its close: settle the promises and fail open streams. */
@@ -368,5 +357,28 @@ export class QuicSession extends EventEmitter implements HeapItem {
     this.driver.detach(this);
     this.emit('close');
     this.onFinish?.();
+  }
+}
+
+/** The session's side of its streams (one small object per session; methods, not closures). */
+class SessionStreamHost implements StreamHost {
+  constructor(private readonly session: QuicSession) {}
+  write(id: number, data: Uint8Array, fin?: boolean): number {
+    return this.session.conn.write(id, data, fin);
+  }
+  read(id: number): StreamRead {
+    return this.session.conn.readChunk(id);
+  }
+  resetStream(id: number, code: number): void {
+    this.session.conn.resetStream(id, code);
+  }
+  stopSending(id: number, code: number): void {
+    this.session.conn.stopSending(id, code);
+  }
+  kick(): void {
+    this.session.kickSelf();
+  }
+  release(s: QuicStream): void {
+    this.session.releaseStream(s);
   }
 }

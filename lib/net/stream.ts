@@ -1,7 +1,7 @@
 // QuicStream: one QUIC stream as a Node stream.Duplex with backpressure both ways.
 // Write side: _write hands data to Connection.write(), which may take only part of it; the rest
 // (and the callback) waits for the connection's 'writable' event. end() sends FIN.
-// Read side: _read pulls views from Connection.read() while push() accepts more; a 'readable'
+// Read side: _read pulls views from Connection.readChunk() while push() accepts more; a 'readable'
 // event from the connection resumes a reader that ran dry. FIN ends the readable side.
 // destroy(err) sends RESET_STREAM / STOP_SENDING for the halves still open (RFC 9000 §3).
 import { Duplex } from 'node:stream';
@@ -9,8 +9,8 @@ import { Duplex } from 'node:stream';
 /** The part of the connection (and session) a stream needs; a fake implements it in tests. */
 export interface StreamHost {
   write(streamId: number, data: Uint8Array, fin?: boolean): number;
-  read(streamId: number, max?: number): Uint8Array | null;
-  isFinished(streamId: number): boolean;
+  /** Ordered data (or null) and whether the stream's data ends with this call (Connection.readChunk). */
+  read(streamId: number): { data: Uint8Array | null; fin: boolean };
   resetStream(streamId: number, code: number): void;
   stopSending(streamId: number, code: number): void;
   /** Data or state changed: the host should send soon. */
@@ -116,23 +116,13 @@ export class QuicStream extends Duplex {
     if (this.readDone) return;
     try {
       for (;;) {
-        // The connection frees a stream once it is done both ways, after which read() throws;
-        // but it counts the FIN as delivered only when read() is called after the last byte
-        // (even if isFinished() is already true), so call it once more in that state.
-        const fin = this.host.isFinished(this.id);
-        let data: Uint8Array | null;
-        try {
-          data = this.host.read(this.id);
-        } catch (err) {
-          if (fin) break;
-          throw err;
-        }
-        if (!data) {
-          if (fin) break;
-          return;
-        }
-        this.host.kick(); // reading may open the window (MAX_STREAM_DATA)
-        if (!this.push(data)) {
+        const { data, fin } = this.host.read(this.id);
+        if (data) this.host.kick(); // reading may open the window (MAX_STREAM_DATA)
+        // The FIN comes with the last bytes: 'end' follows them whatever push() says.
+        const more = data !== null && data.length > 0 && this.push(data);
+        if (fin) break;
+        if (!data) return; // the connection's 'readable' event resumes
+        if (!more) {
           this.reading = false;
           return;
         }

@@ -21,7 +21,11 @@
  *   per stream, default 1 MiB), `newToken` (server: produces NEW_TOKEN tokens),
  *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random). On a
  *   server, `version` is the preferred version for compatible version negotiation (RFC 9368).
- * - Extra API: `isFinished(streamId)`, `remoteAddress`; read() of a freed stream returns null.
+ * - Extra API: `readChunk(streamId, max)` returns `{ data, fin }`: the FIN is reported with the
+ *   last bytes (or alone when it came after them), once; `isFinished(streamId)`,
+ *   `remoteAddress`; read() of a freed stream returns null. Event 'stream-closed' when a stream
+ *   reached a terminal state both ways (RFC 9000 §3: all it sent acknowledged or its reset
+ *   acknowledged, all it received read or reset) and was freed.
  *   `close(code, reason = '', application = true, now)`. `send()` returns at most 48 datagrams
  *   per call: call it until it returns none. The `handshake` info is the TLS engine's
  *   HandshakeInfo (the contract's fields plus serverName, peerCertificate, ...).
@@ -141,6 +145,9 @@ export type ConnectionEvent =
   | { type: 'writable'; streamId: number }
   | { type: 'stream-reset'; streamId: number; code: number }
   | { type: 'stop-sending'; streamId: number; code: number }
+  /** Both halves reached a terminal state (RFC 9000 §3): everything sent was acknowledged (or
+   * the reset was), everything received was read (or reset/stopped). The stream is freed. */
+  | { type: 'stream-closed'; streamId: number }
   | { type: 'streams-available'; bidirectional: boolean }
   | { type: 'datagram'; data: Uint8Array }
   | { type: 'session-ticket'; ticket: SessionTicket }
@@ -148,6 +155,14 @@ export type ConnectionEvent =
   | { type: 'connection-id'; action: 'add' | 'retire'; cid: Uint8Array }
   | { type: 'path-changed'; remote: Address }
   | { type: 'closed'; error: CloseInfo | null };
+
+/** What readChunk() returns: ordered data (a view, or null) and whether the stream's data ends
+ * with this call (the FIN is reported exactly once: with the last bytes, or with null data
+ * when the FIN arrived after everything was read). */
+export interface StreamRead {
+  data: Uint8Array | null;
+  fin: boolean;
+}
 
 export type ConnectionState = 'handshake' | 'established' | 'closing' | 'draining' | 'closed';
 
@@ -1577,6 +1592,7 @@ export class Connection {
     this.streams.delete(s.id);
     this.maxDataUpdates.delete(s);
     this.signals.delete(s);
+    this.events.push({ type: 'stream-closed', streamId: s.id });
     const local = isServerInitiated(s.id) === (this.role === 'server');
     if (!local) {
       const lim = isUni(s.id) ? this.peerUni : this.peerBidi;
@@ -1652,17 +1668,23 @@ export class Connection {
     return n;
   }
 
-  /** Ordered received data (a view), or null when nothing is ready. */
+  /** Ordered received data (a view), or null when nothing is ready. readChunk() also says when
+   * the data ends. */
   read(id: number, max = Infinity): Uint8Array | null {
+    return this.readChunk(id, max).data;
+  }
+
+  /** Ordered received data and, in the same call, whether it is the end of the stream. */
+  readChunk(id: number, max = Infinity): StreamRead {
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
       throw new TypeError('streamId must be a non-negative integer');
     // A stream already read to its end and freed (stale 'readable' events) reads as empty.
-    if (!this.streams.has(id)) return null;
+    if (!this.streams.has(id)) return { data: null, fin: false };
     const s = this.checkStreamId(id);
     if (!(typeof max === 'number' && max > 0)) throw new RangeError('max must be > 0');
     const recv = s.recv;
     if (!recv) throw new RangeError(`streamId ${id}: send-only stream`);
-    if (s.recvReset || s.recvStopped) return null;
+    if (s.recvReset || s.recvStopped) return { data: null, fin: false };
     const d = recv.read(max);
     if (d) {
       s.window!.onConsumed(d.length);
@@ -1672,11 +1694,13 @@ export class Connection {
         this.maxDataUpdates.add(s);
       }
     }
-    if (recv.finished && !s.recvDone) {
+    // RFC 9000 §3.2 "Data Read": the last byte (or a FIN after it) reaches the application now.
+    const fin = recv.finished && !s.recvDone;
+    if (fin) {
       s.recvDone = true;
       this.maybeFreeStream(s);
     }
-    return d;
+    return { data: d, fin };
   }
 
   /** True once all data up to the FIN was read (or the stream was reset). */
