@@ -7,12 +7,49 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { QUIC_V1 } from '../lib/crypto/packet.js';
 import type { ConnectionEvent, QlogEvent } from '../lib/quic/connection.js';
+import { inspect, type PacketReport } from '../lib/debug/inspect.js';
 import { encodeRetry, encodeStatelessReset, parseHeader } from '../lib/quic/header.js';
 import { Link, clientConfig, serverConfig } from './support/link.js';
 
 type Closed = Extract<ConnectionEvent, { type: 'closed' }>;
 const closedOf = (evs: ConnectionEvent[]): Closed | undefined =>
   evs.find((e): e is Closed => e.type === 'closed');
+
+/** A link whose datagrams are recorded, with the client's key log to decrypt them. */
+function recordedLink(): {
+  l: Link;
+  sent: Array<{ toServer: boolean; data: Buffer }>;
+  keylog: string[];
+} {
+  const keylog: string[] = [];
+  const cc = clientConfig();
+  cc.tls = { ...cc.tls, keylog: (line: string) => keylog.push(line) };
+  const l = new Link(cc, serverConfig());
+  const sent: Array<{ toServer: boolean; data: Buffer }> = [];
+  l.tap = (d) => {
+    sent.push({ toServer: d.toServer, data: Buffer.from(d.data) });
+    return d.data;
+  };
+  return { l, sent, keylog };
+}
+
+/** Decrypted packets of the datagrams one side sent from index `from` on. */
+function packetsOf(
+  r: ReturnType<typeof recordedLink>,
+  toServer: boolean,
+  from: number,
+): PacketReport[][] {
+  const report = inspect(
+    r.sent.map((d) => ({ data: d.data })),
+    { keylog: r.keylog.join('\n') + '\n' },
+  );
+  return report.datagrams
+    .filter((_, i) => i >= from && r.sent[i]!.toServer === toServer)
+    .map((d) => d.packets.filter((p) => p.decrypted));
+}
+
+const closeFrames = (p: PacketReport) =>
+  (p.frames ?? []).filter((f) => f.type === 'connection_close');
 
 function established(l: Link): boolean {
   return l.client.state === 'established' && l.server?.state === 'established';
@@ -75,6 +112,90 @@ describe('quic connection: lifecycle', function () {
     expect(c.error).to.deep.equal({ code: 0x42, reason: 'bye', application: true, remote: true });
     expect(closedOf(l.events.client)!.error!.remote).to.equal(false);
     expect(l.client.nextTimeout()).to.equal(Infinity);
+  });
+
+  it('closing before the handshake is confirmed: CONNECTION_CLOSE in every space the peer may read (RFC 9000 §10.2.3)', () => {
+    // Server, handshake in progress (Initial, Handshake and 1-RTT keys).
+    let r = recordedLink();
+    r.l.run(() => r.l.sent.server > 0, 5000);
+    let from = r.sent.length;
+    r.l.server!.close(0x42, 'secret', true, r.l.now);
+    r.l.run(() => r.l.client.state !== 'handshake', 5000);
+    let [first] = packetsOf(r, false, from);
+    const converted = {
+      type: 'connection_close',
+      application: false,
+      errorCode: 0x0c, // APPLICATION_ERROR, reason cleared
+      error: 'APPLICATION_ERROR',
+      frameType: 0,
+      reason: '',
+    };
+    const app = { type: 'connection_close', application: true, errorCode: 0x42, reason: 'secret' };
+    expect(first!.map((p) => p.type)).to.deep.equal(['initial', 'handshake', '1rtt']);
+    expect(first!.map(closeFrames)).to.deep.equal([[converted], [converted], [app]]);
+    // The client could read the Initial packet: it learns only that the application closed.
+    expect(closedOf(r.l.events.client)!.error).to.deep.equal({
+      code: 0x0c,
+      reason: '',
+      application: false,
+      remote: true,
+    });
+
+    // Client, handshake complete but not confirmed (no HANDSHAKE_DONE yet).
+    r = recordedLink();
+    r.l.onEvent = (side, ev) => {
+      if (side === 'client' && ev.type === 'handshake-complete') {
+        from = r.sent.length;
+        r.l.client.close(0x42, 'secret', true, r.l.now);
+      }
+    };
+    r.l.run(() => r.l.client.state === 'closed' && r.l.server?.state === 'closed', 10_000);
+    [first] = packetsOf(r, true, from);
+    const byType = new Map(first!.map((p) => [p.type, closeFrames(p)]));
+    expect(byType.get('handshake')).to.deep.equal([converted]);
+    expect(byType.get('1rtt')).to.deep.equal([app]);
+    expect(closedOf(r.l.events.server)!.error).to.include({ code: 0x0c, application: false });
+
+    // Confirmed: 1-RTT only, with the application's code and reason.
+    r = recordedLink();
+    r.l.run(() => established(r.l) && r.l.sent.client > 4000, 5000);
+    r.l.run(() => false, 200);
+    from = r.sent.length;
+    r.l.client.close(0x42, 'secret', true, r.l.now);
+    r.l.run(() => r.l.server!.state !== 'established', 5000);
+    [first] = packetsOf(r, true, from);
+    expect(first!.map((p) => [p.type, closeFrames(p)])).to.deep.equal([['1rtt', [app]]]);
+    expect(closedOf(r.l.events.server)!.error).to.deep.equal({
+      code: 0x42,
+      reason: 'secret',
+      application: true,
+      remote: true,
+    });
+  });
+
+  it('closing state: CONNECTION_CLOSE answers incoming packets at a falling rate, for 3xPTO (RFC 9000 §10.2.1)', () => {
+    const r = recordedLink();
+    r.l.run(() => established(r.l), 5000);
+    r.l.run(() => false, 200);
+    const fromServer = r.sent.filter((d) => !d.toServer).map((d) => d.data);
+    const t0 = r.l.now;
+    r.l.client.close(7, 'bye', true, t0);
+    const deadline = r.l.client.nextTimeout();
+    const srtt = r.l.client.stats.smoothedRtt;
+    // PTO = srtt + max(4 rttvar, 1 ms) + max_ack_delay (25 ms).
+    expect(deadline - t0).to.be.at.least(3 * (srtt + 1 + 25));
+    const before = r.sent.filter((d) => d.toServer).length;
+    // 32 datagrams from the peer (replays: the closing client reads no packets any more).
+    for (let i = 0; i < 32; i++) {
+      r.l.inject(false, fromServer[i % fromServer.length]!);
+      r.l.step();
+    }
+    const answers = r.sent.filter((d) => d.toServer).length - before;
+    // The first close, then answers to the 1st, 2nd, 4th, 8th, 16th and 32nd datagram.
+    expect(answers).to.equal(1 + 6);
+    expect(r.l.client.state).to.equal('closing');
+    r.l.run(() => r.l.client.state === 'closed', 10_000);
+    expect(r.l.now).to.equal(deadline);
   });
 
   it('transport close from the server (NO_ERROR) and sending stops in draining', () => {

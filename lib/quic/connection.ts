@@ -327,6 +327,9 @@ export class Connection {
   private closeDeadline = Infinity;
   private closeFrame: Frame | undefined;
   private closeSendPending = false;
+  /** Datagrams received in the closing state, and the count at which the next is answered. */
+  private closeReceived = 0;
+  private closeAnswerAt = 1;
   private closeError: CloseInfo | null = null;
   private readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
   private receivedFromPeer = false;
@@ -715,8 +718,12 @@ export class Connection {
       if (sameAddress(remote, this.remote)) this.bytesReceivedOnPath += buf.length;
     }
     if (this._state === 'closing') {
-      // RFC 9000 §10.2.1: answer packets in the closing period with CONNECTION_CLOSE.
-      this.closeSendPending = true;
+      // RFC 9000 §10.2.1: answer packets in the closing period with CONNECTION_CLOSE, at a
+      // limited rate: to the 1st, 2nd, 4th, 8th ... datagram received.
+      if (++this.closeReceived >= this.closeAnswerAt) {
+        this.closeAnswerAt *= 2;
+        this.closeSendPending = true;
+      }
       return;
     }
     const { packets } = splitDatagram(buf, LOCAL_CID_LENGTH);
@@ -1902,7 +1909,7 @@ export class Connection {
     this.keysForBatch.length = 0;
     try {
       if (this._state === 'closing') {
-        if (this.closeSendPending) this.buildClose();
+        if (this.closeSendPending) this.buildClose(now);
       } else {
         this.maybeAutoKeyUpdate(now);
         for (let i = 0; i < MAX_DATAGRAMS_PER_SEND; i++) if (!this.buildDatagram(now)) break;
@@ -1933,18 +1940,21 @@ export class Connection {
     return 3 * this.bytesReceivedOnPath - this.bytesSentOnPath;
   }
 
-  private buildClose(): void {
+  /**
+   * One datagram with CONNECTION_CLOSE in every space the peer may be able to read (RFC 9000
+   * §10.2.3): before the handshake is confirmed the peer may lack 1-RTT (or Handshake) keys,
+   * so the frame also goes in Handshake and, while we have the keys, Initial packets.
+   */
+  private buildClose(now: number): void {
     const b = this.builder;
-    const room = this.amplificationRoom();
-    if (room < 1200 && room < this.maxDatagramSize) {
-      if (room < 64) return;
-    }
-    b.startDatagram(
-      Math.min(this.maxDatagramSize, Math.max(64, Math.min(room, this.maxDatagramSize))),
-    );
+    // RFC 9000 §8.1: within the anti-amplification limit (nothing if not even a small datagram fits).
+    const room = Math.min(this.amplificationRoom(), this.maxDatagramSize);
+    if (room < 64) return;
+    b.startDatagram(Math.floor(room));
     const f = this.closeFrame! as Extract<Frame, { type: 'connection_close' }>;
     for (const space of [Initial, Handshake, App] as const) {
       const sp = this.spaces[space];
+      // A client writes 1-RTT only once its handshake completed (RFC 9001 §5.7).
       const key =
         space === App
           ? this.info || this.role === 'server'
@@ -1952,8 +1962,9 @@ export class Connection {
             : undefined
           : sp.writeKey;
       if (!key || sp.discarded) continue;
-      // RFC 9000 §10.2.3: an application close becomes APPLICATION_ERROR outside 1-RTT.
-      const frame: Frame =
+      // RFC 9000 §10.2.3: in Initial and Handshake packets an application close (0x1d) is
+      // replaced by a transport close (0x1c) with APPLICATION_ERROR and no reason.
+      let frame: Extract<Frame, { type: 'connection_close' }> =
         space !== App && f.application
           ? {
               type: 'connection_close',
@@ -1964,9 +1975,34 @@ export class Connection {
             }
           : f;
       if (!this.startPacket(space, key)) continue;
-      if (frameSize(frame) <= b.room) b.writeFrame(frame);
-      b.finishPacket();
-      sp.nextPn++;
+      const over = frameSize(frame) - b.room;
+      if (over > 0) {
+        // Shorten the reason phrase to fit (it is only diagnostic).
+        if (over > frame.reason.length) {
+          b.cancelPacket();
+          continue;
+        }
+        frame = { ...frame, reason: frame.reason.subarray(0, frame.reason.length - over) };
+      }
+      b.writeFrame(frame);
+      const size = b.finishPacket();
+      const pn = sp.nextPn++;
+      if (this.qlog)
+        this.emitQlog(now, 'transport:packet_sent', {
+          header: {
+            packet_type: space === App ? '1RTT' : space === Initial ? 'initial' : 'handshake',
+            packet_number: pn,
+          },
+          raw: { length: size },
+          frames: [
+            {
+              frame_type: 'connection_close',
+              error_space: frame.application ? 'application' : 'transport',
+              error_code: frame.errorCode,
+              reason: Buffer.from(frame.reason).toString('utf8'),
+            },
+          ],
+        });
     }
     // CONNECTION_CLOSE is not ack-eliciting: only a client pads it (RFC 9000 §14.1).
     const len = b.finishDatagram(this.role === 'client');
