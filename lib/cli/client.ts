@@ -1,17 +1,31 @@
 // `zquic client HOST:PORT`: connects, optionally echoes --bytes over --streams streams, and
 // prints one summary line (or --json): group, cipher, handshake ms, bytes, goodput, RTT, loss.
+// `zquic client https://HOST:PORT/PATH... --out DIR` downloads files over HTTP/3 or hq-interop.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-import { connect, type QuicSession, type QuicStream } from '../index.js';
+import {
+  connect,
+  connectHttp3,
+  type ConnectOptions,
+  type QuicSession,
+  type QuicStream,
+  type SessionTicket,
+} from '../index.js';
+import { HQ_ALPN } from '../h3/hq.js';
+import { decodeSessionTicket, encodeSessionTicket } from '../tls/session-ticket.js';
 import { parseGroups, startServer } from './server.js';
+import { downloadH3, downloadHq, type Download } from './www.js';
 
 export const CLIENT_USAGE = `usage: zquic client HOST:PORT [options]
        zquic client --local [options]
+       zquic client https://HOST:PORT/PATH... --out DIR [options]
 
 Connects to a QUIC server. With ALPN 'echo' (default) it sends --bytes over --streams streams,
-checks the echo (SHA-256) and prints one summary line.
+checks the echo (SHA-256) and prints one summary line. Given URLs (all on one server) it
+downloads them into --out over one connection, one stream each, concurrently, with HTTP/3
+(--alpn h3, the default for URLs) or hq-interop (--alpn hq-interop).
 
 options:
   --bytes N        bytes to echo in total, with k/M/G suffixes (default 1M; 0: handshake only)
@@ -21,7 +35,14 @@ options:
   --ca FILE        trust this CA / self-signed certificate (PEM)
   --insecure       do not verify the server's certificate
   --servername N   server name for SNI and verification (default: HOST)
-  --quic-version V 1 or 2 (default 1)
+  --quic-version V 1 or 2 (default 1); also --version v1|v2. Starting with v1, the
+                   client offers v2 too (compatible version negotiation, RFC 9368)
+  --ciphers LIST   TLS 1.3 cipher suites to offer (e.g. TLS_CHACHA20_POLY1305_SHA256)
+  --out DIR        with URLs: where the files go (default .)
+  --session-file F with URLs: resume with the ticket in F if it exists; save the newest
+                   ticket the server sends to F (waits up to 1 s for one)
+  --early-data     with --session-file: send the requests as 0-RTT data (hq-interop)
+  --key-update     start a key update as soon as the handshake is confirmed
   --cc NAME        cubic (default) or newreno
   --qlog DIR       write a qlog file into DIR
   --keylog FILE    append TLS secrets for Wireshark (NSS key log format)
@@ -134,6 +155,12 @@ export async function run(argv: string[]): Promise<number> {
         insecure: { type: 'boolean' },
         servername: { type: 'string' },
         'quic-version': { type: 'string' },
+        version: { type: 'string' },
+        ciphers: { type: 'string' },
+        out: { type: 'string' },
+        'session-file': { type: 'string' },
+        'early-data': { type: 'boolean' },
+        'key-update': { type: 'boolean' },
         cc: { type: 'string' },
         qlog: { type: 'string' },
         keylog: { type: 'string' },
@@ -168,9 +195,13 @@ export async function run(argv: string[]): Promise<number> {
     )
       throw new Error(`--streams must be an integer 1..10000, got '${values.streams}'`);
     groups = parseGroups(values.groups);
-    const v = values['quic-version'];
+    if (values['quic-version'] !== undefined && values.version !== undefined)
+      throw new Error('--quic-version and --version are the same option');
+    const v = (values['quic-version'] ?? values.version)?.replace(/^v/, '');
     if (v !== undefined && v !== '1' && v !== '2')
-      throw new Error(`--quic-version must be 1 or 2, got '${v}'`);
+      throw new Error(
+        `--version must be v1 or v2, got '${values.version ?? values['quic-version']}'`,
+      );
     version = v === '2' ? 0x6b3343cf : v === '1' ? 1 : undefined;
     if (values.cc !== undefined && values.cc !== 'cubic' && values.cc !== 'newreno')
       throw new Error(`--cc must be cubic or newreno, got '${values.cc}'`);
@@ -186,6 +217,39 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return fail((err as Error).message);
   }
+  const urls = positionals.filter((p) => /^[a-z][a-z0-9+.-]*:\/\//i.test(p));
+  if (urls.length > 0) {
+    if (values.local) return fail('--local takes no URL');
+    if (urls.length !== positionals.length) return fail('give either HOST:PORT or URLs, not both');
+    let plan: DownloadPlan;
+    try {
+      plan = downloadPlan(urls, values.alpn);
+      if (values['early-data'] && values['session-file'] === undefined)
+        throw new Error('--early-data needs --session-file');
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    return download(plan, {
+      out: values.out ?? '.',
+      sessionFile: values['session-file'],
+      earlyData: values['early-data'] === true,
+      keyUpdate: values['key-update'] === true,
+      json: values.json === true,
+      connect: {
+        groups,
+        ca,
+        rejectUnauthorized: values.insecure ? false : undefined,
+        servername: values.servername,
+        version,
+        ciphers: values.ciphers,
+        cc: values.cc as 'cubic' | 'newreno' | undefined,
+        qlog: values.qlog ?? false,
+        keylog: values.keylog ?? false,
+      },
+    });
+  }
+  for (const o of ['out', 'session-file', 'early-data'] as const)
+    if (values[o] !== undefined) return fail(`--${o} needs URLs`);
   if (values.local ? positionals.length > 0 : positionals.length !== 1)
     return fail(values.local ? '--local takes no HOST:PORT' : 'expected one HOST:PORT argument');
 
@@ -211,10 +275,12 @@ export async function run(argv: string[]): Promise<number> {
       rejectUnauthorized: values.insecure ? false : undefined,
       servername: values.servername,
       version,
+      ciphers: values.ciphers,
       cc: values.cc as 'cubic' | 'newreno' | undefined,
       qlog: values.qlog ?? false,
       keylog: values.keylog ?? false,
     });
+    if (values['key-update']) void keyUpdateWhenConfirmed(session);
     const info = await session.opened;
     const handshakeMs = session.stats.handshakeDurationMs;
     let verified = true;
@@ -261,4 +327,148 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     stopLocal?.();
   }
+}
+
+interface DownloadPlan {
+  /** 'host:port' or '[v6]:port' for connect(). */
+  authority: string;
+  host: string;
+  paths: string[];
+  alpn: 'h3' | typeof HQ_ALPN;
+}
+
+/** Checks the URLs (https, one server) and the ALPN. */
+export function downloadPlan(urls: string[], alpn: string | undefined): DownloadPlan {
+  let authority: string | undefined;
+  let host = '';
+  const paths: string[] = [];
+  for (const u of urls) {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw new Error(`not a URL: '${u}'`);
+    }
+    if (url.protocol !== 'https:') throw new Error(`URLs must be https://, got '${u}'`);
+    if (url.port === '') throw new Error(`URL needs a port: '${u}'`);
+    const a = `${url.hostname}:${url.port}`;
+    if (authority !== undefined && a !== authority)
+      throw new Error(`all URLs must name one server (${authority}), got '${u}'`);
+    authority = a;
+    host = url.hostname.replace(/^\[|\]$/g, '');
+    paths.push(url.pathname + url.search);
+  }
+  const proto = alpn ?? 'h3';
+  if (proto !== 'h3' && proto !== HQ_ALPN)
+    throw new Error(`with URLs --alpn must be h3 or ${HQ_ALPN}, got '${proto}'`);
+  return { authority: authority!, host, paths, alpn: proto };
+}
+
+/** RFC 9001 §6: a key update needs a confirmed handshake (HANDSHAKE_DONE for a client) and
+ * may not start before a packet of the current phase was acknowledged: retry until then. */
+async function keyUpdateWhenConfirmed(session: QuicSession): Promise<void> {
+  await session.opened.catch(() => {});
+  for (let i = 0; i < 500 && !session.destroyed; i++) {
+    try {
+      session.updateKey();
+      return;
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+interface DownloadOptions {
+  out: string;
+  sessionFile: string | undefined;
+  earlyData: boolean;
+  keyUpdate: boolean;
+  json: boolean;
+  connect: ConnectOptions;
+}
+
+async function download(plan: DownloadPlan, o: DownloadOptions): Promise<number> {
+  let ticket: SessionTicket | undefined;
+  if (o.sessionFile !== undefined && existsSync(o.sessionFile)) {
+    try {
+      ticket = decodeSessionTicket(readFileSync(o.sessionFile));
+    } catch (err) {
+      console.error(`zquic client: ignoring --session-file: ${(err as Error).message}`);
+    }
+  }
+  const options: ConnectOptions = {
+    ...o.connect,
+    servername: o.connect.servername ?? plan.host,
+    alpn: plan.alpn,
+    session: ticket,
+    earlyData: ticket !== undefined && o.earlyData,
+  };
+  let session: QuicSession | undefined;
+  let gotTicket: (() => void) | undefined;
+  const ticketSaved = new Promise<void>((r) => (gotTicket = r));
+  const watch = (s: QuicSession) => {
+    session = s;
+    if (o.sessionFile !== undefined)
+      s.on('ticket', (t: SessionTicket) => {
+        writeFileSync(o.sessionFile!, encodeSessionTicket(t));
+        gotTicket!();
+      });
+    if (o.keyUpdate) void keyUpdateWhenConfirmed(s);
+  };
+  const t0 = performance.now();
+  let downloads: Download[];
+  let closeError: Error | null = null;
+  try {
+    let finish: () => Promise<void>;
+    if (plan.alpn === 'h3') {
+      const client = await connectHttp3(plan.authority, options);
+      watch(client.session);
+      downloads = await downloadH3(client, plan.paths, o.out);
+      finish = () => client.close();
+    } else {
+      const s = await connect(plan.authority, options);
+      watch(s);
+      downloads = await downloadHq(s, plan.paths, o.out);
+      await s.opened;
+      finish = () => s.close();
+    }
+    if (o.sessionFile !== undefined)
+      await Promise.race([ticketSaved, new Promise((r) => setTimeout(r, 1000).unref())]);
+    await finish().catch((e: Error) => (closeError = e));
+  } catch (err) {
+    session?.destroy();
+    console.error(`zquic client: ${(err as Error).message}`);
+    return 1;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const s = session!;
+  const h = s.handshake!;
+  const st = s.stats;
+  const bytes = downloads.reduce((n, d) => n + d.bytes, 0);
+  const summary = {
+    group: h.group,
+    cipher: h.cipher,
+    alpn: h.alpn,
+    version: `0x${s.conn.version.toString(16)}`,
+    resumed: h.resumed,
+    earlyDataAccepted: h.earlyDataAccepted,
+    keyUpdates: st.keyUpdates,
+    files: downloads.length,
+    bytes,
+    seconds: Math.round(seconds * 1e4) / 1e4,
+    goodputMbps: Math.round(((bytes * 8) / seconds / 1e6) * 10) / 10,
+    lostPackets: st.packetsLost,
+    closeError: closeError === null ? null : (closeError as Error).message,
+  };
+  if (o.json) console.log(JSON.stringify(summary));
+  else
+    console.log(
+      `${h.group} ${h.cipher} alpn=${h.alpn} version=${summary.version}` +
+        `${h.resumed ? ' resumed' : ''}${h.earlyDataAccepted ? ' early-data' : ''}: ` +
+        `${downloads.length} file${downloads.length === 1 ? '' : 's'}, ${bytes} bytes in ` +
+        `${summary.seconds} s (${summary.goodputMbps} Mbit/s), ${st.keyUpdates} key updates, ` +
+        `lost ${st.packetsLost} packets, ${closeError ? `closed with error: ${summary.closeError}` : 'closed cleanly'}`,
+    );
+  return closeError ? 1 : 0;
 }

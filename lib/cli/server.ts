@@ -1,16 +1,29 @@
-// `zquic server`: a QUIC server on UDP. The `echo` ALPN echoes every stream and datagram.
-import { readFileSync, writeFileSync } from 'node:fs';
+// `zquic server`: a QUIC server on UDP. The `echo` ALPN echoes every stream and datagram;
+// with --www DIR it serves files over HTTP/3 (ALPN h3) or hq-interop.
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { GROUPS, type GroupName } from '../crypto/groups.js';
-import { listen, selfSignedCertificate, type QuicEndpoint, type QuicSession } from '../index.js';
+import {
+  listen,
+  selfSignedCertificate,
+  serveHttp3,
+  type Http3Request,
+  type Http3Response,
+  type ListenOptions,
+  type QuicEndpoint,
+  type QuicSession,
+} from '../index.js';
+import { HQ_ALPN } from '../h3/hq.js';
+import { http3FileHandler, serveHq } from './www.js';
 
 export const SERVER_USAGE = `usage: zquic server [options]
 
 Runs a QUIC server (post-quantum X25519MLKEM768 first). With ALPN 'echo' every stream and
-datagram is echoed back. Stops gracefully on Ctrl-C.
+datagram is echoed back; with --www DIR the files under DIR are served over HTTP/3 (--alpn h3,
+the default with --www) or hq-interop (--alpn hq-interop). Stops gracefully on Ctrl-C.
 
 options:
   --port N            UDP port (default 4433; 0 = any)
@@ -18,7 +31,10 @@ options:
   --cert FILE         certificate chain (PEM); with --key. Default: a generated
                       self-signed certificate for localhost, 127.0.0.1 and ::1
   --key FILE          private key (PEM)
-  --alpn LIST         comma-separated ALPN protocols (default echo)
+  --alpn LIST         comma-separated ALPN protocols (default echo; h3 with --www)
+  --www DIR           serve the files under DIR (ALPN h3 or hq-interop)
+  --early-data        accept 0-RTT data from resuming clients
+  --ciphers LIST      TLS 1.3 cipher suites (e.g. TLS_CHACHA20_POLY1305_SHA256)
   --groups LIST       key exchange groups in preference order
                       (${GROUPS.map((g) => g.name).join(', ')})
   --retry             always validate client addresses with Retry
@@ -84,6 +100,9 @@ export async function startServer(o: {
   maxConnections?: number;
   qlog?: string;
   keylog?: string;
+  www?: string;
+  earlyData?: boolean;
+  ciphers?: string;
   onsession?: (s: QuicSession) => void;
 }): Promise<ServerSetup> {
   let certs: string;
@@ -99,26 +118,53 @@ export async function startServer(o: {
     certs = selfSigned = ss.cert;
     keys = ss.key;
   }
-  const alpn = o.alpn ?? ['echo'];
-  const endpoint = await listen(
-    (session) => {
-      session.closed.catch(() => {});
-      if (alpn.includes('echo')) echo(session);
-      o.onsession?.(session);
-    },
-    {
-      certs,
-      keys,
-      alpn,
-      groups: o.groups,
-      host: o.host,
-      port: o.port,
-      retry: o.retry,
-      maxConnections: o.maxConnections,
-      qlog: o.qlog ?? false,
-      keylog: o.keylog ?? false,
-    },
-  );
+  const alpn = o.alpn ?? [o.www === undefined ? 'echo' : 'h3'];
+  const options: ListenOptions = {
+    certs,
+    keys,
+    alpn,
+    groups: o.groups,
+    ciphers: o.ciphers,
+    host: o.host,
+    port: o.port,
+    retry: o.retry,
+    earlyData: o.earlyData,
+    maxConnections: o.maxConnections,
+    qlog: o.qlog ?? false,
+    keylog: o.keylog ?? false,
+  };
+  if (o.www !== undefined) {
+    // serveHttp3 speaks HTTP/3 on every session of its endpoint: one file protocol per server.
+    if (alpn.length !== 1 || (alpn[0] !== 'h3' && alpn[0] !== HQ_ALPN))
+      throw new Error(`--www serves one ALPN: --alpn h3 or --alpn ${HQ_ALPN}`);
+    try {
+      if (!statSync(o.www).isDirectory()) throw new Error();
+    } catch {
+      throw new Error(`--www '${o.www}' is not a directory`);
+    }
+  }
+  const www = o.www;
+  let h3Handler;
+  if (www !== undefined && alpn[0] === 'h3') {
+    // serveHttp3 owns its sessions: report each one at its first request.
+    const files = http3FileHandler(www);
+    const seen = new WeakSet<QuicSession>();
+    h3Handler = (req: Http3Request, res: Http3Response) => {
+      if (o.onsession && !seen.has(req.session)) {
+        seen.add(req.session);
+        o.onsession(req.session);
+      }
+      files(req, res);
+    };
+  }
+  const endpoint = h3Handler
+    ? await serveHttp3(h3Handler, options)
+    : await listen((session) => {
+        session.closed.catch(() => {});
+        if (www !== undefined) serveHq(session, www);
+        else if (alpn.includes('echo')) echo(session);
+        o.onsession?.(session);
+      }, options);
   return { endpoint, selfSigned };
 }
 
@@ -138,6 +184,9 @@ export async function run(argv: string[]): Promise<number> {
         'max-connections': { type: 'string' },
         qlog: { type: 'string' },
         keylog: { type: 'string' },
+        www: { type: 'string' },
+        'early-data': { type: 'boolean' },
+        ciphers: { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -172,30 +221,59 @@ export async function run(argv: string[]): Promise<number> {
       maxConnections: max === undefined ? undefined : Number(max),
       qlog: values.qlog,
       keylog: values.keylog,
+      www: values.www,
+      earlyData: values['early-data'],
+      ciphers: values.ciphers,
       onsession: values.quiet
         ? undefined
         : (s) => {
             const r = s.remoteAddress;
+            const peer = `${r.address}:${r.port}`;
             s.opened
               .then((h) =>
-                say(`session ${r.address}:${r.port} ${h.group} ${h.cipher} alpn=${h.alpn}`, {
-                  event: 'session',
-                  remote: r,
-                  ...h,
-                }),
+                say(
+                  `session ${peer} ${h.group} ${h.cipher} alpn=${h.alpn}` +
+                    `${h.resumed ? ' resumed' : ''}${h.earlyDataAccepted ? ' early-data' : ''}` +
+                    ` version=0x${s.conn.version.toString(16)}`,
+                  { event: 'session', remote: r, ...h, version: s.conn.version },
+                ),
               )
               .catch((e: Error) =>
-                say(`session ${r.address}:${r.port} failed: ${e.message}`, {
+                say(`session ${peer} failed: ${e.message}`, {
                   event: 'session-failed',
                   remote: r,
                   error: e.message,
                 }),
               );
+            // How it ended: the matrix checks for key updates and error-free closes.
+            s.closed.then(
+              () => closedLine(s, peer, null),
+              (e: Error) => closedLine(s, peer, e),
+            );
           },
     });
   } catch (err) {
     console.error(`zquic server: ${(err as Error).message}`);
     return 2;
+  }
+  function closedLine(s: QuicSession, peer: string, err: Error | null): void {
+    const st = s.stats;
+    const code = (err as { code?: number } | null)?.code;
+    // HTTP/3 ends a connection with the application code H3_NO_ERROR (RFC 9114 §8.1).
+    const e = code === 0x100 && s.handshake?.alpn === 'h3' ? null : err;
+    say(
+      `session ${peer} closed ${e ? `with error: ${e.message}` : 'cleanly'}, ` +
+        `${st.bytesSent} bytes sent, ${st.packetsLost} lost, ${st.keyUpdates} key updates`,
+      {
+        event: 'session-closed',
+        remote: s.remoteAddress,
+        error: e ? e.message : null,
+        code: code ?? null,
+        keyUpdates: st.keyUpdates,
+        bytesSent: st.bytesSent,
+        packetsLost: st.packetsLost,
+      },
+    );
   }
   const { endpoint, selfSigned } = setup;
   const a = endpoint.address;
@@ -218,5 +296,10 @@ export async function run(argv: string[]): Promise<number> {
   });
   await Promise.race([endpoint.close(), new Promise((r) => setTimeout(r, 3000).unref())]);
   endpoint.destroy();
+  const es = endpoint.stats;
+  say(`endpoint: ${es.accepted} accepted, ${es.retry} Retry, ${es.dropped} dropped`, {
+    event: 'endpoint',
+    ...es,
+  });
   return 0;
 }

@@ -1,0 +1,144 @@
+// File serving and downloading for `zquic server --www DIR` and `zquic client URL... --out DIR`:
+// HTTP/3 (serveHttp3 / connectHttp3) and hq-interop (HTTP/0.9 over QUIC, lib/h3/hq.ts).
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, join, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+
+import { formatHqRequest, HqError, HQ_MAX_REQUEST, parseHqRequest } from '../h3/hq.js';
+import type {
+  Http3Client,
+  Http3Request,
+  Http3Response,
+  QuicSession,
+  QuicStream,
+} from '../index.js';
+
+/** Application error code for a refused hq-interop request (RFC 9000 §20.2 leaves it to us). */
+const HQ_REQUEST_REFUSED = 0x2;
+
+/** The regular file under `root` that the decoded request `path` names, or undefined (no such
+ * file, a directory, or a path leaving `root`). '/' and '/dir/' serve index.html. */
+export function wwwFile(root: string, path: string): { file: string; size: number } | undefined {
+  if (!path.startsWith('/') || path.includes('\0')) return undefined;
+  const base = resolve(root);
+  let file = resolve(base, '.' + (path.endsWith('/') ? path + 'index.html' : path));
+  if (file !== base && !file.startsWith(base + sep)) return undefined;
+  try {
+    let st = statSync(file);
+    if (st.isDirectory()) st = statSync((file = join(file, 'index.html')));
+    return st.isFile() ? { file, size: st.size } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a download of URL path `path` is saved in `out`: its last segment ('index.html' when
+ * it has none), like the interop runner's clients. */
+export function downloadName(out: string, path: string): string {
+  const clean = decodeURIComponent(path.split(/[?#]/, 1)[0]!);
+  const name = basename(clean);
+  return join(out, name === '' || name === '.' || name === '..' ? 'index.html' : name);
+}
+
+/** An HTTP/3 request handler serving the files under `root` (GET and HEAD). */
+export function http3FileHandler(root: string) {
+  return (req: Http3Request, res: Http3Response): void => {
+    let path: string;
+    try {
+      path = decodeURIComponent(req.path.split(/[?#]/, 1)[0]!);
+    } catch {
+      path = '';
+    }
+    const found = req.method === 'GET' || req.method === 'HEAD' ? wwwFile(root, path) : undefined;
+    if (!found) {
+      res.writeHead(req.method === 'GET' || req.method === 'HEAD' ? 404 : 405);
+      res.end();
+      return;
+    }
+    res.setHeader('content-length', found.size);
+    if (req.method === 'HEAD') return void res.end();
+    pipeline(createReadStream(found.file), res).catch(() => res.destroy());
+  };
+}
+
+/** Serves hq-interop requests of `session` from `root`: reads the request line up to FIN,
+ * answers with the file and FIN; a bad request or missing file resets the stream. */
+export function serveHq(session: QuicSession, root: string): void {
+  session.on('stream', (s: QuicStream) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    s.on('error', () => {});
+    s.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > HQ_MAX_REQUEST) {
+        s.resetCode = HQ_REQUEST_REFUSED;
+        s.destroy();
+      } else parts.push(c);
+    });
+    s.on('end', () => {
+      let found;
+      try {
+        found = wwwFile(root, parseHqRequest(Buffer.concat(parts)));
+      } catch (e) {
+        if (!(e instanceof HqError)) throw e;
+      }
+      if (!found) {
+        s.resetCode = HQ_REQUEST_REFUSED;
+        s.destroy();
+        return;
+      }
+      pipeline(createReadStream(found.file), s).catch(() => s.destroy());
+    });
+  });
+}
+
+export interface Download {
+  url: string;
+  file: string;
+  bytes: number;
+  status?: number;
+}
+
+async function save(body: Readable, file: string): Promise<number> {
+  let bytes = 0;
+  body.on('data', (c: Buffer) => (bytes += c.length));
+  await pipeline(body, createWriteStream(file));
+  return bytes;
+}
+
+/** Downloads `paths` over one HTTP/3 connection, concurrently (one request stream each). */
+export async function downloadH3(client: Http3Client, paths: string[], out: string) {
+  await mkdir(out, { recursive: true });
+  return Promise.all(
+    paths.map(async (path): Promise<Download> => {
+      const res = await client.request(path);
+      const file = downloadName(out, path);
+      if (res.status !== 200) {
+        res.body.resume();
+        throw new Error(`${path}: HTTP status ${res.status}`);
+      }
+      return { url: path, file, bytes: await save(res.body, file), status: res.status };
+    }),
+  );
+}
+
+/** Opens one hq-interop request stream per path (before the handshake completes when 0-RTT is
+ * possible) and saves each response. */
+export async function downloadHq(session: QuicSession, paths: string[], out: string) {
+  await mkdir(out, { recursive: true });
+  return Promise.all(
+    paths.map(async (path): Promise<Download> => {
+      const s = await session.createBidirectionalStream();
+      const file = downloadName(out, path);
+      s.end(formatHqRequest(path));
+      const reset = new Promise<never>((_, reject) =>
+        s.once('reset', (code: number) =>
+          reject(new Error(`${path}: stream reset by the server (code 0x${code.toString(16)})`)),
+        ),
+      );
+      return { url: path, file, bytes: await Promise.race([save(s, file), reset]) };
+    }),
+  );
+}
