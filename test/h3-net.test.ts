@@ -2,8 +2,11 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 
+import { encodeFrame, encodeIdFrame, encodeSettings, encodeVarint } from '../lib/h3/frames.js';
+import { encodeFieldSection } from '../lib/h3/qpack.js';
 import {
   H3,
+  connect,
   connectHttp3,
   fetchHttp3,
   serveHttp3,
@@ -150,6 +153,47 @@ describe('net: HTTP/3 over loopback UDP', function () {
       expect(e.code).to.equal(H3.NO_ERROR),
     );
     server = await serveHttp3(handler, { ...creds, host: '127.0.0.1' }); // for afterEach
+  });
+
+  it('a peer breaking HTTP/3 gets an application CONNECTION_CLOSE with the H3 code', async () => {
+    // A raw QUIC client: its control stream starts with GOAWAY instead of SETTINGS.
+    const session = await connect(`127.0.0.1:${server.address.port}`, { ...tls, alpn: 'h3' });
+    session.onstream = (s) => s.resume();
+    await session.opened;
+    const control = await session.createUnidirectionalStream();
+    control.write(Buffer.concat([encodeVarint(0), encodeIdFrame(7, 0)]));
+    const err = await session.closed.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.include({ code: H3.MISSING_SETTINGS, application: true, remote: true });
+  });
+
+  it('a malformed request is reset with H3_MESSAGE_ERROR; the connection goes on', async () => {
+    const session = await connect(`127.0.0.1:${server.address.port}`, { ...tls, alpn: 'h3' });
+    session.onstream = (s) => s.resume();
+    await session.opened;
+    const control = await session.createUnidirectionalStream();
+    control.write(Buffer.concat([encodeVarint(0), encodeSettings(new Map())]));
+    const send = async (fields: [string, string][]) => {
+      const s = await session.createBidirectionalStream();
+      const reset = new Promise<number>((r) => s.once('reset', r));
+      const body: Buffer[] = [];
+      s.on('data', (d: Buffer) => body.push(d));
+      s.end(encodeFrame(1, encodeFieldSection(fields)));
+      return { reset, ended: new Promise((r) => s.once('end', () => r(Buffer.concat(body)))) };
+    };
+    const base: [string, string][] = [
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':authority', 'localhost'],
+      [':path', '/n/5'],
+    ];
+    const bad = await send([...base, ['X-Upper', 'a']]);
+    expect(await bad.reset).to.equal(H3.MESSAGE_ERROR);
+    const good = await send(base);
+    expect(((await good.ended) as Buffer).length).to.be.greaterThan(0); // HEADERS + DATA frames
+    session.destroy(); // (a graceful QUIC close would wait for our control stream to end)
   });
 
   it('API misuse throws TypeError', async () => {

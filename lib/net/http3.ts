@@ -5,7 +5,7 @@
 import { Readable, Writable } from 'node:stream';
 
 import { H3Connection, type Field, type H3Event, type UniStreamName } from '../h3/connection.js';
-import { H3, H3Error, h3ErrorName } from '../h3/errors.js';
+import { H3, H3Error } from '../h3/errors.js';
 import { log } from '../debug/log.js';
 import { connect, listen, type ConnectOptions, type ListenOptions } from '../index.js';
 import type { QuicEndpoint } from './endpoint.js';
@@ -55,7 +55,6 @@ class Binding {
   private readonly uni = new Map<UniStreamName, Promise<QuicStream | undefined>>();
   private readonly handlers = new Map<number, StreamHandler>();
   private closing: Promise<void> | undefined;
-  private closedErr: Error | undefined;
   private idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -69,7 +68,11 @@ class Binding {
   ) {
     this.conn = new H3Connection({ role });
     session.on('stream', (qs: QuicStream) => this.adopt(qs));
-    session.once('close', () => this.onSessionClosed());
+    // The session's end (its `closed` says why) fails every request still in progress.
+    session.closed.then(
+      () => this.onSessionClosed(new Error('HTTP/3 connection closed')),
+      (e: Error) => this.onSessionClosed(e),
+    );
     this.conn.start();
     this.flush();
   }
@@ -136,7 +139,7 @@ class Binding {
           break;
         }
         case 'close':
-          log('warn', `HTTP/3 connection error ${h3ErrorName(ev.code)}: ${ev.reason}`);
+          log('info', `HTTP/3 connection error: ${ev.reason}`);
           this.session.destroy(new H3Error(ev.code, ev.reason), ev.code);
           break;
         case 'request':
@@ -176,12 +179,11 @@ class Binding {
     void p.then((qs) => qs && !qs.destroyed && qs.write(data));
   }
 
-  private onSessionClosed(): void {
+  private onSessionClosed(err: Error): void {
     this.conn.shutdown();
-    const err = this.closedErr ?? new Error('HTTP/3 connection closed');
     for (const [id, h] of [...this.handlers]) {
       this.handlers.delete(id);
-      h({ type: 'stream-error', stream: id, error: asH3(err), local: false });
+      h({ type: 'closed', error: err });
     }
     this.checkIdle();
   }
@@ -231,13 +233,8 @@ class Binding {
   }
 }
 
-type StreamHandler = (ev: H3Event) => void;
-
-function asH3(e: unknown): H3Error {
-  if (e instanceof H3Error) return e;
-  const err = new H3Error(H3.REQUEST_CANCELLED, (e as Error)?.message ?? String(e), true);
-  return err;
-}
+/** What a request's handler hears: its H3 events, or the connection's end. */
+type StreamHandler = (ev: H3Event | { type: 'closed'; error: Error }) => void;
 
 /** Resolves when the session is gone; a close with H3_NO_ERROR (either side) is clean. */
 async function closedCleanly(s: QuicSession): Promise<void> {
@@ -430,7 +427,7 @@ export async function serveHttp3(
       if (e.type === 'data') req.deliver(e.data);
       else if (e.type === 'trailers') req.trailers = toRecord(e.fields);
       else if (e.type === 'end') req.push(null);
-      else if (e.type === 'stream-error') {
+      else if (e.type === 'stream-error' || e.type === 'closed') {
         req.destroy(e.error);
         res.destroy(e.error);
       }
@@ -595,7 +592,7 @@ class Client implements Http3Client {
         } else if (ev.type === 'end') {
           signal?.removeEventListener('abort', onAbort);
           bodyStream.push(null);
-        } else if (ev.type === 'stream-error') fail(ev.error);
+        } else if (ev.type === 'stream-error' || ev.type === 'closed') fail(ev.error);
       });
       try {
         b.conn.sendRequest(
