@@ -15,7 +15,11 @@ import {
   type Address,
   type ConnectionConfig,
 } from '../quic/connection.js';
-import { StatelessServer, type StatelessOptions } from '../quic/stateless.js';
+import {
+  StatelessServer,
+  type FirstPacketDecision,
+  type StatelessOptions,
+} from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
 import { QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
@@ -88,6 +92,9 @@ export class QuicEndpoint extends EventEmitter {
     'stateless-reset': 0,
   };
   private readonly driver: SessionDriver;
+  /** Shared by every server connection (one closure per endpoint, not per connection). */
+  private readonly newToken: (remote: Address) => Uint8Array;
+  private readonly resetToken: (cid: Uint8Array) => Uint8Array;
 
   private constructor(socket: Socket, options: EndpointOptions) {
     super();
@@ -101,6 +108,9 @@ export class QuicEndpoint extends EventEmitter {
     this.qlogDir = options.qlogDir;
     if (this.server)
       this.stateless = new StatelessServer({ cidLength: LOCAL_CID_LENGTH, ...options.stateless });
+    const stateless = this.stateless;
+    this.newToken = (r) => stateless!.newToken(r, performance.now());
+    this.resetToken = (cid) => stateless!.resetToken(cid);
     this.closed = new Promise((res) => (this.resolveClosed = res));
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (err) => log('warn', `endpoint socket: ${err.message}`));
@@ -286,6 +296,17 @@ export class QuicEndpoint extends EventEmitter {
     }
     // §5.2.2: a server that cannot take more connections may drop the Initial.
     if (this.sessions.size >= this.maxConnections) return this.drop('connection limit');
+    this.startServerSession(msg, remote, now, d);
+  }
+
+  /** A server session for an accepted first Initial. (Its own function: the closures made
+   * here must not keep the decision's views into the first datagram alive.) */
+  private startServerSession(
+    msg: Buffer,
+    remote: Address,
+    now: number,
+    d: Extract<FirstPacketDecision, { kind: 'accept' }>,
+  ): void {
     const server = this.server!;
     const odcid = Buffer.from(d.originalDcid ?? d.dcid).toString('hex');
     const qlog = this.qlogDir
@@ -298,8 +319,8 @@ export class QuicEndpoint extends EventEmitter {
         role: 'server',
         wallClockOffset: performance.timeOrigin,
         qlog: qlog?.event ?? base.qlog,
-        newToken: (r) => stateless.newToken(r, performance.now()),
-        statelessResetToken: (cid) => stateless.resetToken(cid),
+        newToken: this.newToken,
+        statelessResetToken: this.resetToken,
       },
       msg,
       remote,

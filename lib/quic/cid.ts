@@ -102,7 +102,12 @@ export class ConnectionIds {
     }
     // §5.1.2: a CID below the retire_prior_to already seen is retired at once.
     if (seq < this.retirePriorTo) return [seq];
-    this.peer.push({ seq, cid: Buffer.from(cid), token: Buffer.from(token) });
+    // One small private buffer for both (not views into the datagram, nor slices of Node's
+    // shared Buffer pool: either would keep much more memory alive for the connection's life).
+    const both = new Uint8Array(cid.length + token.length);
+    both.set(cid);
+    both.set(token, cid.length);
+    this.peer.push({ seq, cid: both.subarray(0, cid.length), token: both.subarray(cid.length) });
     const retire: number[] = [];
     if (retirePriorTo > this.retirePriorTo) {
       this.retirePriorTo = retirePriorTo;

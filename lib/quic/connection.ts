@@ -183,6 +183,11 @@ function sharedBuilder(maxDatagramSize: number): PacketBuilder {
   return b;
 }
 
+const NO_CID = new Uint8Array(0);
+/** What remains of a connection's config once the handshake is confirmed (nothing is read). */
+const CONFIRMED_CLIENT: ConnectionConfig = Object.freeze({ role: 'client', tls: {} });
+const CONFIRMED_SERVER: ConnectionConfig = Object.freeze({ role: 'server', tls: {} });
+
 /** Versions we speak, in our order of preference for version negotiation. */
 const SUPPORTED_VERSIONS = [QUIC_V1, QUIC_V2];
 
@@ -241,11 +246,13 @@ const WINDOW_GROWTH = 16;
 export class Connection {
   readonly role: 'client' | 'server';
   version: number;
-  private readonly config: ConnectionConfig;
+  /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
+  private config: ConnectionConfig;
+  private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
   /** The TLS engine; a server drops it once the handshake is done (nothing more to say). */
   private tls: TlsClient | TlsServer | undefined;
   /** Our transport parameters and TLS options (the server re-encodes them on a version switch). */
-  private readonly tp: TransportParameters;
+  private tp: TransportParameters | undefined;
   private tlsOptions: Record<string, unknown>;
   /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
   private readonly firstVersion: number;
@@ -287,7 +294,7 @@ export class Connection {
   private token: Uint8Array;
   private readonly cids: ConnectionIds;
   /** Destination CID of the packet whose frames are being processed. */
-  private packetDcid: Uint8Array = new Uint8Array(0);
+  private packetDcid: Uint8Array = NO_CID;
 
   // Path.
   private remote: Address;
@@ -361,6 +368,7 @@ export class Connection {
     if (config === null || typeof config !== 'object')
       throw new TypeError('config must be an object');
     this.config = config;
+    this.statelessResetTokenOf = config.statelessResetToken;
     this.role = config.role;
     if (this.role !== 'client' && this.role !== 'server')
       throw new TypeError("config.role must be 'client' or 'server'");
@@ -579,7 +587,7 @@ export class Connection {
   }
 
   private resetTokenFor(cid: Uint8Array): Uint8Array {
-    const t = this.config.statelessResetToken?.(cid) ?? randomBytes(16);
+    const t = this.statelessResetTokenOf?.(cid) ?? randomBytes(16);
     if (!(t instanceof Uint8Array) || t.length !== 16)
       throw new RangeError('statelessResetToken must return 16 bytes');
     return t;
@@ -755,17 +763,22 @@ export class Connection {
     remote: Address,
     now: number,
   ): void {
-    for (const h of packets) {
-      if (!this.isOpen()) return;
-      if (h.type === 'version_negotiation') {
-        this.onVersionNegotiation(h, now);
-        return;
+    try {
+      for (const h of packets) {
+        if (!this.isOpen()) return;
+        if (h.type === 'version_negotiation') {
+          this.onVersionNegotiation(h, now);
+          return;
+        }
+        if (h.type === 'retry') {
+          this.onRetry(buf, h, now);
+          return;
+        }
+        this.onPacket(buf, h, remote, now);
       }
-      if (h.type === 'retry') {
-        this.onRetry(buf, h, now);
-        return;
-      }
-      this.onPacket(buf, h, remote, now);
+    } finally {
+      // A view into the datagram: kept, it would keep the datagram alive.
+      this.packetDcid = NO_CID;
     }
   }
 
@@ -847,7 +860,8 @@ export class Connection {
       this.onFrame(space, f, now);
       if (this._state !== 'handshake' && this._state !== 'established') return;
     }
-    sp.acks.onPacketReceived(pn, ackEliciting, now);
+    // (Unless its frames completed the handshake and the space was discarded meanwhile.)
+    if (!sp.discarded) sp.acks.onPacketReceived(pn, ackEliciting, now);
     this.lastActivity = now;
     this.ackElicitingSinceReceive = false;
     // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001
@@ -1020,9 +1034,12 @@ export class Connection {
     const exp = space === App ? (this.peer?.ackDelayExponent ?? 3) : 3;
     const r = this.ld.onAckReceived(space, ranges, decodeAckDelay(ackDelayField, exp), now, ce);
     if (r.error) throw new QuicError(r.error, 'ACK of an unsent packet', { frameType: 0x02 });
-    // Consume the reused arrays before anything else calls into loss detection.
+    // Consume the reused arrays before anything else calls into loss detection, and empty
+    // them: they would keep the last acknowledged packets (and their frames) alive.
     const acked = r.acked.slice();
     const lost = r.lost.slice();
+    r.acked.length = 0;
+    r.lost.length = 0;
     for (const p of acked) this.onAcked(space, p, now);
     for (const p of lost) this.onLost(space, p, now);
     if (this.qlog && (acked.length || lost.length))
@@ -1202,10 +1219,11 @@ export class Connection {
     this.retiredKeys.push(this.spaces[Initial].writeKey!);
     this.version = want;
     this.installInitialKeys(this.initialKeysDcid);
-    this.tp.versionInformation!.chosenVersion = want;
+    const tp = this.tp!;
+    tp.versionInformation!.chosenVersion = want;
     const opts = {
       ...this.tlsOptions,
-      transportParameters: encodeTransportParameters(this.tp, 'server'),
+      transportParameters: encodeTransportParameters(tp, 'server'),
     };
     this.tls = new TlsServer(opts as unknown as TlsServerOptions);
   }
@@ -1249,9 +1267,9 @@ export class Connection {
           // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
           if (this.role === 'server') {
             this.handshakeDonePending = true;
-            this.confirmHandshake(now);
             const nt = this.config.newToken?.(this.remote);
             if (nt && nt.length > 0) this.ctrl.push({ type: 'new_token', token: nt });
+            this.confirmHandshake(now);
           }
           break;
         case 'session-ticket':
@@ -1394,6 +1412,10 @@ export class Connection {
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);
     this.issueConnectionIds();
+    // Memory per connection: what only the handshake needed.
+    this.config = this.role === 'server' ? CONFIRMED_SERVER : CONFIRMED_CLIENT;
+    this.tp = undefined;
+    this.tlsOptions = {};
   }
 
   private discardSpace(space: PacketSpace, now: number): void {

@@ -34,7 +34,7 @@ export interface PacketMeta {
 export class Space {
   readKey: PacketKey | undefined;
   writeKey: PacketKey | undefined;
-  readonly acks: AckTracker;
+  acks: AckTracker;
   cryptoSend = new SendBuffer();
   cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
   nextPn = 0;
@@ -44,9 +44,26 @@ export class Space {
     this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
   }
 
-  /** Keys discarded (RFC 9001 §4.9): drop the CRYPTO data still held. */
+  /**
+   * Keys discarded (RFC 9001 §4.9): the space is never used again. Its ACK state and CRYPTO
+   * buffers are replaced by shared, deeply frozen empty ones (memory per idle connection); a
+   * write to them would throw (a bug, closing the connection with INTERNAL_ERROR) rather than
+   * touch another connection.
+   */
   release(): void {
-    this.cryptoSend = new SendBuffer();
-    this.cryptoRecv = new RecvBuffer({ cryptoBufferLimit: 0 });
+    this.acks = DISCARDED.acks;
+    this.cryptoSend = DISCARDED.cryptoSend;
+    this.cryptoRecv = DISCARDED.cryptoRecv;
   }
 }
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v !== null && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(o);
+}
+
+const DISCARDED = deepFreeze({
+  acks: new AckTracker(0),
+  cryptoSend: new SendBuffer(),
+  cryptoRecv: new RecvBuffer({ cryptoBufferLimit: 0 }),
+});
