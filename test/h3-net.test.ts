@@ -27,9 +27,12 @@ async function readAll(req: Http3Request): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
+let bigRequested = () => {};
+
 function handler(req: Http3Request, res: Http3Response): void {
   const [, route, arg] = req.path.split('/');
   if (route === 'big') {
+    bigRequested();
     res.setHeader('content-length', BIG.length);
     res.end(BIG);
   } else if (route === 'echo') {
@@ -41,6 +44,8 @@ function handler(req: Http3Request, res: Http3Response): void {
   } else if (route === 'n') {
     res.setHeader('content-type', 'text/plain');
     res.end(`n=${arg} ${req.headers['x-tag'] ?? ''}`);
+  } else if (route === 'early') {
+    res.end('early'); // without reading the request body
   } else if (route === 'reset') {
     res.write('partial');
     setTimeout(() => res.destroy(new Error('boom')), 20);
@@ -101,6 +106,24 @@ describe('net: HTTP/3 over loopback UDP', function () {
     await client.close();
   });
 
+  it('a response sent before the request body is read stops the upload (STOP_SENDING H3_NO_ERROR) and arrives intact', async () => {
+    const client = await connectHttp3(addr(), tls);
+    let sent = 0;
+    async function* slow() {
+      for (let i = 0; i < 50; i++) {
+        sent++;
+        yield BIG.subarray(0, 65536);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const res = await client.request('/early', { method: 'POST', body: slow() });
+    expect([res.status, await res.text()]).to.deep.equal([200, 'early']);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sent).to.be.lessThan(50); // the upload stopped early
+    expect(await (await client.request('/n/3')).text()).to.equal('n=3 ');
+    await client.close();
+  });
+
   it('fetchHttp3 does connect, request, read and close', async () => {
     const res = await fetchHttp3(`https://localhost:${server.address.port}/n/7`, tls);
     expect([res.status, await res.text()]).to.deep.equal([200, 'n=7 ']);
@@ -142,8 +165,9 @@ describe('net: HTTP/3 over loopback UDP', function () {
   it('server close sends GOAWAY, finishes requests in progress, then closes with H3_NO_ERROR', async () => {
     const client = await connectHttp3(addr(), tls);
     const goaway = new Promise((r) => client.session.once('goaway', r));
+    const received = new Promise<void>((r) => (bigRequested = r));
     const pending = client.request('/big');
-    await new Promise((r) => setTimeout(r, 10));
+    await received; // the server has the request: it is below the GOAWAY id
     const closing = server.close();
     expect(await goaway).to.be.a('number');
     const big = await pending;

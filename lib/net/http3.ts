@@ -209,7 +209,7 @@ class Binding {
       let until = Date.now() + DRAIN_REQUESTS_MS;
       const writing = () =>
         [...this.streams.values()].some(
-          (q) => q.bidirectional && !q.destroyed && !q.writableFinished,
+          (q) => q.bidirectional && !q.destroyed && !q.writableFinished && !q.peerError,
         );
       while (!s.destroyed && writing() && Date.now() < until) await sleep();
       until = Date.now() + DRAIN_ACKS_MS;
@@ -622,16 +622,24 @@ class Client implements Http3Client {
     body: AsyncIterable<Uint8Array | string>,
   ): Promise<void> {
     const b = this.b;
+    // A server that answered without reading the body stops it (STOP_SENDING H3_NO_ERROR,
+    // RFC 9114 §4.1): the rest of the body is dropped, the response goes on.
+    let stopped = false;
+    qs.once('stop-sending', () => (stopped = true));
     for await (const chunk of body) {
       const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       if (!(data instanceof Uint8Array))
         throw new TypeError('body chunks must be bytes or strings');
-      if (qs.destroyed) return;
+      if (qs.destroyed || stopped) break;
       b.conn.sendData(id, data);
       b.flush();
       await new Promise<void>((res, rej) => afterWrite(qs, (e) => (e ? rej(e) : res())));
     }
     if (qs.destroyed) return;
+    if (stopped) {
+      qs.end(); // nothing more is sent: lets the Duplex finish
+      return;
+    }
     b.conn.end(id);
     b.flush();
   }
