@@ -1,6 +1,7 @@
 // The sans-IO HTTP/3 connection (RFC 9114): a client and a server wired together in memory,
 // request/response with bodies and trailers, GOAWAY, and every error path with its code.
 import { expect } from 'chai';
+import fc from 'fast-check';
 
 import { H3Connection, type H3Event } from '../lib/h3/connection.js';
 import { H3 } from '../lib/h3/errors.js';
@@ -488,6 +489,55 @@ describe('HTTP/3 connection (sans-IO, RFC 9114)', () => {
     s.receive(10, Buffer.from([0x02])); // 2-byte varint 2: encoder stream
     s.receive(10, Buffer.from('20', 'hex')); // Set Dynamic Table Capacity 0
     expect(closeCode(events())).to.equal(undefined);
+  });
+
+  it('any bytes on any streams give events, never an exception (both roles)', () => {
+    const valid = [
+      Buffer.concat([encodeVarint(0), LIMITS_SETTINGS]),
+      headers(REQ),
+      headers([[':status', '200']]),
+      encodeFrame(0, Buffer.from('body')),
+      encodeIdFrame(FrameType.GOAWAY, 4),
+      encodeVarint(2),
+      encodeVarint(3),
+    ];
+    const chunk = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc
+        .tuple(fc.constantFrom(...valid), fc.nat(), fc.integer({ min: 0, max: 255 }))
+        .map(([v, at, b]) => {
+          const c = Buffer.from(v);
+          c[at % c.length] = b;
+          return c;
+        }),
+      fc.constantFrom(...valid),
+    );
+    const op = fc.tuple(
+      fc.constantFrom(0, 1, 2, 3, 4, 6, 7, 10, 11, 14),
+      chunk,
+      fc.boolean(),
+      fc.nat(3),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom('client', 'server'),
+        fc.array(op, { maxLength: 12 }),
+        (role, ops) => {
+          const c = new H3Connection({ role: role as 'client' | 'server' });
+          c.start();
+          if (role === 'client') c.sendRequest(0, GET);
+          for (const [id, data, fin, what] of ops) {
+            if (what === 0) c.streamReset(id, 0x10c);
+            else if (what === 1) c.stopSending(id, 0x10c);
+            else c.receive(id, data, fin);
+          }
+          // A bug (a TypeError inside) would surface as a close with H3_INTERNAL_ERROR.
+          for (let e; (e = c.poll());)
+            if (e.type === 'close') expect(e.code, e.reason).to.not.equal(H3.INTERNAL_ERROR);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('rejects API misuse with TypeError / RangeError', () => {
