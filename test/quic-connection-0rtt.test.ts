@@ -7,6 +7,7 @@ import { AntiReplay } from '../lib/tls/anti-replay.js';
 import { TicketKeys, type SessionTicket } from '../lib/tls/session-ticket.js';
 import type { ConnectionConfig, QlogEvent } from '../lib/quic/connection.js';
 import { splitDatagram } from '../lib/quic/header.js';
+import type { SendBuffer } from '../lib/quic/send-buffer.js';
 import { Link, WALL_CLOCK, clientConfig, serverConfig } from './support/link.js';
 
 const zeroRttSent = (qlog: QlogEvent[]): number =>
@@ -120,5 +121,42 @@ describe('quic connection: resumption and 0-RTT', () => {
     l.run(() => false, 5000);
     expect(l.server!.state).to.equal('handshake');
     expect(serverBytes).to.be.at.most(3 * l.delivered.server);
+  });
+  it('a client lets its TLS engine go after a ticket: later tickets are skipped, other messages refused', () => {
+    const cfg = serverConfig({
+      tls: { ...serverConfig().tls, ticketKeys, ticketCount: 2 } as ConnectionConfig['tls'],
+    });
+    const l = new Link(clientConfig(), cfg);
+    l.run(() => established(l), 5000);
+    l.run(() => false, 500);
+    expect(l.events.client.filter((e) => e.type === 'session-ticket')).to.have.length(2);
+    expect((l.client as unknown as { tls: unknown }).tls).to.equal(undefined);
+    // More post-handshake CRYPTO data from the server (written into its 1-RTT CRYPTO stream).
+    const serverCrypto = (l.server as unknown as { spaces: { cryptoSend: SendBuffer }[] })
+      .spaces[2]!.cryptoSend;
+    // A NewSessionTicket (its body is not even looked at), split across packets by the server.
+    const ticketMsg = Buffer.concat([Buffer.from([4, 0, 0x0b, 0xb8]), Buffer.alloc(3000, 7)]);
+    serverCrypto.write(ticketMsg);
+    let echoed = '';
+    l.onEvent = (side, ev) => {
+      if (ev.type !== 'readable') return;
+      const c = l.conn(side);
+      for (let r = c.readChunk(ev.streamId); r.data; r = c.readChunk(ev.streamId))
+        if (side === 'server') c.write(ev.streamId, Buffer.from(r.data), true);
+        else echoed += Buffer.from(r.data).toString();
+    };
+    const id = l.client.openStream(true)!;
+    l.client.write(id, Buffer.from('still here'), true);
+    l.run(() => echoed === 'still here', 5000);
+    l.run(() => false, 500);
+    expect(l.client.state).to.equal('established');
+    expect(l.events.client.filter((e) => e.type === 'session-ticket')).to.have.length(2);
+    // RFC 9001 §4.1.3: anything but NewSessionTicket after the handshake is unexpected_message.
+    serverCrypto.write(Buffer.from([20, 0, 0, 0]));
+    l.run(() => l.client.state !== 'established', 5000);
+    const closed = l.events.client.find((e) => e.type === 'closed') as {
+      error: { code: number; remote: boolean };
+    };
+    expect(closed.error).to.include({ code: 0x10a, remote: false });
   });
 });

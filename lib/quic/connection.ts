@@ -80,6 +80,7 @@ import {
 import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
 import { ConnectionIds } from './cid.js';
+import { HandshakeFraming } from './post-handshake.js';
 import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
 
 export type { QlogEvent };
@@ -188,6 +189,9 @@ const NO_CID = new Uint8Array(0);
 const CONFIRMED_CLIENT: ConnectionConfig = Object.freeze({ role: 'client', tls: {} });
 const CONFIRMED_SERVER: ConnectionConfig = Object.freeze({ role: 'server', tls: {} });
 
+/** RFC 8446 §4: HandshakeType new_session_ticket. */
+const NEW_SESSION_TICKET = 4;
+
 /** Versions we speak, in our order of preference for version negotiation. */
 const SUPPORTED_VERSIONS = [QUIC_V1, QUIC_V2];
 
@@ -249,8 +253,12 @@ export class Connection {
   /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
   private config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
-  /** The TLS engine; a server drops it once the handshake is done (nothing more to say). */
+  /** The TLS engine; a server drops it once the handshake is done (nothing more to say), a
+   * client once the handshake is confirmed and a session ticket arrived (later tickets are
+   * skipped, following the message framing in appFraming). */
   private tls: TlsClient | TlsServer | undefined;
+  private readonly appFraming: HandshakeFraming | undefined;
+  private ticketReceived = false;
   /** Our transport parameters and TLS options (the server re-encodes them on a version switch). */
   private tp: TransportParameters | undefined;
   private tlsOptions: Record<string, unknown>;
@@ -401,6 +409,7 @@ export class Connection {
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
     this.addressValidated = this.role === 'client' || init.addressValidated === true;
+    if (this.role === 'client') this.appFraming = new HandshakeFraming();
 
     const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
     tp.initialSourceConnectionId = this.scid;
@@ -432,7 +441,8 @@ export class Connection {
       this.versionDecided = config.version === this.version;
     }
     this.tp = tp;
-    const encoded = encodeTransportParameters(tp, this.role);
+    // A private copy: a slice of Node's Buffer pool kept by the TLS engine would pin the slab.
+    const encoded = Buffer.from(own(encodeTransportParameters(tp, this.role)).buffer);
     this.local = withDefaults(tp);
 
     this.spaces = [
@@ -1193,15 +1203,43 @@ export class Connection {
       return;
     }
     const tls = this.tls;
+    const framing = space === App ? this.appFraming : undefined;
     if (!tls) {
-      // RFC 9001 §4.1.3: a client has no post-handshake messages for a server in QUIC.
-      if (sp.cryptoRecv.readableBytes > 0)
+      // RFC 9001 §4.1.3: a client has no post-handshake messages for a server in QUIC, and a
+      // server sends a client only NewSessionTicket (which a client may ignore, RFC 8446 §4.6.1).
+      if (framing)
+        for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
+          framing.feed(d, (type) => {
+            if (type !== NEW_SESSION_TICKET)
+              throw new QuicError(
+                cryptoError(Alert.unexpected_message),
+                `post-handshake message type ${type}`,
+              );
+          });
+      else if (sp.cryptoRecv.readableBytes > 0)
         throw new QuicError(cryptoError(Alert.unexpected_message), 'post-handshake CRYPTO data');
       return;
     }
-    for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
+    for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read()) {
+      framing?.feed(d);
       tls.receive(level, d, this.wall(now));
+    }
     this.drainTls(now);
+    this.maybeReleaseClientTls();
+  }
+
+  /** Memory per connection: the client's engine is only needed for session tickets. */
+  private maybeReleaseClientTls(): void {
+    if (
+      this.role === 'client' &&
+      this.tls &&
+      this.handshakeConfirmed &&
+      this.ticketReceived &&
+      this.appFraming!.atBoundary
+    ) {
+      this.tls.destroy();
+      this.tls = undefined;
+    }
   }
 
   /** Server: switch to our preferred version if the client lists it (RFC 9368 §2.3). */
@@ -1273,12 +1311,14 @@ export class Connection {
           }
           break;
         case 'session-ticket':
+          this.ticketReceived = true;
           this.events.push({ type: 'session-ticket', ticket: ev.ticket });
           break;
       }
     }
     // Memory per connection: the server's engine has sent its tickets with its last flight.
     if (this.role === 'server' && this.info) {
+      tls.destroy(); // wipes the secrets it still holds
       this.tls = undefined;
       this.tlsOptions = {};
     }
@@ -1412,6 +1452,7 @@ export class Connection {
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);
     this.issueConnectionIds();
+    this.maybeReleaseClientTls();
     // Memory per connection: what only the handshake needed.
     this.config = this.role === 'server' ? CONFIRMED_SERVER : CONFIRMED_CLIENT;
     this.tp = undefined;
