@@ -79,6 +79,9 @@ describe('net: HTTP/3 over loopback UDP', function () {
     texts.forEach((t, i) => expect(t).to.equal(`n=${i} t${i}`));
     expect(res[0]!.status).to.equal(200);
     expect(res[0]!.headers['content-type']).to.equal('text/plain');
+    const head = await client.request('/big', { method: 'HEAD' });
+    expect([head.status, head.headers['content-length']]).to.deep.equal([200, String(BIG.length)]);
+    expect((await head.bytes()).length).to.equal(0);
     const missing = await client.request('/nothing');
     expect(missing.status).to.equal(404);
     expect((await missing.bytes()).length).to.equal(0);

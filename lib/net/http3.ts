@@ -308,6 +308,8 @@ class ServerResponse extends Writable implements Http3Response {
   constructor(
     private readonly b: Binding,
     private readonly id: number,
+    /** A response to HEAD has no content (RFC 9110 §9.3.2). */
+    private readonly head: boolean,
   ) {
     super();
     this.on('error', noop);
@@ -357,6 +359,9 @@ class ServerResponse extends Writable implements Http3Response {
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     try {
       this.sendHead(false);
+      // No content in responses to HEAD, nor in 204 / 304 (RFC 9110 §6.4.1): written bytes
+      // are dropped, as node:http does.
+      if (this.head || this.statusCode === 204 || this.statusCode === 304) return cb();
       this.b.conn.sendData(this.id, chunk);
       this.b.flush();
     } catch (e) {
@@ -422,7 +427,7 @@ export async function serveHttp3(
     req.authority = h.authority;
     req.scheme = h.scheme;
     req.headers = toRecord(h.fields);
-    const res = new ServerResponse(b, ev.stream);
+    const res = new ServerResponse(b, ev.stream, h.method === 'HEAD');
     b.handle(ev.stream, (e) => {
       if (e.type === 'data') req.deliver(e.data);
       else if (e.type === 'trailers') req.trailers = toRecord(e.fields);
