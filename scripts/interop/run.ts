@@ -214,10 +214,14 @@ async function exchange(col: Column, spec: Spec, work: string, www: string): Pro
   if (col.server === 'zquic') serverArgs.push('--www', www, '--alpn', col.alpn);
   else serverArgs.push('-d', www);
   if (col.server === 'zquic') serverArgs.push('--qlog', join(dir, 'qlog-server'));
+  // One key log, written by the zquic server when there is one, else by the zquic client.
+  const keylog = spec.keylog ? join(dir, 'keylog.txt') : undefined;
+  if (keylog && col.server === 'zquic') serverArgs.push('--keylog', keylog);
   const server = await startServer(col.server, host, dir, serverArgs);
   let relay: Relay | undefined;
   let capture: { p: ChildProcess; done: Promise<Exit> } | undefined;
   const clientExits: Exit[] = [];
+  let serverExit: Exit;
   try {
     let port = server.port;
     if (spec.relay) {
@@ -243,7 +247,7 @@ async function exchange(col: Column, spec: Spec, work: string, www: string): Pro
         args.push('--qlog', join(dir, `qlog-client-${run}`));
         if (col.server === 'zquic') args.push('--ca', join(dir, 'cert.pem'));
         else args.push('--ca', join(dir, 'cert.pem'), '--servername', 'localhost');
-        if (spec.keylog) args.push('--keylog', join(dir, 'keylog.txt'));
+        if (keylog && col.server !== 'zquic') args.push('--keylog', keylog);
         p = spawn(process.execPath, zquicArgs([...args, ...extra]), {
           cwd: ROOT,
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -273,8 +277,8 @@ async function exchange(col: Column, spec: Spec, work: string, www: string): Pro
       await capture.done;
     }
     await relay?.close();
+    serverExit = await server.stop();
   }
-  const serverExit = await server.stop();
   return {
     col,
     clientJson: clientExits.map((e) => jsonLines(e.stdout).at(-1) ?? {}),
@@ -307,6 +311,9 @@ async function startCapture(file: string, port: number) {
     p.once('exit', (c) => rej(new Error(`tshark capture exited with ${c}`)));
     setTimeout(() => rej(new Error('tshark did not start capturing')), 10_000);
   });
+  // "Capturing on" comes a moment before packets are: a missed first Initial would leave
+  // tshark without the Initial keys.
+  await new Promise((r) => setTimeout(r, 1000));
   return { p, done };
 }
 
@@ -535,8 +542,10 @@ const CASES: Case[] = [
     },
   },
   {
+    // zquic sends the data (the server): ngtcp2's server sends with UDP GSO, which a capture on
+    // lo sees as unsegmented 64 KB buffers that no dissector can split.
     name: 'wirecheck',
-    only: (col) => col.client === 'zquic' && col.alpn === 'h3',
+    only: (col) => col.server === 'zquic' && col.alpn === 'h3',
     spec: () => ({ files: ['/1m.bin'], keylog: true, capture: true }),
     check: (o) => wireCheck(o),
   },
@@ -573,7 +582,9 @@ function wireCheck(o: Outcome): void {
     if (r.status !== 0) throw new Error(`tshark failed: ${lastLine(r.stderr)}`);
     return r.stdout.split('\n').filter((l) => l.trim() !== '');
   };
-  const short = fields('quic.header_form == 0', 'frame.number');
+  const short = fields('quic.header_form == 0', 'frame.number', 'udp.length');
+  const gso = short.filter((l) => Number(l.split('\t')[1]) > 1500 + 8).length;
+  if (gso > 0) throw new Error(`${gso} UDP datagrams > 1500 bytes (UDP GSO?): not checkable`);
   if (short.length < 100) throw new Error(`only ${short.length} 1-RTT packets captured`);
   const decrypted = fields('quic.header_form == 0 && quic.frame', 'frame.number');
   const bad = fields(
@@ -587,9 +598,9 @@ function wireCheck(o: Outcome): void {
     throw new Error(
       `${bad.length} packets with tshark warnings, first: ${bad[0]!.replace('\t', ': ')}`,
     );
-  wireStats = `${short.length} 1-RTT packets, all decrypted and dissected`;
+  wireStats.push(`${o.col.name}: ${short.length} 1-RTT packets, all decrypted and dissected`);
 }
-let wireStats = '';
+const wireStats: string[] = [];
 
 // ------------------------------------------------------------------------------- main
 
@@ -706,7 +717,7 @@ async function main(): Promise<number> {
   );
   const passed = rows.filter((r) => r.pass).length;
   console.log(`\n${md}\n`);
-  if (wireStats) console.log(`wirecheck: ${wireStats}`);
+  for (const w of wireStats) console.log(`wirecheck ${w}`);
   console.log(`matrix in ${((performance.now() - t00) / 1000).toFixed(0)} s; results in ${out}`);
   console.log(`${passed} passed, ${rows.length - passed} failed`);
   return rows.length === passed ? 0 : 1;
