@@ -117,8 +117,9 @@ export class FrameReader {
   private headLen = 0;
   private type = -1; // frame being read, -1 between frames
   private left = 0; // its payload bytes still to come
-  private body: Uint8Array | undefined; // buffered payload of a non-DATA frame
-  private bodyLen = 0;
+  /** Buffered payload of a non-DATA frame (copies, as received: memory follows the bytes
+   * that arrived, not the length the peer announced). */
+  private body: Uint8Array[] | undefined;
   private readonly limits: FrameLimits;
 
   constructor(limits: Partial<FrameLimits> = {}) {
@@ -154,10 +155,7 @@ export class FrameReader {
         onFrame({ type: 'data', data: part, end });
         continue;
       }
-      if (this.body) {
-        this.body.set(part, this.bodyLen);
-        this.bodyLen += n;
-      }
+      if (this.body && n) this.body.push(part.slice());
       if (this.left === 0) {
         if (this.body) this.finish(onFrame);
         else this.type = -1; // skipped frame
@@ -189,7 +187,6 @@ export class FrameReader {
     this.type = type;
     this.left = length;
     this.body = undefined;
-    this.bodyLen = 0;
     switch (type) {
       case FrameType.DATA:
         return;
@@ -208,12 +205,13 @@ export class FrameReader {
       default:
         return; // unknown or reserved: skip the payload (§9)
     }
-    this.body = new Uint8Array(length);
+    this.body = [];
   }
 
   private finish(onFrame: (f: H3Frame) => void): void {
     const type = this.type;
-    const p = this.body!;
+    const parts = this.body!;
+    const p = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     this.type = -1;
     this.body = undefined;
     onFrame(decodePayload(type, p));
