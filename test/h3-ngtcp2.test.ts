@@ -65,10 +65,18 @@ describe('HTTP/3 interop with ngtcp2 (gtlsserver / gtlsclient)', function () {
       port = await freePort();
       server = spawn(
         GTLSSERVER,
-        ['-q', '-d', www, '127.0.0.1', String(port), join(dir, 'key.pem'), join(dir, 'cert.pem')],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
+        // --send-trailers: every response ends with a trailer section.
+        [
+          '-q',
+          '--send-trailers',
+          '-d',
+          www,
+          '127.0.0.1',
+          String(port),
+          join(dir, 'key.pem'),
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
       );
       // It prints its document root once listening.
       await new Promise<void>((res, rej) => {
@@ -97,6 +105,7 @@ describe('HTTP/3 interop with ngtcp2 (gtlsserver / gtlsclient)', function () {
       expect(big.status).to.equal(200);
       expect(big.headers['content-length']).to.equal(String(FILE.length));
       expect(sha(await big.bytes())).to.equal(sha(FILE));
+      expect(Object.keys(big.trailers)).to.not.be.empty;
       expect(await small.text()).to.equal('hello from ngtcp2\n');
       const missing = await client.request('/nope');
       expect(missing.status).to.equal(404);
@@ -105,7 +114,7 @@ describe('HTTP/3 interop with ngtcp2 (gtlsserver / gtlsclient)', function () {
       return info;
     }
 
-    it('fetches a 1 MB file (SHA-256) offering X25519MLKEM768 and X25519 shares: X25519 is chosen', async () => {
+    it('fetches a 1 MB file (SHA-256, trailers) offering X25519MLKEM768 and X25519 shares: X25519 is chosen', async () => {
       const info = await fetchFrom(['X25519MLKEM768', 'X25519']);
       expect(info).to.include({ alpn: 'h3', group: 'X25519', postQuantum: false });
     });
