@@ -68,10 +68,11 @@ export class QuicSession extends EventEmitter implements HeapItem {
   readonly conn: Connection;
 
   private readonly driver: SessionDriver;
-  private readonly streams = new Map<number, QuicStream>();
+  /** API stream objects by id (created with the first stream: memory per idle session). */
+  private streams: Map<number, QuicStream> | undefined;
   /** Ids of streams the connection still holds ('stream-closed' removes them): graceful close
    * waits for none to be left. */
-  private readonly open = new Set<number>();
+  private open: Set<number> | undefined;
   private readonly host: StreamHost;
   private summary: HandshakeSummary | undefined;
   private resolveOpened!: (info: HandshakeSummary) => void;
@@ -144,8 +145,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
       const id = this.conn.openStream(bidi);
       if (id !== null) {
         const s = new QuicStream(this.host, id, bidi, true);
-        this.streams.set(id, s);
-        this.open.add(id);
+        this.track(s);
         this.driver.kick(this);
         return s;
       }
@@ -205,7 +205,12 @@ export class QuicSession extends EventEmitter implements HeapItem {
 
   /** @internal a stream is gone from the API side */
   releaseStream(s: QuicStream): void {
-    this.streams.delete(s.id);
+    this.streams?.delete(s.id);
+  }
+
+  private track(s: QuicStream): void {
+    (this.streams ??= new Map()).set(s.id, s);
+    (this.open ??= new Set()).add(s.id);
   }
 
   /** @internal the next time the endpoint must call timeout() */
@@ -246,8 +251,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
         case 'stream-opened': {
           const id = ev.streamId;
           const s = new QuicStream(this.host, id, true, (id & 2) === 0);
-          this.streams.set(id, s);
-          this.open.add(id);
+          this.track(s);
           if (this.listenerCount('stream') === 0 && !this.onstream) {
             s.resetCode = 0;
             s.destroy(); // nobody takes streams: refuse it (STOP_SENDING / RESET_STREAM)
@@ -258,19 +262,19 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         }
         case 'readable':
-          this.streams.get(ev.streamId)?.onReadable();
+          this.streams?.get(ev.streamId)?.onReadable();
           break;
         case 'writable':
-          this.streams.get(ev.streamId)?.onWritable();
+          this.streams?.get(ev.streamId)?.onWritable();
           break;
         case 'stream-reset':
-          this.streams.get(ev.streamId)?.onReset(ev.code);
+          this.streams?.get(ev.streamId)?.onReset(ev.code);
           break;
         case 'stop-sending':
-          this.streams.get(ev.streamId)?.onStopSending(ev.code);
+          this.streams?.get(ev.streamId)?.onStopSending(ev.code);
           break;
         case 'stream-closed':
-          this.open.delete(ev.streamId);
+          this.open?.delete(ev.streamId);
           break;
         case 'streams-available':
           for (const w of this.streamWaiters.splice(0)) w();
@@ -333,7 +337,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
   /** Graceful close may proceed: the connection freed every stream, i.e. each one is finished
    * both ways and everything it sent (FIN included) was acknowledged, or its reset was. */
   private drained(): boolean {
-    return this.open.size === 0;
+    return !this.open || this.open.size === 0;
   }
 
   /** The connection reported its close: settle the promises and fail open streams. */
@@ -342,8 +346,9 @@ export class QuicSession extends EventEmitter implements HeapItem {
       this.rejectOpened(
         this.closeError ?? new QuicSessionError('closed during handshake', 0, false, false),
       );
-    for (const s of this.streams.values()) s.onConnectionClosed(this.closeError);
-    this.streams.clear();
+    const streams = this.streams;
+    this.streams = undefined;
+    if (streams) for (const s of streams.values()) s.onConnectionClosed(this.closeError);
     for (const w of this.streamWaiters.splice(0)) w();
     if (this.closeError) this.rejectClosed(this.closeError);
     else this.resolveClosed();

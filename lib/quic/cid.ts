@@ -7,11 +7,47 @@
 import { randomBytes } from 'node:crypto';
 import { QuicError, TransportError } from './errors.js';
 
-export interface PeerCid {
-  seq: number;
-  cid: Uint8Array;
-  /** Stateless reset token (RFC 9000 §10.3), when the peer gave one. */
-  token: Uint8Array | undefined;
+/**
+ * A CID the peer issued, with its stateless reset token (RFC 9000 §10.3) when it gave one.
+ * Both are kept as one short latin1 string (memory per connection: a few dozen bytes instead
+ * of typed arrays and their buffers); the byte views are made when asked for (rarely).
+ */
+export class PeerCid {
+  private readonly bytes: string;
+  private readonly cidLength: number;
+  private readonly hasToken: boolean;
+  constructor(
+    readonly seq: number,
+    cid: Uint8Array,
+    token: Uint8Array | undefined,
+  ) {
+    this.cidLength = cid.length;
+    this.hasToken = token !== undefined;
+    this.bytes = latin1(cid) + (token ? latin1(token) : '');
+  }
+  get cid(): Uint8Array {
+    return bytesOf(this.bytes, 0, this.cidLength);
+  }
+  get token(): Uint8Array | undefined {
+    return this.hasToken ? bytesOf(this.bytes, this.cidLength, this.bytes.length) : undefined;
+  }
+  /** Same CID bytes as `cid`. */
+  isCid(cid: Uint8Array): boolean {
+    if (cid.length !== this.cidLength) return false;
+    for (let i = 0; i < cid.length; i++) if (this.bytes.charCodeAt(i) !== cid[i]) return false;
+    return true;
+  }
+}
+
+/** A private copy (not a slice of Node's Buffer pool, which a kept CID would pin). */
+function bytesOf(s: string, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = s.charCodeAt(i);
+  return out;
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
 }
 
 export interface IssuedCid {
@@ -49,7 +85,7 @@ export class ConnectionIds {
   /** The handshake CID of the peer (sequence 0) with the token from its transport parameters. */
   setPeerFirst(cid: Uint8Array, token: Uint8Array | undefined): void {
     this.current = cid;
-    if (!this.peer.some((c) => c.seq === 0)) this.peer.push({ seq: 0, cid, token });
+    if (!this.peer.some((c) => c.seq === 0)) this.peer.push(new PeerCid(0, cid, token));
   }
 
   isLocal(cid: Uint8Array): boolean {
@@ -60,9 +96,13 @@ export class ConnectionIds {
   /** New CIDs to announce so that `limit` are active (RFC 9000 §5.1.1). */
   issue(limit: number): IssuedCid[] {
     const out: IssuedCid[] = [];
-    while (this.local.size < limit) {
+    const n = limit - this.local.size;
+    if (n <= 0) return out;
+    // One buffer for the batch (views): memory per connection.
+    const all = randomBytes(n * this.cidLength);
+    for (let i = 0; i < n; i++) {
       const seq = this.nextSeq++;
-      const cid = randomBytes(this.cidLength);
+      const cid = all.subarray(i * this.cidLength, (i + 1) * this.cidLength);
       this.local.set(seq, cid);
       out.push({ seq, cid });
     }
@@ -92,7 +132,7 @@ export class ConnectionIds {
       );
     const existing = this.peer.find((c) => c.seq === seq);
     if (existing) {
-      if (!equal(existing.cid, cid))
+      if (!existing.isCid(cid))
         throw new QuicError(
           TransportError.PROTOCOL_VIOLATION,
           'sequence reused for another CID',
@@ -102,12 +142,8 @@ export class ConnectionIds {
     }
     // §5.1.2: a CID below the retire_prior_to already seen is retired at once.
     if (seq < this.retirePriorTo) return [seq];
-    // One small private buffer for both (not views into the datagram, nor slices of Node's
-    // shared Buffer pool: either would keep much more memory alive for the connection's life).
-    const both = new Uint8Array(cid.length + token.length);
-    both.set(cid);
-    both.set(token, cid.length);
-    this.peer.push({ seq, cid: both.subarray(0, cid.length), token: both.subarray(cid.length) });
+    // Copied (views into the datagram would keep it alive for the connection's life).
+    this.peer.push(new PeerCid(seq, cid, token));
     const retire: number[] = [];
     if (retirePriorTo > this.retirePriorTo) {
       this.retirePriorTo = retirePriorTo;
@@ -119,7 +155,7 @@ export class ConnectionIds {
         }
       }
       // Move to the oldest CID still active.
-      if (!this.peer.some((c) => equal(c.cid, this.current)))
+      if (!this.peer.some((c) => c.isCid(this.current)))
         this.current = this.peer.reduce((a, b) => (a.seq < b.seq ? a : b)).cid;
     }
     // §5.1.1: more active CIDs than our active_connection_id_limit.

@@ -88,6 +88,7 @@ import {
   decodeTransportParameters,
   encodeTransportParameters,
   withDefaults,
+  TRANSPORT_PARAMETER_DEFAULTS,
   type ResolvedTransportParameters,
   type TransportParameters,
 } from './transport-params.js';
@@ -271,7 +272,7 @@ export class Connection {
   private oldInitialRead: PacketKey | undefined;
   private oldVersion = 0;
   private initialKeysDcid: Uint8Array;
-  private readonly local: ResolvedTransportParameters;
+  private local: ResolvedTransportParameters;
   private peer: ResolvedTransportParameters | undefined;
   private readonly spaces: [Space, Space, Space];
   private appRead: PacketKey | undefined;
@@ -1453,7 +1454,10 @@ export class Connection {
     this.discardSpace(Handshake, now);
     this.issueConnectionIds();
     this.maybeReleaseClientTls();
-    // Memory per connection: what only the handshake needed.
+    // Memory per connection: what only the handshake needed (the connection IDs, tokens and
+    // version information of the parameters were checked and taken over).
+    this.local = limitsOnly(this.local);
+    if (this.peer) this.peer = limitsOnly(this.peer);
     this.config = this.role === 'server' ? CONFIRMED_SERVER : CONFIRMED_CLIENT;
     this.tp = undefined;
     this.tlsOptions = {};
@@ -2570,6 +2574,13 @@ function zeroRttLimitsFit(remembered: Buffer, p: ResolvedTransportParameters): b
  */
 function own(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
+}
+
+/** The numeric limits and flags of a parameter set, without its CIDs, tokens and objects. */
+function limitsOnly(p: ResolvedTransportParameters): ResolvedTransportParameters {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(TRANSPORT_PARAMETER_DEFAULTS)) out[k] = p[k as keyof typeof p];
+  return out as unknown as ResolvedTransportParameters;
 }
 
 function checkCode(code: unknown): void {
