@@ -1,6 +1,6 @@
 // File serving and downloading for `zquic server --www DIR` and `zquic client URL... --out DIR`:
 // HTTP/3 (serveHttp3 / connectHttp3) and hq-interop (HTTP/0.9 over QUIC, lib/h3/hq.ts).
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, realpathSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +19,8 @@ import type {
 const HQ_REQUEST_REFUSED = 0x2;
 
 /** The regular file under `root` that the decoded request `path` names, or undefined (no such
- * file, a directory, or a path leaving `root`). '/' and '/dir/' serve index.html. */
+ * file, a directory, or a path or symbolic link leaving `root`). '/' and '/dir/' serve
+ * index.html. */
 export function wwwFile(root: string, path: string): { file: string; size: number } | undefined {
   if (!path.startsWith('/') || path.includes('\0')) return undefined;
   const base = resolve(root);
@@ -28,6 +29,10 @@ export function wwwFile(root: string, path: string): { file: string; size: numbe
   try {
     let st = statSync(file);
     if (st.isDirectory()) st = statSync((file = join(file, 'index.html')));
+    // A symbolic link may not lead out of the root either.
+    const real = realpathSync(file);
+    const realBase = realpathSync(base);
+    if (!real.startsWith(realBase + sep)) return undefined;
     return st.isFile() ? { file, size: st.size } : undefined;
   } catch {
     return undefined;
