@@ -297,7 +297,7 @@ export class Connection {
 
   // Connection IDs.
   private readonly scid: Uint8Array;
-  private readonly originalDcid: Uint8Array;
+  private originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
   private peerInitialScid: Uint8Array | undefined;
   private token: Uint8Array;
@@ -1458,6 +1458,8 @@ export class Connection {
     // version information of the parameters were checked and taken over).
     this.local = limitsOnly(this.local);
     if (this.peer) this.peer = limitsOnly(this.peer);
+    this.originalDcid = this.initialKeysDcid = this.token = NO_CID;
+    this.peerInitialScid = undefined;
     this.config = this.role === 'server' ? CONFIRMED_SERVER : CONFIRMED_CLIENT;
     this.tp = undefined;
     this.tlsOptions = {};

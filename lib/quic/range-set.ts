@@ -102,6 +102,13 @@ export class RangeSet {
     if (!(start <= end)) throw new RangeError('start must be <= end');
     const n = this.starts.length;
     // Fast path: at or above the top range (in-order packet numbers / stream bytes).
+    if (n === 0) {
+      // Exact-size arrays for the first range: a set that stays one range (in-order packet
+      // numbers) keeps no spare capacity (memory per idle connection).
+      this.starts = [start];
+      this.ends = [end];
+      return true;
+    }
     if (n === this.head || start > this.ends[n - 1] + 1) {
       this.starts.push(start);
       this.ends.push(end);
