@@ -77,6 +77,11 @@ export interface RecoveryStats {
   persistentCongestions: number;
 }
 
+const DISCARDED = new SentPackets<never>();
+for (const v of Object.values(DISCARDED)) if (typeof v === 'object') Object.freeze(v);
+Object.freeze(DISCARDED);
+const NO_SKIPS: number[] = Object.freeze([]) as unknown as number[];
+
 export class LossDetection<F = unknown> {
   readonly rtt: RttEstimator;
   readonly cc: CongestionController;
@@ -482,6 +487,10 @@ export class LossDetection<F = unknown> {
     const sp = this.spaces[space];
     const bytes = sp.bytesInFlight;
     const removed = sp.clear();
+    // The space is never used again: a shared frozen empty record (memory per connection; a
+    // write to it would throw rather than touch another connection).
+    this.spaces[space] = DISCARDED as SentPackets<F>;
+    this.skipped[space] = NO_SKIPS;
     this.cc.onPacketsDiscarded(bytes);
     this.discarded[space] = true;
     this.lastAckElicitingTime[space] = 0;
