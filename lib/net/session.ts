@@ -45,6 +45,7 @@ export interface SessionDriver {
 }
 
 const GRACEFUL_CLOSE_LIMIT = 10_000;
+const ignore = (): void => {};
 /** Closes with code 0 that are not a NO_ERROR CONNECTION_CLOSE (the connection reports them
  * with these reasons): `closed` rejects for them. */
 const ABNORMAL = new Set(['stateless reset', 'idle timeout']);
@@ -107,8 +108,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
       this.rejectClosed = rej;
     });
     // Callers need not await these: a failure must not become an unhandled rejection.
-    this.opened.catch(() => {});
-    this.closed.catch(() => {});
+    this.opened.catch(ignore);
+    this.closed.catch(ignore);
     this.host = new SessionStreamHost(this);
   }
 
