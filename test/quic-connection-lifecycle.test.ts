@@ -133,11 +133,12 @@ describe('quic connection: lifecycle', function () {
     const app = { type: 'connection_close', application: true, errorCode: 0x42, reason: 'secret' };
     expect(first!.map((p) => p.type)).to.deep.equal(['initial', 'handshake', '1rtt']);
     expect(first!.map(closeFrames)).to.deep.equal([[converted], [converted], [app]]);
-    // The client could read the Initial packet: it learns only that the application closed.
+    // The client reads the Initial packet (APPLICATION_ERROR) and, having 1-RTT keys by then,
+    // the 1-RTT one of the same datagram too: it reports what the application said.
     expect(closedOf(r.l.events.client)!.error).to.deep.equal({
-      code: 0x0c,
-      reason: '',
-      application: false,
+      code: 0x42,
+      reason: 'secret',
+      application: true,
       remote: true,
     });
 
@@ -154,6 +155,7 @@ describe('quic connection: lifecycle', function () {
     const byType = new Map(first!.map((p) => [p.type, closeFrames(p)]));
     expect(byType.get('handshake')).to.deep.equal([converted]);
     expect(byType.get('1rtt')).to.deep.equal([app]);
+    // The server has no 1-RTT read keys before the client's Finished: APPLICATION_ERROR only.
     expect(closedOf(r.l.events.server)!.error).to.include({ code: 0x0c, application: false });
 
     // Confirmed: 1-RTT only, with the application's code and reason.

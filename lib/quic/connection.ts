@@ -776,7 +776,10 @@ export class Connection {
   ): void {
     try {
       for (const h of packets) {
-        if (!this.isOpen()) return;
+        if (!this.isOpen()) {
+          if (this.closedByConvertedClose()) this.findApplicationClose(buf, packets, h);
+          return;
+        }
         if (h.type === 'version_negotiation') {
           this.onVersionNegotiation(h, now);
           return;
@@ -790,6 +793,49 @@ export class Connection {
     } finally {
       // A view into the datagram: kept, it would keep the datagram alive.
       this.packetDcid = NO_CID;
+    }
+  }
+
+  /** The peer's close was an application close converted for an Initial/Handshake packet. */
+  private closedByConvertedClose(): boolean {
+    const e = this.closeError;
+    return (
+      this._state === 'draining' &&
+      e !== null &&
+      e.remote &&
+      !e.application &&
+      e.code === TransportError.APPLICATION_ERROR
+    );
+  }
+
+  /**
+   * RFC 9000 §10.2.3: a peer closing before the handshake is confirmed sends the application's
+   * CONNECTION_CLOSE in 1-RTT and, replaced by APPLICATION_ERROR, in Initial/Handshake packets,
+   * coalesced in one datagram. When we can read the 1-RTT one too, it says what the
+   * application said: report that instead (nothing else in those packets is processed).
+   */
+  private findApplicationClose(buf: Uint8Array, packets: PacketHeader[], from: PacketHeader): void {
+    for (let i = packets.indexOf(from); i < packets.length; i++) {
+      const h = packets[i]!;
+      if (h.type !== '1rtt' || !this.appRead) continue;
+      const sp = this.spaces[App];
+      const pn = unprotectPacket(this.appRead, buf, h, sp.acks.largestReceived, this.readPhase);
+      if (pn < 0) continue;
+      let frames: Frame[];
+      try {
+        frames = readPacketFrames(buf, h);
+      } catch {
+        continue; // malformed: the close we have stands
+      }
+      for (const f of frames)
+        if (f.type === 'connection_close' && f.application) {
+          // The queued 'closed' event holds this same object.
+          const e = this.closeError!;
+          e.code = f.errorCode;
+          e.reason = Buffer.from(f.reason).toString('utf8');
+          e.application = true;
+          return;
+        }
     }
   }
 
