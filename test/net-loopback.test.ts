@@ -203,6 +203,32 @@ describe('net: QUIC over loopback UDP (public API)', function () {
     expect(sha(await received)).to.equal(sha(data));
   });
 
+  it("closing the client's endpoint flushes what its streams wrote, both directions", async () => {
+    let resolve!: (b: Buffer) => void;
+    const received = new Promise<Buffer>((r) => (resolve = r));
+    server.destroy();
+    const reply = randomBytes(300_000);
+    server = await listen(
+      (session) =>
+        (session.onstream = (s) => {
+          if (s.bidirectional) s.end(reply);
+          void collect(s).then(resolve);
+        }),
+      { ...creds, alpn: 'echo', host: '127.0.0.1' },
+    );
+    const endpoint = await QuicEndpoint.create({ host: '127.0.0.1' });
+    const session = await connect(addr(), { ...clientTls, endpoint });
+    await session.opened;
+    const s = await session.createBidirectionalStream();
+    const back = collect(s);
+    const data = randomBytes(1 << 20);
+    s.end(data);
+    await endpoint.close();
+    expect(sha(await received)).to.equal(sha(data));
+    expect(sha(await back)).to.equal(sha(reply));
+    await session.closed;
+  });
+
   it('the peer sees an application close code', async () => {
     let resolve!: (e: unknown) => void;
     const closed = new Promise<unknown>((r) => (resolve = r));
