@@ -2,11 +2,13 @@
 // run by .ci/run): the lossy relay, the file-serving helpers of `zquic server --www` and
 // `zquic client URL... --out`, and one download through the relay with losses.
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { connect, connectHttp3, selfSignedCertificate } from '../lib/index.js';
 import { downloadPlan } from '../lib/cli/client.js';
@@ -121,6 +123,28 @@ describe('interop tooling', function () {
       );
       expect(() => downloadPlan(['https://x:1/a'], 'echo')).to.throw(/h3 or hq-interop/);
     });
+  });
+
+  it('zquic client URL... / server --www: a bad argument is one line on stderr and exit 2', async () => {
+    const cli = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
+    const cases: [string[], RegExp][] = [
+      [['client', 'https://127.0.0.1/a', '--out', dir], /URL needs a port/],
+      [['client', 'https://a:1/x', 'https://b:1/y'], /one server/],
+      [['server', '--www', join(dir, 'nope')], /is not a directory/],
+    ];
+    await Promise.all(
+      cases.map(async ([args, message]) => {
+        const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let err = '';
+        p.stderr.on('data', (d: Buffer) => (err += d));
+        const code = await new Promise((r) => p.once('close', r));
+        expect(code, args.join(' ')).to.equal(2);
+        expect(err.trim().split('\n')).to.have.length(1);
+        expect(err).to.match(message);
+      }),
+    );
   });
 
   describe('zquic server --www and client downloads (in process, through the relay)', () => {
