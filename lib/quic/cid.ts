@@ -33,10 +33,15 @@ export class PeerCid {
   }
   /** Same CID bytes as `cid`. */
   isCid(cid: Uint8Array): boolean {
-    if (cid.length !== this.cidLength) return false;
-    for (let i = 0; i < cid.length; i++) if (this.bytes.charCodeAt(i) !== cid[i]) return false;
-    return true;
+    return cid.length === this.cidLength && sameBytes(this.bytes, cid, cid.length);
   }
+}
+
+/** The first `n` (default: all) characters of latin1 string `s` are the bytes `b`. */
+function sameBytes(s: string, b: Uint8Array, n = s.length): boolean {
+  if (b.length !== n) return false;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) !== b[i]) return false;
+  return true;
 }
 
 /** A private copy (not a slice of Node's Buffer pool, which a kept CID would pin). */
@@ -55,17 +60,12 @@ export interface IssuedCid {
   cid: Uint8Array;
 }
 
-function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 const NCID = { frameType: 0x18 };
 
 export class ConnectionIds {
-  /** CIDs we issued and the peer may use, by sequence number. */
-  readonly local = new Map<number, Uint8Array>();
+  /** CIDs we issued and the peer may use, by sequence number (latin1 strings: memory per
+   * connection; see localIds()). */
+  private readonly local = new Map<number, string>();
   private nextSeq = 1;
   /** CIDs the peer issued that we have not retired. */
   readonly peer: PeerCid[] = [];
@@ -78,7 +78,7 @@ export class ConnectionIds {
     peerFirst: Uint8Array,
     readonly cidLength: number,
   ) {
-    this.local.set(0, ourFirst);
+    this.local.set(0, latin1(ourFirst));
     this.current = peerFirst;
   }
 
@@ -89,8 +89,24 @@ export class ConnectionIds {
   }
 
   isLocal(cid: Uint8Array): boolean {
-    for (const c of this.local.values()) if (equal(c, cid)) return true;
+    for (const c of this.local.values()) if (sameBytes(c, cid)) return true;
     return false;
+  }
+
+  /** The CIDs we issued and have not retired (copies). */
+  localIds(): Uint8Array[] {
+    return [...this.local.values()].map((c) => bytesOf(c, 0, c.length));
+  }
+
+  /** Our CID with this sequence number is still active. */
+  hasLocal(seq: number): boolean {
+    return this.local.has(seq);
+  }
+
+  /** Our CID with sequence number `seq` is `cid`. */
+  isLocalSeq(seq: number, cid: Uint8Array): boolean {
+    const c = this.local.get(seq);
+    return c !== undefined && sameBytes(c, cid);
   }
 
   /** New CIDs to announce so that `limit` are active (RFC 9000 §5.1.1). */
@@ -98,12 +114,11 @@ export class ConnectionIds {
     const out: IssuedCid[] = [];
     const n = limit - this.local.size;
     if (n <= 0) return out;
-    // One buffer for the batch (views): memory per connection.
     const all = randomBytes(n * this.cidLength);
     for (let i = 0; i < n; i++) {
       const seq = this.nextSeq++;
       const cid = all.subarray(i * this.cidLength, (i + 1) * this.cidLength);
-      this.local.set(seq, cid);
+      this.local.set(seq, latin1(cid));
       out.push({ seq, cid });
     }
     return out;
@@ -180,7 +195,8 @@ export class ConnectionIds {
         { frameType: 0x19 },
       );
     const cid = this.local.get(seq);
-    if (cid) this.local.delete(seq);
-    return cid;
+    if (cid === undefined) return undefined;
+    this.local.delete(seq);
+    return bytesOf(cid, 0, cid.length);
   }
 }

@@ -627,7 +627,7 @@ export class Connection {
 
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
   localConnectionIds(): Uint8Array[] {
-    return [...this.cids.local.values()];
+    return this.cids.localIds();
   }
 
   /** The path's remote address (changes on NAT rebinding). */
@@ -1214,7 +1214,7 @@ export class Connection {
         return;
       }
       case 'new_connection_id':
-        if (this.cids.local.has(f.sequence)) this.ctrl.push(f);
+        if (this.cids.hasLocal(f.sequence)) this.ctrl.push(f);
         return;
       case 'retire_connection_id':
       case 'new_token':
@@ -1574,8 +1574,7 @@ export class Connection {
 
   private onRetireConnectionId(seq: number): void {
     // RFC 9000 §19.16: retiring the CID the carrying packet was sent to is a violation.
-    const target = this.cids.local.get(seq);
-    if (target && equalBytes(target, this.packetDcid))
+    if (this.cids.isLocalSeq(seq, this.packetDcid))
       throw new QuicError(
         TransportError.PROTOCOL_VIOLATION,
         'RETIRE_CONNECTION_ID of the destination CID of its own packet',
