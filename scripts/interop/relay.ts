@@ -2,7 +2,8 @@
 // loopback, forwards each client's datagrams to the server through a socket of its own per
 // client (so the server sees one address per client), and drops datagrams in both directions
 // with a seeded PRNG, so a run with the same seed and the same datagram sequence drops the
-// same datagrams. `first` limits the losses to the first N datagrams of each direction.
+// same datagrams. `first` limits the losses to the first N datagrams of each direction of each
+// client (each client address is one connection: handshakeloss).
 //
 //   node --import tsx scripts/interop/relay.ts --listen 127.0.0.1:5000 --to 127.0.0.1:4433 \
 //     --loss 0.3 [--first 30] [--seed 1]
@@ -18,7 +19,8 @@ export interface RelayOptions {
   target: { host: string; port: number };
   /** Probability 0..1 that a datagram is dropped. */
   loss: number;
-  /** Only the first `first` datagrams of each direction may be dropped (default: all). */
+  /** Only the first `first` datagrams of each direction of each client may be dropped
+   * (default: all). */
   first?: number;
   /** PRNG seed (default 1). */
   seed?: number;
@@ -66,13 +68,21 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   if (!(first >= 0)) throw new RangeError('first must be >= 0');
   const random = prng(o.seed ?? 1);
   const counts: RelayCounts = { up: { seen: 0, dropped: 0 }, down: { seen: 0, dropped: 0 } };
-  const drop = (dir: { seen: number; dropped: number }): boolean => {
-    const n = dir.seen++;
+  /** `flow`: this client's datagram count in that direction. */
+  const drop = (dir: { seen: number; dropped: number }, flow: number): boolean => {
+    dir.seen++;
     // Draw for every datagram, so the decisions depend only on the sequence position.
     const r = random();
-    if (n >= first || r >= o.loss) return false;
+    if (flow >= first || r >= o.loss) return false;
     dir.dropped++;
     return true;
+  };
+  const flows = new Map<string, { up: number; down: number }>();
+  const flowOf = (from: RemoteInfo) => {
+    const k = `${from.address}|${from.port}`;
+    let f = flows.get(k);
+    if (!f) flows.set(k, (f = { up: 0, down: 0 }));
+    return f;
   };
   const front = await bind(o.listen.host, o.listen.port);
   const upstream = new Map<string, Socket>();
@@ -84,8 +94,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     let p = pending.get(k);
     if (!p) {
       p = bind(o.listen.host, 0).then((sock) => {
+        const flow = flowOf(from);
         sock.on('message', (msg) => {
-          if (!drop(counts.down)) front.send(msg, from.port, from.address);
+          if (!drop(counts.down, flow.down++)) front.send(msg, from.port, from.address);
         });
         sock.on('error', () => {});
         upstream.set(k, sock);
@@ -99,7 +110,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   front.on('error', () => {});
   front.on('message', (msg, from) => {
     // Decide now (arrival order), send when the upstream socket is ready.
-    const dropped = drop(counts.up);
+    const dropped = drop(counts.up, flowOf(from).up++);
     void upstreamFor(from).then((sock) => {
       if (!dropped) sock.send(msg, o.target.port, o.target.host);
     });

@@ -526,7 +526,8 @@ const CASES: Case[] = [
   },
   {
     name: 'handshakeloss',
-    spec: () => ({ files: ['/small.txt'], runs: 3, relay: { loss: 0.3 } }),
+    // The first 20 datagrams each way of each connection: its handshake, and a little more.
+    spec: () => ({ files: ['/small.txt'], runs: 3, relay: { loss: 0.3, first: 20 } }),
     check: (o) => {
       const r = o.relay!;
       if (r.up.dropped + r.down.dropped === 0) throw new Error('the relay dropped nothing');
@@ -609,6 +610,8 @@ interface Row {
   column: string;
   pass: boolean;
   reason?: string;
+  /** What the relay dropped (handshakeloss, transferloss). */
+  detail?: string;
   seconds: number;
 }
 
@@ -698,6 +701,9 @@ async function main(): Promise<number> {
           throw new Error('ngtcp2 is not installed (scripts/interop/install-peers.sh)');
         if (c.name === 'wirecheck' && !TSHARK) throw new Error('tshark is not installed');
         const o = await exchange(col, c.spec(col), work, www);
+        const r = o.relay;
+        if (r)
+          row.detail = `relay dropped ${r.up.dropped}/${r.up.seen} up, ${r.down.dropped}/${r.down.seen} down`;
         await c.check?.(o);
         row.pass = true;
       } catch (e) {
@@ -706,7 +712,7 @@ async function main(): Promise<number> {
       row.seconds = Math.round((performance.now() - t0) / 100) / 10;
       rows.push(row);
       console.log(
-        `${row.pass ? 'pass' : 'FAIL'} ${c.name.padEnd(14)} ${col.name.padEnd(20)} ${row.seconds.toFixed(1).padStart(5)} s${row.reason ? `  ${row.reason}` : ''}`,
+        `${row.pass ? 'pass' : 'FAIL'} ${c.name.padEnd(14)} ${col.name.padEnd(20)} ${row.seconds.toFixed(1).padStart(5)} s${row.reason ? `  ${row.reason}` : ''}${row.detail ? `  (${row.detail})` : ''}`,
       );
     }
   const md = markdown(rows, cols, cases);
