@@ -1,6 +1,7 @@
 // HTTP/3 over real UDP loopback through the public API: serveHttp3 / connectHttp3 / fetchHttp3.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 
 import { encodeFrame, encodeIdFrame, encodeSettings, encodeVarint } from '../lib/h3/frames.js';
 import { encodeFieldSection } from '../lib/h3/qpack.js';
@@ -13,6 +14,7 @@ import {
   type Http3Request,
   type Http3Response,
   type QuicEndpoint,
+  type SessionTicket,
 } from '../lib/index.js';
 import { fixture, serverCreds } from './support/tls-pair.js';
 
@@ -232,6 +234,39 @@ describe('net: HTTP/3 over loopback UDP', function () {
     await expectReject(fetchHttp3('http://localhost/'), TypeError);
     await expectReject(serveHttp3(5 as never, { ...creds }), TypeError);
     await client.close();
+  });
+});
+
+describe('net: HTTP/3 with 0-RTT', function () {
+  this.timeout(30_000);
+  it('a resumed client with earlyData sends its request before the handshake completes', async () => {
+    let arrivedBeforeHandshake: boolean | undefined;
+    const server = await serveHttp3(
+      (req, res) => {
+        arrivedBeforeHandshake = req.session.handshake === undefined;
+        res.end('zero');
+      },
+      { ...creds, host: '127.0.0.1', earlyData: true },
+    );
+    try {
+      const addr = `127.0.0.1:${server.address.port}`;
+      const first = await connectHttp3(addr, tls);
+      const ticket = once(first.session, 'ticket');
+      expect(await (await first.request('/')).text()).to.equal('zero');
+      const [session] = (await ticket) as [SessionTicket];
+      await first.close();
+      expect(arrivedBeforeHandshake).to.equal(false);
+
+      const second = await connectHttp3(addr, { ...tls, session, earlyData: true });
+      expect(second.session.handshake).to.equal(undefined); // usable before `opened`
+      const res = await second.request('/');
+      expect(await res.text()).to.equal('zero');
+      expect(await second.session.opened).to.include({ resumed: true, earlyDataAccepted: true });
+      expect(arrivedBeforeHandshake).to.equal(true); // the request came as 0-RTT
+      await second.close();
+    } finally {
+      await server.close();
+    }
   });
 });
 

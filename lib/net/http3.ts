@@ -662,11 +662,17 @@ export async function connectHttp3(
   if (typeof authority !== 'string') throw new TypeError("authority must be a 'host:port' string");
   const session = await connect(authority, { ...options, alpn: options.alpn ?? ['h3'] });
   const b = new Binding(session, 'client');
-  try {
-    await session.opened;
-  } catch (e) {
-    session.destroy();
-    throw e;
+  // With a ticket and earlyData the client is usable at once: requests made before the
+  // handshake completes go out as 0-RTT (RFC 9114 §4.1; the server's settings are taken as
+  // their defaults, §7.2.4.2, which needs nothing of them with a QPACK table of capacity 0).
+  // If the server refuses the early data, the transport sends it again in 1-RTT.
+  if (!(options.earlyData && options.session)) {
+    try {
+      await session.opened;
+    } catch (e) {
+      session.destroy();
+      throw e;
+    }
   }
   return new Client(b, authority);
 }
