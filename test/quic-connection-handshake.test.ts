@@ -4,9 +4,12 @@
  */
 import { expect } from 'chai';
 import type { GroupName } from '../lib/crypto/groups.js';
-import { QUIC_V1, QUIC_V2 } from '../lib/crypto/packet.js';
+import { PacketKey, QUIC_V1, QUIC_V2, initialSecrets } from '../lib/crypto/packet.js';
+import { PacketBuilder } from '../lib/quic/builder.js';
+import type { Frame } from '../lib/quic/frames.js';
 import { encodeVersionNegotiation, parseHeader, splitDatagram } from '../lib/quic/header.js';
-import { Link, clientConfig, serverConfig } from './support/link.js';
+import { Connection } from '../lib/quic/connection.js';
+import { Link, SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
 
 function established(l: Link): boolean {
   return l.client.state === 'established' && l.server?.state === 'established';
@@ -146,6 +149,49 @@ describe('quic connection: handshake', () => {
     expect(l.server!.version).to.equal(QUIC_V2);
     // The client started in v1; the server answered in v2 only.
     expect([...seen].sort()).to.deep.equal(['c:1', 'c:6b3343cf', 's:6b3343cf']);
+  });
+
+  it('compatible version negotiation after an ACK-only Initial in the original version', () => {
+    // As ngtcp2 does with a ClientHello spanning two packets: it acknowledges the first one in
+    // v1 before it has the whole ClientHello, then answers in v2. A v2 Initial that fails
+    // authentication must not move the client.
+    const now = 1000;
+    const client = Connection.connect(clientConfig({ version: QUIC_V1 }), SERVER_ADDR, now);
+    const first = client.send(now).map((d) => Buffer.from(d.data));
+    const h = parseHeader(first[0]!, 0, first[0]!.length, 8);
+    const serverScid = Buffer.from('5e5e5e5e5e5e5e5e', 'hex');
+    const ack = (largest: number): Frame =>
+      ({ type: 'ack', largest, ackDelay: 0, ranges: [{ start: 0, end: largest }] }) as Frame;
+    const initial = (version: number, keyDcid: Uint8Array, pn: number): Uint8Array => {
+      const secret = initialSecrets(version, keyDcid).server;
+      const key = PacketKey.fromSecret('TLS_AES_128_GCM_SHA256', secret, version);
+      const b = new PacketBuilder(2048, 1);
+      b.startDatagram(1500);
+      b.startPacket({
+        type: 'initial',
+        version,
+        dcid: h.scid,
+        scid: serverScid,
+        packetNumber: pn,
+        largestAcked: -1,
+        keyIndex: 0,
+      });
+      b.writeFrame(ack(first.length - 1));
+      b.finishPacket();
+      b.finishDatagram();
+      b.protect([key]);
+      key.destroy();
+      return Buffer.from(b.datagram(0));
+    };
+    client.receive(initial(QUIC_V1, h.dcid, 0), SERVER_ADDR, now + 1);
+    expect(client.version).to.equal(QUIC_V1);
+    client.receive(initial(QUIC_V2, Buffer.alloc(8, 9), 1), SERVER_ADDR, now + 2); // forged
+    expect(client.version).to.equal(QUIC_V1);
+    client.receive(initial(QUIC_V2, h.dcid, 1), SERVER_ADDR, now + 3);
+    expect(client.version).to.equal(QUIC_V2);
+    expect(client.state).to.equal('handshake');
+    client.receive(initial(QUIC_V1, h.dcid, 2), SERVER_ADDR, now + 4); // no way back
+    expect(client.version).to.equal(QUIC_V2);
   });
 
   it('compatible version negotiation the other way: a v2 client moves to v1', () => {

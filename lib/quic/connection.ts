@@ -841,13 +841,23 @@ export class Connection {
 
   private onPacket(buf: Uint8Array, h: PacketHeader, remote: Address, now: number): void {
     let oldInitial = false;
+    let leftVersion = 0; // client: the version this packet moved us from, until it authenticates
     if (h.type !== '1rtt' && h.version !== this.version) {
       if (h.type !== 'initial') return this.drop();
       if (this.role === 'server' && this.oldInitialRead && h.version === this.oldVersion)
         oldInitial = true; // Client Initials sent before it saw our switch (RFC 9368 §2.3).
-      else if (this.role === 'client' && !this.receivedFromPeer && !this.vnOriginalVersion)
-        this.switchVersion(h.version); // Compatible version negotiation (RFC 9368 §2.3).
-      else return this.drop();
+      else if (
+        this.role === 'client' &&
+        this.version === this.firstVersion &&
+        !this.vnOriginalVersion &&
+        !this.spaces[Handshake].readKey
+      ) {
+        // Compatible version negotiation (RFC 9368 §2.3): once, before the ServerHello. A
+        // server may first acknowledge part of a multi-packet ClientHello in the original
+        // version before it can choose (ngtcp2 does), so earlier packets do not prevent it.
+        leftVersion = this.version;
+        this.switchVersion(h.version);
+      } else return this.drop();
     }
     const space = h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
     const sp = this.spaces[space];
@@ -889,6 +899,7 @@ export class Connection {
       }
       if (!key.open(buf, h.start, headerLength, h.end, pn)) return this.authFailed(h);
     }
+    if (pn < 0 && leftVersion) this.switchVersion(leftVersion); // a forged or corrupt packet
     if (pn === UNPROTECT_AUTH_FAILED) return this.authFailed(h);
     if (pn < 0) return this.drop();
     if (sp.acks.isDuplicate(pn)) return this.drop();
