@@ -40,7 +40,11 @@ describe('quic connection: resumption and 0-RTT', () => {
   }
 
   /** Resumes with 0-RTT: the client writes a request before the handshake completes. */
-  function resume(earlyData: boolean, dropClientFinished = false) {
+  function resume(
+    earlyData: boolean,
+    dropClientFinished = false,
+    request = Buffer.from('GET /early\n'),
+  ) {
     const session = ticket();
     const qlog: QlogEvent[] = [];
     const c = clientConfig({ qlog: (e) => qlog.push(e), wallClockOffset: WALL_CLOCK + 1000 });
@@ -58,7 +62,6 @@ describe('quic connection: resumption and 0-RTT', () => {
         return d.data;
       };
     }
-    const request = Buffer.from('GET /early\n');
     const sid = l.client.openStream(true);
     expect(sid, '0-RTT stream').to.equal(0);
     expect(l.client.write(sid!, request, true)).to.equal(request.length);
@@ -83,6 +86,15 @@ describe('quic connection: resumption and 0-RTT', () => {
     expect(r.l.client.handshake!.earlyDataAccepted).to.equal(true);
     expect(r.serverDoneBeforeHandshake).to.equal(true);
     expect(zeroRttSent(r.qlog)).to.be.greaterThan(0);
+  });
+
+  it('accepted: a request spanning several 0-RTT packets arrives whole, none dropped', () => {
+    const r = resume(true, false, Buffer.alloc(5000, 0x61));
+    expect(r.got).to.deep.equal(r.request);
+    expect(r.serverDoneBeforeHandshake).to.equal(true);
+    expect(zeroRttSent(r.qlog)).to.be.greaterThan(3);
+    expect(r.l.server!.stats.packetsDropped).to.equal(0);
+    expect(r.l.client.stats.packetsLost).to.equal(0);
   });
 
   it('refused: the 0-RTT data is resent as 1-RTT and arrives intact', () => {

@@ -905,7 +905,7 @@ export class Connection {
     if (sp.acks.isDuplicate(pn)) return this.drop();
     const frames = readPacketFrames(buf, h);
     if (phaseChanged) this.onPeerKeyUpdate(pn, now);
-    else if (space === App && this.readPhaseStartPn < 0) this.readPhaseStartPn = pn;
+    else if (h.type === '1rtt' && this.readPhaseStartPn < 0) this.readPhaseStartPn = pn;
 
     this.receivedFromPeer = true;
     this._stats.packetsReceived++;
