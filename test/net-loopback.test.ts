@@ -203,6 +203,20 @@ describe('net: QUIC over loopback UDP (public API)', function () {
     expect(sha(await received)).to.equal(sha(data));
   });
 
+  it('graceful close of a session whose stream never ends closes at its timeout', async function () {
+    this.timeout(10_000);
+    const session = await connect(addr(), clientTls);
+    await session.opened;
+    const s = await session.createBidirectionalStream();
+    s.write('never ended'); // the echo server never ends its side either
+    s.on('error', () => {});
+    // Without a timer of its own, the wait ended only with the idle timeout (30 s): the test's
+    // 10 s timeout fails it.
+    await session.close({ timeout: 300 }); // resolves: a clean close (NO_ERROR)
+    expect(s.destroyed).to.equal(true);
+    expect(() => session.close({ timeout: -1 })).to.throw(RangeError);
+  });
+
   it("closing the client's endpoint flushes what its streams wrote, both directions", async () => {
     let resolve!: (b: Buffer) => void;
     const received = new Promise<Buffer>((r) => (resolve = r));

@@ -83,6 +83,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
   private finished = false;
   private closeError: Error | null = null;
   private gracefulSince = -1;
+  private gracefulLimit = GRACEFUL_CLOSE_LIMIT;
   private handshakeDeadline: number;
   private streamWaiters: Array<() => void> = [];
   private readonly onFinish: (() => void) | undefined;
@@ -176,11 +177,16 @@ export class QuicSession extends EventEmitter implements HeapItem {
     this.driver.kick(this);
   }
 
-  /** Graceful close: lets written stream data be sent and acknowledged, then closes with
-   * NO_ERROR. Resolves like `closed`. */
-  close(): Promise<void> {
+  /** Graceful close: no new streams; lets the open ones finish (written data sent and
+   * acknowledged, the peer's data read) for at most `timeout` ms (default 10 s), then closes
+   * with NO_ERROR. Resolves like `closed`. */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = options?.timeout ?? GRACEFUL_CLOSE_LIMIT;
+    if (typeof timeout !== 'number' || !(timeout >= 0))
+      throw new RangeError('options.timeout must be a number >= 0');
     if (!this.finished && this.gracefulSince < 0) {
       this.gracefulSince = this.driver.now();
+      this.gracefulLimit = timeout;
       this.driver.kick(this);
     }
     return this.closed;
@@ -216,7 +222,11 @@ export class QuicSession extends EventEmitter implements HeapItem {
 
   /** @internal the next time the endpoint must call timeout() */
   nextDeadline(): number {
-    const t = this.conn.nextTimeout();
+    let t = this.conn.nextTimeout();
+    // The end of a graceful close's wait must come even when nothing is sent or received.
+    const state = this.conn.state;
+    if (this.gracefulSince >= 0 && (state === 'handshake' || state === 'established'))
+      t = Math.min(t, this.gracefulSince + this.gracefulLimit);
     return this.summary || this.finished ? t : Math.min(t, this.handshakeDeadline);
   }
 
@@ -324,11 +334,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
     if (this.gracefulSince < 0 || this.finished) return false;
     const state = this.conn.state;
     if (state !== 'handshake' && state !== 'established') return false;
-    if (
-      state === 'established' &&
-      !this.drained() &&
-      now - this.gracefulSince <= GRACEFUL_CLOSE_LIMIT
-    )
+    if (state === 'established' && !this.drained() && now - this.gracefulSince < this.gracefulLimit)
       return false;
     this.conn.close(0, '', true, now);
     this.service(now);
