@@ -130,14 +130,20 @@ export async function downloadH3(client: Http3Client, paths: string[], out: stri
 }
 
 /** Opens one hq-interop request stream per path (before the handshake completes when 0-RTT is
- * possible) and saves each response. */
+ * possible: the requests are written at once, so they can leave with the first flight) and
+ * saves each response. */
 export async function downloadHq(session: QuicSession, paths: string[], out: string) {
+  const streams = paths.map(async (path) => {
+    const s = await session.createBidirectionalStream();
+    s.end(formatHqRequest(path));
+    return s;
+  });
+  for (const p of streams) p.catch(() => {}); // awaited below; not unhandled if mkdir fails
   await mkdir(out, { recursive: true });
   return Promise.all(
-    paths.map(async (path): Promise<Download> => {
-      const s = await session.createBidirectionalStream();
+    paths.map(async (path, i): Promise<Download> => {
+      const s = await streams[i]!;
       const file = downloadName(out, path);
-      s.end(formatHqRequest(path));
       const reset = new Promise<never>((_, reject) =>
         s.once('reset', (code: number) =>
           reject(new Error(`${path}: stream reset by the server (code 0x${code.toString(16)})`)),
