@@ -255,7 +255,10 @@ async function exchange(col: Column, spec: Spec, work: string, www: string): Pro
           stdio: ['ignore', 'pipe', 'pipe'],
         });
       } else {
-        const args = ['-q', '--exit-on-all-streams-close', '--download', out, ...extra];
+        const qlog = join(dir, `qlog-ngtcp2-client-${run}`);
+        mkdirSync(qlog, { recursive: true }); // for diagnosis; the checks read zquic's own
+        const args = ['-q', '--exit-on-all-streams-close', '--download', out, '--qlog-dir', qlog];
+        args.push(...extra);
         p = spawn(GTLSCLIENT!, [...args, host, String(port), ...urls], {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
