@@ -144,12 +144,14 @@ export async function downloadHq(session: QuicSession, paths: string[], out: str
     paths.map(async (path, i): Promise<Download> => {
       const s = await streams[i]!;
       const file = downloadName(out, path);
-      const reset = new Promise<never>((_, reject) =>
-        s.once('reset', (code: number) =>
-          reject(new Error(`${path}: stream reset by the server (code 0x${code.toString(16)})`)),
-        ),
-      );
-      return { url: path, file, bytes: await Promise.race([save(s, file), reset]) };
+      try {
+        return { url: path, file, bytes: await save(s, file) };
+      } catch (err) {
+        // A reset (a refused request) ends the stream early; peerError says what happened.
+        const pe = s.peerError as { code?: number } | undefined;
+        if (pe?.code === undefined) throw err;
+        throw new Error(`${path}: stream reset by the server (code 0x${pe.code.toString(16)})`);
+      }
     }),
   );
 }
