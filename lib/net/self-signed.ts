@@ -68,7 +68,8 @@ export function selfSignedCertificate(
   const name = seq(tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(names[0]!)))));
   const now = Date.now();
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // positive INTEGER (RFC 5280 §4.1.2.2)
+  // A positive INTEGER (RFC 5280 §4.1.2.2) in minimal DER: first byte 0x01..0x7f.
+  serial[0] = 0x40 | (serial[0]! & 0x3f);
   const san = names.map((n) =>
     isIPv4(n) || isIPv6(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n)),
   );

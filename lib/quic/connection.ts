@@ -116,6 +116,8 @@ export interface ConnectionConfig {
 
 export type ConnectionHandshakeInfo = HandshakeInfo;
 
+const QLOG_PACKET_TYPE: Record<string, string> = { '0rtt': '0RTT', '1rtt': '1RTT' };
+
 export interface ConnectionStats {
   handshakeStart: number;
   handshakeDurationMs: number;
@@ -916,7 +918,8 @@ export class Connection {
     }
     if (this.qlog)
       this.emitQlog(now, 'transport:packet_received', {
-        header: { packet_type: h.type, packet_number: pn },
+        // qlog's PacketType names (draft-ietf-quic-qlog-quic-events): '0RTT' / '1RTT'.
+        header: { packet_type: QLOG_PACKET_TYPE[h.type] ?? h.type, packet_number: pn },
         raw: { length: h.end - h.start },
         frames: frames.map(qlogFrame),
       });
