@@ -624,6 +624,8 @@ interface Row {
   column: string;
   pass: boolean;
   reason?: string;
+  /** Passed on a second attempt: why the first one failed. */
+  retried?: string;
   /** What the relay dropped (handshakeloss, transferloss). */
   detail?: string;
   seconds: number;
@@ -659,13 +661,18 @@ async function certificate(dir: string): Promise<void> {
 function markdown(rows: Row[], cols: Column[], cases: Case[]): string {
   const cell = (c: Case, col: Column) => {
     const r = rows.find((x) => x.case === c.name && x.column === col.name);
-    return r === undefined ? '–' : r.pass ? '✓' : '✗';
+    return r === undefined ? '–' : r.pass ? (r.retried ? '✓²' : '✓') : '✗';
   };
   const lines = [
     `| case | ${cols.map((c) => c.name).join(' | ')} |`,
     `|---|${cols.map(() => ':---:').join('|')}|`,
     ...cases.map((c) => `| ${c.name} | ${cols.map((col) => cell(c, col)).join(' | ')} |`),
   ];
+  const retried = rows.filter((r) => r.retried);
+  if (retried.length) {
+    lines.push('', '✓²: passed on the second attempt; the first one failed:', '');
+    for (const r of retried) lines.push(`- ${r.case}, ${r.column}: ${r.retried}`);
+  }
   const failures = rows.filter((r) => !r.pass);
   if (failures.length) {
     lines.push('', 'Failures:', '');
@@ -710,17 +717,23 @@ async function main(): Promise<number> {
       mkdirSync(work, { recursive: true });
       for (const f of ['cert.pem', 'key.pem'])
         writeFileSync(join(work, f), readFileSync(join(out, f)));
-      try {
-        if ((col.client === 'ngtcp2' && !GTLSCLIENT) || (col.server === 'ngtcp2' && !GTLSSERVER))
-          throw new Error('ngtcp2 is not installed (scripts/interop/install-peers.sh)');
-        if (c.name === 'wirecheck' && !TSHARK) throw new Error('tshark is not installed');
-        lastRelay = undefined;
-        const o = await exchange(col, c.spec(col), work, www);
-        await c.check?.(o);
-        row.pass = true;
-      } catch (e) {
-        row.reason = (e as Error).message.split('\n')[0]!.slice(0, 300);
-      }
+      // The lossy cases get a second attempt (a PTO backoff tail under 30 % loss can outlast
+      // the peer's idle timeout); a pass on the second attempt is marked in the table.
+      const attempts = c.name.endsWith('loss') ? 2 : 1;
+      for (let attempt = 1; attempt <= attempts && !row.pass; attempt++)
+        try {
+          if ((col.client === 'ngtcp2' && !GTLSCLIENT) || (col.server === 'ngtcp2' && !GTLSSERVER))
+            throw new Error('ngtcp2 is not installed (scripts/interop/install-peers.sh)');
+          if (c.name === 'wirecheck' && !TSHARK) throw new Error('tshark is not installed');
+          lastRelay = undefined;
+          const o = await exchange(col, c.spec(col), work, www);
+          await c.check?.(o);
+          row.pass = true;
+          if (attempt > 1) row.retried = row.reason;
+          row.reason = undefined;
+        } catch (e) {
+          row.reason = (e as Error).message.split('\n')[0]!.slice(0, 300);
+        }
       const r = lastRelay;
       if (r)
         row.detail = `relay dropped ${r.up.dropped}/${r.up.seen} up, ${r.down.dropped}/${r.down.seen} down`;
