@@ -105,7 +105,12 @@ describe('net: QUIC over loopback UDP (public API)', function () {
   it('X25519MLKEM768 handshake, then echo on 24 concurrent streams intact (SHA-256)', async () => {
     const session = await connect(addr(), clientTls);
     const info = await session.opened;
-    expect(info).to.include({ group: 'X25519MLKEM768', alpn: 'echo', postQuantum: true });
+    expect(info).to.include({
+      group: 'X25519MLKEM768',
+      alpn: 'echo',
+      postQuantum: true,
+      version: 1,
+    });
     expect(session.handshake).to.deep.equal(info);
     const inputs = Array.from({ length: 24 }, (_, i) => randomBytes(1000 + i * 7919));
     const outputs = await Promise.all(inputs.map((d) => echoOnce(session, d)));
@@ -302,7 +307,7 @@ describe('net: QUIC over loopback UDP (public API)', function () {
 
   it('QUIC v2 (RFC 9369) end to end', async () => {
     const session = await connect(addr(), { ...clientTls, version: QUIC_V2 });
-    await session.opened;
+    expect((await session.opened).version).to.equal(QUIC_V2);
     expect((await echoOnce(session, Buffer.from('v2'))).toString()).to.equal('v2');
     await session.close();
   });

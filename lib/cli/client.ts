@@ -450,7 +450,7 @@ async function download(plan: DownloadPlan, o: DownloadOptions): Promise<number>
     group: h.group,
     cipher: h.cipher,
     alpn: h.alpn,
-    version: `0x${s.conn.version.toString(16)}`,
+    version: `0x${h.version.toString(16)}`,
     resumed: h.resumed,
     earlyDataAccepted: h.earlyDataAccepted,
     keyUpdates: st.keyUpdates,

@@ -234,8 +234,8 @@ export async function run(argv: string[]): Promise<number> {
                 say(
                   `session ${peer} ${h.group} ${h.cipher} alpn=${h.alpn}` +
                     `${h.resumed ? ' resumed' : ''}${h.earlyDataAccepted ? ' early-data' : ''}` +
-                    ` version=0x${s.conn.version.toString(16)}`,
-                  { event: 'session', remote: r, ...h, version: s.conn.version },
+                    ` version=0x${h.version.toString(16)}`,
+                  { event: 'session', remote: r, ...h },
                 ),
               )
               .catch((e: Error) =>

@@ -17,6 +17,8 @@ export interface HandshakeSummary {
   resumed: boolean;
   earlyDataAccepted: boolean;
   postQuantum: boolean;
+  /** The QUIC version in use (0x00000001 v1, 0x6b3343cf v2; RFC 9368 may have changed it). */
+  version: number;
 }
 
 /** Why a session closed with an error (a transport or application CONNECTION_CLOSE, or a
@@ -253,6 +255,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
             resumed: i.resumed,
             earlyDataAccepted: i.earlyDataAccepted,
             postQuantum: i.postQuantum,
+            version: this.conn.version,
           };
           this.resolveOpened(this.summary);
           this.emit('handshake', this.summary);
