@@ -217,6 +217,18 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     return fail((err as Error).message);
   }
+  // Read when called: --local replaces `ca` with its own server's certificate.
+  const connectOptions = () => ({
+    groups,
+    ca,
+    rejectUnauthorized: values.insecure ? false : undefined,
+    servername: values.servername,
+    version,
+    ciphers: values.ciphers,
+    cc: values.cc as 'cubic' | 'newreno' | undefined,
+    qlog: values.qlog ?? false,
+    keylog: values.keylog ?? false,
+  });
   const urls = positionals.filter((p) => /^[a-z][a-z0-9+.-]*:\/\//i.test(p));
   if (urls.length > 0) {
     if (values.local) return fail('--local takes no URL');
@@ -235,17 +247,7 @@ export async function run(argv: string[]): Promise<number> {
       earlyData: values['early-data'] === true,
       keyUpdate: values['key-update'] === true,
       json: values.json === true,
-      connect: {
-        groups,
-        ca,
-        rejectUnauthorized: values.insecure ? false : undefined,
-        servername: values.servername,
-        version,
-        ciphers: values.ciphers,
-        cc: values.cc as 'cubic' | 'newreno' | undefined,
-        qlog: values.qlog ?? false,
-        keylog: values.keylog ?? false,
-      },
+      connect: connectOptions(),
     });
   }
   for (const o of ['out', 'session-file', 'early-data'] as const)
@@ -270,15 +272,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     session = await connect(target, {
       alpn: values.alpn ?? 'echo',
-      groups,
-      ca,
-      rejectUnauthorized: values.insecure ? false : undefined,
-      servername: values.servername,
-      version,
-      ciphers: values.ciphers,
-      cc: values.cc as 'cubic' | 'newreno' | undefined,
-      qlog: values.qlog ?? false,
-      keylog: values.keylog ?? false,
+      ...connectOptions(),
     });
     if (values['key-update']) void keyUpdateWhenConfirmed(session);
     const info = await session.opened;
