@@ -113,12 +113,16 @@ async function save(body: Readable, file: string): Promise<number> {
   return bytes;
 }
 
-/** Downloads `paths` over one HTTP/3 connection, concurrently (one request stream each). */
+/** Downloads `paths` over one HTTP/3 connection, concurrently (one request stream each). The
+ * requests are made at once, before any I/O, so that with 0-RTT they leave with the first
+ * flight. */
 export async function downloadH3(client: Http3Client, paths: string[], out: string) {
+  const responses = paths.map((path) => client.request(path));
+  for (const p of responses) p.catch(() => {}); // awaited below; not unhandled if mkdir fails
   await mkdir(out, { recursive: true });
   return Promise.all(
-    paths.map(async (path): Promise<Download> => {
-      const res = await client.request(path);
+    paths.map(async (path, i): Promise<Download> => {
+      const res = await responses[i]!;
       const file = downloadName(out, path);
       if (res.status !== 200) {
         res.body.resume();
