@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "mlkem.h"
+#include "mlkem_bindings.h"
 
 namespace zquic {
 using namespace mlkem;
@@ -175,143 +176,36 @@ napi_value JsProbe(napi_env env, napi_callback_info) {
   });
 }
 
-void RequireAvailable(napi_env env) {
-  if (CachedProbe()) ThrowError(env, "the openssl ML-KEM backend is unavailable");
-}
-
-// mlkemOpensslKeygen(k, seed?) -> [ek, dk]
-napi_value JsKeygen(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<2> a(env, info);
-    const Params& p = ArgParams(env, a[0]);
-    const uint8_t* seed = ArgOptionalBytes(env, a[1], "seed", kSeed);
-    RequireAvailable(env);
-    uint8_t *ek, *dk;
-    napi_value ekBuf = NewBuffer(env, p.ek, &ek);
-    napi_value dkBuf = NewSecretBuffer(env, p.dk, &dk);
-    if (!Keygen(p, seed, ek, dk)) {
-      Wipe(dk, p.dk);
-      ThrowError(env, "ML-KEM key generation failed");
-    }
-    return Pair(env, ekBuf, dkBuf);
-  });
-}
-
-// mlkemOpensslEncapsulate(k, ek, m?) -> [ct, ss]; ek already passed the §7.2 check
-napi_value JsEncaps(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<3> a(env, info);
-    const Params& p = ArgParams(env, a[0]);
-    const uint8_t* ek = ArgBytesLen(env, a[1], "encapsulationKey", p.ek).data;
-    const uint8_t* m = ArgOptionalBytes(env, a[2], "m", kCoins);
-    RequireAvailable(env);
-    uint8_t *ct, *ss;
-    napi_value ctBuf = NewBuffer(env, p.ct, &ct);
-    napi_value ssBuf = NewSecretBuffer(env, kSecret, &ss);
-    if (!Encaps(p, ek, m, ct, ss)) {
-      Wipe(ss, kSecret);
-      ThrowError(env, "ML-KEM encapsulation failed");
-    }
-    return Pair(env, ctBuf, ssBuf);
-  });
-}
-
-// mlkemOpensslDecapsulate(k, dk, ct) -> ss; dk already passed the §7.3 check
-napi_value JsDecaps(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<3> a(env, info);
-    const Params& p = ArgParams(env, a[0]);
-    const uint8_t* dk = ArgBytesLen(env, a[1], "decapsulationKey", p.dk).data;
-    const uint8_t* ct = ArgBytesLen(env, a[2], "ciphertext", p.ct).data;
-    RequireAvailable(env);
-    uint8_t* ss;
-    napi_value ssBuf = NewSecretBuffer(env, kSecret, &ss);
-    if (!Decaps(p, dk, ct, ss)) {
-      Wipe(ss, kSecret);
-      DecapsFailed(env, p, dk);
-    }
-    return ssBuf;
-  });
-}
-
-// mlkemOpensslGenerate(k, seed?) -> [ek, key handle]
-napi_value JsGenerate(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<2> a(env, info);
-    const Params& p = ArgParams(env, a[0]);
-    const uint8_t* seed = ArgOptionalBytes(env, a[1], "seed", kSeed);
-    RequireAvailable(env);
-    uint8_t* ek;
-    napi_value ekBuf = NewBuffer(env, p.ek, &ek);
-    auto* key = new MlKemKey();
-    key->params = &p;
-    key->pkey = Generate(p, seed, ek);
-    if (!key->pkey) {
-      delete key;
-      ThrowError(env, "ML-KEM key generation failed");
-    }
-    return Pair(env, ekBuf, WrapHandle(env, key));
-  });
-}
-
-// mlkemOpensslKeyDecapsulate(key, ct) -> ss
-napi_value JsKeyDecaps(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<2> a(env, info);
-    MlKemKey* key = ArgHandle<MlKemKey>(env, a[0], "key");
-    const Params& p = *key->params;
-    const uint8_t* ct = ArgBytesLen(env, a[1], "ciphertext", p.ct).data;
-    uint8_t* ss;
-    napi_value ssBuf = NewSecretBuffer(env, kSecret, &ss);
-    if (!DecapsKey(key->pkey, p, ct, ss)) {
-      Wipe(ss, kSecret);
-      ThrowError(env, "ML-KEM decapsulation failed");
-    }
-    return ssBuf;
-  });
-}
-
-// mlkemOpensslKeyDestroy(key): frees (and so wipes) the private key now
-napi_value JsKeyDestroy(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<1> a(env, info);
-    ArgHandleAny<MlKemKey>(env, a[0], "key")->Release();
-    return Undefined(env);
-  });
-}
-
-// mlkemOpensslBenchLoop(k, iterations): generate + encaps + decaps (the key-pair path) in C++
-// without crossing N-API (the benchmark's ceiling for this backend).
-napi_value JsBenchLoop(napi_env env, napi_callback_info info) {
-  return Guard(env, [&] {
-    Args<2> a(env, info);
-    const Params& p = ArgParams(env, a[0]);
-    int64_t n = ArgInt(env, a[1], "iterations", 1, 1000000);
-    RequireAvailable(env);
-    std::vector<uint8_t> ek(p.ek), ct(p.ct);
-    Secret<kSecret> ss, ss2;
-    for (int64_t i = 0; i < n; i++) {
-      Pkey key;
-      key.p = Generate(p, nullptr, ek.data());
-      if (!key.p || !Encaps(p, ek.data(), nullptr, ct.data(), ss.b) ||
-          !DecapsKey(key.p, p, ct.data(), ss2.b))
-        ThrowError(env, "ML-KEM failed");
-    }
-    return Undefined(env);
-  });
-}
+// The backend for Bindings (mlkem_bindings.h).
+struct Openssl {
+  static void Require(napi_env env) {
+    if (CachedProbe()) ThrowError(env, "the openssl ML-KEM backend is unavailable");
+  }
+  static bool Keygen(const Params& p, const uint8_t* seed, uint8_t* ek, uint8_t* dk) {
+    return zquic::Keygen(p, seed, ek, dk);
+  }
+  static bool Encaps(const Params& p, const uint8_t* ek, const uint8_t* m, uint8_t* ct,
+                     uint8_t* ss) {
+    return zquic::Encaps(p, ek, m, ct, ss);
+  }
+  static bool Decaps(const Params& p, const uint8_t* dk, const uint8_t* ct, uint8_t* ss) {
+    return zquic::Decaps(p, dk, ct, ss);
+  }
+  using Key = MlKemKey;
+  static bool Generate(const Params& p, const uint8_t* seed, uint8_t* ek, Key* key) {
+    key->pkey = zquic::Generate(p, seed, ek);
+    return key->pkey != nullptr;
+  }
+  static bool KeyDecaps(Key* key, const uint8_t* ct, uint8_t* ss) {
+    return DecapsKey(key->pkey, *key->params, ct, ss);
+  }
+};
 
 }  // namespace
 
 void InitMlKemOpenssl(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "mlkemOpensslProbe", JsProbe);
-  Export(env, exports, "mlkemOpensslKeygen", JsKeygen);
-  Export(env, exports, "mlkemOpensslEncapsulate", JsEncaps);
-  Export(env, exports, "mlkemOpensslDecapsulate", JsDecaps);
-  Export(env, exports, "mlkemOpensslGenerate", JsGenerate);
-  Export(env, exports, "mlkemOpensslKeyDecapsulate", JsKeyDecaps);
-  Export(env, exports, "mlkemOpensslKeyDestroy", JsKeyDestroy);
-  Export(env, exports, "mlkemOpensslBenchLoop", JsBenchLoop);
+  mlkem::Export<Openssl>(env, exports, "mlkemOpenssl");
 }
 
 }  // namespace zquic
