@@ -160,7 +160,6 @@ export async function startServer(o: {
   const endpoint = h3Handler
     ? await serveHttp3(h3Handler, options)
     : await listen((session) => {
-        session.closed.catch(() => {});
         if (www !== undefined) serveHq(session, www);
         else if (alpn.includes('echo')) echo(session);
         o.onsession?.(session);

@@ -446,6 +446,7 @@ export class QuicEndpoint extends EventEmitter {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
+      // A session that ended with an error is closed all the same (its `closed` says why).
       const all = [...this.sessions].map((s) => s.close().catch(() => {}));
       await Promise.all(all);
       if (this.sessions.size === 0) this.closeSocket();
