@@ -109,7 +109,13 @@ describe('quic connection: lifecycle', function () {
     expect(l.client.state).to.equal('closed');
     expect(l.server!.state).to.equal('closed');
     const c = closedOf(l.events.server)!;
-    expect(c.error).to.deep.equal({ code: 0x42, reason: 'bye', application: true, remote: true });
+    expect(c.error).to.deep.equal({
+      kind: 'peer',
+      code: 0x42,
+      reason: 'bye',
+      application: true,
+      remote: true,
+    });
     expect(closedOf(l.events.client)!.error!.remote).to.equal(false);
     expect(l.client.nextTimeout()).to.equal(Infinity);
   });
@@ -136,6 +142,7 @@ describe('quic connection: lifecycle', function () {
     // The client reads the Initial packet (APPLICATION_ERROR) and, having 1-RTT keys by then,
     // the 1-RTT one of the same datagram too: it reports what the application said.
     expect(closedOf(r.l.events.client)!.error).to.deep.equal({
+      kind: 'peer',
       code: 0x42,
       reason: 'secret',
       application: true,
@@ -168,6 +175,7 @@ describe('quic connection: lifecycle', function () {
     [first] = packetsOf(r, true, from);
     expect(first!.map((p) => [p.type, closeFrames(p)])).to.deep.equal([['1rtt', [app]]]);
     expect(closedOf(r.l.events.server)!.error).to.deep.equal({
+      kind: 'peer',
       code: 0x42,
       reason: 'secret',
       application: true,
@@ -208,6 +216,7 @@ describe('quic connection: lifecycle', function () {
     expect(l.client.send(l.now)).to.have.length(0);
     const c = closedOf(l.events.client)!;
     expect(c.error).to.deep.equal({
+      kind: 'peer',
       code: 0,
       reason: 'shutting down',
       application: false,
@@ -223,7 +232,7 @@ describe('quic connection: lifecycle', function () {
     expect(l.client.state).to.equal('closed');
     expect(l.server!.state).to.equal('closed');
     expect(l.now).to.be.within(2000, 3000);
-    expect(closedOf(l.events.client)!.error!.reason).to.equal('idle timeout');
+    expect(closedOf(l.events.client)!.error).to.include({ kind: 'idle', reason: 'idle timeout' });
     // Silent: no CONNECTION_CLOSE datagrams (only the trailing ACKs of the handshake).
     expect(l.sent.client + l.sent.server - sentBefore).to.be.below(200);
   });
@@ -393,6 +402,9 @@ describe('quic connection: lifecycle', function () {
     l.inject(false, encodeStatelessReset(token, 43));
     l.run(() => l.client.state !== 'established', 100);
     expect(l.client.state).to.equal('draining');
-    expect(closedOf(l.events.client)!.error!.reason).to.equal('stateless reset');
+    expect(closedOf(l.events.client)!.error).to.include({
+      kind: 'stateless-reset',
+      reason: 'stateless reset',
+    });
   });
 });

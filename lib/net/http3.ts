@@ -67,6 +67,8 @@ class Binding {
     ) => void,
   ) {
     this.conn = new H3Connection({ role });
+    // RFC 9114 §8.1: H3_NO_ERROR closes the connection without an error.
+    session.applicationNoError = H3.NO_ERROR;
     session.on('stream', (qs: QuicStream) => this.adopt(qs));
     // The session's end (its `closed` says why) fails every request still in progress.
     session.closed.then(
@@ -216,7 +218,7 @@ class Binding {
       do await sleep();
       while (!s.destroyed && s.stats.bytesInFlight > 0 && Date.now() < until);
       if (!s.destroyed) s.destroy(undefined, H3.NO_ERROR);
-      await closedCleanly(s);
+      await s.closed;
     })();
     return this.closing;
   }
@@ -235,16 +237,6 @@ class Binding {
 
 /** What a request's handler hears: its H3 events, or the connection's end. */
 type StreamHandler = (ev: H3Event | { type: 'closed'; error: Error }) => void;
-
-/** Resolves when the session is gone; a close with H3_NO_ERROR (either side) is clean. */
-async function closedCleanly(s: QuicSession): Promise<void> {
-  try {
-    await s.closed;
-  } catch (e) {
-    const code = (e as { code?: number; application?: boolean }).code;
-    if (code !== H3.NO_ERROR) throw e;
-  }
-}
 
 // ------------------------------------------------------------------------------------ server
 

@@ -5,7 +5,14 @@
 // service() afterwards, which turns connection events into API events.
 import { EventEmitter } from 'node:events';
 
-import type { Address, Connection, ConnectionStats, StreamRead } from '../quic/connection.js';
+import type {
+  Address,
+  CloseInfo,
+  CloseKind,
+  Connection,
+  ConnectionStats,
+  StreamRead,
+} from '../quic/connection.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
 import type { HeapItem } from './timer-heap.js';
 import { QuicStream, type StreamHost } from './stream.js';
@@ -21,6 +28,9 @@ export interface HandshakeSummary {
   version: number;
 }
 
+/** Why a session ended: how the connection closed (see CloseKind), or `handshake-timeout`. */
+export type SessionCloseKind = CloseKind | 'handshake-timeout';
+
 /** Why a session closed with an error (a transport or application CONNECTION_CLOSE, or a
  * local failure such as a handshake timeout). */
 export class QuicSessionError extends Error {
@@ -29,10 +39,28 @@ export class QuicSessionError extends Error {
     readonly code: number,
     readonly application: boolean,
     readonly remote: boolean,
+    readonly kind: SessionCloseKind,
   ) {
     super(message);
     this.name = 'QuicSessionError';
   }
+}
+
+/** A close that is not an error: NO_ERROR in the transport's space, the application
+ * protocol's own no-error code in the application's (RFC 9000 §20). Idle timeouts, stateless
+ * resets and failed version negotiation are errors whatever their code. */
+function cleanClose(e: CloseInfo, applicationNoError: number): boolean {
+  if (e.kind !== 'local' && e.kind !== 'peer') return false;
+  return e.code === (e.application ? applicationNoError : 0);
+}
+
+function sessionError(e: CloseInfo): QuicSessionError {
+  const space = e.application ? 'application' : 'transport';
+  const message =
+    e.kind === 'local' || e.kind === 'peer' || e.kind === 'error'
+      ? `${e.remote ? 'peer' : 'local'} closed: ${e.reason} (${space} error 0x${e.code.toString(16)})`
+      : e.reason;
+  return new QuicSessionError(message, e.code, e.application, e.remote, e.kind);
 }
 
 /** What the session needs from its endpoint. */
@@ -48,9 +76,6 @@ export interface SessionDriver {
 
 const GRACEFUL_CLOSE_LIMIT = 10_000;
 const ignore = (): void => {};
-/** Closes with code 0 that are not a NO_ERROR CONNECTION_CLOSE (the connection reports them
- * with these reasons): `closed` rejects for them. */
-const ABNORMAL = new Set(['stateless reset', 'idle timeout']);
 
 export class QuicSession extends EventEmitter implements HeapItem {
   /** Resolves with the handshake summary when the handshake completes. */
@@ -60,6 +85,10 @@ export class QuicSession extends EventEmitter implements HeapItem {
   onstream: ((stream: QuicStream) => void) | undefined;
   ondatagram: ((data: Uint8Array) => void) | undefined;
   onhandshake: ((info: HandshakeSummary) => void) | undefined;
+  /** The application protocol's code for "no error" (RFC 9000 §20.2: it defines its own; HTTP/3
+   * sets H3_NO_ERROR 0x100): what close() and destroy() send by default, and an application
+   * close with it settles `closed` without an error. */
+  applicationNoError = 0;
 
   /** @internal timer heap bookkeeping */
   deadline = Infinity;
@@ -194,9 +223,10 @@ export class QuicSession extends EventEmitter implements HeapItem {
     return this.closed;
   }
 
-  /** Closes at once (CONNECTION_CLOSE with `code`, application error space). Streams are
-   * destroyed with `error`; `closed` rejects with it when given. */
-  destroy(error?: Error, code = 0): void {
+  /** Closes at once (CONNECTION_CLOSE with `code`, application error space; by default the
+   * application's no-error code). Streams are destroyed with `error`; `closed` rejects with it
+   * when given. */
+  destroy(error?: Error, code = this.applicationNoError): void {
     if (this.finished) return;
     this.closeError = error ?? null;
     try {
@@ -235,7 +265,13 @@ export class QuicSession extends EventEmitter implements HeapItem {
   /** @internal timer expiry */
   timeout(now: number): void {
     if (!this.summary && now >= this.handshakeDeadline && !this.finished) {
-      this.closeError = new QuicSessionError('handshake timeout', 0, false, false);
+      this.closeError = new QuicSessionError(
+        'handshake timeout',
+        0,
+        false,
+        false,
+        'handshake-timeout',
+      );
       this.finish();
       return;
     }
@@ -312,17 +348,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         case 'closed': {
           const e = ev.error;
-          if (!this.closeError && e && (e.code !== 0 || ABNORMAL.has(e.reason)))
-            this.closeError = new QuicSessionError(
-              e.code === 0
-                ? e.reason
-                : `${e.remote ? 'peer' : 'local'} closed: ${e.reason || ''} (${
-                    e.application ? 'application' : 'transport'
-                  } error 0x${e.code.toString(16)})`,
-              e.code,
-              e.application,
-              e.remote,
-            );
+          if (!this.closeError && !cleanClose(e, this.applicationNoError))
+            this.closeError = sessionError(e);
           this.settle();
           break;
         }
@@ -339,7 +366,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
     if (state !== 'handshake' && state !== 'established') return false;
     if (state === 'established' && !this.drained() && now - this.gracefulSince < this.gracefulLimit)
       return false;
-    this.conn.close(0, '', true, now);
+    this.conn.close(this.applicationNoError, '', true, now);
     this.service(now);
     return true;
   }
@@ -354,7 +381,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
   private settle(): void {
     if (this.summary === undefined)
       this.rejectOpened(
-        this.closeError ?? new QuicSessionError('closed during handshake', 0, false, false),
+        this.closeError ??
+          new QuicSessionError('closed during handshake', 0, false, false, 'local'),
       );
     const streams = this.streams;
     this.streams = undefined;

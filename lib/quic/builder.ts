@@ -68,6 +68,14 @@ export class PacketBuilder {
   private dLastHeaderEnd = 0;
   private dLastPnLength = 0;
   private readonly dBounds: number[] = [];
+  /** Packets in the batch before each finished datagram, and before the open one. */
+  private readonly dFirstPackets: number[] = [];
+  private dFirstPacket = 0;
+  /** The keys of the batch's packets (a batch may hold packets of many connections). */
+  private readonly keys: PacketKey[] = [];
+  private readonly keyIndices = new Map<PacketKey, number>();
+  /** Keys to destroy once the batch is protected. */
+  private readonly retired: PacketKey[] = [];
 
   /** @param capacity slab bytes; @param maxPackets packets per batch */
   constructor(capacity = 64 * 1024, maxPackets = 64) {
@@ -86,7 +94,47 @@ export class PacketBuilder {
     this.packets = 0;
     this.open = false;
     this.dBounds.length = 0;
+    this.dFirstPackets.length = 0;
     this.dLimit = 0;
+    this.releaseKeys();
+  }
+
+  /** Discards the open packet and datagram and every datagram from the `datagrams`-th on
+   * (what one connection wrote when it failed half-way). */
+  rollback(datagrams: number): void {
+    if (datagrams < this.datagramCount) {
+      this.pos = this.dBounds[2 * datagrams]!;
+      this.packets = this.dFirstPackets[datagrams]!;
+      this.dBounds.length = 2 * datagrams;
+      this.dFirstPackets.length = datagrams;
+    } else if (this.dLimit !== 0) {
+      this.pos = this.dStart;
+      this.packets = this.dFirstPacket;
+    }
+    this.open = false;
+    this.dLimit = 0;
+  }
+
+  /** The index of `key` in the batch's key list (PacketSpec.keyIndex for protect()). */
+  keyIndex(key: PacketKey): number {
+    let i = this.keyIndices.get(key);
+    if (i === undefined) {
+      i = this.keys.push(key) - 1;
+      this.keyIndices.set(key, i);
+    }
+    return i;
+  }
+
+  /** A key no longer needed once the packets of this batch are protected: destroyed then. */
+  retire(key: PacketKey): void {
+    this.retired.push(key);
+  }
+
+  private releaseKeys(): void {
+    for (const k of this.retired) k.destroy();
+    this.retired.length = 0;
+    this.keys.length = 0;
+    this.keyIndices.clear();
   }
 
   /** Packets in the batch. */
@@ -124,6 +172,7 @@ export class PacketBuilder {
     if (!Number.isInteger(maxSize) || maxSize < 21)
       throw new RangeError('maxSize must be an integer >= 21');
     this.dStart = this.pos;
+    this.dFirstPacket = this.packets;
     this.dLimit = Math.min(this.slab.length, this.pos + maxSize);
     this.dHasInitial = false;
     this.dLastPacket = -1;
@@ -291,7 +340,10 @@ export class PacketBuilder {
         );
     }
     const length = this.pos - this.dStart;
-    if (length > 0) this.dBounds.push(this.dStart, this.pos);
+    if (length > 0) {
+      this.dBounds.push(this.dStart, this.pos);
+      this.dFirstPackets.push(this.dFirstPacket);
+    }
     this.dLimit = 0;
     return length;
   }
@@ -301,10 +353,13 @@ export class PacketBuilder {
     this.pos = to;
   }
 
-  /** Protects every finished packet of the batch with one native call. */
-  protect(keys: readonly PacketKey[]): void {
+  /** Protects every finished packet of the batch with one native call: with `keys` as indexed
+   * by the PacketSpecs, by default the batch's own list (keyIndex()). Retired keys are then
+   * destroyed. */
+  protect(keys: readonly PacketKey[] = this.keys): void {
     if (this.open || this.dLimit !== 0)
       throw new Error('finish the open packet and datagram first');
     if (this.packets > 0) protectBatch(keys, this.slab, this.desc, this.packets);
+    this.releaseKeys();
   }
 }

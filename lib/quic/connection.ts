@@ -1,39 +1,7 @@
 /**
- * A sans-IO QUIC connection (RFC 9000, 9001, 9002; v2 RFC 9369; DATAGRAM RFC 9221).
- *
- * API: /work/notes/connection-contract.md, with these deviations (small, on purpose):
- * - `config.wallClockOffset` (ms): `now + wallClockOffset` is the wall-clock time (ms since the
- *   epoch) given to the TLS engine for certificate validity and ticket ages. Default 0, i.e.
- *   `now` itself is epoch ms. An endpoint driving with performance.now() passes
- *   `Date.now() - performance.now()`.
- * - `receive()` takes ownership of `datagram`: protection is removed in place and received
- *   stream/datagram data are views into it. Do not reuse the buffer (node:dgram never does).
- * - `write()` keeps a reference to `data` (no copy): do not modify it afterwards.
- * - `send()` returns views into one reusable slab shared by all connections (no slab per idle
- *   connection): they are valid until the next send() call of *any* connection. Copy or send
- *   them at once.
- * - The 'closed' event is queued when the connection enters closing/draining (or closes at once);
- *   `state` becomes 'closed' (and nextTimeout() Infinity) when the 3xPTO period ends: keep
- *   routing datagrams to the connection until then.
- * - `localConnectionIds()` lists the CIDs we issued (not the client-chosen original DCID,
- *   which the endpoint already knows from accept()).
- * - Extra config: `maxDatagramSize` (default 1200), `streamSendBuffer` (bytes write() buffers
- *   per stream, default 1 MiB), `newToken` (server: produces NEW_TOKEN tokens),
- *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random). On a
- *   server, `version` is the preferred version for compatible version negotiation (RFC 9368).
- * - Extra API: `readChunk(streamId, max)` returns `{ data, fin }`: the FIN is reported with the
- *   last bytes (or alone when it came after them), once; `isFinished(streamId)`,
- *   `remoteAddress`; read() of a freed stream returns null. Event 'stream-closed' when a stream
- *   reached a terminal state both ways (RFC 9000 §3: all it sent acknowledged or its reset
- *   acknowledged, all it received read or reset) and was freed.
- *   `close(code, reason = '', application = true, now)`. `send()` returns at most 48 datagrams
- *   per call: call it until it returns none. The `handshake` info is the TLS engine's
- *   HandshakeInfo (the contract's fields plus serverName, peerCertificate, ...).
- * - 0-RTT: client: `tls.session` + `tls.earlyData: true`; openStream()/write() work before the
- *   handshake completes. Server: `tls.earlyData`, `ticketKeys`, `antiReplay` (the limits 0-RTT
- *   relies on are stored in tickets and checked by default).
- * Not implemented: connection migration initiated by us, preferred_address, ECN, PMTU
- * discovery (datagrams stay at maxDatagramSize), spin bit.
+ * A sans-IO QUIC connection (RFC 9000, 9001, 9002; v2 RFC 9369; DATAGRAM RFC 9221): datagrams
+ * and time in, events and datagrams out. Its contract (ownership of received and written
+ * buffers, events, the closing period) is described in ARCHITECTURE.md, "The connection".
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -44,6 +12,8 @@ import {
   QUIC_V1,
   QUIC_V2,
 } from '../crypto/packet.js';
+import { enabled } from '../debug/log.js';
+import { logDrop, logPacket } from '../debug/packets.js';
 import { decodeClientHello } from '../tls/messages.js';
 import { Alert, TlsAlert } from '../tls/alerts.js';
 import { TlsClient, type TlsClientOptions } from '../tls/client.js';
@@ -65,12 +35,23 @@ import {
 import {
   isStatelessReset,
   isSupportedVersion,
+  MIN_INITIAL_DATAGRAM,
   splitDatagram,
   verifyRetry,
   type PacketHeader,
 } from './header.js';
 import { decodePacketNumber, readTruncatedPacketNumber } from './packet-number.js';
-import { readPacketFrames, unprotectPacket } from './parser.js';
+import {
+  DCID_MISMATCH,
+  NO_KEY,
+  ReceiveBatch,
+  readPacketFrames,
+  statusName,
+  unprotectPacket,
+} from './parser.js';
+import { AppKeys } from './key-phases.js';
+import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
+import { Path, sameAddress, type Address } from './path.js';
 import {
   createCongestionController,
   LossDetection,
@@ -83,7 +64,8 @@ import { ConnectionIds } from './cid.js';
 import { HandshakeFraming } from './post-handshake.js';
 import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
 
-export type { QlogEvent };
+export type { QlogEvent, Address, CloseInfo };
+export type { CloseKind } from './close.js';
 import {
   decodeTransportParameters,
   encodeTransportParameters,
@@ -92,12 +74,6 @@ import {
   type ResolvedTransportParameters,
   type TransportParameters,
 } from './transport-params.js';
-
-export interface Address {
-  address: string;
-  port: number;
-  family: 'IPv4' | 'IPv6';
-}
 
 export interface ConnectionConfig {
   role: 'client' | 'server';
@@ -135,13 +111,6 @@ export interface ConnectionStats {
   keyUpdates: number;
 }
 
-export interface CloseInfo {
-  code: number;
-  reason: string;
-  application: boolean;
-  remote: boolean;
-}
-
 export type ConnectionEvent =
   | { type: 'handshake-complete'; info: HandshakeInfo }
   | { type: 'stream-opened'; streamId: number }
@@ -158,7 +127,7 @@ export type ConnectionEvent =
   | { type: 'new-token'; token: Uint8Array }
   | { type: 'connection-id'; action: 'add' | 'retire'; cid: Uint8Array }
   | { type: 'path-changed'; remote: Address }
-  | { type: 'closed'; error: CloseInfo | null };
+  | { type: 'closed'; error: CloseInfo };
 
 /** What readChunk() returns: ordered data (a view, or null) and whether the stream's data ends
  * with this call (the FIN is reported exactly once: with the last bytes, or with null data
@@ -187,6 +156,22 @@ function sharedBuilder(maxDatagramSize: number): PacketBuilder {
   return b;
 }
 
+/** Where writeDatagrams() writes: the caller's builder, only during the call. */
+const NO_BUILDER = new PacketBuilder(MIN_INITIAL_DATAGRAM, 1);
+
+/** Receive batches for onDatagrams() (a pool: replayed packets nest a second batch). */
+const batches: ReceiveBatch[] = [];
+type BatchKey = { key: PacketKey; largestPn: number; expectedKeyPhase: number };
+/** batchKey()'s answer, consumed at once by the batch. */
+const batchKey = {} as BatchKey;
+
+/** §19.17/§19.18: PATH_CHALLENGE / PATH_RESPONSE: type byte + 8 bytes of data. */
+const PATH_FRAME_SIZE = 9;
+
+function spaceOf(h: PacketHeader): PacketSpace {
+  return h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
+}
+
 const NO_CID = new Uint8Array(0);
 /** What remains of a connection's config once the handshake is confirmed (nothing is read). */
 const CONFIRMED_CLIENT: ConnectionConfig = Object.freeze({ role: 'client', tls: {} });
@@ -203,18 +188,24 @@ const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
 const MAX_QUEUED_DATAGRAMS = 128;
 const MAX_BUFFERED_UNDECRYPTABLE = 8;
-const KEY_UPDATE_AFTER_PACKETS = 2 ** 22;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
-
-function sameAddress(a: Address, b: Address): boolean {
-  return a.address === b.address && a.port === b.port;
-}
 
 function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (!a || !b || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** RFC 9368 §3: version_information: the chosen version, then every version we support. */
+function versionInformation(chosen: number): {
+  chosenVersion: number;
+  availableVersions: number[];
+} {
+  return {
+    chosenVersion: chosen,
+    availableVersions: [chosen, ...SUPPORTED_VERSIONS.filter((v) => v !== chosen)],
+  };
 }
 
 function checkAddress(a: unknown, name: string): Address {
@@ -266,7 +257,7 @@ export class Connection {
   private tp: TransportParameters | undefined;
   private tlsOptions: Record<string, unknown>;
   /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
-  private readonly firstVersion: number;
+  private firstVersion: number;
   private vnOriginalVersion = 0;
   /** Server: still waiting for the whole ClientHello to choose the version (RFC 9368 §2.3). */
   private versionDecided = true;
@@ -277,24 +268,12 @@ export class Connection {
   private local: ResolvedTransportParameters;
   private peer: ResolvedTransportParameters | undefined;
   private readonly spaces: [Space, Space, Space];
-  private appRead: PacketKey | undefined;
-  private appWrite: PacketKey | undefined;
-  /** 0-RTT keys (RFC 9001 §4.6): the client writes, the server reads. */
-  private zeroRttWrite: PacketKey | undefined;
-  private zeroRttRead: PacketKey | undefined;
-  private appReadPrev: PacketKey | undefined;
-  private appReadNext: PacketKey | undefined;
-  private readPhase = 0;
-  private writePhase = 0;
-  /** First packet number received in the current read phase. */
-  private readPhaseStartPn = -1;
-  private prevReadDiscardAt = Infinity;
-  /** A packet of the current write phase was acknowledged (RFC 9001 §6.1: may update again). */
-  private writePhaseAcked = false;
-  private writePhaseFirstPn = -1;
+  /** 0-RTT and 1-RTT keys and key phases. */
+  private readonly keys = new AppKeys();
   private readonly ld: LossDetection<PacketMeta>;
   private readonly pacer = new Pacer();
-  private readonly builder: PacketBuilder;
+  /** The caller's builder during writeDatagrams(). */
+  private builder: PacketBuilder = NO_BUILDER;
   private readonly maxDatagramSize: number;
 
   // Connection IDs.
@@ -307,14 +286,7 @@ export class Connection {
   /** Destination CID of the packet whose frames are being processed. */
   private packetDcid: Uint8Array = NO_CID;
 
-  // Path.
-  private remote: Address;
-  private addressValidated: boolean;
-  private bytesSentOnPath = 0;
-  private bytesReceivedOnPath = 0;
-  private pathChallenge: Uint8Array | undefined;
-  private pathChallengePending = false;
-  private readonly pathResponses: Uint8Array[] = [];
+  private readonly path: Path;
 
   // Flow control and streams.
   private readonly connRecv: RecvWindow;
@@ -342,22 +314,13 @@ export class Connection {
   private idleTimeout: number;
   private lastActivity: number;
   private ackElicitingSinceReceive = false;
-  private closeDeadline = Infinity;
-  private closeFrame: Frame | undefined;
-  private closeSendPending = false;
-  /** Datagrams received in the closing state, and the count at which the next is answered. */
-  private closeReceived = 0;
-  private closeAnswerAt = 1;
-  private closeError: CloseInfo | null = null;
+  /** The closing or draining period, once the connection ends (RFC 9000 §10.2). */
+  private period: ClosePeriod | undefined;
   private readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
   private receivedFromPeer = false;
   private pacingAt = 0;
-  private readonly keysForBatch: PacketKey[] = [];
+  /** Keys to destroy once the packets being built with them are protected. */
   private readonly retiredKeys: PacketKey[] = [];
-  private authFailures = 0;
-  /** Packets protected with the current 1-RTT write key (RFC 9001 §6.6 confidentiality limit). */
-  private packetsThisKey = 0;
-  private readonly out: { data: Uint8Array; remote: Address }[] = [];
   private readonly qlog: ((e: QlogEvent) => void) | undefined;
   private readonly _stats: ConnectionStats;
   private readonly wallClockOffset: number;
@@ -405,13 +368,12 @@ export class Connection {
     if (config.token !== undefined && !(config.token instanceof Uint8Array))
       throw new TypeError('config.token must be a Uint8Array');
     this.token = config.token ?? new Uint8Array(0);
-    this.remote = remote;
+    this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
     this.scid = init.scid;
     this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH);
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
-    this.addressValidated = this.role === 'client' || init.addressValidated === true;
     if (this.role === 'client') this.appFraming = new HandshakeFraming();
 
     const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
@@ -428,12 +390,7 @@ export class Connection {
     }
     // Encoding validates every value (RangeError/TypeError naming the parameter).
     this.firstVersion = init.version;
-    // RFC 9368 §3: version_information; the client lists every version it supports.
-    const supported = SUPPORTED_VERSIONS.filter((v) => v !== this.version);
-    tp.versionInformation = {
-      chosenVersion: this.version,
-      availableVersions: [this.version, ...supported],
-    };
+    tp.versionInformation = versionInformation(this.version);
     if (this.role === 'server' && config.version !== undefined) {
       if (!isSupportedVersion(config.version))
         throw new RangeError('config.version is not supported');
@@ -457,7 +414,6 @@ export class Connection {
       maxDatagramSize: this.maxDatagramSize,
     });
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
-    this.builder = sharedBuilder(this.maxDatagramSize);
     const w = this.local;
     this.connRecv = new RecvWindow({
       window: w.initialMaxData,
@@ -634,7 +590,7 @@ export class Connection {
 
   /** The path's remote address (changes on NAT rebinding). */
   get remoteAddress(): Address {
-    return this.remote;
+    return this.path.remote;
   }
 
   poll(): ConnectionEvent | undefined {
@@ -645,12 +601,12 @@ export class Connection {
 
   nextTimeout(): number {
     if (this._state === 'closed') return Infinity;
-    if (this._state === 'closing' || this._state === 'draining') return this.closeDeadline;
-    let t = Math.min(this.idleDeadline(), this.ld.nextTimeout(), this.prevReadDiscardAt);
+    if (this.period) return this.period.deadline;
+    let t = Math.min(this.idleDeadline(), this.ld.nextTimeout(), this.keys.nextTimeout);
     // Send timers only when sending is possible (no wake-ups while amplification-bound).
-    if (this.addressValidated || this.amplificationRoom() >= 1200) {
+    if (this.path.amplificationRoom() >= MIN_INITIAL_DATAGRAM) {
       for (const sp of this.spaces) {
-        const key = sp === this.spaces[App] ? this.appWrite : sp.writeKey;
+        const key = sp === this.spaces[App] ? this.keys.write : sp.writeKey;
         if (key) t = Math.min(t, sp.acks.nextTimeout());
       }
       if (this.pacingAt > 0) t = Math.min(t, this.pacingAt);
@@ -671,23 +627,16 @@ export class Connection {
     checkNow(now);
     if (this._state === 'closed') return;
     try {
-      if (this._state === 'closing' || this._state === 'draining') {
-        if (now >= this.closeDeadline) this.terminate();
+      if (this.period) {
+        if (now >= this.period.deadline) this.terminate();
         return;
       }
       if (now >= this.idleDeadline()) {
         // RFC 9000 §10.1: silently closed.
-        this.closeError = { code: 0, reason: 'idle timeout', application: false, remote: false };
-        this.events.push({ type: 'closed', error: this.closeError });
-        this.emitQlog(now, 'transport:connection_closed', { trigger: 'idle_timeout' });
-        this.terminate();
-        return;
+        const info = { code: 0, reason: 'idle timeout', application: false, remote: false };
+        return this.beginClose({ kind: 'idle', ...info }, now);
       }
-      if (now >= this.prevReadDiscardAt) {
-        this.appReadPrev?.destroy();
-        this.appReadPrev = undefined;
-        this.prevReadDiscardAt = Infinity;
-      }
+      this.keys.onTimeout(now);
       if (this.pacingAt > 0 && now >= this.pacingAt) this.pacingAt = 0;
       if (now >= this.ld.nextTimeout()) {
         const a = this.ld.onTimeout(now);
@@ -706,7 +655,7 @@ export class Connection {
 
   private onPto(space: PacketSpace, probes: number): void {
     const sp = this.spaces[space];
-    if (!sp.writeKey && !(space === App && this.appWrite)) {
+    if (!sp.writeKey && !(space === App && this.keys.write)) {
       // RFC 9002 §6.2.4: probe in a space we can send in.
       for (const s of [Handshake, Initial] as const)
         if (this.spaces[s].writeKey) return this.onPto(s, probes);
@@ -722,92 +671,141 @@ export class Connection {
 
   /** Processes one datagram from the network. Never throws for any datagram content. */
   receive(datagram: Uint8Array, remote: Address, now: number): void {
-    if (!(datagram instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
+    this.receiveBatch([datagram], remote, now);
+  }
+
+  /**
+   * Processes datagrams from `remote`, in order. Datagrams that are views into one buffer are
+   * unprotected with one native call (ARCHITECTURE.md, "Data path"). Takes ownership of the
+   * datagrams (see receive()). Never throws for any datagram content.
+   */
+  receiveBatch(datagrams: readonly Uint8Array[], remote: Address, now: number): void {
+    if (!Array.isArray(datagrams)) throw new TypeError('datagrams must be an array');
+    for (const d of datagrams)
+      if (!(d instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
     checkAddress(remote, 'remote');
     checkNow(now);
-    if (this._state === 'closed' || this._state === 'draining') return;
     try {
-      this.onDatagram(datagram, remote, now);
+      for (let i = 0; i < datagrams.length;) {
+        let j = i + 1;
+        while (j < datagrams.length && datagrams[j]!.buffer === datagrams[i]!.buffer) j++;
+        this.onDatagrams(datagrams, i, j, remote, now, false);
+        i = j;
+      }
     } catch (e) {
       this.fatal(e, now);
     }
   }
 
-  private onDatagram(buf: Uint8Array, remote: Address, now: number, replay = false): void {
-    if (!replay) {
-      this._stats.bytesReceived += buf.length;
-      if (sameAddress(remote, this.remote)) this.bytesReceivedOnPath += buf.length;
-    }
-    if (this._state === 'closing') {
-      // RFC 9000 §10.2.1: answer packets in the closing period with CONNECTION_CLOSE, at a
-      // limited rate: to the 1st, 2nd, 4th, 8th ... datagram received.
-      if (++this.closeReceived >= this.closeAnswerAt) {
-        this.closeAnswerAt *= 2;
-        this.closeSendPending = true;
-      }
-      return;
-    }
-    const { packets } = splitDatagram(buf, LOCAL_CID_LENGTH);
-    if (packets.length === 0) this._stats.packetsDropped++;
-    const before = this._stats.packetsReceived;
-    this.processPackets(buf, packets, remote, now);
-    // RFC 9000 §10.3.1: a datagram we could not process that ends in a token the peer gave
-    // us is a Stateless Reset.
-    if (this._stats.packetsReceived === before && this.isOpen() && (buf[0]! & 0x80) === 0)
-      for (const c of this.cids.peer)
-        if (c.token && isStatelessReset(buf, c.token)) {
-          this.closeError = {
-            code: 0,
-            reason: 'stateless reset',
-            application: false,
-            remote: true,
-          };
-          this._state = 'draining';
-          this.closeDeadline = now + 3 * this.pto();
-          this.events.push({ type: 'closed', error: this.closeError });
-          return;
-        }
-    if (this.ld.amplificationLimited && this.role === 'server') this.updateAmplification(now);
-  }
-
-  private processPackets(
-    buf: Uint8Array,
-    packets: PacketHeader[],
+  /** Datagrams [from, to) of `list`, which share one buffer: one batch. */
+  private onDatagrams(
+    list: readonly Uint8Array[],
+    from: number,
+    to: number,
     remote: Address,
     now: number,
+    replay: boolean,
   ): void {
+    if (this._state === 'closed' || this._state === 'draining') return;
+    // One datagram is its own slab; several are offsets into their common buffer.
+    const first = list[from]!;
+    const slab = to - from === 1 ? first : new Uint8Array(first.buffer);
+    const batch = batches.pop() ?? new ReceiveBatch(LOCAL_CID_LENGTH);
     try {
-      for (const h of packets) {
-        if (!this.isOpen()) {
-          if (this.closedByConvertedClose()) this.findApplicationClose(buf, packets, h);
-          return;
+      batch.reset(slab);
+      if (this._state !== 'closing') {
+        for (let k = from; k < to; k++) {
+          const start = slab === first ? 0 : list[k]!.byteOffset;
+          batch.addDatagram(start, start + list[k]!.length, k, this.batchKey);
         }
-        if (h.type === 'version_negotiation') {
-          this.onVersionNegotiation(h, now);
-          return;
-        }
-        if (h.type === 'retry') {
-          this.onRetry(buf, h, now);
-          return;
-        }
-        this.onPacket(buf, h, remote, now);
+        batch.run();
+      }
+      let p = 0;
+      for (let k = from; k < to; k++) {
+        let q = p;
+        while (q < batch.length && batch.tag(q) === k) q++;
+        const start = slab === first ? 0 : list[k]!.byteOffset;
+        this.onDatagram(slab, start, start + list[k]!.length, batch, p, q, remote, now, replay);
+        p = q;
       }
     } finally {
-      // A view into the datagram: kept, it would keep the datagram alive.
-      this.packetDcid = NO_CID;
+      batch.release(); // no received buffer stays reachable from the pool
+      batches.push(batch);
+      this.packetDcid = NO_CID; // a view into the datagram
     }
+  }
+
+  /** The key a packet is unprotected with in the batch, when that needs no decision (a
+   * version change, a key phase change, keys that come with earlier packets): the rest are
+   * left to onPacket(). */
+  private readonly batchKey = (h: PacketHeader): BatchKey | undefined => {
+    if (h.type !== '1rtt' && h.version !== this.version) return undefined;
+    const space = spaceOf(h);
+    const sp = this.spaces[space];
+    if (sp.discarded) return undefined;
+    const keys = this.keys;
+    const key =
+      space !== App
+        ? sp.readKey
+        : h.type === '1rtt'
+          ? keys.read
+          : this.role === 'server' && keys.readPhaseStartPn < 0
+            ? keys.zeroRttRead
+            : undefined;
+    if (!key) return undefined;
+    batchKey.key = key;
+    batchKey.largestPn = sp.acks.largestReceived;
+    batchKey.expectedKeyPhase = keys.readPhase;
+    return batchKey;
+  };
+
+  /** The packets [from, to) of the datagram slab[start, end). */
+  private onDatagram(
+    slab: Uint8Array,
+    start: number,
+    end: number,
+    batch: ReceiveBatch,
+    from: number,
+    to: number,
+    remote: Address,
+    now: number,
+    replay: boolean,
+  ): void {
+    if (this._state === 'closed' || this._state === 'draining') return;
+    if (!replay) {
+      this._stats.bytesReceived += end - start;
+      if (sameAddress(remote, this.path.remote)) this.path.bytesReceived += end - start;
+    }
+    if (this.period) return this.period.onDatagram(); // closing (RFC 9000 §10.2.1)
+    if (from === to) this.drop(now, undefined, end - start, 'invalid', 'unparseable datagram');
+    const before = this._stats.packetsReceived;
+    for (let i = from; i < to; i++) {
+      const h = batch.header(i);
+      if (!this.isOpen()) {
+        if (this.closedByConvertedClose()) this.findApplicationClose(slab, batch, i, to);
+        return;
+      }
+      if (h.type === 'version_negotiation') return this.onVersionNegotiation(h, now);
+      if (h.type === 'retry') return this.onRetry(slab, h, now);
+      this.onPacket(slab, h, batch.status(i), remote, now);
+    }
+    // RFC 9000 §10.3.1: a datagram we could not process that ends in a token the peer gave
+    // us is a Stateless Reset.
+    if (this._stats.packetsReceived === before && this.isOpen() && (slab[start]! & 0x80) === 0) {
+      const d = slab.subarray(start, end);
+      for (const c of this.cids.peer)
+        if (c.token && isStatelessReset(d, c.token)) {
+          const info = { code: 0, reason: 'stateless reset', application: false, remote: true };
+          return this.beginClose({ kind: 'stateless-reset', ...info }, now);
+        }
+    }
+    if (this.ld.amplificationLimited && this.role === 'server') this.updateAmplification(now);
   }
 
   /** The peer's close was an application close converted for an Initial/Handshake packet. */
   private closedByConvertedClose(): boolean {
-    const e = this.closeError;
-    return (
-      this._state === 'draining' &&
-      e !== null &&
-      e.remote &&
-      !e.application &&
-      e.code === TransportError.APPLICATION_ERROR
-    );
+    const e = this.period?.info;
+    return e?.kind === 'peer' && !e.application && e.code === TransportError.APPLICATION_ERROR;
   }
 
   /**
@@ -816,12 +814,20 @@ export class Connection {
    * coalesced in one datagram. When we can read the 1-RTT one too, it says what the
    * application said: report that instead (nothing else in those packets is processed).
    */
-  private findApplicationClose(buf: Uint8Array, packets: PacketHeader[], from: PacketHeader): void {
-    for (let i = packets.indexOf(from); i < packets.length; i++) {
-      const h = packets[i]!;
-      if (h.type !== '1rtt' || !this.appRead) continue;
-      const sp = this.spaces[App];
-      const pn = unprotectPacket(this.appRead, buf, h, sp.acks.largestReceived, this.readPhase);
+  private findApplicationClose(buf: Uint8Array, batch: ReceiveBatch, from: number, to: number) {
+    for (let i = from; i < to; i++) {
+      const h = batch.header(i);
+      const key = this.keys.read;
+      if (h.type !== '1rtt' || !key) continue;
+      let pn = batch.status(i);
+      if (pn === NO_KEY)
+        pn = unprotectPacket(
+          key,
+          buf,
+          h,
+          this.spaces[App].acks.largestReceived,
+          this.keys.readPhase,
+        );
       if (pn < 0) continue;
       let frames: Frame[];
       try {
@@ -832,7 +838,7 @@ export class Connection {
       for (const f of frames)
         if (f.type === 'connection_close' && f.application) {
           // The queued 'closed' event holds this same object.
-          const e = this.closeError!;
+          const e = this.period!.info;
           e.code = f.errorCode;
           e.reason = Buffer.from(f.reason).toString('utf8');
           e.application = true;
@@ -841,11 +847,23 @@ export class Connection {
     }
   }
 
-  private onPacket(buf: Uint8Array, h: PacketHeader, remote: Address, now: number): void {
+  /**
+   * One packet of a datagram. `status` is what the batch did with it: the packet number once
+   * unprotected, NO_KEY when it is left to this function, or an unprotect/§12.2 status.
+   */
+  private onPacket(
+    buf: Uint8Array,
+    h: PacketHeader,
+    status: number,
+    remote: Address,
+    now: number,
+  ): void {
+    const size = h.end - h.start;
+    if (status === DCID_MISMATCH) return this.drop(now, h, size, 'invalid', statusName(status));
     let oldInitial = false;
     let leftVersion = 0; // client: the version this packet moved us from, until it authenticates
     if (h.type !== '1rtt' && h.version !== this.version) {
-      if (h.type !== 'initial') return this.drop();
+      if (h.type !== 'initial') return this.drop(now, h, size, 'unsupported', 'version');
       if (this.role === 'server' && this.oldInitialRead && h.version === this.oldVersion)
         oldInitial = true; // Client Initials sent before it saw our switch (RFC 9368 §2.3).
       else if (
@@ -859,55 +877,59 @@ export class Connection {
         // version before it can choose (ngtcp2 does), so earlier packets do not prevent it.
         leftVersion = this.version;
         this.switchVersion(h.version);
-      } else return this.drop();
+      } else return this.drop(now, h, size, 'unsupported', 'version');
     }
-    const space = h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
+    const space = spaceOf(h);
     const sp = this.spaces[space];
-    if (sp.discarded) return this.drop();
+    if (sp.discarded) return this.drop(now, h, size, 'key_unavailable', 'keys discarded');
     // RFC 9000 §17.2.3: only clients send 0-RTT; servers drop it once 1-RTT keys are in use.
-    if (h.type === '0rtt' && (this.role === 'client' || this.readPhaseStartPn >= 0))
-      return this.drop();
+    if (h.type === '0rtt' && (this.role === 'client' || this.keys.readPhaseStartPn >= 0))
+      return this.drop(now, h, size, 'rejected', '0-RTT');
     if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.cids.isLocal(h.dcid))
-      return this.drop();
-    let key = oldInitial
-      ? this.oldInitialRead
-      : h.type === '0rtt'
-        ? this.zeroRttRead
-        : space === App
-          ? this.appRead
-          : sp.readKey;
-    if (!key) {
-      // RFC 9001 §5.7: keep a few packets that arrive before their keys.
-      // (0-RTT only until the server's TLS decided: its handshake keys come with that.)
-      const undecided = h.type !== '0rtt' || !this.spaces[Handshake].readKey;
-      if (this.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE && space !== Initial && undecided)
-        this.pendingPackets.push({ data: Buffer.from(buf.subarray(h.start, h.end)), remote });
-      return this.drop();
-    }
+      return this.drop(now, h, size, 'connection_unknown', 'DCID');
     const largest = sp.acks.largestReceived;
-    let pn = unprotectPacket(key, buf, h, largest, h.type === '1rtt' ? this.readPhase : -1);
+    let pn = status;
+    if (pn === NO_KEY) {
+      const key = oldInitial
+        ? this.oldInitialRead
+        : h.type === '0rtt'
+          ? this.keys.zeroRttRead
+          : space === App
+            ? this.keys.read
+            : sp.readKey;
+      if (!key) {
+        // RFC 9001 §5.7: keep a few packets that arrive before their keys.
+        // (0-RTT only until the server's TLS decided: its handshake keys come with that.)
+        const undecided = h.type !== '0rtt' || !this.spaces[Handshake].readKey;
+        if (
+          this.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE &&
+          space !== Initial &&
+          undecided
+        )
+          this.pendingPackets.push({ data: Buffer.from(buf.subarray(h.start, h.end)), remote });
+        return this.drop(now, h, size, 'key_unavailable', 'no key yet');
+      }
+      pn = unprotectPacket(key, buf, h, largest, h.type === '1rtt' ? this.keys.readPhase : -1);
+    }
     let phaseChanged = false;
     if (pn === UNPROTECT_KEY_PHASE) {
-      // RFC 9001 §6.3: a different key phase: the previous key (reordered) or the next one.
-      const pnLen = (buf[h.start]! & 3) + 1;
+      // RFC 9001 §6.3: another key phase than expected: the previous key (reordered) or the
+      // next one. Header protection is off: the packet number and phase bit are readable.
+      const first = buf[h.start]!;
+      const pnLen = (first & 3) + 1;
       pn = decodePacketNumber(largest, readTruncatedPacketNumber(buf, h.pnOffset, pnLen), pnLen);
-      const headerLength = h.pnOffset - h.start + pnLen;
-      if (this.appReadPrev && pn < this.readPhaseStartPn) {
-        key = this.appReadPrev;
-      } else {
-        this.appReadNext ??= this.appRead!.nextPhase();
-        key = this.appReadNext;
-        phaseChanged = true;
-      }
-      if (!key.open(buf, h.start, headerLength, h.end, pn)) return this.authFailed(h);
+      const k = this.keys.forPhase((first >> 2) & 1, pn);
+      if (!k || !k.key.open(buf, h.start, h.pnOffset - h.start + pnLen, h.end, pn))
+        pn = UNPROTECT_AUTH_FAILED;
+      else phaseChanged = k.next;
     }
     if (pn < 0 && leftVersion) this.switchVersion(leftVersion); // a forged or corrupt packet
-    if (pn === UNPROTECT_AUTH_FAILED) return this.authFailed(h);
-    if (pn < 0) return this.drop();
-    if (sp.acks.isDuplicate(pn)) return this.drop();
+    if (pn === UNPROTECT_AUTH_FAILED) return this.authFailed(h, now);
+    if (pn < 0) return this.drop(now, h, size, 'invalid', statusName(pn));
+    if (sp.acks.isDuplicate(pn)) return this.drop(now, h, size, 'duplicate', `packet ${pn}`);
     const frames = readPacketFrames(buf, h);
     if (phaseChanged) this.onPeerKeyUpdate(pn, now);
-    else if (h.type === '1rtt' && this.readPhaseStartPn < 0) this.readPhaseStartPn = pn;
+    else if (h.type === '1rtt') this.keys.onPacketReceived(pn);
 
     this.receivedFromPeer = true;
     this._stats.packetsReceived++;
@@ -916,11 +938,11 @@ export class Connection {
       this.peerInitialScid = own(h.scid);
       this.dcid = this.peerInitialScid;
     }
+    if (enabled('packets')) logPacket('rx', h.type, h.version, h.dcid, h.scid, pn, size, frames);
     if (this.qlog)
       this.emitQlog(now, 'transport:packet_received', {
-        // qlog's PacketType names (draft-ietf-quic-qlog-quic-events): '0RTT' / '1RTT'.
         header: { packet_type: QLOG_PACKET_TYPE[h.type] ?? h.type, packet_number: pn },
-        raw: { length: h.end - h.start },
+        raw: { length: size },
         frames: frames.map(qlogFrame),
       });
     let ackEliciting = false;
@@ -929,7 +951,7 @@ export class Connection {
       if (f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connection_close')
         ackEliciting = true;
       this.onFrame(space, f, now);
-      if (this._state !== 'handshake' && this._state !== 'established') return;
+      if (!this.isOpen()) return;
     }
     // (Unless its frames completed the handshake and the space was discarded meanwhile.)
     if (!sp.discarded) sp.acks.onPacketReceived(pn, ackEliciting, now);
@@ -938,12 +960,12 @@ export class Connection {
     // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001
     // §4.9.1: the server discards Initial keys on the first Handshake packet.
     if (space === Handshake && this.role === 'server') {
-      this.addressValidated = true;
+      this.path.validated = true;
       this.updateAmplification(now);
       this.discardSpace(Initial, now);
     }
     // RFC 9000 §9.3: a non-probing packet with the largest pn from a new address: rebinding.
-    if (space === App && !sameAddress(remote, this.remote) && pn >= sp.acks.largestReceived)
+    if (space === App && !sameAddress(remote, this.path.remote) && pn >= sp.acks.largestReceived)
       this.onPeerAddressChange(remote, frames, now);
   }
 
@@ -960,19 +982,36 @@ export class Connection {
     return this._state === 'handshake' || this._state === 'established';
   }
 
-  private drop(): void {
+  /** A packet (or a datagram, h undefined) dropped: counted, logged, in the qlog with its
+   * qlog trigger (draft-ietf-quic-qlog-quic-events: packet_dropped). */
+  private drop(
+    now: number,
+    h: PacketHeader | undefined,
+    size: number,
+    trigger: string,
+    why: string,
+  ): void {
     this._stats.packetsDropped++;
+    const what = h ? `${h.type} packet` : 'datagram';
+    logDrop('rx', what, why);
+    if (this.qlog)
+      this.emitQlog(now, 'transport:packet_dropped', {
+        ...(h && { header: { packet_type: QLOG_PACKET_TYPE[h.type] ?? h.type } }),
+        raw: { length: size },
+        trigger,
+        details: why,
+      });
   }
 
   /**
    * RFC 9001 §6.6: forged 1-RTT packets count against the AEAD integrity limit; past it the
    * connection closes with AEAD_LIMIT_REACHED.
    */
-  private authFailed(h: PacketHeader): void {
-    this._stats.packetsDropped++;
+  private authFailed(h: PacketHeader, now: number): void {
+    this.drop(now, h, h.end - h.start, 'decryption_failure', 'authentication failed');
     if (h.type !== '1rtt') return;
-    const limit = this.appRead?.suite.aead === 'chacha20-poly1305' ? 2 ** 36 : 2 ** 52;
-    if (++this.authFailures >= limit)
+    const limit = this.keys.read?.suite.aead === 'chacha20-poly1305' ? 2 ** 36 : 2 ** 52;
+    if (++this.keys.authFailures >= limit)
       throw new QuicError(TransportError.AEAD_LIMIT_REACHED, 'AEAD integrity limit reached');
   }
 
@@ -987,15 +1026,7 @@ export class Connection {
     );
     if (probing) return;
     if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
-    this.remote = remote;
-    this.bytesSentOnPath = 0;
-    this.bytesReceivedOnPath = 0;
-    // RFC 9000 §9.3: validate the new path; RFC 9002 §9.4 keeps the congestion state for a
-    // NAT rebinding (same peer, port change) – we reset the RTT estimate conservatively? No:
-    // a port-only change keeps RTT and cwnd.
-    this.pathChallenge = randomBytes(8);
-    this.pathChallengePending = true;
-    this.addressValidated = false;
+    this.path.migrate(remote, randomBytes(8));
     this.events.push({ type: 'path-changed', remote });
     this.emitQlog(now, 'connectivity:connection_id_updated', {
       remote: `${remote.address}:${remote.port}`,
@@ -1004,8 +1035,7 @@ export class Connection {
 
   private updateAmplification(now: number): void {
     if (this.role !== 'server') return;
-    const limited = !this.addressValidated && this.bytesSentOnPath >= 3 * this.bytesReceivedOnPath;
-    this.ld.setAmplificationLimited(limited, now);
+    this.ld.setAmplificationLimited(this.path.amplificationLimited, now);
   }
 
   private onFrame(space: PacketSpace, f: Frame, now: number): void {
@@ -1062,14 +1092,10 @@ export class Connection {
       case 'retire_connection_id':
         return this.onRetireConnectionId(f.sequence);
       case 'path_challenge':
-        if (this.pathResponses.length < 4) this.pathResponses.push(Buffer.from(f.data));
+        this.path.onChallenge(f.data);
         return;
       case 'path_response':
-        if (this.pathChallenge && equalBytes(this.pathChallenge, f.data)) {
-          this.pathChallenge = undefined;
-          this.addressValidated = true;
-          this.updateAmplification(now);
-        }
+        if (this.path.onResponse(f.data)) this.updateAmplification(now);
         return;
       case 'connection_close':
         return this.onConnectionClose(f.errorCode, f.reason, f.application, now);
@@ -1129,8 +1155,7 @@ export class Connection {
       // RFC 9001 §4.1.2: a client may consider the handshake confirmed on an ACK of 1-RTT.
       if (this.role === 'client' && !this.handshakeConfirmed && this.info)
         this.confirmHandshake(now);
-      if (p.frames.phase === this.writePhase && p.pn >= this.writePhaseFirstPn)
-        this.writePhaseAcked = true;
+      this.keys.onAcked(p.frames.phase, p.pn);
     }
     for (const f of p.frames.frames) {
       switch (f.t) {
@@ -1206,7 +1231,7 @@ export class Connection {
           break;
         case 'challenge':
           // RFC 9000 §8.2.1: a new PATH_CHALLENGE (same data is fine) until validated.
-          if (this.pathChallenge) this.pathChallengePending = true;
+          this.path.onChallengeLost();
           break;
         case 'ctrl':
           this.onCtrlLost(f.f);
@@ -1359,14 +1384,14 @@ export class Connection {
               ev.info.peerTransportParameters &&
               Buffer.from(own(ev.info.peerTransportParameters).buffer),
           };
-          if (this.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
+          if (this.keys.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
           this._state = 'established';
           this._stats.handshakeDurationMs = now - this._stats.handshakeStart;
           this.events.push({ type: 'handshake-complete', info: ev.info });
           // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
           if (this.role === 'server') {
             this.handshakeDonePending = true;
-            const nt = this.config.newToken?.(this.remote);
+            const nt = this.config.newToken?.(this.path.remote);
             if (nt && nt.length > 0) this.ctrl.push({ type: 'new_token', token: nt });
             this.confirmHandshake(now);
           }
@@ -1401,16 +1426,16 @@ export class Connection {
         this.ld.onHandshakeKeysAvailable(now);
       }
     } else if (level === 'application') {
-      if (direction === 'read') this.appRead = key;
-      else this.appWrite = key;
+      if (direction === 'read') this.keys.read = key;
+      else this.keys.write = key;
     } else if (direction === 'write') {
-      this.zeroRttWrite = key;
+      this.keys.zeroRttWrite = key;
       this.applyRememberedParameters();
-    } else this.zeroRttRead = key;
+    } else this.keys.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
       const pending = this.pendingPackets.splice(0);
       // Already counted when they arrived (amplification budget, stats).
-      for (const p of pending) this.onDatagram(p.data, p.remote, now, true);
+      for (const p of pending) this.onDatagrams([p.data], 0, 1, p.remote, now, true);
     }
   }
 
@@ -1486,8 +1511,8 @@ export class Connection {
 
   /** Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if rejected). */
   private endZeroRtt(accepted: boolean, now: number): void {
-    this.retiredKeys.push(this.zeroRttWrite!);
-    this.zeroRttWrite = undefined;
+    this.retiredKeys.push(this.keys.zeroRttWrite!);
+    this.keys.zeroRttWrite = undefined;
     if (accepted) return;
     for (const p of this.ld.resetSpace(App, now)) {
       for (const f of p.frames.frames)
@@ -1780,7 +1805,8 @@ export class Connection {
   }
 
   private earlySendAllowed(): boolean {
-    return this.role === 'client' ? !!this.zeroRttWrite && !!this.peer : !!this.appWrite;
+    const keys = this.keys;
+    return this.role === 'client' ? !!keys.zeroRttWrite && !!this.peer : !!keys.write;
   }
 
   /** Queues data (kept by reference); returns the bytes accepted (0: full, 'writable' later). */
@@ -1887,75 +1913,63 @@ export class Connection {
   /** RFC 9001 §6: starts a key update (after the handshake is confirmed). */
   updateKey(now: number): void {
     checkNow(now);
-    if (!this.handshakeConfirmed || !this.appWrite || this._state !== 'established')
+    if (!this.handshakeConfirmed || !this.keys.write || this._state !== 'established')
       throw new RangeError('key update needs a confirmed handshake');
     // §6.1: not before a packet of the current phase was acknowledged.
-    if (!this.writePhaseAcked || this.writePhase !== this.readPhase)
-      throw new RangeError('previous key update not yet acknowledged');
-    this.rotateWriteKey(now);
+    if (!this.keys.mayUpdate) throw new RangeError('previous key update not yet acknowledged');
+    this.rotateWriteKey(now, 'local_update');
   }
 
-  private rotateWriteKey(now: number): void {
-    const next = this.appWrite!.nextPhase();
-    this.appWrite = next; // old key: packets in flight are already protected.
-    this.writePhase ^= 1;
-    this.writePhaseAcked = false;
-    this.writePhaseFirstPn = this.spaces[App].nextPn;
-    this.packetsThisKey = 0;
+  private rotateWriteKey(now: number, trigger: 'local_update' | 'remote_update'): void {
+    // The old key is destroyed once the packets being built with it are protected.
+    this.retiredKeys.push(this.keys.rotateWrite(this.spaces[App].nextPn));
     this._stats.keyUpdates++;
     this.emitQlog(now, 'security:key_updated', {
       key_type: '1rtt',
-      key_phase: this.writePhase,
-      trigger: 'local_update',
+      key_phase: this.keys.writePhase,
+      trigger,
     });
   }
 
   private onPeerKeyUpdate(pn: number, now: number): void {
     // RFC 9001 §6.2: the peer moved to the next phase; §6.5 keep the old key for 3xPTO.
-    this.appReadPrev?.destroy();
-    this.appReadPrev = this.appRead;
-    this.appRead = this.appReadNext;
-    this.appReadNext = undefined;
-    this.readPhase ^= 1;
-    this.readPhaseStartPn = pn;
-    this.prevReadDiscardAt = now + 3 * this.pto();
+    const answer = this.keys.onPeerUpdate(pn, now, 3 * this.pto());
     this.emitQlog(now, 'security:key_updated', {
       key_type: '1rtt',
-      key_phase: this.readPhase,
+      key_phase: this.keys.readPhase,
       trigger: 'remote_update',
     });
     // §6.2: answer with our own update if we did not start it.
-    if (this.writePhase !== this.readPhase) this.rotateWriteKey(now);
+    if (answer) this.rotateWriteKey(now, 'remote_update');
   }
 
   /** Closes the connection: CONNECTION_CLOSE, then the closing period (RFC 9000 §10.2). */
   close(code: number, reason = '', application = true, now = this.lastActivity): void {
     checkCode(code);
     if (typeof reason !== 'string') throw new TypeError('reason must be a string');
-    if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    if (!this.isOpen()) return;
     const bytes = Buffer.from(reason, 'utf8').subarray(0, 512);
-    this.closeFrame = {
+    this.beginClose({ kind: 'local', code, reason, application, remote: false }, now, {
       type: 'connection_close',
       application,
       errorCode: code,
       frameType: 0,
       reason: bytes,
-    };
-    this.closeError = { code, reason, application, remote: false };
-    this.enterClosing(now);
+    });
   }
 
-  private enterClosing(now: number): void {
-    this._state = 'closing';
-    this.closeSendPending = true;
-    this.closeDeadline = now + 3 * this.pto();
-    this.events.push({ type: 'closed', error: this.closeError });
-    this.emitQlog(now, 'transport:connection_closed', {
-      owner: 'local',
-      [this.closeError!.application ? 'application_code' : 'connection_code']:
-        this.closeError!.code,
-      reason: this.closeError!.reason,
-    });
+  /**
+   * Every end of the connection goes through here (RFC 9000 §10): the 'closed' event and the
+   * qlog, then the closing period when we send `frame`, the draining period when the peer
+   * ended it, or nothing at all for an idle timeout (§10.1) or a failed version negotiation.
+   */
+  private beginClose(info: CloseInfo, now: number, frame?: ConnectionCloseFrame): void {
+    const silent = info.kind === 'idle' || info.kind === 'version-negotiation';
+    this.period = new ClosePeriod(info, silent ? now : now + 3 * this.pto(), frame);
+    this._state = frame ? 'closing' : 'draining';
+    this.events.push({ type: 'closed', error: info });
+    this.emitQlog(now, 'transport:connection_closed', qlogClosed(info));
+    if (info.kind === 'idle') this.terminate();
   }
 
   private onConnectionClose(
@@ -1965,20 +1979,8 @@ export class Connection {
     now: number,
   ): void {
     // RFC 9000 §10.2.2: enter the draining period; send nothing more.
-    this.closeError = {
-      code,
-      reason: Buffer.from(reason).toString('utf8'),
-      application,
-      remote: true,
-    };
-    this._state = 'draining';
-    this.closeDeadline = now + 3 * this.pto();
-    this.events.push({ type: 'closed', error: this.closeError });
-    this.emitQlog(now, 'transport:connection_closed', {
-      owner: 'remote',
-      [application ? 'application_code' : 'connection_code']: code,
-      reason: this.closeError.reason,
-    });
+    const text = Buffer.from(reason).toString('utf8');
+    this.beginClose({ kind: 'peer', code, reason: text, application, remote: true }, now);
   }
 
   private terminate(): void {
@@ -1988,11 +1990,9 @@ export class Connection {
       sp.writeKey?.destroy();
       sp.readKey = sp.writeKey = undefined;
     }
-    this.appRead?.destroy();
-    this.appWrite?.destroy();
-    this.appReadPrev?.destroy();
-    this.appReadNext?.destroy();
-    this.appRead = this.appWrite = this.appReadPrev = this.appReadNext = undefined;
+    this.keys.destroy();
+    for (const k of this.retiredKeys) k.destroy();
+    this.retiredKeys.length = 0;
     this.streams.clear();
     this.sendQueue.length = 0;
     this.pendingPackets.length = 0;
@@ -2000,7 +2000,7 @@ export class Connection {
 
   /** A protocol error (ours or the peer's): close with the RFC 9000 §20 code. */
   private fatal(e: unknown, now: number): void {
-    if (this._state === 'closing' || this._state === 'draining' || this._state === 'closed') return;
+    if (!this.isOpen()) return;
     let code: number = TransportError.INTERNAL_ERROR;
     let frameType = 0;
     let reason = e instanceof Error ? e.message : String(e);
@@ -2013,59 +2013,66 @@ export class Connection {
       if (process.env.ZQUIC_DEBUG_INTERNAL) console.error(e);
       reason = 'internal error';
     }
-    this.closeFrame = {
+    this.beginClose({ kind: 'error', code, reason, application: false, remote: false }, now, {
       type: 'connection_close',
       application: false,
       errorCode: code,
       frameType,
       reason: Buffer.from(reason.slice(0, 200)),
-    };
-    this.closeError = { code, reason, application: false, remote: false };
-    this.enterClosing(now);
+    });
   }
 
   // ---------------------------------------------------------------- sending
 
-  /** Datagrams to send now (views into a reusable slab, valid until the next send()). */
+  /**
+   * Datagrams to send now, in a builder shared by every connection: the views are valid until
+   * the next send() of any connection. (writeDatagrams() fills a builder of the caller's.)
+   */
   send(now: number): { data: Uint8Array; remote: Address }[] {
-    checkNow(now);
-    const out = this.out;
-    out.length = 0;
-    if (this._state === 'closed' || this._state === 'draining') return out;
-    const b = this.builder;
+    const b = sharedBuilder(this.maxDatagramSize);
     b.reset();
-    this.keysForBatch.length = 0;
+    const n = this.writeDatagrams(b, now, MAX_DATAGRAMS_PER_SEND);
+    b.protect();
+    const out: { data: Uint8Array; remote: Address }[] = [];
+    for (let i = 0; i < n; i++) out.push({ data: b.datagram(i), remote: this.path.remote });
+    return out;
+  }
+
+  /**
+   * Writes the datagrams due now (at most `maxDatagrams`, as the builder's room allows) at the
+   * end of the caller's batch `out`, and returns how many; they go to `remoteAddress`. The
+   * caller seals the batch with `out.protect()` before it calls this connection again
+   * (ARCHITECTURE.md, "Buffer ownership"). Call it until it returns 0.
+   */
+  writeDatagrams(out: PacketBuilder, now: number, maxDatagrams = MAX_DATAGRAMS_PER_SEND): number {
+    checkNow(now);
+    if (!(out instanceof PacketBuilder)) throw new TypeError('out must be a PacketBuilder');
+    if (this._state === 'closed' || this._state === 'draining') return 0;
+    const first = out.datagramCount;
+    this.builder = out;
     try {
-      if (this._state === 'closing') {
-        if (this.closeSendPending) this.buildClose(now);
+      if (this.period) {
+        if (this.period.sendPending) this.buildClose(now);
       } else {
-        this.maybeAutoKeyUpdate(now);
-        for (let i = 0; i < MAX_DATAGRAMS_PER_SEND; i++) if (!this.buildDatagram(now)) break;
+        // RFC 9001 §6.6: a new key well before the confidentiality limit.
+        if (this.keys.updateDue && this.handshakeConfirmed)
+          this.rotateWriteKey(now, 'local_update');
+        for (let i = 0; i < maxDatagrams; i++) if (!this.buildDatagram(now)) break;
         // RFC 9002 §7.8: the window had room and nothing waits: do not grow it on ACKs.
         const cc = this.ld.cc;
         cc.appLimited =
           cc.canSend(this.maxDatagramSize) && this.pacingAt === 0 && !this.hasAppData();
       }
-      b.protect(this.keysForBatch);
-      for (const k of this.retiredKeys.splice(0)) k.destroy();
     } catch (e) {
+      out.rollback(first);
       this.fatal(e, now);
-      return this.send(now);
+      return this.writeDatagrams(out, now, maxDatagrams); // its CONNECTION_CLOSE
+    } finally {
+      this.builder = NO_BUILDER;
     }
-    for (let i = 0; i < b.datagramCount; i++)
-      out.push({ data: b.datagram(i), remote: this.remote });
-    return out;
-  }
-
-  private keyIndex(key: PacketKey): number {
-    let i = this.keysForBatch.indexOf(key);
-    if (i < 0) i = this.keysForBatch.push(key) - 1;
-    return i;
-  }
-
-  private amplificationRoom(): number {
-    if (this.addressValidated) return Infinity;
-    return 3 * this.bytesReceivedOnPath - this.bytesSentOnPath;
+    for (const k of this.retiredKeys) out.retire(k);
+    this.retiredKeys.length = 0;
+    return out.datagramCount - first;
   }
 
   /**
@@ -2076,17 +2083,17 @@ export class Connection {
   private buildClose(now: number): void {
     const b = this.builder;
     // RFC 9000 §8.1: within the anti-amplification limit (nothing if not even a small datagram fits).
-    const room = Math.min(this.amplificationRoom(), this.maxDatagramSize);
+    const room = Math.min(this.path.amplificationRoom(), this.maxDatagramSize);
     if (room < 64) return;
     b.startDatagram(Math.floor(room));
-    const f = this.closeFrame! as Extract<Frame, { type: 'connection_close' }>;
+    const f = this.period!.frame!;
     for (const space of [Initial, Handshake, App] as const) {
       const sp = this.spaces[space];
       // A client writes 1-RTT only once its handshake completed (RFC 9001 §5.7).
       const key =
         space === App
           ? this.info || this.role === 'server'
-            ? this.appWrite
+            ? this.keys.write
             : undefined
           : sp.writeKey;
       if (!key || sp.discarded) continue;
@@ -2134,9 +2141,9 @@ export class Connection {
     }
     // CONNECTION_CLOSE is not ack-eliciting: only a client pads it (RFC 9000 §14.1).
     const len = b.finishDatagram(this.role === 'client');
-    this.bytesSentOnPath += len;
+    this.path.bytesSent += len;
     this._stats.bytesSent += len;
-    this.closeSendPending = false;
+    this.period!.sendPending = false;
   }
 
   private startPacket(space: PacketSpace, key: PacketKey, zeroRtt = false): boolean {
@@ -2151,8 +2158,8 @@ export class Connection {
       token: space === Initial && this.role === 'client' ? this.token : undefined,
       packetNumber: sp.nextPn,
       largestAcked: this.ld.largestAckedIn(space),
-      keyIndex: this.keyIndex(key),
-      keyPhase: this.writePhase,
+      keyIndex: this.builder.keyIndex(key),
+      keyPhase: this.keys.writePhase,
     });
   }
 
@@ -2160,7 +2167,7 @@ export class Connection {
   private buildDatagram(now: number): boolean {
     const b = this.builder;
     let limit = this.maxDatagramSize;
-    const amp = this.amplificationRoom();
+    const amp = this.path.amplificationRoom();
     if (amp < limit) {
       // RFC 9000 §8.1: at most 3x the bytes received before the address is validated.
       if (amp < 1200) {
@@ -2216,25 +2223,19 @@ export class Connection {
         this.ackElicitingSinceReceive = true;
       }
     }
-    this.bytesSentOnPath += len;
+    this.path.bytesSent += len;
     this._stats.bytesSent += len;
     if (this.discardInitialPending) {
       // RFC 9001 §4.9.1: the client discards Initial keys when it first sends a Handshake packet.
       this.discardInitialPending = false;
       this.discardSpace(Initial, now);
     }
-    if (this.role === 'server' && !this.addressValidated) this.updateAmplification(now);
+    if (this.role === 'server' && !this.path.validated) this.updateAmplification(now);
     return true;
   }
 
   private hasAppData(): boolean {
-    if (
-      this.ctrl.length ||
-      this.handshakeDonePending ||
-      this.pathChallengePending ||
-      this.pathResponses.length
-    )
-      return true;
+    if (this.ctrl.length || this.handshakeDonePending || this.path.hasFrames) return true;
     if (this.connRecv.updateNeeded || this.maxDataUpdates.size) return true;
     if (this.datagrams.length && this._state === 'established') return true;
     if (this.spaces[App].cryptoSend.hasPending) return true;
@@ -2252,20 +2253,6 @@ export class Connection {
     return send.hasPending;
   }
 
-  /**
-   * RFC 9001 §6.6: update the 1-RTT keys well before the confidentiality limit (2^23 packets
-   * for AES-GCM; we use 2^22 for every suite).
-   */
-  private maybeAutoKeyUpdate(now: number): void {
-    if (
-      this.packetsThisKey >= KEY_UPDATE_AFTER_PACKETS &&
-      this.handshakeConfirmed &&
-      this.writePhaseAcked &&
-      this.writePhase === this.readPhase
-    )
-      this.rotateWriteKey(now);
-  }
-
   private buildPacket(
     space: PacketSpace,
     now: number,
@@ -2273,10 +2260,9 @@ export class Connection {
   ): SentPacket<PacketMeta> | null {
     const sp = this.spaces[space];
     if (sp.discarded) return null;
-    let key = space === App ? this.appWrite : sp.writeKey;
     // The client sends 1-RTT only after the handshake completes (RFC 9001 §5.7), 0-RTT before.
     const zeroRtt = space === App && this.role === 'client' && !this.info;
-    if (zeroRtt) key = this.zeroRttWrite;
+    const key = space !== App ? sp.writeKey : zeroRtt ? this.keys.zeroRttWrite : this.keys.write;
     if (!key) return null;
     const b = this.builder;
     const probe = sp.probes > 0;
@@ -2323,7 +2309,7 @@ export class Connection {
     const size = b.finishPacket();
     const pn = sp.nextPn++;
     if (probe && eliciting) sp.probes--;
-    if (space === App && !zeroRtt) this.packetsThisKey++;
+    if (space === App && !zeroRtt) this.keys.packetsThisKey++;
     if (space === Handshake && this.role === 'client' && !this.spaces[Initial].discarded)
       this.discardInitialPending = true;
     if (this.qlog)
@@ -2349,7 +2335,7 @@ export class Connection {
       ackEliciting: eliciting,
       inFlight: eliciting,
       // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
-      frames: { frames, phase: space === App && !zeroRtt ? this.writePhase : -1 },
+      frames: { frames, phase: space === App && !zeroRtt ? this.keys.writePhase : -1 },
     };
   }
 
@@ -2387,15 +2373,16 @@ export class Connection {
       this.handshakeDonePending = false;
       wrote = true;
     }
-    while (this.pathResponses.length && b.room >= 9) {
-      b.writeFrame({ type: 'path_response', data: this.pathResponses.shift()! });
+    const path = this.path;
+    while (path.responses.length && b.room >= PATH_FRAME_SIZE) {
+      b.writeFrame({ type: 'path_response', data: path.responses.shift()! });
       frames.push({ t: 'other', name: 'path_response' });
       wrote = true;
     }
-    if (this.pathChallengePending && this.pathChallenge && b.room >= 9) {
-      b.writeFrame({ type: 'path_challenge', data: this.pathChallenge });
+    if (path.challengePending && path.challenge && b.room >= PATH_FRAME_SIZE) {
+      b.writeFrame({ type: 'path_challenge', data: path.challenge });
       frames.push({ t: 'challenge' });
-      this.pathChallengePending = false;
+      path.challengePending = false;
       wrote = true;
     }
     while (this.ctrl.length) {
@@ -2531,10 +2518,12 @@ export class Connection {
   // ---------------------------------------------------------------- Retry / VN (client)
 
   private onRetry(buf: Uint8Array, h: PacketHeader, now: number): void {
+    const drop = (why: string) => this.drop(now, h, h.end - h.start, 'rejected', why);
     // RFC 9000 §17.2.5.2: only one Retry, before any other packet from the server, valid tag.
-    if (this.role !== 'client' || this.retrySourceCid || this.receivedFromPeer) return this.drop();
-    if (equalBytes(h.scid, this.dcid)) return this.drop();
-    if (!verifyRetry(buf, h, this.originalDcid)) return this.drop();
+    if (this.role !== 'client' || this.retrySourceCid || this.receivedFromPeer)
+      return drop('unexpected Retry');
+    if (equalBytes(h.scid, this.dcid)) return drop('Retry SCID equals our DCID');
+    if (!verifyRetry(buf, h, this.originalDcid)) return drop('Retry integrity tag');
     this.retrySourceCid = own(h.scid);
     this.dcid = this.retrySourceCid;
     this.initialKeysDcid = this.dcid;
@@ -2550,43 +2539,48 @@ export class Connection {
   }
 
   private onVersionNegotiation(h: PacketHeader, now: number): void {
+    const drop = (why: string) => this.drop(now, h, h.end - h.start, 'rejected', why);
     // RFC 9000 §6.2: ignore VN after any other packet or listing our version.
-    if (this.role !== 'client' || this.receivedFromPeer) return this.drop();
+    if (this.role !== 'client' || this.receivedFromPeer) return drop('unexpected VN');
     if (!equalBytes(h.dcid, this.scid) || !equalBytes(h.scid, this.originalDcid))
-      return this.drop();
+      return drop('VN connection IDs');
     const versions = h.supportedVersions ?? [];
-    if (versions.includes(this.version)) return this.drop();
+    if (versions.includes(this.version)) return drop('VN lists our version');
     // RFC 9368 §2.1: incompatible negotiation: start again with a version both support.
     const next = SUPPORTED_VERSIONS.find((v) => versions.includes(v));
     if (next !== undefined && !this.vnOriginalVersion) return this.restartWithVersion(next, now);
     // RFC 9368 §4: no common version: abandon the attempt.
-    this.closeError = {
-      code: TransportError.VERSION_NEGOTIATION_ERROR,
-      reason: 'no common QUIC version',
-      application: false,
-      remote: true,
-    };
-    this._state = 'draining';
-    this.closeDeadline = now;
-    this.events.push({ type: 'closed', error: this.closeError });
+    const code = TransportError.VERSION_NEGOTIATION_ERROR;
+    const reason = 'no common QUIC version';
+    const info = { code, reason, application: false, remote: true };
+    this.beginClose({ kind: 'version-negotiation', ...info }, now);
   }
 
-  /** A new connection attempt in `version` that keeps this object (and our SCID). */
+  /**
+   * RFC 9368 §2.1: a new connection attempt in `version` (a new Initial DCID and ClientHello,
+   * the same SCID and streams); 0-RTT data goes again under the new attempt's keys.
+   */
   private restartWithVersion(version: number, now: number): void {
+    this.vnOriginalVersion = this.version;
+    this.version = this.firstVersion = version;
+    const initial = this.spaces[Initial];
+    this.retiredKeys.push(initial.readKey!, initial.writeKey!);
+    // A new CRYPTO stream; packet numbers go on (loss detection has seen the old ones).
+    this.spaces[Initial] = new Space(Initial, 0, 3);
+    this.spaces[Initial].nextPn = initial.nextPn;
+    this.ld.resetSpace(Initial, now);
+    if (this.keys.zeroRttWrite) this.endZeroRtt(false, now);
     const dcid = randomBytes(LOCAL_CID_LENGTH);
-    const fresh = new Connection({ ...this.config, version }, this.remote, now, {
-      scid: this.scid,
-      dcid,
-      originalDcid: dcid,
-      version,
-    });
-    fresh.vnOriginalVersion = this.version;
-    (fresh.tls as TlsClient).start(fresh.wall(now));
-    fresh.drainTls(now);
-    const events = this.events.splice(0);
-    this.terminate();
-    Object.assign(this, fresh);
-    this.events.unshift(...events);
+    this.dcid = this.originalDcid = this.initialKeysDcid = dcid;
+    this.installInitialKeys(dcid);
+    const tp = this.tp!;
+    tp.versionInformation = versionInformation(version);
+    const transportParameters = Buffer.from(own(encodeTransportParameters(tp, 'client')).buffer);
+    this.tls?.destroy();
+    const tls = new TlsClient({ ...this.tlsOptions, transportParameters } as TlsClientOptions);
+    this.tls = tls;
+    tls.start(this.wall(now));
+    this.drainTls(now);
     this._stats.handshakeStart = now;
   }
 

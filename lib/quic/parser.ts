@@ -164,7 +164,7 @@ export class BatchUnprotector {
   }
 }
 
-/** Keys for one received packet: undefined drops it (no keys for that space yet). */
+/** Keys for one received packet: undefined leaves it to the caller (no key for it yet). */
 export type KeyLookup = (
   header: PacketHeader,
 ) => { key: PacketKey; largestPn: number; expectedKeyPhase?: number } | undefined;
@@ -179,6 +179,7 @@ export interface ParsedPacket {
   error?: QuicError;
 }
 
+/** Not unprotected by the batch: no key when it was queued (or the batch was full). */
 export const NO_KEY = -4;
 export const NOT_PROTECTED = -5;
 /** §12.2: a coalesced packet whose DCID differs from the first packet's is ignored. */
@@ -192,12 +193,122 @@ function sameDcid(first: PacketHeader, h: PacketHeader): boolean {
   return true;
 }
 
+/** What logDrop says of an unprotect status. */
+export function statusName(status: number): string {
+  switch (status) {
+    case UNPROTECT_AUTH_FAILED:
+      return 'authentication failed';
+    case UNPROTECT_KEY_PHASE:
+      return 'key phase';
+    case NO_KEY:
+      return 'no key';
+    case DCID_MISMATCH:
+      return 'DCID differs from the first packet (§12.2)';
+    default:
+      return 'malformed';
+  }
+}
+
 /**
- * Parses a received datagram end to end: splits it (§12.2), unprotects each packet with the
- * key `keys` gives, decodes the frames. A datagram whose first header is unparseable yields
- * no packets (dropped); packets that fail authentication are dropped and reported by status;
- * a malformed frame in an authentic packet is reported as `error`. Never throws for any
- * datagram content. `greaseQuicBit`: accept a fixed bit of 0 (RFC 9287, after advertising it).
+ * The receive path (ARCHITECTURE.md "Data path"): the datagrams of one buffer are split into
+ * their packets (RFC 9000 §12.2), every packet whose key is known is unprotected in place by
+ * one native call, and the caller then takes the packets in order. A packet queued without a
+ * key (NO_KEY) is the caller's to retry once earlier packets have installed keys, and a
+ * UNPROTECT_KEY_PHASE result (header protection removed, payload not opened) is the caller's
+ * to open with another key phase (RFC 9001 §6.3).
+ */
+export class ReceiveBatch {
+  private slab: Uint8Array = NO_BYTES;
+  private readonly headers: PacketHeader[] = [];
+  /** The caller's tag of the datagram each packet came from. */
+  private readonly tags: number[] = [];
+  /** Index in the unprotector, or a status (< 0). */
+  private readonly slots: number[] = [];
+  private readonly keys: PacketKey[] = [];
+  private readonly unprotector: BatchUnprotector;
+
+  constructor(
+    readonly shortDcidLength: number,
+    maxPackets = 64,
+  ) {
+    this.unprotector = new BatchUnprotector(maxPackets);
+  }
+
+  /** Starts a batch over `slab`: datagrams are then given as offsets into it. */
+  reset(slab: Uint8Array): this {
+    this.slab = slab;
+    this.headers.length = this.tags.length = this.slots.length = this.keys.length = 0;
+    this.unprotector.clear();
+    return this;
+  }
+
+  /**
+   * Splits slab[start, end) and queues its packets with the keys `lookup` gives. Returns the
+   * number of packets (0: the first header is unparseable and the datagram is dropped).
+   */
+  addDatagram(start: number, end: number, tag: number, lookup: KeyLookup, grease = false): number {
+    const { packets, error } = splitDatagram(this.slab, this.shortDcidLength, start, end, grease);
+    if (error) logDrop('rx', packets.length ? 'rest of datagram' : 'datagram', error.message);
+    for (const h of packets) {
+      this.headers.push(h);
+      this.tags.push(tag);
+      this.slots.push(this.queue(h, packets[0]!, lookup));
+    }
+    return packets.length;
+  }
+
+  private queue(h: PacketHeader, first: PacketHeader, lookup: KeyLookup): number {
+    if (h !== first && !sameDcid(first, h)) return DCID_MISMATCH;
+    if (h.type === 'version_negotiation' || h.type === 'retry') return NOT_PROTECTED;
+    const k = lookup(h);
+    if (!k) return NO_KEY;
+    let keyIndex = this.keys.indexOf(k.key);
+    if (keyIndex < 0) keyIndex = this.keys.push(k.key) - 1;
+    const phase = h.type === '1rtt' ? (k.expectedKeyPhase ?? -1) : -1;
+    const slot = this.unprotector.add(keyIndex, h, k.largestPn, phase);
+    return slot < 0 ? NO_KEY : slot;
+  }
+
+  /** Unprotects every queued packet in place: one native call. */
+  run(): void {
+    this.unprotector.run(this.keys, this.slab);
+    this.keys.length = 0; // a batch does not keep keys alive
+  }
+
+  get length(): number {
+    return this.headers.length;
+  }
+
+  header(i: number): PacketHeader {
+    return this.headers[i]!;
+  }
+
+  tag(i: number): number {
+    return this.tags[i]!;
+  }
+
+  /** After run(): the full packet number, or NO_KEY / NOT_PROTECTED / DCID_MISMATCH / an
+   * UNPROTECT_* status. */
+  status(i: number): number {
+    const slot = this.slots[i]!;
+    return slot < 0 ? slot : this.unprotector.result(slot);
+  }
+
+  /** Lets go of the slab and the headers' views into it. */
+  release(): void {
+    this.reset(NO_BYTES);
+  }
+}
+
+const parseBatch = new ReceiveBatch(0);
+
+/**
+ * Parses a received datagram end to end through the receive path: splits it (§12.2),
+ * unprotects each packet with the key `keys` gives, decodes the frames. A datagram whose first
+ * header is unparseable yields no packets (dropped); packets that fail authentication are
+ * dropped and reported by status; a malformed frame in an authentic packet is reported as
+ * `error`. Never throws for any datagram content. `greaseQuicBit`: accept a fixed bit of 0
+ * (RFC 9287, after advertising it).
  */
 export function parseDatagram(
   buf: Uint8Array,
@@ -205,69 +316,42 @@ export function parseDatagram(
   keys: KeyLookup,
   options: { greaseQuicBit?: boolean } = {},
 ): ParsedPacket[] {
-  const { packets, error } = splitDatagram(
-    buf,
-    shortDcidLength,
-    0,
-    buf.length,
-    options.greaseQuicBit ?? false,
-  );
-  if (error) logDrop('rx', packets.length ? 'rest of datagram' : 'datagram', error.message);
+  const batch =
+    parseBatch.shortDcidLength === shortDcidLength ? parseBatch : new ReceiveBatch(shortDcidLength);
+  batch.reset(buf).addDatagram(0, buf.length, 0, keys, options.greaseQuicBit ?? false);
+  batch.run();
   const out: ParsedPacket[] = [];
-  for (const header of packets) {
-    if (header !== packets[0] && !sameDcid(packets[0]!, header)) {
-      logDrop(
-        'rx',
-        `coalesced ${header.type} packet`,
-        'DCID differs from the first packet (§12.2)',
-      );
-      out.push({ header, packetNumber: DCID_MISMATCH });
-      continue;
+  try {
+    for (let i = 0; i < batch.length; i++) {
+      const header = batch.header(i);
+      const pn = batch.status(i);
+      if (pn < 0) {
+        if (pn !== NOT_PROTECTED) logDrop('rx', `${header.type} packet`, statusName(pn));
+        out.push({ header, packetNumber: pn });
+        continue;
+      }
+      try {
+        const frames = readPacketFrames(buf, header);
+        if (enabled('packets'))
+          logPacket(
+            'rx',
+            header.type,
+            header.version,
+            header.dcid,
+            header.scid,
+            pn,
+            header.end - header.start,
+            frames,
+          );
+        out.push({ header, packetNumber: pn, frames });
+      } catch (err) {
+        const e = err instanceof QuicError ? err : new QuicError(PROTOCOL_VIOLATION, String(err));
+        logDrop('rx', `${header.type} packet ${pn}`, e.message);
+        out.push({ header, packetNumber: pn, error: e });
+      }
     }
-    if (header.type === 'version_negotiation' || header.type === 'retry') {
-      out.push({ header, packetNumber: NOT_PROTECTED });
-      continue;
-    }
-    const k = keys(header);
-    if (!k) {
-      logDrop('rx', `${header.type} packet`, 'no key');
-      out.push({ header, packetNumber: NO_KEY });
-      continue;
-    }
-    const phase = header.type === '1rtt' ? (k.expectedKeyPhase ?? -1) : -1;
-    const pn = unprotectPacket(k.key, buf, header, k.largestPn, phase);
-    if (pn < 0) {
-      logDrop(
-        'rx',
-        `${header.type} packet`,
-        pn === UNPROTECT_AUTH_FAILED
-          ? 'authentication failed'
-          : pn === UNPROTECT_KEY_PHASE
-            ? 'key phase'
-            : 'malformed',
-      );
-      out.push({ header, packetNumber: pn });
-      continue;
-    }
-    try {
-      const frames = readPacketFrames(buf, header);
-      if (enabled('packets'))
-        logPacket(
-          'rx',
-          header.type,
-          header.version,
-          header.dcid,
-          header.scid,
-          pn,
-          header.end - header.start,
-          frames,
-        );
-      out.push({ header, packetNumber: pn, frames });
-    } catch (err) {
-      const e = err instanceof QuicError ? err : new QuicError(PROTOCOL_VIOLATION, String(err));
-      logDrop('rx', `${header.type} packet ${pn}`, e.message);
-      out.push({ header, packetNumber: pn, error: e });
-    }
+  } finally {
+    batch.release();
   }
   return out;
 }
