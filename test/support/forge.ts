@@ -1,0 +1,46 @@
+/**
+ * A misbehaving peer for hostile-input tests, seen from outside the connection: packets with
+ * any frames, sealed with keys taken from a key log (as Wireshark would), so the connection
+ * under test reads them through its real receive path.
+ */
+import { PacketKey, QUIC_V1 } from '../../lib/crypto/packet.js';
+import type { CipherSuiteName } from '../../lib/crypto/suites.js';
+import { PacketBuilder } from '../../lib/quic/builder.js';
+import type { Frame } from '../../lib/quic/frames.js';
+
+/** The secret of `label` (e.g. CLIENT_TRAFFIC_SECRET_0) in NSS key log lines. */
+export function secretFromKeylog(lines: readonly string[], label: string): Buffer {
+  const line = lines.find((l) => l.startsWith(`${label} `));
+  if (!line) throw new Error(`no ${label} in the key log`);
+  return Buffer.from(line.trim().split(' ')[2]!, 'hex');
+}
+
+/** One datagram holding one packet of `type` with `frames`, protected with `secret`. */
+export function forgePacket(opts: {
+  type: 'initial' | 'handshake' | '1rtt';
+  secret: Uint8Array;
+  suite?: CipherSuiteName;
+  dcid: Uint8Array;
+  scid?: Uint8Array;
+  packetNumber: number;
+  frames: Frame[];
+}): Buffer {
+  const key = PacketKey.fromSecret(opts.suite ?? 'TLS_AES_128_GCM_SHA256', opts.secret, QUIC_V1);
+  const b = new PacketBuilder(1500, 1);
+  b.startDatagram(1500);
+  b.startPacket({
+    type: opts.type,
+    version: QUIC_V1,
+    dcid: opts.dcid,
+    scid: opts.scid,
+    packetNumber: opts.packetNumber,
+    largestAcked: -1,
+    keyIndex: b.keyIndex(key),
+  });
+  for (const f of opts.frames) b.writeFrame(f);
+  b.finishPacket();
+  b.finishDatagram(false);
+  b.protect();
+  key.destroy();
+  return Buffer.from(b.datagram(0));
+}
