@@ -10,16 +10,13 @@ import {
   UNPROTECT_AUTH_FAILED,
   UNPROTECT_KEY_PHASE,
   QUIC_V1,
-  QUIC_V2,
 } from '../crypto/packet.js';
 import { enabled } from '../debug/log.js';
 import { logDrop, logPacket } from '../debug/packets.js';
-import { decodeClientHello } from '../tls/messages.js';
 import { Alert, TlsAlert } from '../tls/alerts.js';
 import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
-import type { SessionTicket } from '../tls/session-ticket.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { cryptoError, QuicError, TransportError, transportErrorName } from './errors.js';
@@ -50,6 +47,15 @@ import {
   unprotectPacket,
 } from './parser.js';
 import { AppKeys } from './key-phases.js';
+import type { ConnectionEvent, ConnectionState, ConnectionStats, StreamRead } from './events.js';
+import {
+  checkAddress,
+  checkCode,
+  checkNow,
+  DEFAULT_TRANSPORT,
+  resolveConfig,
+  type ConnectionConfig,
+} from './config.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import { Path, sameAddress, type Address } from './path.js';
 import {
@@ -62,11 +68,20 @@ import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './strea
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
 import { ConnectionIds } from './cid.js';
 import { HandshakeFraming } from './post-handshake.js';
+import {
+  checkVersionInformation,
+  clientOffers,
+  SUPPORTED_VERSIONS,
+  versionInformation,
+} from './version.js';
+import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
 import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
 
-export type { QlogEvent, Address, CloseInfo };
+export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
+export type { ConnectionEvent, ConnectionState, ConnectionStats, StreamRead } from './events.js';
 export type { CloseKind } from './close.js';
 import {
+  authenticateConnectionIds,
   decodeTransportParameters,
   encodeTransportParameters,
   withDefaults,
@@ -75,69 +90,9 @@ import {
   type TransportParameters,
 } from './transport-params.js';
 
-export interface ConnectionConfig {
-  role: 'client' | 'server';
-  version?: number;
-  tls: TlsClientOptions | TlsServerOptions;
-  transport?: Partial<TransportParameters>;
-  cc?: 'newreno' | 'cubic';
-  qlog?: (event: QlogEvent) => void;
-  token?: Uint8Array;
-  wallClockOffset?: number;
-  maxDatagramSize?: number;
-  streamSendBuffer?: number;
-  newToken?: (remote: Address) => Uint8Array;
-  statelessResetToken?: (cid: Uint8Array) => Uint8Array;
-}
-
 export type ConnectionHandshakeInfo = HandshakeInfo;
 
 const QLOG_PACKET_TYPE: Record<string, string> = { '0rtt': '0RTT', '1rtt': '1RTT' };
-
-export interface ConnectionStats {
-  handshakeStart: number;
-  handshakeDurationMs: number;
-  bytesSent: number;
-  bytesReceived: number;
-  packetsSent: number;
-  packetsReceived: number;
-  packetsDropped: number;
-  packetsLost: number;
-  cwnd: number;
-  bytesInFlight: number;
-  smoothedRtt: number;
-  minRtt: number;
-  latestRtt: number;
-  keyUpdates: number;
-}
-
-export type ConnectionEvent =
-  | { type: 'handshake-complete'; info: HandshakeInfo }
-  | { type: 'stream-opened'; streamId: number }
-  | { type: 'readable'; streamId: number }
-  | { type: 'writable'; streamId: number }
-  | { type: 'stream-reset'; streamId: number; code: number }
-  | { type: 'stop-sending'; streamId: number; code: number }
-  /** Both halves reached a terminal state (RFC 9000 §3): everything sent was acknowledged (or
-   * the reset was), everything received was read (or reset/stopped). The stream is freed. */
-  | { type: 'stream-closed'; streamId: number }
-  | { type: 'streams-available'; bidirectional: boolean }
-  | { type: 'datagram'; data: Uint8Array }
-  | { type: 'session-ticket'; ticket: SessionTicket }
-  | { type: 'new-token'; token: Uint8Array }
-  | { type: 'connection-id'; action: 'add' | 'retire'; cid: Uint8Array }
-  | { type: 'path-changed'; remote: Address }
-  | { type: 'closed'; error: CloseInfo };
-
-/** What readChunk() returns: ordered data (a view, or null) and whether the stream's data ends
- * with this call (the FIN is reported exactly once: with the last bytes, or with null data
- * when the FIN arrived after everything was read). */
-export interface StreamRead {
-  data: Uint8Array | null;
-  fin: boolean;
-}
-
-export type ConnectionState = 'handshake' | 'established' | 'closing' | 'draining' | 'closed';
 
 /** Length of the connection IDs we issue (short headers are parsed with it). */
 export const LOCAL_CID_LENGTH = 8;
@@ -180,9 +135,6 @@ const CONFIRMED_SERVER: ConnectionConfig = Object.freeze({ role: 'server', tls: 
 /** RFC 8446 §4: HandshakeType new_session_ticket. */
 const NEW_SESSION_TICKET = 4;
 
-/** Versions we speak, in our order of preference for version negotiation. */
-const SUPPORTED_VERSIONS = [QUIC_V1, QUIC_V2];
-
 const { Initial, Handshake, ApplicationData: App } = PacketSpace;
 const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
@@ -197,47 +149,6 @@ function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
   return true;
 }
 
-/** RFC 9368 §3: version_information: the chosen version, then every version we support. */
-function versionInformation(chosen: number): {
-  chosenVersion: number;
-  availableVersions: number[];
-} {
-  return {
-    chosenVersion: chosen,
-    availableVersions: [chosen, ...SUPPORTED_VERSIONS.filter((v) => v !== chosen)],
-  };
-}
-
-function checkAddress(a: unknown, name: string): Address {
-  const x = a as Address;
-  if (x === null || typeof x !== 'object' || typeof x.address !== 'string')
-    throw new TypeError(`${name} must be an address object`);
-  if (!Number.isInteger(x.port) || x.port < 0 || x.port > 65535)
-    throw new RangeError(`${name}.port must be 0..65535`);
-  return x;
-}
-
-function checkNow(now: unknown): number {
-  if (typeof now !== 'number' || !Number.isFinite(now))
-    throw new TypeError('now must be a finite number');
-  return now;
-}
-
-/** Our transport parameter defaults (RFC 9000 §18.2 names, camelCase). */
-const DEFAULT_TRANSPORT: TransportParameters = {
-  maxIdleTimeout: 30_000,
-  maxUdpPayloadSize: 65527,
-  initialMaxData: 1 << 20,
-  initialMaxStreamDataBidiLocal: 256 * 1024,
-  initialMaxStreamDataBidiRemote: 256 * 1024,
-  initialMaxStreamDataUni: 256 * 1024,
-  initialMaxStreamsBidi: 100,
-  initialMaxStreamsUni: 100,
-  ackDelayExponent: 3,
-  maxAckDelay: 25,
-  activeConnectionIdLimit: 4,
-  maxDatagramFrameSize: 65535,
-};
 /** Receive windows may grow (auto-tuning) up to these multiples of the initial ones. */
 const WINDOW_GROWTH = 16;
 
@@ -339,35 +250,18 @@ export class Connection {
       addressValidated?: boolean;
     },
   ) {
-    if (config === null || typeof config !== 'object')
-      throw new TypeError('config must be an object');
+    const settings = resolveConfig(config);
     this.config = config;
     this.statelessResetTokenOf = config.statelessResetToken;
     this.role = config.role;
-    if (this.role !== 'client' && this.role !== 'server')
-      throw new TypeError("config.role must be 'client' or 'server'");
     this.version = init.version;
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
-    this.maxDatagramSize = config.maxDatagramSize ?? 1200;
-    if (
-      !Number.isInteger(this.maxDatagramSize) ||
-      this.maxDatagramSize < 1200 ||
-      this.maxDatagramSize > 65527
-    )
-      throw new RangeError('config.maxDatagramSize must be an integer in 1200..65527');
-    this.streamSendBuffer = config.streamSendBuffer ?? 1 << 20;
-    if (!Number.isInteger(this.streamSendBuffer) || this.streamSendBuffer < 1)
-      throw new RangeError('config.streamSendBuffer must be a positive integer');
-    this.wallClockOffset = config.wallClockOffset ?? 0;
-    if (typeof this.wallClockOffset !== 'number' || !Number.isFinite(this.wallClockOffset))
-      throw new TypeError('config.wallClockOffset must be a finite number');
-    if (config.qlog !== undefined && typeof config.qlog !== 'function')
-      throw new TypeError('config.qlog must be a function');
+    this.maxDatagramSize = settings.maxDatagramSize;
+    this.streamSendBuffer = settings.streamSendBuffer;
+    this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
-    if (config.token !== undefined && !(config.token instanceof Uint8Array))
-      throw new TypeError('config.token must be a Uint8Array');
-    this.token = config.token ?? new Uint8Array(0);
+    this.token = settings.token;
     this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
     this.scid = init.scid;
     this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH);
@@ -394,10 +288,7 @@ export class Connection {
     if (this.role === 'server' && config.version !== undefined) {
       if (!isSupportedVersion(config.version))
         throw new RangeError('config.version is not supported');
-      tp.versionInformation.availableVersions = [
-        config.version,
-        ...SUPPORTED_VERSIONS.filter((v) => v !== config.version),
-      ];
+      tp.versionInformation = versionInformation(this.version, config.version);
       this.versionDecided = config.version === this.version;
     }
     this.tp = tp;
@@ -1332,12 +1223,7 @@ export class Connection {
   private decideVersion(ch: Buffer): void {
     this.versionDecided = true;
     const want = this.config.version!;
-    if (ch[0] !== 1) return; // Not a ClientHello: the TLS engine will fail it.
-    const tpBytes = decodeClientHello(ch.subarray(4, 4 + ch.readUIntBE(1, 3))).extensions
-      .quicTransportParameters;
-    if (!tpBytes) return;
-    const vi = decodeTransportParameters(tpBytes, 'client').versionInformation;
-    if (!vi || !vi.availableVersions.includes(want)) return;
+    if (!clientOffers(ch, want)) return;
     this.oldInitialRead = this.spaces[Initial].readKey;
     this.oldVersion = this.version;
     this.retiredKeys.push(this.spaces[Initial].writeKey!);
@@ -1441,45 +1327,18 @@ export class Connection {
 
   private onPeerTransportParameters(data: Uint8Array, now: number): void {
     // Decoded from a private copy: the CIDs kept are views into it, not into TLS buffers.
-    const tp = decodeTransportParameters(own(data), this.role === 'client' ? 'server' : 'client');
-    const bad = (m: string): never => {
-      throw new QuicError(TransportError.TRANSPORT_PARAMETER_ERROR, m);
-    };
-    // RFC 9000 §7.3: authenticate the connection IDs of the handshake.
-    if (!equalBytes(tp.initialSourceConnectionId, this.peerInitialScid))
-      throw new QuicError(
-        TransportError.PROTOCOL_VIOLATION,
-        'initial_source_connection_id mismatch',
-      );
-    if (this.role === 'client') {
-      if (!equalBytes(tp.originalDestinationConnectionId, this.originalDcid))
-        throw new QuicError(
-          TransportError.PROTOCOL_VIOLATION,
-          'original_destination_connection_id mismatch',
-        );
-      if (this.retrySourceCid) {
-        if (!tp.retrySourceConnectionId) bad('retry_source_connection_id missing after Retry');
-        if (!equalBytes(tp.retrySourceConnectionId, this.retrySourceCid))
-          throw new QuicError(
-            TransportError.PROTOCOL_VIOLATION,
-            'retry_source_connection_id mismatch',
-          );
-      } else if (tp.retrySourceConnectionId) bad('retry_source_connection_id without Retry');
-    }
-    // RFC 9368 §4: the chosen versions must match what happened on the wire.
-    const vi = tp.versionInformation;
-    const vnError = (m: string): never => {
-      throw new QuicError(TransportError.VERSION_NEGOTIATION_ERROR, m);
-    };
-    if (this.role === 'client') {
-      if (vi) {
-        if (vi.chosenVersion !== this.version) vnError('server chosen version mismatch');
-        if (this.vnOriginalVersion && vi.availableVersions.includes(this.vnOriginalVersion))
-          vnError('version downgrade');
-      } else if (this.version !== this.firstVersion || this.vnOriginalVersion)
-        vnError('version_information missing after version negotiation');
-    } else if (vi && vi.chosenVersion !== this.firstVersion)
-      vnError('client chosen version mismatch');
+    const sender = this.role === 'client' ? 'server' : 'client';
+    const tp = decodeTransportParameters(own(data), sender);
+    authenticateConnectionIds(tp, sender, {
+      peerInitialScid: this.peerInitialScid,
+      originalDcid: this.originalDcid,
+      retrySourceCid: this.retrySourceCid,
+    });
+    checkVersionInformation(tp.versionInformation, this.role, {
+      version: this.version,
+      firstVersion: this.firstVersion,
+      vnOriginal: this.vnOriginalVersion,
+    });
     const p = withDefaults(tp);
     this.peer = p;
     this.connSend.update(p.initialMaxData);
@@ -2601,28 +2460,6 @@ export class Connection {
   }
 }
 
-const ZERO_RTT_LIMITS = [
-  'initialMaxData',
-  'initialMaxStreamDataBidiLocal',
-  'initialMaxStreamDataBidiRemote',
-  'initialMaxStreamDataUni',
-  'initialMaxStreamsBidi',
-  'initialMaxStreamsUni',
-  'maxDatagramFrameSize',
-] as const;
-
-/** The limits a 0-RTT client may rely on, stored in tickets (RFC 9000 §7.4.1). */
-function encodeZeroRttLimits(p: ResolvedTransportParameters): Buffer {
-  const b = Buffer.alloc(8 * ZERO_RTT_LIMITS.length);
-  ZERO_RTT_LIMITS.forEach((k, i) => b.writeDoubleBE(p[k], 8 * i));
-  return b;
-}
-
-function zeroRttLimitsFit(remembered: Buffer, p: ResolvedTransportParameters): boolean {
-  if (remembered.length !== 8 * ZERO_RTT_LIMITS.length) return false;
-  return ZERO_RTT_LIMITS.every((k, i) => p[k] >= remembered.readDoubleBE(8 * i));
-}
-
 /**
  * A standalone copy (its own small ArrayBuffer). Buffer.from() of a small input slices Node's
  * shared 8 KB pool, and one slice kept per connection would pin a whole pool chunk.
@@ -2636,9 +2473,4 @@ function limitsOnly(p: ResolvedTransportParameters): ResolvedTransportParameters
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(TRANSPORT_PARAMETER_DEFAULTS)) out[k] = p[k as keyof typeof p];
   return out as unknown as ResolvedTransportParameters;
-}
-
-function checkCode(code: unknown): void {
-  if (typeof code !== 'number' || !Number.isSafeInteger(code) || code < 0 || code >= 2 ** 62)
-    throw new RangeError('code must be an integer in [0, 2^62)');
 }

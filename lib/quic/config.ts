@@ -1,0 +1,98 @@
+/**
+ * What a Connection is configured with, our transport parameter defaults, and the checks
+ * every value from the API gets (TypeError / RangeError naming it).
+ */
+import type { TlsClientOptions } from '../tls/client.js';
+import type { TlsServerOptions } from '../tls/server.js';
+import type { Address } from './path.js';
+import type { QlogEvent } from './qlog.js';
+import type { TransportParameters } from './transport-params.js';
+
+export interface ConnectionConfig {
+  role: 'client' | 'server';
+  /** Client: the version of its first Initial; server: the version it prefers (RFC 9368). */
+  version?: number;
+  tls: TlsClientOptions | TlsServerOptions;
+  transport?: Partial<TransportParameters>;
+  cc?: 'newreno' | 'cubic';
+  qlog?: (event: QlogEvent) => void;
+  /** Client: a token for its Initial packets (from NEW_TOKEN). */
+  token?: Uint8Array;
+  /** `now + wallClockOffset` is the wall-clock time (ms since the epoch) the TLS engine uses
+   * for certificate validity and ticket ages (default 0: `now` is epoch ms). */
+  wallClockOffset?: number;
+  /** Largest UDP payload we send (default 1200; no PMTU discovery). */
+  maxDatagramSize?: number;
+  /** Bytes write() buffers per stream (default 1 MiB). */
+  streamSendBuffer?: number;
+  /** Server: makes NEW_TOKEN tokens. */
+  newToken?: (remote: Address) => Uint8Array;
+  /** The 16-byte stateless reset token for a CID of ours (default random). */
+  statelessResetToken?: (cid: Uint8Array) => Uint8Array;
+}
+
+/** Our transport parameter defaults (RFC 9000 §18.2 names, camelCase). */
+export const DEFAULT_TRANSPORT: Readonly<TransportParameters> = {
+  maxIdleTimeout: 30_000,
+  maxUdpPayloadSize: 65527,
+  initialMaxData: 1 << 20,
+  initialMaxStreamDataBidiLocal: 256 * 1024,
+  initialMaxStreamDataBidiRemote: 256 * 1024,
+  initialMaxStreamDataUni: 256 * 1024,
+  initialMaxStreamsBidi: 100,
+  initialMaxStreamsUni: 100,
+  ackDelayExponent: 3,
+  maxAckDelay: 25,
+  activeConnectionIdLimit: 4,
+  maxDatagramFrameSize: 65535,
+};
+
+/** The config's scalar settings, checked, with their defaults. */
+export function resolveConfig(config: ConnectionConfig): {
+  maxDatagramSize: number;
+  streamSendBuffer: number;
+  wallClockOffset: number;
+  token: Uint8Array;
+} {
+  if (config === null || typeof config !== 'object')
+    throw new TypeError('config must be an object');
+  if (config.role !== 'client' && config.role !== 'server')
+    throw new TypeError("config.role must be 'client' or 'server'");
+  const maxDatagramSize = config.maxDatagramSize ?? 1200;
+  if (!Number.isInteger(maxDatagramSize) || maxDatagramSize < 1200 || maxDatagramSize > 65527)
+    throw new RangeError('config.maxDatagramSize must be an integer in 1200..65527');
+  const streamSendBuffer = config.streamSendBuffer ?? 1 << 20;
+  if (!Number.isInteger(streamSendBuffer) || streamSendBuffer < 1)
+    throw new RangeError('config.streamSendBuffer must be a positive integer');
+  const wallClockOffset = config.wallClockOffset ?? 0;
+  if (typeof wallClockOffset !== 'number' || !Number.isFinite(wallClockOffset))
+    throw new TypeError('config.wallClockOffset must be a finite number');
+  if (config.qlog !== undefined && typeof config.qlog !== 'function')
+    throw new TypeError('config.qlog must be a function');
+  if (config.token !== undefined && !(config.token instanceof Uint8Array))
+    throw new TypeError('config.token must be a Uint8Array');
+  return { maxDatagramSize, streamSendBuffer, wallClockOffset, token: config.token ?? NO_TOKEN };
+}
+
+const NO_TOKEN = new Uint8Array(0);
+
+export function checkAddress(a: unknown, name: string): Address {
+  const x = a as Address;
+  if (x === null || typeof x !== 'object' || typeof x.address !== 'string')
+    throw new TypeError(`${name} must be an address object`);
+  if (!Number.isInteger(x.port) || x.port < 0 || x.port > 65535)
+    throw new RangeError(`${name}.port must be 0..65535`);
+  return x;
+}
+
+export function checkNow(now: unknown): number {
+  if (typeof now !== 'number' || !Number.isFinite(now))
+    throw new TypeError('now must be a finite number');
+  return now;
+}
+
+/** An error code (RFC 9000 §20: a varint, < 2^62). */
+export function checkCode(code: unknown): void {
+  if (typeof code !== 'number' || !Number.isSafeInteger(code) || code < 0 || code >= 2 ** 62)
+    throw new RangeError('code must be an integer in [0, 2^62)');
+}
