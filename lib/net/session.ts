@@ -5,7 +5,13 @@
 // service() afterwards, which turns connection events into API events.
 import { EventEmitter } from 'node:events';
 
-import type { Address, Connection, ConnectionStats, StreamRead } from '../quic/connection.js';
+import type {
+  Address,
+  Connection,
+  ConnectionEvent,
+  ConnectionStats,
+  StreamRead,
+} from '../quic/connection.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
 import type { HeapItem } from './timer-heap.js';
 import { QuicStream, type StreamHost } from './stream.js';
@@ -40,8 +46,9 @@ export interface SessionDriver {
   now(): number;
   /** Schedule service() soon (data to send). */
   kick(session: QuicSession): void;
-  addRoute(session: QuicSession, cid: Uint8Array): void;
-  removeRoute(session: QuicSession, cid: Uint8Array): void;
+  /** Every event polled from the connection, before the session handles it (the endpoint
+   * keeps its routing table and handshake count with them). */
+  event(session: QuicSession, ev: ConnectionEvent): void;
   /** The session is finished: forget it. */
   detach(session: QuicSession): void;
 }
@@ -65,8 +72,6 @@ export class QuicSession extends EventEmitter implements HeapItem {
   deadline = Infinity;
   /** @internal */
   heapIndex = -1;
-  /** @internal routing keys of this session */
-  readonly routes = new Set<string>();
   /** @internal */
   readonly conn: Connection;
 
@@ -245,6 +250,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
   /** @internal after receive()/timeout()/API calls: dispatch connection events. */
   service(_now: number): void {
     for (let ev; (ev = this.conn.poll());) {
+      this.driver.event(this, ev);
       switch (ev.type) {
         case 'handshake-complete': {
           const i = ev.info;
@@ -302,10 +308,6 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         case 'new-token':
           this.emit('token', ev.token);
-          break;
-        case 'connection-id':
-          if (ev.action === 'add') this.driver.addRoute(this, ev.cid);
-          else this.driver.removeRoute(this, ev.cid);
           break;
         case 'path-changed':
           this.emit('path', ev.remote);

@@ -19,7 +19,8 @@
  *   which the endpoint already knows from accept()).
  * - Extra config: `maxDatagramSize` (default 1200), `streamSendBuffer` (bytes write() buffers
  *   per stream, default 1 MiB), `newToken` (server: produces NEW_TOKEN tokens),
- *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random). On a
+ *   `statelessResetToken(cid)` (16-byte token for a CID of ours; default random), `random(n)`
+ *   (the source of our CIDs and other random bytes; default node:crypto). On a
  *   server, `version` is the preferred version for compatible version negotiation (RFC 9368).
  * - Extra API: `readChunk(streamId, max)` returns `{ data, fin }`: the FIN is reported with the
  *   last bytes (or alone when it came after them), once; `isFinished(streamId)`,
@@ -35,7 +36,6 @@
  * Not implemented: connection migration initiated by us, preferred_address, ECN, PMTU
  * discovery (datagrams stay at maxDatagramSize), spin bit.
  */
-import { randomBytes } from 'node:crypto';
 import {
   initialSecrets,
   PacketKey,
@@ -80,6 +80,7 @@ import {
 import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
 import { ConnectionIds } from './cid.js';
+import { randomSource, type RandomSource } from './random.js';
 import { HandshakeFraming } from './post-handshake.js';
 import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
 
@@ -112,6 +113,8 @@ export interface ConnectionConfig {
   streamSendBuffer?: number;
   newToken?: (remote: Address) => Uint8Array;
   statelessResetToken?: (cid: Uint8Array) => Uint8Array;
+  /** Source of our CIDs, default reset tokens and PATH_CHALLENGE data (default node:crypto). */
+  random?: RandomSource;
 }
 
 export type ConnectionHandshakeInfo = HandshakeInfo;
@@ -256,6 +259,7 @@ export class Connection {
   /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
   private config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
+  private readonly random: RandomSource;
   /** The TLS engine; a server drops it once the handshake is done (nothing more to say), a
    * client once the handshake is confirmed and a session ticket arrived (later tickets are
    * skipped, following the message framing in appFraming). */
@@ -380,6 +384,7 @@ export class Connection {
       throw new TypeError('config must be an object');
     this.config = config;
     this.statelessResetTokenOf = config.statelessResetToken;
+    this.random = randomSource(config.random, 'config.random');
     this.role = config.role;
     if (this.role !== 'client' && this.role !== 'server')
       throw new TypeError("config.role must be 'client' or 'server'");
@@ -407,7 +412,7 @@ export class Connection {
     this.token = config.token ?? new Uint8Array(0);
     this.remote = remote;
     this.scid = init.scid;
-    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH);
+    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH, this.random);
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
@@ -522,9 +527,10 @@ export class Connection {
     const version = config.version ?? QUIC_V1;
     if (typeof version !== 'number' || !isSupportedVersion(version))
       throw new RangeError('config.version must be QUIC_V1 or QUIC_V2');
-    const dcid = randomBytes(LOCAL_CID_LENGTH);
+    const random = randomSource(config.random, 'config.random');
+    const dcid = random(LOCAL_CID_LENGTH);
     const c = new Connection(config, remote, now, {
-      scid: randomBytes(LOCAL_CID_LENGTH),
+      scid: random(LOCAL_CID_LENGTH),
       dcid,
       originalDcid: dcid,
       version,
@@ -562,7 +568,7 @@ export class Connection {
     const h = packets[0];
     if (!h || h.type !== 'initial')
       throw new RangeError('firstDatagram must start with an Initial packet');
-    const scid = randomBytes(LOCAL_CID_LENGTH);
+    const scid = randomSource(config.random, 'config.random')(LOCAL_CID_LENGTH);
     const c = new Connection(config, remote, now, {
       scid,
       dcid: own(h.scid),
@@ -600,7 +606,7 @@ export class Connection {
   }
 
   private resetTokenFor(cid: Uint8Array): Uint8Array {
-    const t = this.statelessResetTokenOf?.(cid) ?? randomBytes(16);
+    const t = this.statelessResetTokenOf?.(cid) ?? this.random(16);
     if (!(t instanceof Uint8Array) || t.length !== 16)
       throw new RangeError('statelessResetToken must return 16 bytes');
     return t;
@@ -993,7 +999,7 @@ export class Connection {
     // RFC 9000 §9.3: validate the new path; RFC 9002 §9.4 keeps the congestion state for a
     // NAT rebinding (same peer, port change) – we reset the RTT estimate conservatively? No:
     // a port-only change keeps RTT and cwnd.
-    this.pathChallenge = randomBytes(8);
+    this.pathChallenge = this.random(8);
     this.pathChallengePending = true;
     this.addressValidated = false;
     this.events.push({ type: 'path-changed', remote });
@@ -2573,7 +2579,7 @@ export class Connection {
 
   /** A new connection attempt in `version` that keeps this object (and our SCID). */
   private restartWithVersion(version: number, now: number): void {
-    const dcid = randomBytes(LOCAL_CID_LENGTH);
+    const dcid = this.random(LOCAL_CID_LENGTH);
     const fresh = new Connection({ ...this.config, version }, this.remote, now, {
       scid: this.scid,
       dcid,
