@@ -73,7 +73,7 @@ function clients(
   const all: Client[] = [];
   const byConn = new Map<Connection, Client>();
   for (let i = 0; i < n; i++) {
-    const conn = endpoint.connect(withoutRole(clientConfig()), SERVER_ADDR, net.now);
+    const conn = net.connect(node, withoutRole(clientConfig()), SERVER_ADDR);
     const c: Client = { conn, open: false, echoed: [], done: false };
     all.push(c);
     byConn.set(conn, c);
@@ -334,6 +334,14 @@ describe('quic/endpoint (sans-IO, in memory)', () => {
     );
     expect(() => ep.receive(new Uint8Array(1), SERVER_ADDR, NaN)).to.throw(TypeError, /now/);
     expect(() => ep.connect(null as never, SERVER_ADDR, 0)).to.throw(TypeError, /config/);
+    expect(() =>
+      ep.connect({ ...withoutRole(clientConfig()), random: 1 as never }, SERVER_ADDR, 0),
+    ).to.throw(TypeError, /config.random/);
+    const server = () => withoutRole(serverConfig());
+    expect(() => new Endpoint({ server, stateless: { random: 1 as never } })).to.throw(
+      TypeError,
+      /random/,
+    );
     const short = new Endpoint({ random: (n) => new Uint8Array(n - 1) });
     expect(() => short.connect(withoutRole(clientConfig()), SERVER_ADDR, 0)).to.throw(
       TypeError,

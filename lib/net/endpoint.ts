@@ -32,7 +32,7 @@ export interface EndpointOptions {
   handshakeTimeout?: number;
   /** Always answer new connections with Retry (address validation, RFC 9000 §8.1.2). */
   retry?: boolean;
-  /** Handshakes in progress above which Retry is used automatically (default 64). */
+  /** Handshakes in progress at or above which Retry is used automatically (default 64). */
   retryThreshold?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;
@@ -170,8 +170,8 @@ export class QuicEndpoint extends EventEmitter {
     return session;
   }
 
-  /** The configuration of a server connection for a client's first Initial (RFC 9000 §7.2:
-   * `originalDcid` names its qlog). */
+  /** The configuration of a server connection for a client's first Initial (its qlog file is
+   * named for `originalDcid`). */
   private serverConfig(
     server: NonNullable<EndpointOptions['server']>,
     originalDcid: Uint8Array,

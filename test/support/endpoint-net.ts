@@ -5,7 +5,12 @@
  * happened (routing decisions, stateless answers byte for byte, datagram sizes, CIDs, tokens,
  * events) can be compared between runs.
  */
-import type { Address, Connection, ConnectionEvent } from '../../lib/quic/connection.js';
+import type {
+  Address,
+  Connection,
+  ConnectionConfig,
+  ConnectionEvent,
+} from '../../lib/quic/connection.js';
 import type { Endpoint, Received } from '../../lib/quic/endpoint.js';
 
 export interface Datagram {
@@ -47,6 +52,14 @@ export class EndpointNet {
     const node: Node = { name, address, endpoint, received: [] };
     this.nodes.set(addr(address), node);
     return node;
+  }
+
+  /** Opens a client connection from `node` (its CIDs go into the trace). */
+  connect(node: Node, config: Omit<ConnectionConfig, 'role'>, remote: Address): Connection {
+    const conn = node.endpoint.connect(config, remote, this.now);
+    const cids = conn.localConnectionIds().map(hex);
+    this.trace.push(`${this.now} ${node.name} connect #${this.id(conn)} ${cids}`);
+    return conn;
   }
 
   /** A stable number for a connection in the trace. */
