@@ -150,6 +150,7 @@ export class Endpoint {
     return this.entries.size;
   }
 
+  /** The connections, for driving them (send, timers, events). */
   connections(): IterableIterator<Connection> {
     return this.entries.keys();
   }
