@@ -1,25 +1,17 @@
 // QuicEndpoint: one node:dgram socket (IPv4 or IPv6) carrying any number of QUIC connections.
-// Routes datagrams by destination connection ID (our CIDs are LOCAL_CID_LENGTH bytes, so short
-// headers can be routed), accepts new connections as a server through the stateless logic
-// (Retry when forced or under handshake load, Version Negotiation, stateless reset), enforces
-// the connection limit and handshake timeout, drives all connections' timers with one timer
-// armed at the earliest deadline (a min-heap), and sends what they produce in batches.
+// The sans-IO quic/endpoint.ts decides what every datagram is for (routing by connection ID,
+// accepting new connections, Retry, Version Negotiation, Stateless Reset, the connection limit);
+// this file moves the bytes, keeps one QuicSession per connection, enforces the handshake
+// timeout, drives all connections' timers with one timer armed at the earliest deadline (a
+// min-heap), and sends what they produce in batches.
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 
-import { debug, log } from '../debug/log.js';
-import {
-  Connection,
-  LOCAL_CID_LENGTH,
-  type Address,
-  type ConnectionConfig,
-} from '../quic/connection.js';
-import {
-  StatelessServer,
-  type FirstPacketDecision,
-  type StatelessOptions,
-} from '../quic/stateless.js';
+import { log } from '../debug/log.js';
+import type { Address, Connection, ConnectionConfig } from '../quic/connection.js';
+import { Endpoint, type EndpointStats } from '../quic/endpoint.js';
+import type { StatelessOptions } from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
 import { QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
@@ -40,7 +32,7 @@ export interface EndpointOptions {
   handshakeTimeout?: number;
   /** Always answer new connections with Retry (address validation, RFC 9000 §8.1.2). */
   retry?: boolean;
-  /** Handshakes in progress above which Retry is used automatically (default 64). */
+  /** Handshakes in progress at or above which Retry is used automatically (default 64). */
   retryThreshold?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;
@@ -48,8 +40,6 @@ export interface EndpointOptions {
 }
 
 const MAX_SEND_QUEUE = 4096;
-/** Client endpoints with at most this many sessions look for Stateless Resets. */
-const MAX_RESET_CANDIDATES = 8;
 
 function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 ** 31): number {
   if (v === undefined) return dflt;
@@ -58,59 +48,46 @@ function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 **
   return v;
 }
 
-const key = (cid: Uint8Array): string =>
-  Buffer.from(cid.buffer, cid.byteOffset, cid.length).toString('latin1');
-
 export class QuicEndpoint extends EventEmitter {
   /** Resolves when the endpoint's socket is closed. */
   readonly closed: Promise<void>;
+  /** Stateless work done by this endpoint. `dropped`: datagrams that reached no connection
+   * (garbage, unknown CIDs, limits). */
+  readonly stats: EndpointStats;
   private readonly socket: Socket;
-  private readonly routes = new Map<string, QuicSession>();
-  private readonly sessions = new Set<QuicSession>();
+  private readonly core: Endpoint;
+  private readonly sessions = new Map<Connection, QuicSession>();
   private readonly heap = new TimerHeap<QuicSession>();
   private dirty = new Set<QuicSession>();
   private immediate: NodeJS.Immediate | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
-  private readonly stateless: StatelessServer | undefined;
   private readonly server: EndpointOptions['server'];
-  private readonly maxConnections: number;
   private readonly handshakeTimeout: number;
-  private readonly forceRetry: boolean;
-  private readonly retryThreshold: number;
   private readonly qlogDir: string | undefined;
-  private handshaking = 0;
+  /** The qlog of the server connection being accepted (made with its config, kept only if the
+   * endpoint accepts the connection). */
+  private acceptingQlog: QlogWriter | undefined;
   private closing = false;
   private resolveClosed!: () => void;
-  /** Stateless work done by this endpoint. `dropped`: datagrams that reached no connection
-   * (garbage, unknown CIDs, limits). */
-  readonly stats = {
-    accepted: 0,
-    dropped: 0,
-    retry: 0,
-    'version-negotiation': 0,
-    'stateless-reset': 0,
-  };
   private readonly driver: SessionDriver;
-  /** Shared by every server connection (one closure per endpoint, not per connection). */
-  private readonly newToken: (remote: Address) => Uint8Array;
-  private readonly resetToken: (cid: Uint8Array) => Uint8Array;
 
   private constructor(socket: Socket, options: EndpointOptions) {
     super();
     this.socket = socket;
     this.server = options.server;
-    this.maxConnections = nonNegInt(options.maxConnections, 'maxConnections', 10_000);
     this.handshakeTimeout =
       nonNegInt(options.handshakeTimeout, 'handshakeTimeout', 10_000) || 10_000;
-    this.forceRetry = options.retry === true;
-    this.retryThreshold = nonNegInt(options.retryThreshold, 'retryThreshold', 64);
     this.qlogDir = options.qlogDir;
-    if (this.server)
-      this.stateless = new StatelessServer({ cidLength: LOCAL_CID_LENGTH, ...options.stateless });
-    const stateless = this.stateless;
-    this.newToken = (r) => stateless!.newToken(r, performance.now());
-    this.resetToken = (cid) => stateless!.resetToken(cid);
+    const server = this.server;
+    this.core = new Endpoint({
+      server: server && ((info) => this.serverConfig(server, info.originalDcid, info.now)),
+      maxConnections: options.maxConnections,
+      retry: options.retry,
+      retryThreshold: options.retryThreshold,
+      stateless: options.stateless,
+    });
+    this.stats = this.core.stats;
     this.closed = new Promise((res) => (this.resolveClosed = res));
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     socket.on('error', (err) => log('warn', `endpoint socket: ${err.message}`));
@@ -119,12 +96,7 @@ export class QuicEndpoint extends EventEmitter {
     this.driver = {
       now: () => performance.now(),
       kick: (s) => self.kick(s),
-      addRoute: (s, cid) => self.addRoute(s, cid),
-      removeRoute: (s, cid) => {
-        const k = key(cid);
-        if (self.routes.get(k) === s) self.routes.delete(k);
-        s.routes.delete(k);
-      },
+      event: (s, ev) => self.core.event(s.conn, ev),
       detach: (s) => self.detach(s),
     };
   }
@@ -184,13 +156,8 @@ export class QuicEndpoint extends EventEmitter {
     if (this.closing) throw new Error('endpoint is closing');
     const now = performance.now();
     const qlog = this.qlogDir ? new QlogWriter(this.qlogDir, 'client', now) : undefined;
-    const conn = Connection.connect(
-      {
-        ...config,
-        role: 'client',
-        wallClockOffset: performance.timeOrigin,
-        qlog: qlog?.event ?? config.qlog,
-      },
+    const conn = this.core.connect(
+      { ...config, wallClockOffset: performance.timeOrigin, qlog: qlog?.event ?? config.qlog },
       remote,
       now,
     );
@@ -198,161 +165,80 @@ export class QuicEndpoint extends EventEmitter {
       qlog?.close();
       onFinish?.();
     });
-    this.attach(session);
+    this.sessions.set(conn, session);
     this.kick(session);
     return session;
   }
 
-  private attach(session: QuicSession): void {
-    this.sessions.add(session);
-    for (const cid of session.conn.localConnectionIds()) this.addRoute(session, cid);
-  }
-
-  private addRoute(session: QuicSession, cid: Uint8Array): void {
-    const k = key(cid);
-    if (this.routes.has(k) && this.routes.get(k) !== session) return; // collision: keep the first
-    this.routes.set(k, session);
-    session.routes.add(k);
+  /** The configuration of a server connection for a client's first Initial (its qlog file is
+   * named for `originalDcid`). */
+  private serverConfig(
+    server: NonNullable<EndpointOptions['server']>,
+    originalDcid: Uint8Array,
+    now: number,
+  ): Omit<ConnectionConfig, 'role'> {
+    const odcid = Buffer.from(originalDcid).toString('hex');
+    // Held in memory until the connection is accepted (an Initial that does not decrypt makes
+    // none, and its qlog is never written).
+    const qlog = this.qlogDir
+      ? new QlogWriter(this.qlogDir, 'server', now, odcid, true)
+      : undefined;
+    this.acceptingQlog = qlog;
+    const base = server.config();
+    return { ...base, wallClockOffset: performance.timeOrigin, qlog: qlog?.event ?? base.qlog };
   }
 
   private detach(session: QuicSession): void {
-    if (!this.sessions.delete(session)) return;
-    for (const k of session.routes) if (this.routes.get(k) === session) this.routes.delete(k);
-    session.routes.clear();
+    if (!this.sessions.delete(session.conn)) return;
+    this.core.remove(session.conn);
     this.heap.remove(session);
     this.dirty.delete(session);
     if (this.closing && this.sessions.size === 0) this.closeSocket();
   }
 
   private onMessage(msg: Buffer, rinfo: { address: string; port: number; family: string }): void {
-    try {
-      const now = performance.now();
-      const remote: Address = {
-        address: rinfo.address,
-        port: rinfo.port,
-        family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
-      };
-      const session = this.route(msg);
-      if (session) {
-        session.conn.receive(msg, remote, now);
-        this.kick(session);
-        return;
-      }
-      if (!this.stateless) return this.maybeStatelessReset(msg, remote, now);
-      if (this.closing) return this.drop('no connection for this CID');
-      this.acceptNew(msg, remote, now);
-    } catch (err) {
-      // Nothing from the network may throw out of the endpoint. (The connection never throws
-      // for network input, so this is a local problem: say so.)
-      log(
-        'warn',
-        `endpoint: datagram from ${rinfo.address}:${rinfo.port}: ${(err as Error).message}`,
-      );
-      this.drop(`error: ${(err as Error).message}`);
-    }
-  }
-
-  private route(msg: Buffer): QuicSession | undefined {
-    if (msg.length < 1 + LOCAL_CID_LENGTH) return undefined;
-    if ((msg[0]! & 0x80) === 0)
-      return this.routes.get(msg.toString('latin1', 1, 1 + LOCAL_CID_LENGTH));
-    if (msg.length < 6) return undefined;
-    const len = msg[5]!;
-    if (len > 20 || 6 + len > msg.length) return undefined;
-    return this.routes.get(msg.toString('latin1', 6, 6 + len));
-  }
-
-  /**
-   * RFC 9000 §10.3.1: a Stateless Reset does not carry one of our CIDs, so it cannot be routed;
-   * on a client endpoint with few sessions each one checks the datagram against the reset
-   * tokens its peer gave it (a copy each: receive() works in place).
-   */
-  private maybeStatelessReset(msg: Buffer, remote: Address, now: number): void {
-    if ((msg[0]! & 0x80) !== 0 || msg.length < 21 || this.sessions.size > MAX_RESET_CANDIDATES)
-      return this.drop('no connection for this CID');
-    for (const s of this.sessions) {
-      if (s.remoteAddress.port !== remote.port || s.remoteAddress.address !== remote.address)
-        continue;
-      s.conn.receive(Buffer.from(msg), remote, now);
-      this.kick(s);
-    }
-  }
-
-  private drop(reason: string): void {
-    this.stats.dropped++;
-    debug('packets', () => `endpoint: dropped datagram (${reason})`);
-  }
-
-  private acceptNew(msg: Buffer, remote: Address, now: number): void {
-    const stateless = this.stateless!;
-    const retry = this.forceRetry || this.handshaking >= this.retryThreshold;
-    const d = stateless.decideFirstPacket(msg, remote, now, { retry });
-    if (d.kind === 'drop') return this.drop(d.reason);
-    if (d.kind !== 'accept') {
-      debug('packets', () => `endpoint: ${d.kind} to ${remote.address}:${remote.port}`);
-      this.stats[d.kind]++;
-      this.socket.send(d.packet, remote.port, remote.address);
-      return;
-    }
-    // §5.2.2: a server that cannot take more connections may drop the Initial.
-    if (this.sessions.size >= this.maxConnections) return this.drop('connection limit');
-    this.startServerSession(msg, remote, now, d);
-  }
-
-  /** A server session for an accepted first Initial. (Its own function: the closures made
-   * here must not keep the decision's views into the first datagram alive.) */
-  private startServerSession(
-    msg: Buffer,
-    remote: Address,
-    now: number,
-    d: Extract<FirstPacketDecision, { kind: 'accept' }>,
-  ): void {
-    const server = this.server!;
-    const odcid = Buffer.from(d.originalDcid ?? d.dcid).toString('hex');
-    const qlog = this.qlogDir
-      ? new QlogWriter(this.qlogDir, 'server', now, odcid, true)
-      : undefined;
-    const base = server.config();
-    const conn = Connection.accept(
-      {
-        ...base,
-        role: 'server',
-        wallClockOffset: performance.timeOrigin,
-        qlog: qlog?.event ?? base.qlog,
-        newToken: this.newToken,
-        statelessResetToken: this.resetToken,
-      },
-      msg,
-      remote,
-      now,
-      {
-        originalDcid: d.originalDcid,
-        retrySourceCid: d.retrySourceCid,
-        addressValidated: d.addressValidated,
-      },
-    );
-    // RFC 9000 §14.1 / §21.1: create state only for an Initial that decrypts; a datagram that
-    // merely looks like one (any 1200 random bytes behind a v1 header) is dropped, so garbage
-    // cannot fill the connection table until the handshake timeout.
-    if (conn.stats.packetsReceived === 0) {
-      qlog?.discard();
-      return this.drop('Initial did not decrypt');
-    }
-    qlog?.release();
-    this.handshaking++;
-    this.stats.accepted++;
-    let counted = true;
-    const uncount = () => {
-      if (counted) this.handshaking--;
-      counted = false;
+    const remote: Address = {
+      address: rinfo.address,
+      port: rinfo.port,
+      family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
     };
-    const session = new QuicSession(this.driver, conn, this.handshakeTimeout, () => {
-      uncount();
-      qlog?.close();
-    });
-    session.once('handshake', uncount);
-    this.addRoute(session, d.dcid);
-    this.attach(session);
+    const r = this.core.receive(msg, remote, performance.now());
+    const qlog = this.acceptingQlog;
+    this.acceptingQlog = undefined;
+    if (r.kind !== 'new') qlog?.discard();
+    switch (r.kind) {
+      case 'routed':
+        this.kickConn(r.conn);
+        break;
+      case 'probed':
+        for (const conn of r.conns) this.kickConn(conn);
+        break;
+      case 'new':
+        qlog?.release();
+        this.startServerSession(r.conn, qlog);
+        break;
+      case 'respond':
+        this.socket.send(r.datagram, remote.port, remote.address);
+        break;
+      case 'dropped':
+        // Nothing from the network may throw out of the endpoint; an error here is a local
+        // problem (the connection never throws for network input): say so.
+        if (r.error)
+          log('warn', `endpoint: datagram from ${rinfo.address}:${rinfo.port}: ${r.error.message}`);
+        break;
+    }
+  }
+
+  private kickConn(conn: Connection): void {
+    const session = this.sessions.get(conn);
+    if (session) this.kick(session);
+  }
+
+  /** A session for a connection the core endpoint accepted. */
+  private startServerSession(conn: Connection, qlog: QlogWriter | undefined): void {
+    const server = this.server!;
+    const session = new QuicSession(this.driver, conn, this.handshakeTimeout, () => qlog?.close());
+    this.sessions.set(conn, session);
     this.kick(session);
     try {
       server.onsession(session);
@@ -363,7 +249,7 @@ export class QuicEndpoint extends EventEmitter {
 
   /** Schedules a service pass for `session` (after the current I/O callbacks: batches). */
   private kick(session: QuicSession): void {
-    if (!this.sessions.has(session)) return;
+    if (!this.sessions.has(session.conn)) return;
     this.dirty.add(session);
     this.immediate ??= setImmediate(() => this.flush());
   }
@@ -380,9 +266,9 @@ export class QuicEndpoint extends EventEmitter {
   private service(session: QuicSession, now: number): void {
     try {
       session.service(now);
-      if (this.sessions.has(session)) this.transmit(session, now);
-      if (this.sessions.has(session) && session.afterSend(now)) this.transmit(session, now);
-      if (this.sessions.has(session)) this.heap.set(session, session.nextDeadline());
+      if (this.sessions.has(session.conn)) this.transmit(session, now);
+      if (this.sessions.has(session.conn) && session.afterSend(now)) this.transmit(session, now);
+      if (this.sessions.has(session.conn)) this.heap.set(session, session.nextDeadline());
     } catch (err) {
       log('error', `session failed: ${(err as Error).stack ?? String(err)}`);
       session.finish();
@@ -437,7 +323,7 @@ export class QuicEndpoint extends EventEmitter {
         log('error', `timeout failed: ${(err as Error).message}`);
         s.finish();
       }
-      if (this.sessions.has(s)) this.service(s, now);
+      if (this.sessions.has(s.conn)) this.service(s, now);
     }
     this.arm();
   }
@@ -446,8 +332,9 @@ export class QuicEndpoint extends EventEmitter {
   async close(): Promise<void> {
     if (!this.closing) {
       this.closing = true;
+      this.core.close();
       // A session that ended with an error is closed all the same (its `closed` says why).
-      const all = [...this.sessions].map((s) => s.close().catch(() => {}));
+      const all = [...this.sessions.values()].map((s) => s.close().catch(() => {}));
       await Promise.all(all);
       if (this.sessions.size === 0) this.closeSocket();
     }
@@ -457,7 +344,8 @@ export class QuicEndpoint extends EventEmitter {
   /** Drops every session at once (no CONNECTION_CLOSE) and closes the socket. */
   destroy(): void {
     this.closing = true;
-    for (const s of [...this.sessions]) s.finish();
+    this.core.close();
+    for (const s of [...this.sessions.values()]) s.finish();
     this.closeSocket();
   }
 
@@ -465,7 +353,7 @@ export class QuicEndpoint extends EventEmitter {
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
     this.timer = this.immediate = undefined;
-    this.stateless?.destroy();
+    this.core.destroy();
     // Let sends queued this tick (dgram resolves addresses on the next tick) go out first.
     setImmediate(() => {
       try {

@@ -10,6 +10,7 @@ import type {
   CloseInfo,
   CloseKind,
   Connection,
+  ConnectionEvent,
   ConnectionStats,
   StreamRead,
 } from '../quic/connection.js';
@@ -68,8 +69,9 @@ export interface SessionDriver {
   now(): number;
   /** Schedule service() soon (data to send). */
   kick(session: QuicSession): void;
-  addRoute(session: QuicSession, cid: Uint8Array): void;
-  removeRoute(session: QuicSession, cid: Uint8Array): void;
+  /** Every event polled from the connection, before the session handles it (the endpoint
+   * keeps its routing table and handshake count with them). */
+  event(session: QuicSession, ev: ConnectionEvent): void;
   /** The session is finished: forget it. */
   detach(session: QuicSession): void;
 }
@@ -94,8 +96,6 @@ export class QuicSession extends EventEmitter implements HeapItem {
   deadline = Infinity;
   /** @internal */
   heapIndex = -1;
-  /** @internal routing keys of this session */
-  readonly routes = new Set<string>();
   /** @internal */
   readonly conn: Connection;
 
@@ -281,6 +281,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
   /** @internal after receive()/timeout()/API calls: dispatch connection events. */
   service(_now: number): void {
     for (let ev; (ev = this.conn.poll());) {
+      this.driver.event(this, ev);
       switch (ev.type) {
         case 'handshake-complete': {
           const i = ev.info;
@@ -338,10 +339,6 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         case 'new-token':
           this.emit('token', ev.token);
-          break;
-        case 'connection-id':
-          if (ev.action === 'add') this.driver.addRoute(this, ev.cid);
-          else this.driver.removeRoute(this, ev.cid);
           break;
         case 'path-changed':
           this.emit('path', ev.remote);

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QuicError, TransportError } from './errors.js';
+import type { RandomSource } from './random.js';
 
 /**
  * A CID the peer issued, with its stateless reset token (RFC 9000 §10.3) when it gave one.
@@ -77,6 +78,7 @@ export class ConnectionIds {
     ourFirst: Uint8Array,
     peerFirst: Uint8Array,
     readonly cidLength: number,
+    private readonly random: RandomSource = randomBytes,
   ) {
     this.local.set(0, latin1(ourFirst));
     this.current = peerFirst;
@@ -114,7 +116,7 @@ export class ConnectionIds {
     const out: IssuedCid[] = [];
     const n = limit - this.local.size;
     if (n <= 0) return out;
-    const all = randomBytes(n * this.cidLength);
+    const all = this.random(n * this.cidLength);
     for (let i = 0; i < n; i++) {
       const seq = this.nextSeq++;
       const cid = all.subarray(i * this.cidLength, (i + 1) * this.cidLength);

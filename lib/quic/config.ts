@@ -6,6 +6,7 @@ import type { TlsClientOptions } from '../tls/client.js';
 import type { TlsServerOptions } from '../tls/server.js';
 import type { Address } from './path.js';
 import type { QlogEvent } from './qlog.js';
+import type { RandomSource } from './random.js';
 import type { TransportParameters } from './transport-params.js';
 
 export interface ConnectionConfig {
@@ -29,6 +30,9 @@ export interface ConnectionConfig {
   newToken?: (remote: Address) => Uint8Array;
   /** The 16-byte stateless reset token for a CID of ours (default random). */
   statelessResetToken?: (cid: Uint8Array) => Uint8Array;
+  /** Source of our CIDs, default reset tokens and PATH_CHALLENGE data (default node:crypto):
+   * a simulation replays from a seed. */
+  random?: RandomSource;
 }
 
 /** Our transport parameter defaults (RFC 9000 §18.2 names, camelCase). */

@@ -3,7 +3,6 @@
  * and time in, events and datagrams out. Its contract (ownership of received and written
  * buffers, events, the closing period) is described in ARCHITECTURE.md, "The connection".
  */
-import { randomBytes } from 'node:crypto';
 import {
   initialSecrets,
   PacketKey,
@@ -67,6 +66,7 @@ import {
 import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
 import { ConnectionIds } from './cid.js';
+import { randomSource, type RandomSource } from './random.js';
 import { HandshakeFraming } from './post-handshake.js';
 import {
   checkVersionInformation,
@@ -158,6 +158,7 @@ export class Connection {
   /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
   private config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
+  private readonly random: RandomSource;
   /** The TLS engine; a server drops it once the handshake is done (nothing more to say), a
    * client once the handshake is confirmed and a session ticket arrived (later tickets are
    * skipped, following the message framing in appFraming). */
@@ -253,6 +254,7 @@ export class Connection {
     const settings = resolveConfig(config);
     this.config = config;
     this.statelessResetTokenOf = config.statelessResetToken;
+    this.random = randomSource(config.random, 'config.random');
     this.role = config.role;
     this.version = init.version;
     if (!isSupportedVersion(this.version))
@@ -264,7 +266,7 @@ export class Connection {
     this.token = settings.token;
     this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
     this.scid = init.scid;
-    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH);
+    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH, this.random);
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
@@ -369,9 +371,10 @@ export class Connection {
     const version = config.version ?? QUIC_V1;
     if (typeof version !== 'number' || !isSupportedVersion(version))
       throw new RangeError('config.version must be QUIC_V1 or QUIC_V2');
-    const dcid = randomBytes(LOCAL_CID_LENGTH);
+    const random = randomSource(config.random, 'config.random');
+    const dcid = random(LOCAL_CID_LENGTH);
     const c = new Connection(config, remote, now, {
-      scid: randomBytes(LOCAL_CID_LENGTH),
+      scid: random(LOCAL_CID_LENGTH),
       dcid,
       originalDcid: dcid,
       version,
@@ -409,7 +412,7 @@ export class Connection {
     const h = packets[0];
     if (!h || h.type !== 'initial')
       throw new RangeError('firstDatagram must start with an Initial packet');
-    const scid = randomBytes(LOCAL_CID_LENGTH);
+    const scid = randomSource(config.random, 'config.random')(LOCAL_CID_LENGTH);
     const c = new Connection(config, remote, now, {
       scid,
       dcid: own(h.scid),
@@ -447,7 +450,7 @@ export class Connection {
   }
 
   private resetTokenFor(cid: Uint8Array): Uint8Array {
-    const t = this.statelessResetTokenOf?.(cid) ?? randomBytes(16);
+    const t = this.statelessResetTokenOf?.(cid) ?? this.random(16);
     if (!(t instanceof Uint8Array) || t.length !== 16)
       throw new RangeError('statelessResetToken must return 16 bytes');
     return t;
@@ -917,7 +920,7 @@ export class Connection {
     );
     if (probing) return;
     if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
-    this.path.migrate(remote, randomBytes(8));
+    this.path.migrate(remote, this.random(8));
     this.events.push({ type: 'path-changed', remote });
     this.emitQlog(now, 'connectivity:connection_id_updated', {
       remote: `${remote.address}:${remote.port}`,
@@ -2429,7 +2432,7 @@ export class Connection {
     this.spaces[Initial].nextPn = initial.nextPn;
     this.ld.resetSpace(Initial, now);
     if (this.keys.zeroRttWrite) this.endZeroRtt(false, now);
-    const dcid = randomBytes(LOCAL_CID_LENGTH);
+    const dcid = this.random(LOCAL_CID_LENGTH);
     this.dcid = this.originalDcid = this.initialKeysDcid = dcid;
     this.installInitialKeys(dcid);
     const tp = this.tp!;

@@ -6,6 +6,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { QUIC_V1, QUIC_V2, retryIntegrityTag, verifyRetryIntegrity } from '../crypto/packet.js';
 import { PROTOCOL_VIOLATION, QuicError } from './errors.js';
 import { writePacketNumber } from './packet-number.js';
+import type { RandomSource } from './random.js';
 import { Reader, writeVarintN } from './varint.js';
 
 export { QUIC_V1, QUIC_V2 };
@@ -314,12 +315,14 @@ export function writeShortHeader(
 
 /**
  * A Version Negotiation packet (§17.2.1) answering a client packet: `dcid` is the client's
- * SCID and `scid` the client's DCID. The unused first-byte bits are random (§17.2.1).
+ * SCID and `scid` the client's DCID. The unused first-byte bits are arbitrary (§17.2.1):
+ * random unless given.
  */
 export function encodeVersionNegotiation(
   dcid: Uint8Array,
   scid: Uint8Array,
   versions: readonly number[],
+  unusedBits: number = randomBytes(1)[0]!,
 ): Buffer {
   if (!(dcid instanceof Uint8Array) || dcid.length > 255)
     throw new RangeError('dcid must be at most 255 bytes');
@@ -327,7 +330,7 @@ export function encodeVersionNegotiation(
     throw new RangeError('scid must be at most 255 bytes');
   if (versions.length === 0) throw new RangeError('versions must not be empty');
   const out = Buffer.allocUnsafe(7 + dcid.length + scid.length + 4 * versions.length);
-  let p = writeLongPrefix(out, 0, 0x80 | (randomBytes(1)[0]! & 0x7f), 0, dcid, scid);
+  let p = writeLongPrefix(out, 0, 0x80 | (unusedBits & 0x7f), 0, dcid, scid);
   for (const v of versions) {
     out.writeUInt32BE(v, p);
     p += 4;
@@ -369,13 +372,17 @@ export function verifyRetry(
 }
 
 /** §10.3: a Stateless Reset of `size` bytes (>= 21) carrying `token`, looking like a short
- * header packet (fixed bit 1, the rest unpredictable). */
-export function encodeStatelessReset(token: Uint8Array, size: number): Buffer {
+ * header packet (fixed bit 1, the rest unpredictable: drawn from `random`). */
+export function encodeStatelessReset(
+  token: Uint8Array,
+  size: number,
+  random: RandomSource = randomBytes,
+): Buffer {
   if (!(token instanceof Uint8Array) || token.length !== 16)
     throw new RangeError('token must be 16 bytes');
   if (!Number.isInteger(size) || size < MIN_STATELESS_RESET)
     throw new RangeError('size must be >= 21');
-  const out = randomBytes(size);
+  const out = Buffer.from(random(size));
   out[0] = 0x40 | (out[0]! & 0x3f);
   out.set(token, size - 16);
   return out;

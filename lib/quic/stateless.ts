@@ -3,7 +3,7 @@
 // Retry (RFC 9000 §8.1.2) or Version Negotiation (§6), send a Stateless Reset (§10.3), or drop
 // it. Also address-validation tokens for Retry and NEW_TOKEN (§8.1.3, §8.1.4) and stateless
 // reset tokens (§10.3.2). The endpoint decides; connections never see what is dropped here.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 
 import { Aead } from '../crypto/aead.js';
 import {
@@ -18,6 +18,7 @@ import {
   parseHeader,
   parseInvariants,
 } from './header.js';
+import { randomSource, uniform, type RandomSource } from './random.js';
 
 export interface PeerAddress {
   address: string;
@@ -39,6 +40,9 @@ export interface StatelessOptions {
   resetRate?: number;
   /** Versions offered in Version Negotiation, preferred first. */
   versions?: readonly number[];
+  /** Source of token keys and nonces, Retry SCIDs, the default reset key and the unpredictable
+   * bits of Version Negotiation and Stateless Reset packets (default node:crypto). */
+  random?: RandomSource;
 }
 
 export type FirstPacketDecision =
@@ -92,6 +96,7 @@ export class StatelessServer {
   readonly cidLength: number;
   readonly versions: readonly number[];
   private readonly resetKey: Buffer;
+  private readonly random: RandomSource;
   private readonly retryLifetime: number;
   private readonly newTokenLifetime: number;
   private readonly resetRate: number;
@@ -114,7 +119,8 @@ export class StatelessServer {
         throw new TypeError('resetKey must be a Uint8Array');
       if (options.resetKey.length < 16) throw new RangeError('resetKey must be >= 16 bytes');
     }
-    this.resetKey = Buffer.from(options.resetKey ?? randomBytes(32));
+    this.random = randomSource(options.random, 'random');
+    this.resetKey = Buffer.from(options.resetKey ?? this.random(32));
     this.retryLifetime = positive(options.retryTokenLifetime, 'retryTokenLifetime', 10_000);
     this.newTokenLifetime = positive(options.newTokenLifetime, 'newTokenLifetime', 86_400_000);
     this.resetRate = positive(options.resetRate, 'resetRate', 100);
@@ -145,9 +151,10 @@ export class StatelessServer {
     if (!this.takeReset(now)) return undefined;
     // §10.3: answering a packet of 43 bytes or less, be one byte shorter; otherwise pick a
     // size that looks like a short packet (>= 43: 1 + 20-byte CID + payload), still smaller.
-    const size = n <= 43 ? n - 1 : 43 + Math.floor(Math.random() * (Math.min(n - 1, 200) - 42));
+    const size =
+      n <= 43 ? n - 1 : 43 + Math.floor(uniform(this.random) * (Math.min(n - 1, 200) - 42));
     const cid = datagram.subarray(1, 1 + this.cidLength);
-    return encodeStatelessReset(this.resetToken(cid), size);
+    return encodeStatelessReset(this.resetToken(cid), size, this.random);
   }
 
   private takeReset(now: number): boolean {
@@ -171,7 +178,7 @@ export class StatelessServer {
     if (cur && now - cur.created < this.newTokenLifetime) return cur;
     const key: TokenKey = {
       id: this.nextKeyId,
-      aead: new Aead('aes-256-gcm', randomBytes(32)),
+      aead: new Aead('aes-256-gcm', this.random(32)),
       created: now,
     };
     this.nextKeyId = (this.nextKeyId + 1) & 0xff;
@@ -186,7 +193,7 @@ export class StatelessServer {
     const out = Buffer.allocUnsafe(TOKEN_HEADER + 8 + body.length + TAG);
     out[0] = type;
     out[1] = key.id;
-    randomBytes(NONCE).copy(out, 2);
+    out.set(this.random(NONCE), 2);
     const plain = Buffer.allocUnsafe(8 + body.length);
     plain.writeDoubleBE(now, 0);
     plain.set(body, 8);
@@ -296,7 +303,7 @@ export class StatelessServer {
         return { kind: 'drop', reason: 'bad CID' };
       return {
         kind: 'version-negotiation',
-        packet: encodeVersionNegotiation(inv.scid, inv.dcid, this.versions),
+        packet: encodeVersionNegotiation(inv.scid, inv.dcid, this.versions, this.random(1)[0]),
       };
     }
     let header;
@@ -333,9 +340,10 @@ export class StatelessServer {
         return { kind: 'accept', version, dcid, addressValidated: true };
     }
     if (options.retry) {
-      const retryScid = randomBytes(this.cidLength);
+      const retryScid = this.random(this.cidLength);
       const t = this.retryToken(remote, dcid, retryScid, now);
-      return { kind: 'retry', packet: encodeRetry(version, scid, retryScid, t, dcid) };
+      const unused = this.random(1)[0];
+      return { kind: 'retry', packet: encodeRetry(version, scid, retryScid, t, dcid, unused) };
     }
     return { kind: 'accept', version, dcid, addressValidated: false };
   }

@@ -1,0 +1,334 @@
+/**
+ * A sans-IO QUIC endpoint (time is a parameter, no sockets): many connections behind one
+ * address. receive() routes a datagram by destination connection ID to its connection (our CIDs
+ * are LOCAL_CID_LENGTH bytes, so short headers can be routed), or — as a server — decides about
+ * a datagram for no connection: accept it as a new connection, answer it statelessly (Retry when
+ * forced or under handshake load, Version Negotiation, Stateless Reset), or drop it. A client
+ * endpoint checks unroutable datagrams as possible Stateless Resets instead.
+ *
+ * The caller moves the bytes and drives each connection (send(), onTimeout(), poll()); it hands
+ * every polled event to event() (new and retired CIDs update the routing table, a completed
+ * handshake stops counting as load) and calls remove() once it is done with a connection.
+ */
+import { debug } from '../debug/log.js';
+import {
+  Connection,
+  LOCAL_CID_LENGTH,
+  type Address,
+  type ConnectionConfig,
+  type ConnectionEvent,
+} from './connection.js';
+import { MIN_STATELESS_RESET } from './header.js';
+import { randomSource, type RandomSource } from './random.js';
+import { StatelessServer, type StatelessOptions } from './stateless.js';
+
+export interface EndpointConfig {
+  /** Server side: the configuration of the connection accepted for a client's first Initial
+   * (`originalDcid`: the DCID the client first chose, for naming logs). Without it the endpoint
+   * only makes client connections. */
+  server?: (info: {
+    originalDcid: Uint8Array;
+    remote: Address;
+    now: number;
+  }) => Omit<ConnectionConfig, 'role'>;
+  /** Most connections at once (default 10000); more Initials are dropped. */
+  maxConnections?: number;
+  /** Always answer new connections with Retry (address validation, RFC 9000 §8.1.2). */
+  retry?: boolean;
+  /** Handshakes in progress at or above which Retry is used automatically (default 64). */
+  retryThreshold?: number;
+  stateless?: StatelessOptions;
+  /** Randomness for the stateless logic and for connections whose config has none (default
+   * node:crypto); a seeded source makes a simulated run repeatable. */
+  random?: RandomSource;
+}
+
+/** What receive() did with a datagram. */
+export type Received =
+  /** Given to an existing connection. */
+  | { kind: 'routed'; conn: Connection }
+  /** Given to these client connections as a possible Stateless Reset (RFC 9000 §10.3.1). */
+  | { kind: 'probed'; conns: Connection[] }
+  /** A client's first Initial that decrypted: a new server connection. */
+  | { kind: 'new'; conn: Connection }
+  /** Answered without state: send `datagram` to `remote`. */
+  | {
+      kind: 'respond';
+      reason: 'retry' | 'version-negotiation' | 'stateless-reset';
+      datagram: Uint8Array;
+      remote: Address;
+    }
+  /** Reached no connection; `error` when a local failure (not the datagram) was the cause. */
+  | { kind: 'dropped'; reason: string; error?: Error };
+
+/** Stateless work done by an endpoint. `dropped`: datagrams that reached no connection
+ * (garbage, unknown CIDs, limits). */
+export interface EndpointStats {
+  accepted: number;
+  dropped: number;
+  retry: number;
+  'version-negotiation': number;
+  'stateless-reset': number;
+}
+
+/** Client endpoints with at most this many connections look for Stateless Resets. */
+const MAX_RESET_CANDIDATES = 8;
+
+interface Entry {
+  /** Routing keys of this connection. */
+  readonly routes: Set<string>;
+  /** A server connection whose handshake is in progress (counts as load for Retry). */
+  handshaking: boolean;
+}
+
+function nonNegInt(v: number | undefined, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!Number.isInteger(v) || v < 0 || v > 2 ** 31)
+    throw new RangeError(`${name} must be an integer in 0..${2 ** 31}`);
+  return v;
+}
+
+function checkRemote(r: Address): void {
+  if (r === null || typeof r !== 'object' || typeof r.address !== 'string')
+    throw new TypeError('remote must be an address object');
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535)
+    throw new RangeError('remote.port must be 0..65535');
+}
+
+const key = (cid: Uint8Array): string =>
+  Buffer.from(cid.buffer, cid.byteOffset, cid.length).toString('latin1');
+
+export class Endpoint {
+  readonly stats: EndpointStats = {
+    accepted: 0,
+    dropped: 0,
+    retry: 0,
+    'version-negotiation': 0,
+    'stateless-reset': 0,
+  };
+  private readonly routes = new Map<string, Connection>();
+  private readonly entries = new Map<Connection, Entry>();
+  private readonly stateless: StatelessServer | undefined;
+  private readonly serverConfig: EndpointConfig['server'];
+  private readonly maxConnections: number;
+  private readonly forceRetry: boolean;
+  private readonly retryThreshold: number;
+  private readonly random: RandomSource;
+  /** Shared by every server connection (one closure per endpoint, not per connection). */
+  private readonly newToken: (remote: Address) => Uint8Array;
+  private readonly resetToken: (cid: Uint8Array) => Uint8Array;
+  private handshaking = 0;
+  /** The latest `now` given: NEW_TOKEN tokens are stamped with it (connections ask for one
+   * while they process a datagram, without the time). */
+  private clock = 0;
+  private closing = false;
+
+  constructor(config: EndpointConfig = {}) {
+    if (config === null || typeof config !== 'object')
+      throw new TypeError('config must be an object');
+    if (config.server !== undefined && typeof config.server !== 'function')
+      throw new TypeError('config.server must be a function');
+    this.serverConfig = config.server;
+    this.maxConnections = nonNegInt(config.maxConnections, 'maxConnections', 10_000);
+    this.forceRetry = config.retry === true;
+    this.retryThreshold = nonNegInt(config.retryThreshold, 'retryThreshold', 64);
+    this.random = randomSource(config.random, 'config.random');
+    const stateless = config.server
+      ? new StatelessServer({
+          cidLength: LOCAL_CID_LENGTH,
+          random: this.random,
+          ...config.stateless,
+        })
+      : undefined;
+    this.stateless = stateless;
+    this.newToken = (r) => stateless!.newToken(r, this.clock);
+    this.resetToken = (cid) => stateless!.resetToken(cid);
+  }
+
+  /** Connections currently known to the endpoint. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The connections, for driving them (send, timers, events). */
+  connections(): IterableIterator<Connection> {
+    return this.entries.keys();
+  }
+
+  /** Opens a client connection to `remote`; its first flight is ready for send(). */
+  connect(config: Omit<ConnectionConfig, 'role'>, remote: Address, now: number): Connection {
+    if (this.closing) throw new Error('endpoint is closing');
+    if (config === null || typeof config !== 'object')
+      throw new TypeError('config must be an object');
+    this.tick(now);
+    const conn = Connection.connect(
+      { random: this.random, ...config, role: 'client' },
+      remote,
+      now,
+    );
+    this.add(conn, false);
+    return conn;
+  }
+
+  /** Handles one datagram from `remote`. The endpoint takes ownership of it (the connection
+   * removes protection in place). Never throws for network input. */
+  receive(datagram: Uint8Array, remote: Address, now: number): Received {
+    if (!(datagram instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
+    checkRemote(remote);
+    this.tick(now);
+    try {
+      const conn = this.route(datagram);
+      if (conn) {
+        conn.receive(datagram, remote, now);
+        return { kind: 'routed', conn };
+      }
+      if (!this.stateless) return this.probeReset(datagram, remote, now);
+      if (this.closing) return this.drop('no connection for this CID');
+      return this.acceptNew(this.stateless, datagram, remote, now);
+    } catch (err) {
+      // A connection never throws for network input: this is a local failure (the server
+      // config, say); the datagram is dropped and the caller told why.
+      return this.drop(`error: ${(err as Error).message}`, err as Error);
+    }
+  }
+
+  /** Keeps the routing table and the handshake load in step with a connection's events; call
+   * it with every event polled from a connection of this endpoint. */
+  event(conn: Connection, ev: ConnectionEvent): void {
+    const entry = this.entries.get(conn);
+    if (!entry) return;
+    if (ev.type === 'connection-id') {
+      if (ev.action === 'add') this.addRoute(conn, entry, ev.cid);
+      else {
+        const k = key(ev.cid);
+        if (this.routes.get(k) === conn) this.routes.delete(k);
+        entry.routes.delete(k);
+      }
+    } else if (ev.type === 'handshake-complete') this.handshakeOver(entry);
+  }
+
+  /** Forgets `conn` (closed, or abandoned by the caller): its CIDs route nowhere now. */
+  remove(conn: Connection): void {
+    const entry = this.entries.get(conn);
+    if (!entry) return;
+    this.entries.delete(conn);
+    for (const k of entry.routes) if (this.routes.get(k) === conn) this.routes.delete(k);
+    this.handshakeOver(entry);
+  }
+
+  /** Accepts no new connections from now on; existing ones keep being routed. */
+  close(): void {
+    this.closing = true;
+  }
+
+  /** Wipes the token and reset keys (after close(), once every connection is gone). */
+  destroy(): void {
+    this.closing = true;
+    this.stateless?.destroy();
+  }
+
+  private tick(now: number): void {
+    if (typeof now !== 'number' || !Number.isFinite(now))
+      throw new TypeError('now must be a finite number');
+    if (now > this.clock) this.clock = now;
+  }
+
+  private add(conn: Connection, handshaking: boolean): Entry {
+    const entry: Entry = { routes: new Set(), handshaking };
+    this.entries.set(conn, entry);
+    if (handshaking) this.handshaking++;
+    for (const cid of conn.localConnectionIds()) this.addRoute(conn, entry, cid);
+    return entry;
+  }
+
+  private addRoute(conn: Connection, entry: Entry, cid: Uint8Array): void {
+    const k = key(cid);
+    const owner = this.routes.get(k);
+    if (owner !== undefined && owner !== conn) return; // collision: keep the first
+    this.routes.set(k, conn);
+    entry.routes.add(k);
+  }
+
+  private handshakeOver(entry: Entry): void {
+    if (!entry.handshaking) return;
+    entry.handshaking = false;
+    this.handshaking--;
+  }
+
+  private route(d: Uint8Array): Connection | undefined {
+    if (d.length < 1 + LOCAL_CID_LENGTH) return undefined;
+    const b = Buffer.from(d.buffer, d.byteOffset, d.length);
+    if ((d[0]! & 0x80) === 0) return this.routes.get(b.toString('latin1', 1, 1 + LOCAL_CID_LENGTH));
+    if (d.length < 6) return undefined;
+    const len = d[5]!;
+    if (len > 20 || 6 + len > d.length) return undefined;
+    return this.routes.get(b.toString('latin1', 6, 6 + len));
+  }
+
+  private drop(reason: string, error?: Error): Received {
+    this.stats.dropped++;
+    debug('packets', () => `endpoint: dropped datagram (${reason})`);
+    return error ? { kind: 'dropped', reason, error } : { kind: 'dropped', reason };
+  }
+
+  /**
+   * RFC 9000 §10.3.1: a Stateless Reset does not carry one of our CIDs, so it cannot be routed;
+   * on a client endpoint with few connections each one talking to `remote` checks the datagram
+   * against the reset tokens its peer gave it (a copy each: receive() works in place).
+   */
+  private probeReset(d: Uint8Array, remote: Address, now: number): Received {
+    if ((d[0]! & 0x80) !== 0 || d.length < MIN_STATELESS_RESET)
+      return this.drop('no connection for this CID');
+    if (this.entries.size > MAX_RESET_CANDIDATES) return this.drop('no connection for this CID');
+    const conns: Connection[] = [];
+    for (const conn of this.entries.keys()) {
+      const peer = conn.remoteAddress;
+      if (peer.port !== remote.port || peer.address !== remote.address) continue;
+      conn.receive(Buffer.from(d), remote, now);
+      conns.push(conn);
+    }
+    return conns.length > 0 ? { kind: 'probed', conns } : this.drop('no connection for this CID');
+  }
+
+  private acceptNew(
+    stateless: StatelessServer,
+    d: Uint8Array,
+    remote: Address,
+    now: number,
+  ): Received {
+    const retry = this.forceRetry || this.handshaking >= this.retryThreshold;
+    const decision = stateless.decideFirstPacket(d, remote, now, { retry });
+    if (decision.kind === 'drop') return this.drop(decision.reason);
+    if (decision.kind !== 'accept') {
+      this.stats[decision.kind]++;
+      debug('packets', () => `endpoint: ${decision.kind} to ${remote.address}:${remote.port}`);
+      return { kind: 'respond', reason: decision.kind, datagram: decision.packet, remote };
+    }
+    // §5.2.2: a server that cannot take more connections may drop the Initial.
+    if (this.entries.size >= this.maxConnections) return this.drop('connection limit');
+    const { dcid, originalDcid, retrySourceCid, addressValidated } = decision;
+    const base = this.serverConfig!({ originalDcid: originalDcid ?? dcid, remote, now });
+    const conn = Connection.accept(
+      {
+        random: this.random,
+        ...base,
+        role: 'server',
+        newToken: this.newToken,
+        statelessResetToken: this.resetToken,
+      },
+      d,
+      remote,
+      now,
+      { originalDcid, retrySourceCid, addressValidated },
+    );
+    // RFC 9000 §14.1 / §21.1: create state only for an Initial that decrypts; a datagram that
+    // merely looks like one (any 1200 random bytes behind a v1 header) is dropped, so garbage
+    // cannot fill the connection table until the handshake times out.
+    if (conn.stats.packetsReceived === 0) return this.drop('Initial did not decrypt');
+    this.stats.accepted++;
+    const entry = this.add(conn, true);
+    // The client keeps using the DCID it chose until it learns ours (§7.2).
+    this.addRoute(conn, entry, dcid);
+    return { kind: 'new', conn };
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * An in-memory network of sans-IO Endpoints in simulated time: every datagram takes `delay` ms;
+ * each endpoint is driven the way net/endpoint.ts drives it (receive, poll events into
+ * Endpoint.event, send, timeouts, remove when closed). Deterministic: a `trace` of what
+ * happened (routing decisions, stateless answers byte for byte, datagram sizes, CIDs, tokens,
+ * events) can be compared between runs.
+ */
+import type {
+  Address,
+  Connection,
+  ConnectionConfig,
+  ConnectionEvent,
+} from '../../lib/quic/connection.js';
+import type { Endpoint, Received } from '../../lib/quic/endpoint.js';
+
+export interface Datagram {
+  at: number;
+  seq: number;
+  from: Address;
+  to: Address;
+  data: Buffer;
+}
+
+export interface Node {
+  readonly name: string;
+  readonly address: Address;
+  endpoint: Endpoint;
+  /** What receive() returned, in order. */
+  readonly received: Received[];
+  /** Called with each event polled from one of this node's connections. */
+  onEvent?: (conn: Connection, ev: ConnectionEvent) => void;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const addr = (a: Address): string => `${a.address}:${a.port}`;
+
+export class EndpointNet {
+  now = 0;
+  /** One-way delay in ms. */
+  delay = 10;
+  /** Everything observable, in order. */
+  readonly trace: string[] = [];
+  /** May drop (null) or replace a datagram as it is sent. */
+  tap: ((d: Datagram) => Buffer | null) | undefined;
+  private readonly queue: Datagram[] = [];
+  private readonly nodes = new Map<string, Node>();
+  private readonly ids = new WeakMap<Connection, number>();
+  private nextId = 0;
+  private seq = 0;
+
+  add(name: string, address: Address, endpoint: Endpoint): Node {
+    const node: Node = { name, address, endpoint, received: [] };
+    this.nodes.set(addr(address), node);
+    return node;
+  }
+
+  /** Opens a client connection from `node` (its CIDs go into the trace). */
+  connect(node: Node, config: Omit<ConnectionConfig, 'role'>, remote: Address): Connection {
+    const conn = node.endpoint.connect(config, remote, this.now);
+    const cids = conn.localConnectionIds().map(hex);
+    this.trace.push(`${this.now} ${node.name} connect #${this.id(conn)} ${cids}`);
+    return conn;
+  }
+
+  /** A stable number for a connection in the trace. */
+  id(conn: Connection): number {
+    let n = this.ids.get(conn);
+    if (n === undefined) this.ids.set(conn, (n = this.nextId++));
+    return n;
+  }
+
+  /** Puts a datagram on the wire from `from` to `to`. */
+  send(from: Address, to: Address, data: Uint8Array): void {
+    const d: Datagram = {
+      at: this.now + this.delay,
+      seq: this.seq++,
+      from,
+      to,
+      data: Buffer.from(data),
+    };
+    const out = this.tap ? this.tap(d) : d.data;
+    this.trace.push(
+      `${this.now} ${addr(from)} -> ${addr(to)} ${data.length}${out ? '' : ' (lost)'}`,
+    );
+    if (out) this.queue.push({ ...d, data: out });
+  }
+
+  /** Polls every connection of `node`, sends what they have, forgets the closed ones. */
+  flush(node: Node): void {
+    for (const conn of [...node.endpoint.connections()]) {
+      for (let ev; (ev = conn.poll());) {
+        node.endpoint.event(conn, ev);
+        this.trace.push(`${this.now} ${node.name}#${this.id(conn)} ${describe(ev)}`);
+        node.onEvent?.(conn, ev);
+      }
+      for (let out; (out = conn.send(this.now)).length > 0;)
+        for (const d of out) this.send(node.address, d.remote, d.data);
+      if (conn.state === 'closed') node.endpoint.remove(conn);
+    }
+  }
+
+  private flushAll(): void {
+    for (const node of this.nodes.values()) this.flush(node);
+  }
+
+  private nextTime(): number {
+    let t = Infinity;
+    for (const d of this.queue) t = Math.min(t, d.at);
+    for (const node of this.nodes.values())
+      for (const conn of node.endpoint.connections()) t = Math.min(t, conn.nextTimeout());
+    return t;
+  }
+
+  /** Advances to the next thing that happens; false when nothing ever will (before `limit`). */
+  step(limit = Infinity): boolean {
+    this.flushAll();
+    const t = this.nextTime();
+    if (t === Infinity || t > limit) return false;
+    this.now = Math.max(this.now, t);
+    const due = this.queue
+      .filter((d) => d.at <= this.now)
+      .sort((a, b) => a.at - b.at || a.seq - b.seq);
+    const rest = this.queue.filter((d) => d.at > this.now);
+    this.queue.length = 0;
+    this.queue.push(...rest);
+    for (const d of due) this.deliver(d);
+    for (const node of this.nodes.values())
+      for (const conn of node.endpoint.connections())
+        if (conn.nextTimeout() <= this.now) conn.onTimeout(this.now);
+    this.flushAll();
+    return true;
+  }
+
+  /** Runs until `done()` or `maxTime` more simulated ms; returns whether done() held. */
+  run(done: () => boolean, maxTime = 60_000): boolean {
+    const limit = this.now + maxTime;
+    while (!done()) if (!this.step(limit)) return done();
+    return true;
+  }
+
+  private deliver(d: Datagram): void {
+    const node = this.nodes.get(addr(d.to));
+    if (!node) {
+      this.trace.push(`${this.now} ${addr(d.to)} unreachable`);
+      return;
+    }
+    const r = node.endpoint.receive(d.data, d.from, this.now);
+    node.received.push(r);
+    switch (r.kind) {
+      case 'routed':
+        this.trace.push(`${this.now} ${node.name} routed #${this.id(r.conn)}`);
+        break;
+      case 'new': {
+        const cids = r.conn.localConnectionIds().map(hex);
+        this.trace.push(`${this.now} ${node.name} new #${this.id(r.conn)} ${cids}`);
+        break;
+      }
+      case 'probed':
+        this.trace.push(`${this.now} ${node.name} probed ${r.conns.map((c) => this.id(c))}`);
+        break;
+      case 'respond':
+        this.trace.push(`${this.now} ${node.name} ${r.reason} ${hex(r.datagram)}`);
+        this.send(node.address, r.remote, r.datagram);
+        break;
+      case 'dropped':
+        this.trace.push(`${this.now} ${node.name} dropped (${r.reason})`);
+        break;
+    }
+  }
+}
+
+function describe(ev: ConnectionEvent): string {
+  switch (ev.type) {
+    case 'connection-id':
+      return `${ev.type} ${ev.action} ${hex(ev.cid)}`;
+    case 'new-token':
+      return `${ev.type} ${hex(ev.token)}`;
+    case 'closed':
+      return `${ev.type} ${ev.error ? `${ev.error.code} ${ev.error.reason}` : ''}`;
+    case 'handshake-complete':
+      return `${ev.type} ${ev.info.group} ${ev.info.cipher}`;
+    case 'stream-opened':
+    case 'readable':
+    case 'writable':
+    case 'stream-closed':
+      return `${ev.type} ${ev.streamId}`;
+    default:
+      return ev.type;
+  }
+}
