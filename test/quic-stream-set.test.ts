@@ -53,12 +53,24 @@ interface Side {
   ctrl: Frame[];
 }
 
+interface SideOptions {
+  local?: Partial<StreamLimits>;
+  peer?: Partial<StreamLimits>;
+  sendBuffer?: number;
+}
+
 /** A StreamSet as the server (peer = client) or the client, with the peer's limits applied. */
-function side(server = true, local: Partial<StreamLimits> = {}, sendBuffer = 1 << 20): Side {
+function side(server: boolean, o: SideOptions = {}): Side {
   const events: StreamEvent[] = [];
   const ctrl: Frame[] = [];
-  const set = new StreamSet({ server, local: { ...LIMITS, ...local }, sendBuffer, events, ctrl });
-  set.applyPeerLimits(LIMITS);
+  const set = new StreamSet({
+    server,
+    local: { ...LIMITS, ...o.local },
+    sendBuffer: o.sendBuffer ?? 1 << 20,
+    events,
+    ctrl,
+  });
+  set.applyPeerLimits({ ...LIMITS, ...o.peer });
   return { set, events, ctrl };
 }
 
@@ -101,7 +113,7 @@ const stream = (
 describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
   describe('peer streams', () => {
     it('opens lower streams of a type implicitly (§3.2) and refuses more than MAX_STREAMS (§4.6)', () => {
-      const { set, events } = side(true, { initialMaxStreamsBidi: 2 });
+      const { set, events } = side(true, { local: { initialMaxStreamsBidi: 2 } });
       set.received(stream(4, 0, data(1)));
       expect(events.filter((e) => e.type === 'stream-opened')).to.deep.equal([
         { type: 'stream-opened', streamId: 0 },
@@ -177,7 +189,7 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
     });
 
     it('data beyond the connection window across streams is FLOW_CONTROL_ERROR', () => {
-      const { set } = side(true, { initialMaxData: 1500 });
+      const { set } = side(true, { local: { initialMaxData: 1500 } });
       set.received(stream(0, 0, data(1000)));
       set.received(stream(4, 0, data(500)));
       const e = quicError(() => set.received(stream(8, 0, data(1))));
@@ -198,7 +210,7 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
     });
 
     it('reading opens the windows: MAX_STREAM_DATA and MAX_DATA (§4.2)', () => {
-      const { set } = side(true, { initialMaxData: 1000 });
+      const { set } = side(true, { local: { initialMaxData: 1000 } });
       set.received(stream(0, 0, data(800)));
       expect(set.hasData).to.equal(false);
       expect(set.readChunk(0, Infinity).data!.length).to.equal(800);
@@ -211,7 +223,7 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
       expect(set.hasData).to.equal(false);
     });
 
-    it('sends within the peer credit, then STREAM_DATA_BLOCKED and DATA_BLOCKED (§4.1)', () => {
+    it('sends within the peer credit, then STREAM_DATA_BLOCKED (§4.1)', () => {
       const { set, ctrl } = side(false);
       const id = set.open(true)!;
       expect(set.write(id, data(1500), false)).to.equal(1500);
@@ -224,6 +236,47 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
       set.received({ type: 'max_stream_data', streamId: id, maximum: 5000 });
       expect(build(set).frames).to.have.length(1);
       expect(set.get(id)!.send!.buf.sentOffset).to.equal(1500);
+    });
+
+    it('DATA_BLOCKED at the connection credit, sent again when lost while still blocked (§13.3)', () => {
+      const { set, ctrl } = side(false, { peer: { initialMaxData: 600 } });
+      const a = set.open(true)!;
+      const b = set.open(true)!;
+      set.write(a, data(400), false);
+      set.write(b, data(400), false);
+      build(set);
+      build(set);
+      expect(set.sendCredit.available).to.equal(0);
+      const blocked: Frame = { type: 'data_blocked', limit: 600 };
+      expect(ctrl).to.deep.include(blocked);
+      ctrl.length = 0;
+      set.onCtrlLost(blocked);
+      expect(ctrl).to.deep.equal([blocked]);
+      // Once the peer raised the limit, a lost DATA_BLOCKED for the old one is stale.
+      ctrl.length = 0;
+      set.received({ type: 'max_data', maximum: 2000 });
+      set.onCtrlLost(blocked);
+      expect(ctrl).to.deep.equal([]);
+    });
+
+    it('lost STREAM_DATA_BLOCKED and STREAMS_BLOCKED are sent again while still blocked', () => {
+      const { set, ctrl } = side(false, { peer: { initialMaxStreamsBidi: 1 } });
+      const id = set.open(true)!;
+      expect(set.open(true)).to.equal(null);
+      set.write(id, data(1200), false);
+      build(set);
+      expect(ctrl).to.deep.equal([
+        { type: 'streams_blocked', bidi: true, limit: 1 },
+        { type: 'stream_data_blocked', streamId: id, limit: 1000 },
+      ]);
+      const lost = ctrl.splice(0) as Parameters<StreamSet['onCtrlLost']>[0][];
+      for (const f of lost) set.onCtrlLost(f);
+      expect(ctrl).to.deep.equal(lost);
+      ctrl.length = 0;
+      set.received({ type: 'max_streams', bidi: true, maximum: 2 });
+      set.received({ type: 'max_stream_data', streamId: id, maximum: 4000 });
+      for (const f of lost) set.onCtrlLost(f);
+      expect(ctrl).to.deep.equal([]);
     });
   });
 
@@ -305,7 +358,7 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
     });
 
     it('RESET_STREAM and STOP_SENDING of one stream are each written only where they fit', () => {
-      const { set } = side(true, { initialMaxStreamsBidi: 200 });
+      const { set } = side(true, { local: { initialMaxStreamsBidi: 200 } });
       const id = 400; // a 2-byte stream ID
       set.received(stream(id, 0, data(5)));
       set.received({ type: 'max_data', maximum: 100_000 });
@@ -363,7 +416,7 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
     });
 
     it("a full send buffer reports 'writable' once acknowledgements free it", () => {
-      const { set, events } = side(false, {}, 600);
+      const { set, events } = side(false, { sendBuffer: 600 });
       const id = set.open(false)!;
       expect(set.write(id, data(1000), false)).to.equal(600);
       const p = build(set);

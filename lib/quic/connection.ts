@@ -1139,6 +1139,7 @@ export class Connection {
       case 'max_streams':
       case 'data_blocked':
       case 'streams_blocked':
+      case 'stream_data_blocked':
         return this.streams.onCtrlLost(f);
       case 'new_connection_id':
         if (this.cids.hasLocal(f.sequence)) this.ctrl.push(f);

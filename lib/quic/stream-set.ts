@@ -94,7 +94,9 @@ export type StreamFrame = Extract<
 /** The control frames StreamSet queues in `ctrl` and sends again when lost. */
 export type StreamCtrlFrame = Extract<
   Frame,
-  { type: 'max_data' | 'max_streams' | 'data_blocked' | 'streams_blocked' }
+  {
+    type: 'max_data' | 'max_streams' | 'data_blocked' | 'streams_blocked' | 'stream_data_blocked';
+  }
 >;
 
 /** What a sent packet carried for a stream, for acknowledgement and loss (RFC 9000 §13.3). */
@@ -672,7 +674,10 @@ export class StreamSet {
     }
   }
 
-  /** A control frame queued through `ctrl` was lost. */
+  /**
+   * A control frame queued through `ctrl` was lost. RFC 9000 §13.3: updates are sent again
+   * unless superseded; a *_BLOCKED frame only while still blocked at the limit it carries.
+   */
   onCtrlLost(f: StreamCtrlFrame): void {
     switch (f.type) {
       case 'max_data':
@@ -684,12 +689,23 @@ export class StreamSet {
         return;
       }
       case 'data_blocked':
-        this.sendCredit.onBlockedLost(f.limit);
-        return;
+        return this.blockedLost(this.sendCredit, f);
       case 'streams_blocked':
-        (f.bidi ? this.localBidi : this.localUni).onBlockedLost(f.limit);
+        return this.blockedLost(f.bidi ? this.localBidi : this.localUni, f);
+      case 'stream_data_blocked': {
+        const s = this.streams.get(f.streamId)?.send;
+        if (s && !s.isReset) this.blockedLost(s.credit, f);
         return;
+      }
     }
+  }
+
+  private blockedLost(
+    limit: SendCredit | LocalStreamLimit,
+    f: Extract<StreamCtrlFrame, { limit: number }>,
+  ): void {
+    limit.onBlockedLost(f.limit);
+    if (limit.takeBlocked() >= 0) this.ctrl.push(f);
   }
 }
 
