@@ -15,11 +15,11 @@ import type { SentFrame } from './spaces.js';
 import {
   isServerInitiated,
   isUni,
+  SendHalf,
   Stream,
   streamId,
   streamIndex,
   type RecvHalf,
-  type SendHalf,
 } from './streams.js';
 import type { ResolvedTransportParameters } from './transport-params.js';
 
@@ -135,24 +135,32 @@ export class StreamSet {
   private readonly streams = new Map<number, Stream>();
   /** Send halves with something to send, in round-robin order. */
   private readonly sendQueue: SendHalf[] = [];
-  /** Frames due: MAX_STREAM_DATA, RESET_STREAM, STOP_SENDING. */
+  /** Halves with a MAX_STREAM_DATA to send. */
   private readonly maxDataUpdates = new Set<RecvHalf>();
-  private readonly resets = new Set<SendHalf>();
-  private readonly stops = new Set<RecvHalf>();
+  /** Halves with a RESET_STREAM (send half) or a STOP_SENDING (receive half) to send. */
+  private readonly signals = new Set<SendHalf | RecvHalf>();
   private readonly server: boolean;
-  private readonly local: StreamLimits;
-  private peer: StreamLimits | undefined;
+  /** Our initial MAX_STREAM_DATA per kind of stream (RFC 9000 §18.2). */
+  private readonly windowBidiLocal: number;
+  private readonly windowBidiRemote: number;
+  private readonly windowUni: number;
+  /** The peer's (0 until its transport parameters are known). */
+  private creditBidiLocal = 0;
+  private creditBidiRemote = 0;
+  private creditUni = 0;
   private readonly sendBuffer: number;
   private readonly events: StreamSetOptions['events'];
   private readonly ctrl: StreamSetOptions['ctrl'];
 
   constructor(options: StreamSetOptions) {
     this.server = options.server;
-    this.local = limitsOf(options.local);
+    const l = options.local;
+    this.windowBidiLocal = l.initialMaxStreamDataBidiLocal;
+    this.windowBidiRemote = l.initialMaxStreamDataBidiRemote;
+    this.windowUni = l.initialMaxStreamDataUni;
     this.sendBuffer = options.sendBuffer;
     this.events = options.events;
     this.ctrl = options.ctrl;
-    const l = this.local;
     this.recvWindow = new RecvWindow({
       window: l.initialMaxData,
       maxWindow: l.initialMaxData * WINDOW_GROWTH,
@@ -172,7 +180,9 @@ export class StreamSet {
 
   /** The peer's limits (RFC 9000 §18.2; for 0-RTT the remembered ones, §7.4.1). */
   applyPeerLimits(p: StreamLimits): void {
-    this.peer = limitsOf(p);
+    this.creditBidiLocal = p.initialMaxStreamDataBidiLocal;
+    this.creditBidiRemote = p.initialMaxStreamDataBidiRemote;
+    this.creditUni = p.initialMaxStreamDataUni;
     this.sendCredit.update(p.initialMaxData);
     this.localBidi.update(p.initialMaxStreamsBidi);
     this.localUni.update(p.initialMaxStreamsUni);
@@ -183,8 +193,7 @@ export class StreamSet {
     this.streams.clear();
     this.sendQueue.length = 0;
     this.maxDataUpdates.clear();
-    this.resets.clear();
-    this.stops.clear();
+    this.signals.clear();
   }
 
   // ---------------------------------------------------------------- frames from the peer
@@ -272,21 +281,9 @@ export class StreamSet {
   private create(id: number): Stream {
     const local = this.isLocal(id);
     const uni = isUni(id);
-    const p = this.peer;
     // RFC 9000 §18.2: which initial limit applies depends on who opened the stream.
-    const credit = !p
-      ? 0
-      : uni
-        ? p.initialMaxStreamDataUni
-        : local
-          ? p.initialMaxStreamDataBidiRemote
-          : p.initialMaxStreamDataBidiLocal;
-    const l = this.local;
-    const window = uni
-      ? l.initialMaxStreamDataUni
-      : local
-        ? l.initialMaxStreamDataBidiLocal
-        : l.initialMaxStreamDataBidiRemote;
+    const credit = uni ? this.creditUni : local ? this.creditBidiRemote : this.creditBidiLocal;
+    const window = uni ? this.windowUni : local ? this.windowBidiLocal : this.windowBidiRemote;
     const s = new Stream(
       id,
       local || !uni ? credit : undefined,
@@ -354,16 +351,16 @@ export class StreamSet {
 
   private queueReset(s: SendHalf, code: number): void {
     s.reset(code);
-    this.resets.add(s);
+    this.signals.add(s);
   }
 
   private maybeFree(s: Stream): void {
     if (!s.closed || this.streams.get(s.id) !== s) return;
     this.streams.delete(s.id);
-    if (s.send) this.resets.delete(s.send);
+    if (s.send) this.signals.delete(s.send);
     if (s.recv) {
       this.maxDataUpdates.delete(s.recv);
-      this.stops.delete(s.recv);
+      this.signals.delete(s.recv);
     }
     this.events.push({ type: 'stream-closed', streamId: s.id });
     if (this.isLocal(s.id)) return;
@@ -483,7 +480,7 @@ export class StreamSet {
     if (r.ended || r.buf.finished) return;
     r.state = 'stopped';
     r.stopCode = code;
-    this.stops.add(r);
+    this.signals.add(r);
     r.buf.discard();
     this.discardUnread(r);
     r.window.stop();
@@ -497,7 +494,7 @@ export class StreamSet {
   /** Stream frames wait to be sent (flow-control updates, resets, stops or data). */
   get hasData(): boolean {
     if (this.recvWindow.updateNeeded || this.maxDataUpdates.size > 0) return true;
-    if (this.resets.size > 0 || this.stops.size > 0) return true;
+    if (this.signals.size > 0) return true;
     const connCredit = this.sendCredit.available;
     for (const s of this.sendQueue) if (s.canSend(connCredit)) return true;
     return false;
@@ -529,23 +526,22 @@ export class StreamSet {
       frames.push({ t: 'max_stream_data', half: r, max });
       wrote = true;
     }
-    for (const s of this.resets) {
-      if (w.room < RESET_STREAM_SIZE) break;
-      this.resets.delete(s);
-      w.writeFrame({
-        type: 'reset_stream',
-        streamId: s.stream.id,
-        errorCode: s.resetCode,
-        finalSize: s.resetFinalSize,
-      });
-      frames.push({ t: 'reset', half: s });
-      wrote = true;
-    }
-    for (const r of this.stops) {
-      if (w.room < STOP_SENDING_SIZE) break;
-      this.stops.delete(r);
-      w.writeFrame({ type: 'stop_sending', streamId: r.stream.id, errorCode: r.stopCode });
-      frames.push({ t: 'stop', half: r });
+    for (const h of this.signals) {
+      if (h instanceof SendHalf) {
+        if (w.room < RESET_STREAM_SIZE) break;
+        w.writeFrame({
+          type: 'reset_stream',
+          streamId: h.stream.id,
+          errorCode: h.resetCode,
+          finalSize: h.resetFinalSize,
+        });
+        frames.push({ t: 'reset', half: h });
+      } else {
+        if (w.room < STOP_SENDING_SIZE) break;
+        w.writeFrame({ type: 'stop_sending', streamId: h.stream.id, errorCode: h.stopCode });
+        frames.push({ t: 'stop', half: h });
+      }
+      this.signals.delete(h);
       wrote = true;
     }
     return wrote;
@@ -657,11 +653,11 @@ export class StreamSet {
       }
       case 'reset':
         // Until acknowledged (§13.3), with the same code and final size.
-        if (f.half.state === 'reset-sent') this.resets.add(f.half);
+        if (f.half.state === 'reset-sent') this.signals.add(f.half);
         return;
       case 'stop': {
         const r = f.half;
-        if (!r.stopAcked && this.streams.get(r.stream.id) === r.stream) this.stops.add(r);
+        if (!r.stopAcked && this.streams.get(r.stream.id) === r.stream) this.signals.add(r);
         return;
       }
       case 'max_stream_data': {
@@ -707,17 +703,6 @@ export class StreamSet {
     limit.onBlockedLost(f.limit);
     if (limit.takeBlocked() >= 0) this.ctrl.push(f);
   }
-}
-
-function limitsOf(p: StreamLimits): StreamLimits {
-  return {
-    initialMaxData: p.initialMaxData,
-    initialMaxStreamDataBidiLocal: p.initialMaxStreamDataBidiLocal,
-    initialMaxStreamDataBidiRemote: p.initialMaxStreamDataBidiRemote,
-    initialMaxStreamDataUni: p.initialMaxStreamDataUni,
-    initialMaxStreamsBidi: p.initialMaxStreamsBidi,
-    initialMaxStreamsUni: p.initialMaxStreamsUni,
-  };
 }
 
 function checkId(id: unknown): void {

@@ -30,8 +30,9 @@ export type SendState =
  * States of a receiving part. RFC 9000 §3.2 (Figure 3): 'recv' stands for Recv, Size Known and
  * Data Recvd alike (how much arrived is the RecvBuffer's business); a reset is reported to the
  * application as it arrives, so Reset Recvd is Reset Read at once. 'stopped' is the
- * application abandoning the half with STOP_SENDING (§3.5): data is discarded from then on,
- * and a RESET_STREAM still moves it to 'reset-read'.
+ * application abandoning the half with STOP_SENDING (§3.5): data is discarded from then on.
+ * A RESET_STREAM moves 'recv', 'stopped' and 'data-read' to 'reset-read' (its final size must
+ * match what arrived; the reset is reported).
  */
 export type RecvState = 'recv' | 'data-read' | 'reset-read' | 'stopped';
 
