@@ -560,7 +560,7 @@ export class StreamSet {
       const s = q[0]!;
       const id = s.stream.id;
       if (!this.streams.has(id) || !s.canSend(this.sendCredit.available)) {
-        this.dequeue();
+        this.dequeue(s);
         continue;
       }
       const buf = s.buf;
@@ -569,7 +569,7 @@ export class StreamSet {
       const maxOffset = Math.min(s.credit.limit, buf.sentOffset + this.sendCredit.available);
       const c = buf.nextChunk(Math.max(0, room), maxOffset);
       if (!c) {
-        this.dequeue();
+        this.dequeue(s);
         visited++;
         continue;
       }
@@ -589,16 +589,16 @@ export class StreamSet {
         if (s.canSend(this.sendCredit.available)) {
           q.shift();
           q.push(s);
-        } else this.dequeue();
+        } else this.dequeue(s);
         break;
       }
     }
     return wrote;
   }
 
-  /** Takes the first stream off the send queue (it has nothing it may send now). */
-  private dequeue(): void {
-    const s = this.sendQueue.shift()!;
+  /** Takes `s`, the first in the send queue, off it (it has nothing it may send now). */
+  private dequeue(s: SendHalf): void {
+    this.sendQueue.shift();
     s.queued = false;
     this.noteBlocked(s);
   }
