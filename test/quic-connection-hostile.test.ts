@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Connection, type ConnectionEvent } from '../lib/quic/connection.js';
 import type { Frame } from '../lib/quic/frames.js';
+import type { StreamSet } from '../lib/quic/stream-set.js';
 import { Link, SERVER_ADDR, clientConfig, prng, serverConfig } from './support/link.js';
 
 type Closed = Extract<ConnectionEvent, { type: 'closed' }>;
@@ -17,11 +18,10 @@ function established(l: Link): boolean {
   return l.client.state === 'established' && l.server?.state === 'established';
 }
 
-/** Internals a misbehaving client overrides (test-only access). */
+/** Internals a misbehaving client overrides (test-only access; the streams through their
+ * StreamSet's own API). */
 interface Internals {
-  connSend: { limit: number };
-  streams: Map<number, { credit: { limit: number } }>;
-  localBidi: { limit: number };
+  streams: StreamSet;
   peer: { activeConnectionIdLimit: number };
   local: { activeConnectionIdLimit: number };
   ctrl: Frame[];
@@ -126,15 +126,15 @@ describe('quic connection: hostile input', function () {
     const l = ready();
     const c = internals(l.client);
     const s = l.client.openStream(true)!;
-    c.connSend.limit = 1e9;
-    c.streams.get(s)!.credit.limit = 1e9;
+    c.streams.sendCredit.limit = 1e9;
+    c.streams.get(s)!.send!.credit.limit = 1e9;
     l.client.write(s, Buffer.alloc(600_000, 1));
     expect(serverCloseCode(l)).to.equal(0x03);
   });
 
   it('opening more streams than MAX_STREAMS allows is STREAM_LIMIT_ERROR (0x04)', () => {
     const l = ready();
-    internals(l.client).localBidi.limit = 1000;
+    internals(l.client).streams.localBidi.limit = 1000;
     for (let i = 0; i < 101; i++) l.client.write(l.client.openStream(true)!, Buffer.from('x'));
     expect(serverCloseCode(l)).to.equal(0x04);
   });

@@ -5,6 +5,7 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import type { ConnectionConfig, QlogEvent } from '../lib/quic/connection.js';
+import type { StreamSet } from '../lib/quic/stream-set.js';
 import { Link, clientConfig, serverConfig, type LinkOptions } from './support/link.js';
 
 function pattern(size: number, seed: number): Buffer {
@@ -236,7 +237,7 @@ describe('quic connection: streams', function () {
 
   it('stream state is freed when both halves end: 300 streams through a limit of 100', () => {
     const l = new Link(clientConfig(), serverConfig(), { delay: 2 });
-    const size = (c: unknown): number => (c as { streams: Map<number, unknown> }).streams.size;
+    const size = (c: unknown): number => (c as { streams: StreamSet }).streams.size;
     let opened = 0;
     let echoed = 0;
     let stopped = 0;

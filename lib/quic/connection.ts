@@ -19,15 +19,7 @@ import type { HandshakeInfo, Level } from '../tls/engine.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { cryptoError, QuicError, TransportError, transportErrorName } from './errors.js';
-import { RecvWindow, SendCredit, PeerStreamLimit, LocalStreamLimit } from './flow-control.js';
-import {
-  frameSize,
-  cryptoHeaderSize,
-  writeCryptoHeader,
-  streamHeaderSize,
-  writeStreamHeader,
-  type Frame,
-} from './frames.js';
+import { frameSize, cryptoHeaderSize, writeCryptoHeader, type Frame } from './frames.js';
 import {
   isStatelessReset,
   isSupportedVersion,
@@ -46,7 +38,7 @@ import {
   unprotectPacket,
 } from './parser.js';
 import { AppKeys } from './key-phases.js';
-import type { ConnectionEvent, ConnectionState, ConnectionStats, StreamRead } from './events.js';
+import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import {
   checkAddress,
   checkCode,
@@ -63,7 +55,7 @@ import {
   Pacer,
   type SentPacket,
 } from './recovery/index.js';
-import { isServerInitiated, isUni, Stream, streamId, streamIndex } from './streams.js';
+import { StreamSet, type StreamRead } from './stream-set.js';
 import { Space, type PacketMeta, type SentFrame } from './spaces.js';
 import { ConnectionIds } from './cid.js';
 import { randomSource, type RandomSource } from './random.js';
@@ -78,7 +70,8 @@ import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
 import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
 
 export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
-export type { ConnectionEvent, ConnectionState, ConnectionStats, StreamRead } from './events.js';
+export type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
+export type { StreamRead } from './stream-set.js';
 export type { CloseKind } from './close.js';
 import {
   authenticateConnectionIds,
@@ -149,9 +142,6 @@ function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
   return true;
 }
 
-/** Receive windows may grow (auto-tuning) up to these multiples of the initial ones. */
-const WINDOW_GROWTH = 16;
-
 export class Connection {
   readonly role: 'client' | 'server';
   version: number;
@@ -200,21 +190,10 @@ export class Connection {
 
   private readonly path: Path;
 
-  // Flow control and streams.
-  private readonly connRecv: RecvWindow;
-  private connSend = new SendCredit(0);
-  private readonly streams = new Map<number, Stream>();
-  private readonly sendQueue: Stream[] = [];
-  private readonly maxDataUpdates = new Set<Stream>();
-  /** Streams with a RESET_STREAM or STOP_SENDING to send. */
-  private readonly signals = new Set<Stream>();
-  private peerBidi: PeerStreamLimit;
-  private peerUni: PeerStreamLimit;
-  private localBidi = new LocalStreamLimit(0);
-  private localUni = new LocalStreamLimit(0);
+  // Streams (with their flow control) and control frames.
+  private readonly streams: StreamSet;
   private readonly ctrl: Frame[] = [];
   private readonly datagrams: Uint8Array[] = [];
-  private readonly streamSendBuffer: number;
 
   // Lifecycle.
   private _state: ConnectionState = 'handshake';
@@ -260,7 +239,7 @@ export class Connection {
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
     this.maxDatagramSize = settings.maxDatagramSize;
-    this.streamSendBuffer = settings.streamSendBuffer;
+    const streamSendBuffer = settings.streamSendBuffer;
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
     this.token = settings.token;
@@ -307,14 +286,14 @@ export class Connection {
       maxDatagramSize: this.maxDatagramSize,
     });
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
-    const w = this.local;
-    this.connRecv = new RecvWindow({
-      window: w.initialMaxData,
-      maxWindow: w.initialMaxData * WINDOW_GROWTH,
+    this.streams = new StreamSet({
+      server: this.role === 'server',
+      local: this.local,
+      sendBuffer: streamSendBuffer,
+      events: this.events,
+      ctrl: this.ctrl,
     });
-    this.peerBidi = new PeerStreamLimit(w.initialMaxStreamsBidi);
-    this.peerUni = new PeerStreamLimit(w.initialMaxStreamsUni);
-    this.idleTimeout = w.maxIdleTimeout || Infinity;
+    this.idleTimeout = this.local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this._stats = {
       handshakeStart: now,
@@ -942,34 +921,15 @@ export class Connection {
       case 'crypto':
         return this.onCrypto(space, f.offset, f.data, now);
       case 'stream':
-        return this.onStreamFrame(f.streamId, f.offset, f.data, f.fin);
       case 'reset_stream':
-        return this.onResetStream(f.streamId, f.errorCode, f.finalSize);
       case 'stop_sending':
-        return this.onStopSending(f.streamId, f.errorCode);
       case 'max_data':
-        if (this.connSend.update(f.maximum)) this.requeueBlockedStreams();
-        return;
-      case 'max_stream_data': {
-        const s = this.streamForPeerFrame(f.streamId, 'send');
-        if (s?.credit!.update(f.maximum)) this.enqueue(s);
-        return;
-      }
-      case 'max_streams': {
-        const lim = f.bidi ? this.localBidi : this.localUni;
-        const before = lim.limit;
-        const err = lim.update(f.maximum);
-        if (err) throw new QuicError(err, 'MAX_STREAMS above 2^60');
-        if (lim.limit > before)
-          this.events.push({ type: 'streams-available', bidirectional: f.bidi });
-        return;
-      }
+      case 'max_stream_data':
+      case 'max_streams':
       case 'data_blocked':
       case 'streams_blocked':
-        return;
       case 'stream_data_blocked':
-        this.streamForPeerFrame(f.streamId, 'recv');
-        return;
+        return this.streams.received(f);
       case 'new_token':
         // RFC 9000 §19.7: servers never receive NEW_TOKEN.
         if (this.role === 'server')
@@ -1059,23 +1019,11 @@ export class Connection {
         case 'crypto':
           sp.cryptoSend.onAcked(f.offset, f.len, false);
           break;
-        case 'stream': {
-          const send = f.s.send!;
-          send.onAcked(f.offset, f.len, f.fin);
-          if (f.s.wantWritable && send.bufferedBytes < this.streamSendBuffer) {
-            f.s.wantWritable = false;
-            this.events.push({ type: 'writable', streamId: f.s.id });
-          }
-          this.maybeFreeStream(f.s);
-          break;
-        }
+        case 'stream':
         case 'reset':
-          f.s.resetAcked = true;
-          this.maybeFreeStream(f.s);
-          break;
         case 'stop':
-          f.s.stopAcked = true;
-          this.maybeFreeStream(f.s);
+        case 'max_stream_data':
+          this.streams.onAcked(f);
           break;
         default:
           break;
@@ -1099,26 +1047,10 @@ export class Connection {
           sp.cryptoSend.onLost(f.offset, f.len, false);
           break;
         case 'stream':
-          if (this.streams.get(f.s.id) === f.s && f.s.resetCode < 0) {
-            f.s.send!.onLost(f.offset, f.len, f.fin);
-            this.enqueue(f.s);
-          }
-          break;
         case 'reset':
-          if (!f.s.resetAcked) this.signal(f.s, 'reset');
-          break;
         case 'stop':
-          if (!f.s.stopAcked && this.streams.get(f.s.id) === f.s) this.signal(f.s, 'stop');
-          break;
         case 'max_stream_data':
-          if (
-            f.s.window &&
-            f.s.window.onUpdateLost(f.max) >= 0 &&
-            this.streams.get(f.s.id) === f.s
-          ) {
-            f.s.maxDataPending = true;
-            this.maxDataUpdates.add(f.s);
-          }
+          this.streams.onLost(f);
           break;
         case 'handshake_done':
           this.handshakeDonePending = true;
@@ -1139,25 +1071,17 @@ export class Connection {
   private onCtrlLost(f: Frame): void {
     switch (f.type) {
       case 'max_data':
-        if (this.connRecv.onUpdateLost(f.maximum) >= 0) this.ctrl.push(f);
-        return;
-      case 'max_streams': {
-        const lim = f.bidi ? this.peerBidi : this.peerUni;
-        if (lim.onUpdateLost(f.maximum) >= 0) this.ctrl.push(f);
-        return;
-      }
+      case 'max_streams':
+      case 'data_blocked':
+      case 'streams_blocked':
+      case 'stream_data_blocked':
+        return this.streams.onCtrlLost(f);
       case 'new_connection_id':
         if (this.cids.hasLocal(f.sequence)) this.ctrl.push(f);
         return;
       case 'retire_connection_id':
       case 'new_token':
         this.ctrl.push(f);
-        return;
-      case 'data_blocked':
-        this.connSend.onBlockedLost(f.limit);
-        return;
-      case 'streams_blocked':
-        (f.bidi ? this.localBidi : this.localUni).onBlockedLost(f.limit);
         return;
       default:
         return;
@@ -1344,9 +1268,7 @@ export class Connection {
     });
     const p = withDefaults(tp);
     this.peer = p;
-    this.connSend.update(p.initialMaxData);
-    this.localBidi.update(p.initialMaxStreamsBidi);
-    this.localUni.update(p.initialMaxStreamsUni);
+    this.streams.applyPeerLimits(p);
     this.ld.setMaxAckDelay(p.maxAckDelay, now);
     // RFC 9000 §10.1: the effective idle timeout is the minimum of both (0 = none).
     if (p.maxIdleTimeout > 0) this.idleTimeout = Math.min(this.idleTimeout, p.maxIdleTimeout);
@@ -1363,9 +1285,7 @@ export class Connection {
     try {
       const p = withDefaults(decodeTransportParameters(t, 'server'));
       this.peer = p;
-      this.connSend.update(p.initialMaxData);
-      this.localBidi.update(p.initialMaxStreamsBidi);
-      this.localUni.update(p.initialMaxStreamsUni);
+      this.streams.applyPeerLimits(p);
     } catch {
       // Unusable remembered parameters: no 0-RTT streams.
     }
@@ -1377,17 +1297,7 @@ export class Connection {
     this.keys.zeroRttWrite = undefined;
     if (accepted) return;
     for (const p of this.ld.resetSpace(App, now)) {
-      for (const f of p.frames.frames)
-        if (f.t === 'stream') {
-          // New credit from the real parameters applies to retransmissions too.
-          f.s.send!.onLost(f.offset, f.len, f.fin);
-          this.enqueue(f.s);
-        }
-      this.onLost(
-        App,
-        { ...p, frames: { frames: p.frames.frames.filter((f) => f.t !== 'stream'), phase: -1 } },
-        now,
-      );
+      this.onLost(App, p, now);
       this._stats.packetsLost--;
     }
   }
@@ -1487,164 +1397,7 @@ export class Connection {
     if (this.handshakeConfirmed) this.issueConnectionIds();
   }
 
-  // ---------------------------------------------------------------- streams (receive)
-
-  /**
-   * The stream a peer's frame refers to (RFC 9000 §3, §19.8-§19.13), opening peer streams
-   * implicitly. `half` is the half of *our* stream the frame acts on. Returns undefined when the
-   * stream was already closed and freed (the frame is then ignored).
-   */
-  private streamForPeerFrame(id: number, half: 'send' | 'recv'): Stream | undefined {
-    const serverInitiated = isServerInitiated(id);
-    const local = serverInitiated === (this.role === 'server');
-    const uni = isUni(id);
-    // Frames on the half a unidirectional stream does not have (§19.8, §19.10, §19.13).
-    if (uni && ((local && half === 'recv') || (!local && half === 'send')))
-      throw new QuicError(TransportError.STREAM_STATE_ERROR, `stream ${id}: no ${half} half`);
-    const s = this.streams.get(id);
-    if (s) return s;
-    const index = streamIndex(id);
-    if (local) {
-      const lim = uni ? this.localUni : this.localBidi;
-      if (index >= lim.opened)
-        throw new QuicError(TransportError.STREAM_STATE_ERROR, `stream ${id} not opened`);
-      return undefined;
-    }
-    const lim = uni ? this.peerUni : this.peerBidi;
-    const before = lim.opened;
-    const n = lim.onStreamReferenced(index);
-    if (n < 0) throw new QuicError(-n, `stream ${id} beyond the stream limit`);
-    if (n === 0) return undefined;
-    let created: Stream | undefined;
-    for (let i = before; i < lim.opened; i++) {
-      const sid = streamId(i, !serverInitiated ? false : true, uni);
-      created = this.createStream(sid, !uni, true);
-      this.events.push({ type: 'stream-opened', streamId: sid });
-    }
-    return created;
-  }
-
-  private createStream(id: number, hasSend: boolean, hasRecv: boolean): Stream {
-    const local = isServerInitiated(id) === (this.role === 'server');
-    const p = this.peer;
-    const uni = isUni(id);
-    // RFC 9000 §18.2: which initial limit applies depends on who opened the stream.
-    const sendLimit = !p
-      ? 0
-      : uni
-        ? p.initialMaxStreamDataUni
-        : local
-          ? p.initialMaxStreamDataBidiRemote
-          : p.initialMaxStreamDataBidiLocal;
-    const l = this.local;
-    const recvWindow = uni
-      ? l.initialMaxStreamDataUni
-      : local
-        ? l.initialMaxStreamDataBidiLocal
-        : l.initialMaxStreamDataBidiRemote;
-    const s = new Stream(id, hasSend, hasRecv, sendLimit, recvWindow, recvWindow * WINDOW_GROWTH);
-    this.streams.set(id, s);
-    return s;
-  }
-
-  private onStreamFrame(id: number, offset: number, data: Uint8Array, fin: boolean): void {
-    const s = this.streamForPeerFrame(id, 'recv');
-    if (!s) return;
-    const end = offset + data.length;
-    const delta = s.window!.onReceivedOffset(end);
-    if (delta < 0) throw new QuicError(-delta, `stream ${id} flow control`, { frameType: 0x08 });
-    if (delta > 0 && this.connRecv.onReceivedBytes(delta))
-      throw new QuicError(TransportError.FLOW_CONTROL_ERROR, 'connection flow control', {
-        frameType: 0x08,
-      });
-    const recv = s.recv!;
-    const err = recv.insert(offset, data, fin);
-    if (err) throw new QuicError(err, `stream ${id}`, { frameType: 0x08 });
-    if (s.recvReset || s.recvStopped) return;
-    if (recv.readableBytes > 0 || (recv.finished && !s.recvDone))
-      this.events.push({ type: 'readable', streamId: id });
-  }
-
-  private onResetStream(id: number, code: number, finalSize: number): void {
-    const s = this.streamForPeerFrame(id, 'recv');
-    if (!s || s.recvReset) return;
-    const recv = s.recv!;
-    const delta = s.window!.onReceivedOffset(finalSize);
-    if (delta < 0) throw new QuicError(-delta, `stream ${id} final size`, { frameType: 0x04 });
-    if (delta > 0 && this.connRecv.onReceivedBytes(delta))
-      throw new QuicError(TransportError.FLOW_CONTROL_ERROR, 'connection flow control', {
-        frameType: 0x04,
-      });
-    const unread = finalSize - recv.readOffset;
-    const err = recv.reset(finalSize);
-    if (err) throw new QuicError(err, `stream ${id} reset`, { frameType: 0x04 });
-    // RFC 9000 §4.5: bytes up to the final size count as consumed for connection credit.
-    if (!s.recvStopped) this.connRecv.onConsumed(unread);
-    s.recvReset = true;
-    s.window!.stop();
-    this.events.push({ type: 'stream-reset', streamId: id, code });
-    s.recvDone = true;
-    this.maybeFreeStream(s);
-  }
-
-  private onStopSending(id: number, code: number): void {
-    const s = this.streamForPeerFrame(id, 'send');
-    if (!s) return;
-    this.events.push({ type: 'stop-sending', streamId: id, code });
-    // RFC 9000 §3.5: answer with RESET_STREAM (same code) unless already done.
-    if (s.resetCode < 0 && !s.send!.allAcked) this.queueReset(s, code);
-  }
-
-  private signal(s: Stream, kind: 'reset' | 'stop'): void {
-    if (kind === 'reset') s.resetPending = true;
-    else s.stopPending = true;
-    this.signals.add(s);
-  }
-
-  private queueReset(s: Stream, code: number): void {
-    s.resetCode = code;
-    s.resetFinalSize = s.send!.reset();
-    this.signal(s, 'reset');
-  }
-
-  private maybeFreeStream(s: Stream): void {
-    if (!s.sendDone || !s.recvFinished || this.streams.get(s.id) !== s) return;
-    // A STOP_SENDING still to be delivered keeps the stream (RFC 9000 §3.5).
-    if (s.stopCode >= 0 && !s.stopAcked) return;
-    this.streams.delete(s.id);
-    this.maxDataUpdates.delete(s);
-    this.signals.delete(s);
-    this.events.push({ type: 'stream-closed', streamId: s.id });
-    const local = isServerInitiated(s.id) === (this.role === 'server');
-    if (!local) {
-      const lim = isUni(s.id) ? this.peerUni : this.peerBidi;
-      lim.onStreamClosed();
-      const max = lim.takeUpdate();
-      if (max >= 0) this.ctrl.push({ type: 'max_streams', bidi: !isUni(s.id), maximum: max });
-    }
-  }
-
-  private requeueBlockedStreams(): void {
-    for (const s of this.streams.values())
-      if (s.send && s.send.sentOffset < s.send.written) this.enqueue(s);
-  }
-
-  private enqueue(s: Stream): void {
-    if (!s.queued && s.send) {
-      s.queued = true;
-      this.sendQueue.push(s);
-    }
-  }
-
   // ---------------------------------------------------------------- streams (API)
-
-  private checkStreamId(id: unknown): Stream {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
-      throw new TypeError('streamId must be a non-negative integer');
-    const s = this.streams.get(id);
-    if (!s) throw new RangeError(`streamId ${id}: no such open stream`);
-    return s;
-  }
 
   /** Opens a stream; null when the peer's MAX_STREAMS is reached ('streams-available' later). */
   openStream(bidirectional: boolean): number | null {
@@ -1654,16 +1407,7 @@ export class Connection {
       // Before the handshake completes: only in 0-RTT (client) or 0.5-RTT (server).
       if (!this.earlySendAllowed()) return null;
     }
-    const lim = bidirectional ? this.localBidi : this.localUni;
-    const index = lim.open();
-    if (index < 0) {
-      const limit = lim.takeBlocked();
-      if (limit >= 0) this.ctrl.push({ type: 'streams_blocked', bidi: bidirectional, limit });
-      return null;
-    }
-    const id = streamId(index, this.role === 'server', !bidirectional);
-    this.createStream(id, true, bidirectional);
-    return id;
+    return this.streams.open(bidirectional);
   }
 
   private earlySendAllowed(): boolean {
@@ -1673,22 +1417,9 @@ export class Connection {
 
   /** Queues data (kept by reference); returns the bytes accepted (0: full, 'writable' later). */
   write(id: number, data: Uint8Array, fin = false): number {
-    const s = this.checkStreamId(id);
-    if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
-    if (typeof fin !== 'boolean') throw new TypeError('fin must be a boolean');
-    const send = s.send;
-    if (!send) throw new RangeError(`streamId ${id}: receive-only stream`);
-    if (s.resetCode >= 0 || send.finOffset >= 0)
-      throw new RangeError(`streamId ${id}: stream already ended or reset`);
     if (this._state !== 'established' && !(this._state === 'handshake' && this.earlySendAllowed()))
       throw new RangeError('connection is not established');
-    const room = Math.max(0, this.streamSendBuffer - send.bufferedBytes);
-    const n = Math.min(room, data.length);
-    if (n > 0) send.write(n === data.length ? data : data.subarray(0, n));
-    if (n < data.length) s.wantWritable = true;
-    else if (fin) send.end();
-    if (n > 0 || (fin && n === data.length)) this.enqueue(s);
-    return n;
+    return this.streams.write(id, data, fin);
   }
 
   /** Ordered received data (a view), or null when nothing is ready. readChunk() also says when
@@ -1699,65 +1430,20 @@ export class Connection {
 
   /** Ordered received data and, in the same call, whether it is the end of the stream. */
   readChunk(id: number, max = Infinity): StreamRead {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
-      throw new TypeError('streamId must be a non-negative integer');
-    // A stream already read to its end and freed (stale 'readable' events) reads as empty.
-    if (!this.streams.has(id)) return { data: null, fin: false };
-    const s = this.checkStreamId(id);
-    if (!(typeof max === 'number' && max > 0)) throw new RangeError('max must be > 0');
-    const recv = s.recv;
-    if (!recv) throw new RangeError(`streamId ${id}: send-only stream`);
-    if (s.recvReset || s.recvStopped) return { data: null, fin: false };
-    const d = recv.read(max);
-    if (d) {
-      s.window!.onConsumed(d.length);
-      this.connRecv.onConsumed(d.length);
-      if (!recv.finished && s.window!.updateNeeded) {
-        s.maxDataPending = true;
-        this.maxDataUpdates.add(s);
-      }
-    }
-    // RFC 9000 §3.2 "Data Read": the last byte (or a FIN after it) reaches the application now.
-    const fin = recv.finished && !s.recvDone;
-    if (fin) {
-      s.recvDone = true;
-      this.maybeFreeStream(s);
-    }
-    return { data: d, fin };
+    return this.streams.readChunk(id, max);
   }
 
   /** True once all data up to the FIN was read (or the stream was reset). */
   isFinished(id: number): boolean {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
-      throw new TypeError('streamId must be a non-negative integer');
-    const s = this.streams.get(id);
-    if (!s) return true;
-    return !!s.recv && (s.recv.finished || s.recvReset);
+    return this.streams.isFinished(id);
   }
 
   resetStream(id: number, code: number): void {
-    const s = this.checkStreamId(id);
-    checkCode(code);
-    if (!s.send) throw new RangeError(`streamId ${id}: receive-only stream`);
-    if (s.resetCode >= 0 || s.send.allAcked) return;
-    this.queueReset(s, code);
+    this.streams.reset(id, code);
   }
 
   stopSending(id: number, code: number): void {
-    const s = this.checkStreamId(id);
-    checkCode(code);
-    if (!s.recv) throw new RangeError(`streamId ${id}: send-only stream`);
-    if (s.recvStopped || s.recvReset || s.recv.finished) return;
-    s.recvStopped = true;
-    s.stopCode = code;
-    this.signal(s, 'stop');
-    const dropped = s.recv.discard();
-    this.connRecv.onConsumed(dropped);
-    s.window!.stop();
-    // The application is done with this half (RFC 9000 §3.5); its state can go once the send
-    // half is done too.
-    s.recvDone = true;
-    this.maybeFreeStream(s);
+    this.streams.stopSending(id, code);
   }
 
   /** RFC 9221: queues a DATAGRAM frame; false when not negotiated or too large. */
@@ -1856,7 +1542,6 @@ export class Connection {
     for (const k of this.retiredKeys) k.destroy();
     this.retiredKeys.length = 0;
     this.streams.clear();
-    this.sendQueue.length = 0;
     this.pendingPackets.length = 0;
   }
 
@@ -2098,21 +1783,9 @@ export class Connection {
 
   private hasAppData(): boolean {
     if (this.ctrl.length || this.handshakeDonePending || this.path.hasFrames) return true;
-    if (this.connRecv.updateNeeded || this.maxDataUpdates.size) return true;
     if (this.datagrams.length && this._state === 'established') return true;
     if (this.spaces[App].cryptoSend.hasPending) return true;
-    if (this.signals.size) return true;
-    for (const s of this.sendQueue) if (this.canSendStream(s)) return true;
-    return false;
-  }
-
-  private canSendStream(s: Stream): boolean {
-    const send = s.send;
-    if (!send || s.resetCode >= 0) return false;
-    if (send.hasRetransmit) return true;
-    if (send.sentOffset < send.written)
-      return s.credit!.available > 0 && this.connSend.available > 0;
-    return send.hasPending;
+    return this.streams.hasData;
   }
 
   private buildPacket(
@@ -2157,7 +1830,7 @@ export class Connection {
     if (mayElicit) {
       if (space === App) eliciting = this.writeAppFrames(frames, now) || eliciting;
       eliciting = this.writeCrypto(sp, frames) || eliciting;
-      if (space === App) eliciting = this.writeStreams(frames) || eliciting;
+      if (space === App) eliciting = this.streams.writeData(b, frames) || eliciting;
       if (probe && !eliciting && b.room >= 1) {
         b.writeFrame({ type: 'ping' });
         frames.push({ t: 'other', name: 'ping' });
@@ -2253,47 +1926,7 @@ export class Connection {
       this.ctrl.shift();
       wrote = true;
     }
-    if (this.connRecv.updateNeeded && b.room >= 9) {
-      const max = this.connRecv.takeUpdate(now, this.ld.rtt.smoothedRtt);
-      if (max >= 0) {
-        const f: Frame = { type: 'max_data', maximum: max };
-        this.writeCtrl(f, frames, { t: 'ctrl', f });
-        wrote = true;
-      }
-    }
-    for (const s of this.maxDataUpdates) {
-      if (b.room < 17) break;
-      this.maxDataUpdates.delete(s);
-      s.maxDataPending = false;
-      const w = s.window!;
-      // Stream windows stay within the connection window (auto-tuning keeps pace).
-      this.connRecv.ensureWindow(Math.floor(w.window * 1.5));
-      const max = w.updateNeeded ? w.takeUpdate(now, this.ld.rtt.smoothedRtt) : w.limit;
-      b.writeFrame({ type: 'max_stream_data', streamId: s.id, maximum: max });
-      frames.push({ t: 'max_stream_data', s, max });
-      wrote = true;
-    }
-    for (const s of this.signals) {
-      if (b.room < 25) break;
-      this.signals.delete(s);
-      if (s.resetPending) {
-        s.resetPending = false;
-        b.writeFrame({
-          type: 'reset_stream',
-          streamId: s.id,
-          errorCode: s.resetCode,
-          finalSize: s.resetFinalSize,
-        });
-        frames.push({ t: 'reset', s });
-        wrote = true;
-      }
-      if (s.stopPending) {
-        s.stopPending = false;
-        b.writeFrame({ type: 'stop_sending', streamId: s.id, errorCode: s.stopCode });
-        frames.push({ t: 'stop', s });
-        wrote = true;
-      }
-    }
+    if (this.streams.writeControl(b, frames, now, this.ld.rtt.smoothedRtt)) wrote = true;
     while (this.datagrams.length && this._state === 'established') {
       const data = this.datagrams[0]!;
       const f: Frame = { type: 'datagram', data };
@@ -2309,72 +1942,6 @@ export class Connection {
       wrote = true;
     }
     return wrote;
-  }
-
-  private writeStreams(frames: SentFrame[]): boolean {
-    const b = this.builder;
-    const q = this.sendQueue;
-    let wrote = false;
-    let visited = 0;
-    while (q.length && visited < q.length + 1) {
-      const s = q[0]!;
-      if (!this.streams.has(s.id) || !this.canSendStream(s)) {
-        q.shift();
-        s.queued = false;
-        this.noteBlocked(s);
-        continue;
-      }
-      const room = b.room - streamHeaderSize(s.id, 2 ** 40, b.room);
-      if (room < 1 && !(s.send!.finOffset >= 0 && room >= 0)) break;
-      const send = s.send!;
-      const connAvail = this.connSend.available;
-      const maxOffset = Math.min(s.credit!.limit, send.sentOffset + connAvail);
-      const c = send.nextChunk(Math.max(0, room), maxOffset);
-      if (!c) {
-        q.shift();
-        s.queued = false;
-        this.noteBlocked(s);
-        visited++;
-        continue;
-      }
-      if (!c.retransmit && c.data.length > 0) {
-        s.credit!.consume(c.data.length);
-        this.connSend.consume(c.data.length);
-      }
-      const p = writeStreamHeader(b.slab, b.pos, s.id, c.offset, c.data.length, c.fin);
-      b.slab.set(c.data, p);
-      b.advance(p - b.pos + c.data.length);
-      frames.push({ t: 'stream', s, offset: c.offset, len: c.data.length, fin: c.fin });
-      wrote = true;
-      if (s.wantWritable && send.bufferedBytes < this.streamSendBuffer && send.finOffset < 0) {
-        // Buffer room is freed by ACKs; nothing to do here.
-      }
-      if (b.room < 24) {
-        // Packet full: rotate so streams share the bandwidth (round robin per packet).
-        q.shift();
-        if (this.canSendStream(s)) q.push(s);
-        else {
-          s.queued = false;
-          this.noteBlocked(s);
-        }
-        break;
-      }
-    }
-    return wrote;
-  }
-
-  /** *_BLOCKED frames when flow control stops a stream with data (RFC 9000 §4.1). */
-  private noteBlocked(s: Stream): void {
-    const send = s.send;
-    if (!send || s.resetCode >= 0 || send.sentOffset >= send.written) return;
-    if (s.credit!.available === 0 && s.credit!.onBlocked()) {
-      const limit = s.credit!.takeBlocked();
-      if (limit >= 0) this.ctrl.push({ type: 'stream_data_blocked', streamId: s.id, limit });
-    }
-    if (this.connSend.available === 0 && this.connSend.onBlocked()) {
-      const limit = this.connSend.takeBlocked();
-      if (limit >= 0) this.ctrl.push({ type: 'data_blocked', limit });
-    }
   }
 
   // ---------------------------------------------------------------- Retry / VN (client)

@@ -43,7 +43,7 @@ export function qlogSentFrame(f: SentFrame): Record<string, unknown> {
     case 'stream':
       return {
         frame_type: 'stream',
-        stream_id: f.s.id,
+        stream_id: f.half.stream.id,
         offset: f.offset,
         length: f.len,
         fin: f.fin,
@@ -55,11 +55,19 @@ export function qlogSentFrame(f: SentFrame): Record<string, unknown> {
     case 'ctrl':
       return qlogFrame(f.f);
     case 'reset':
-      return { frame_type: 'reset_stream', stream_id: f.s.id, error_code: f.s.resetCode };
+      return {
+        frame_type: 'reset_stream',
+        stream_id: f.half.stream.id,
+        error_code: f.half.resetCode,
+      };
     case 'stop':
-      return { frame_type: 'stop_sending', stream_id: f.s.id, error_code: f.s.stopCode };
+      return {
+        frame_type: 'stop_sending',
+        stream_id: f.half.stream.id,
+        error_code: f.half.stopCode,
+      };
     case 'max_stream_data':
-      return { frame_type: 'max_stream_data', stream_id: f.s.id, maximum: f.max };
+      return { frame_type: 'max_stream_data', stream_id: f.half.stream.id, maximum: f.max };
     case 'challenge':
       return { frame_type: 'path_challenge' };
     case 'handshake_done':

@@ -7,20 +7,17 @@ import { AckTracker, type PacketSpace } from './ack-tracker.js';
 import type { Frame } from './frames.js';
 import { RecvBuffer } from './recv-buffer.js';
 import { SendBuffer } from './send-buffer.js';
-import type { Stream } from './streams.js';
+import type { StreamSentFrame } from './stream-set.js';
 
 /** RFC 9000 §7.5: CRYPTO data buffered beyond the read offset (at least 4096). */
 export const CRYPTO_BUFFER_LIMIT = 64 * 1024;
 
 /** What a sent packet carried, for acknowledgement and loss (retransmission). */
 export type SentFrame =
+  | StreamSentFrame
   | { t: 'ack'; largest: number }
   | { t: 'crypto'; offset: number; len: number }
-  | { t: 'stream'; s: Stream; offset: number; len: number; fin: boolean }
   | { t: 'ctrl'; f: Frame }
-  | { t: 'reset'; s: Stream }
-  | { t: 'stop'; s: Stream }
-  | { t: 'max_stream_data'; s: Stream; max: number }
   | { t: 'handshake_done' }
   | { t: 'challenge' }
   | { t: 'other'; name: 'ping' | 'path_response' | 'datagram' };

@@ -1,7 +1,7 @@
 /**
- * Stream state for the connection (RFC 9000 §2, §3): one object per open stream joining its
- * send half (SendBuffer + peer credit) and receive half (RecvBuffer + our window). The
- * connection owns the map, the frames and the limits; this file holds the per-stream parts.
+ * One stream (RFC 9000 §2, §3): a send half and a receive half, each with its own state. The
+ * halves hold their buffers and flow control; StreamSet (stream-set.ts) owns the streams, the
+ * frames and the limits, and drives the transitions.
  */
 import { RecvWindow, SendCredit } from './flow-control.js';
 import { RecvBuffer } from './recv-buffer.js';
@@ -22,74 +22,139 @@ export function streamId(index: number, server: boolean, uni: boolean): number {
   return index * 4 + (uni ? 2 : 0) + (server ? 1 : 0);
 }
 
-export class Stream {
-  /** Send half (absent on a peer-initiated unidirectional stream). */
-  readonly send: SendBuffer | undefined;
-  readonly credit: SendCredit | undefined;
-  /** Receive half (absent on a locally initiated unidirectional stream). */
-  readonly recv: RecvBuffer | undefined;
-  readonly window: RecvWindow | undefined;
-  /** RESET_STREAM to send (code), and its final size; -1 when none. */
+/** RFC 9000 §3.1 (Figure 2): states of a sending part. */
+export type SendState =
+  'ready' | 'send' | 'data-sent' | 'data-recvd' | 'reset-sent' | 'reset-recvd';
+
+/**
+ * States of a receiving part. RFC 9000 §3.2 (Figure 3): 'recv' stands for Recv, Size Known and
+ * Data Recvd alike (how much arrived is the RecvBuffer's business); a reset is reported to the
+ * application as it arrives, so Reset Recvd is Reset Read at once. 'stopped' is the
+ * application abandoning the half with STOP_SENDING (§3.5): data is discarded from then on.
+ * A RESET_STREAM moves 'recv', 'stopped' and 'data-read' to 'reset-read' (its final size must
+ * match what arrived; the reset is reported).
+ */
+export type RecvState = 'recv' | 'data-read' | 'reset-read' | 'stopped';
+
+export class SendHalf {
+  state: SendState = 'ready';
+  readonly buf = new SendBuffer();
+  /** The peer's MAX_STREAM_DATA (RFC 9000 §4.1). */
+  readonly credit: SendCredit;
+  /** RESET_STREAM error code and final size (RFC 9000 §19.4), once reset. */
   resetCode = -1;
   resetFinalSize = 0;
-  resetPending = false;
-  resetAcked = false;
-  /** STOP_SENDING to send (-1 none). */
-  stopCode = -1;
-  stopPending = false;
-  stopAcked = false;
-  /** The peer reset the receive half (RFC 9000 §3.2 "Reset Recvd"). */
-  recvReset = false;
-  /** STOP_SENDING was sent: incoming data is discarded. */
-  recvStopped = false;
-  /** A FIN/reset was reported to the application through read()/events. */
-  recvDone = false;
-  /** write() refused bytes: emit 'writable' when room opens. */
+  /** write() refused bytes: 'writable' is due when buffer room opens. */
   wantWritable = false;
-  /** MAX_STREAM_DATA update pending. */
-  maxDataPending = false;
-  /** Queued in the connection's send round-robin. */
+  /** In the StreamSet's send round-robin. */
   queued = false;
 
   constructor(
+    readonly stream: Stream,
+    creditLimit: number,
+  ) {
+    this.credit = new SendCredit(creditLimit);
+  }
+
+  /** Reset Sent or Reset Recvd: no data is sent any more (RFC 9000 §3.1). */
+  get isReset(): boolean {
+    return this.state === 'reset-sent' || this.state === 'reset-recvd';
+  }
+
+  /** A terminal state: all data acknowledged, or the reset acknowledged (RFC 9000 §3.1). */
+  get done(): boolean {
+    return this.state === 'data-recvd' || this.state === 'reset-recvd';
+  }
+
+  /**
+   * Lost data, a FIN, or new data within the stream's credit waits to be sent. `connCredit`
+   * is what the connection's MAX_DATA still allows.
+   */
+  canSend(connCredit: number): boolean {
+    const b = this.buf;
+    if (this.isReset) return false;
+    if (b.hasRetransmit) return true;
+    if (b.sentOffset < b.written) return this.credit.available > 0 && connCredit > 0;
+    return b.hasPending;
+  }
+
+  /** A STREAM frame left: Ready -> Send, and Data Sent with the FIN (RFC 9000 §3.1). */
+  onSent(fin: boolean): void {
+    if (fin) this.state = 'data-sent';
+    else if (this.state === 'ready') this.state = 'send';
+  }
+
+  /** A STREAM frame was acknowledged: Data Recvd once everything was (RFC 9000 §3.1). */
+  onAcked(offset: number, len: number, fin: boolean): void {
+    this.buf.onAcked(offset, len, fin);
+    if (!this.isReset && this.buf.allAcked) this.state = 'data-recvd';
+  }
+
+  /** The RESET_STREAM was acknowledged (RFC 9000 §3.1 "Reset Recvd"). */
+  onResetAcked(): void {
+    this.state = 'reset-recvd';
+  }
+
+  /** Abandons the data (RFC 9000 §3.1 "Reset Sent"): the final size is what was sent. */
+  reset(code: number): void {
+    this.state = 'reset-sent';
+    this.resetCode = code;
+    this.resetFinalSize = this.buf.reset();
+  }
+}
+
+export class RecvHalf {
+  state: RecvState = 'recv';
+  readonly buf = new RecvBuffer({ limit: Infinity });
+  /** Our MAX_STREAM_DATA (RFC 9000 §4.1). */
+  readonly window: RecvWindow;
+  /** STOP_SENDING error code (RFC 9000 §19.5), once stopped; and whether the peer got it. */
+  stopCode = -1;
+  stopAcked = false;
+
+  constructor(
+    readonly stream: Stream,
+    window: number,
+    maxWindow: number,
+  ) {
+    this.window = new RecvWindow({ window, maxWindow: Math.max(window, maxWindow) });
+  }
+
+  /** Data read up to the FIN, reset, or stopped: the application is done with the half. */
+  get ended(): boolean {
+    return this.state !== 'recv';
+  }
+
+  /** Incoming data is dropped (RFC 9000 §3.5: after STOP_SENDING or a reset). */
+  get discarding(): boolean {
+    return this.state === 'stopped' || this.state === 'reset-read';
+  }
+
+  /** The half's state can go: it ended, and a STOP_SENDING we sent was delivered (§3.5). */
+  get done(): boolean {
+    return this.ended && (this.stopCode < 0 || this.stopAcked);
+  }
+}
+
+export class Stream {
+  /** Absent on a peer-initiated unidirectional stream. */
+  readonly send: SendHalf | undefined;
+  /** Absent on a locally initiated unidirectional stream. */
+  readonly recv: RecvHalf | undefined;
+
+  /** `sendCredit` undefined: no send half; `recvWindow` undefined: no receive half. */
+  constructor(
     readonly id: number,
-    hasSend: boolean,
-    hasRecv: boolean,
-    sendLimit: number,
-    recvWindow: number,
+    sendCredit: number | undefined,
+    recvWindow: number | undefined,
     recvMaxWindow: number,
   ) {
-    if (hasSend) {
-      this.send = new SendBuffer();
-      this.credit = new SendCredit(sendLimit);
-    }
-    if (hasRecv) {
-      this.window = new RecvWindow({
-        window: recvWindow,
-        maxWindow: Math.max(recvWindow, recvMaxWindow),
-      });
-      this.recv = new RecvBuffer({ limit: Infinity });
-    }
+    if (sendCredit !== undefined) this.send = new SendHalf(this, sendCredit);
+    if (recvWindow !== undefined) this.recv = new RecvHalf(this, recvWindow, recvMaxWindow);
   }
 
-  /** Stream data or a FIN waits to be sent (within flow control or as retransmission). */
-  get sendPending(): boolean {
-    const s = this.send;
-    if (!s || this.resetCode >= 0) return false;
-    if (s.hasRetransmit) return true;
-    if (s.sentOffset < s.written) return this.credit!.available > 0;
-    return s.hasPending;
-  }
-
-  /** The send half reached a terminal state (RFC 9000 §3.1 "Data Recvd"/"Reset Recvd"). */
-  get sendDone(): boolean {
-    if (!this.send) return true;
-    return this.resetCode >= 0 ? this.resetAcked : this.send.allAcked;
-  }
-
-  /** The receive half reached a terminal state (RFC 9000 §3.2 "Data Read"/"Reset Read"). */
-  get recvFinished(): boolean {
-    if (!this.recv) return true;
-    return this.recvDone && (this.recvReset || this.recvStopped || this.recv.finished);
+  /** Both halves reached a terminal state (RFC 9000 §3): the stream can be freed. */
+  get closed(): boolean {
+    return (this.send?.done ?? true) && (this.recv?.done ?? true);
   }
 }
