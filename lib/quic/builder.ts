@@ -3,7 +3,6 @@
 // datagrams are padded to 1200 bytes (RFC 9000 §14.1); protect() seals every packet of the
 // batch with one native call (protectBatch).
 import { protectBatch, type PacketKey } from '../crypto/packet.js';
-import { describeFrames, logPacket } from '../debug/packets.js';
 import { enabled } from '../debug/log.js';
 import { encodeFrame, frameSize, type Frame } from './frames.js';
 import {
@@ -14,6 +13,7 @@ import {
   writeLongHeaderLength,
   writeShortHeader,
 } from './header.js';
+import { describeFrames, logPacket } from './packet-log.js';
 import { packetNumberLength } from './packet-number.js';
 
 export interface PacketSpec {

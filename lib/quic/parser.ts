@@ -8,11 +8,11 @@ import {
   unprotectBatch,
   type PacketKey,
 } from '../crypto/packet.js';
-import { logDrop, logPacket } from '../debug/packets.js';
 import { enabled } from '../debug/log.js';
 import { PROTOCOL_VIOLATION, QuicError } from './errors.js';
 import { PacketMask, decodeFrame, type Frame, type FramePacketType } from './frames.js';
 import { TAG_LENGTH, splitDatagram, type PacketHeader } from './header.js';
+import { logDrop, logPacket } from './packet-log.js';
 import { Reader } from './varint.js';
 
 export { UNPROTECT_AUTH_FAILED, UNPROTECT_KEY_PHASE, UNPROTECT_MALFORMED };
