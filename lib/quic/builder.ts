@@ -1,4 +1,4 @@
-// Packet builder (DESIGN.md, the data path): frames are written straight into one
+// Packet builder (ARCHITECTURE.md, "Data path"): frames are written straight into one
 // pre-allocated send slab, each packet leaving room for its header and 16-byte tag; Initial
 // datagrams are padded to 1200 bytes (RFC 9000 §14.1); protect() seals every packet of the
 // batch with one native call (protectBatch).

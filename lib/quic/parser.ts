@@ -1,4 +1,4 @@
-// Packet parser (DESIGN.md, the data path): splits a datagram into its packets, removes
+// Packet parser (ARCHITECTURE.md, "Data path"): splits a datagram into its packets, removes
 // protection in place (one packet, or a whole batch with one native call), and decodes the
 // frames as views into the same buffer.
 import {
