@@ -1,5 +1,6 @@
 // Batched protect/unprotect: many packets in one slab, described by a Float64Array, in one
 // N-API call; plus the benchmark's raw native loop (the same Protect with no N-API crossing).
+#include <initializer_list>
 #include <vector>
 
 #include "packet_key.h"
@@ -8,7 +9,19 @@ namespace zquic {
 
 namespace {
 
-constexpr size_t kDescFields = 6;
+// The batch descriptors: a Float64Array holding kStride numbers per packet, at these offsets.
+// The same layout is written once on the TypeScript side (PROTECT_DESC and UNPROTECT_DESC in
+// lib/crypto/packet.ts); the addon exports this one as `batchLayout` so that a test can check
+// that the two agree.
+struct ProtectDesc {
+  enum : size_t { kKeyIndex, kStart, kHeaderLength, kPnLength, kPayloadLength, kPacketNumber };
+  static constexpr size_t kStride = kPacketNumber + 1;
+};
+struct UnprotectDesc {
+  enum : size_t { kKeyIndex, kStart, kPnOffset, kEnd, kLargestPn, kExpectedKeyPhase };
+  static constexpr size_t kStride = kExpectedKeyPhase + 1;
+};
+
 constexpr double kMaxSafe = kMaxSafeInteger;
 
 // The keys array as native PacketKeys; stack storage for the usual handful.
@@ -42,79 +55,96 @@ class KeyList {
   size_t size_ = 0;
 };
 
-[[noreturn]] void BadDesc(napi_env env, size_t i, size_t field, const char* what) {
-  ThrowRange(env, "desc[" + std::to_string(i * kDescFields + field) + "] (" + what +
-                      " of packet " + std::to_string(i) + ") is out of range");
+// Names descriptor field `field` of packet i (a `stride`-number record) in a RangeError.
+[[noreturn]] void BadDesc(napi_env env, size_t stride, size_t i, size_t field, const char* what) {
+  ThrowRange(env, "desc[" + std::to_string(i * stride + field) + "] (" + what + " of packet " +
+                      std::to_string(i) + ") is out of range");
 }
 
-size_t ArgCount(napi_env env, napi_value v, const Doubles& desc) {
+size_t ArgCount(napi_env env, napi_value v, const Doubles& desc, size_t stride) {
   return static_cast<size_t>(
-      ArgInt(env, v, "count", 0, static_cast<int64_t>(desc.count / kDescFields)));
+      ArgInt(env, v, "count", 0, static_cast<int64_t>(desc.count / stride)));
 }
 
-// packetProtectBatch(keys, slab, desc, count): desc per packet =
-// [keyIndex, start, headerLength, pnLength, payloadLength, packetNumber]
+// packetProtectBatch(keys, slab, desc, count): desc per packet as in ProtectDesc.
 napi_value JsProtectBatch(napi_env env, napi_callback_info info) {
+  using D = ProtectDesc;
   return Guard(env, [&] {
     Args<4> a(env, info);
     KeyList keys(env, a[0]);
     Bytes slab = ArgBytes(env, a[1], "slab");
     Doubles desc = ArgFloat64(env, a[2], "desc");
-    size_t count = ArgCount(env, a[3], desc);
+    size_t count = ArgCount(env, a[3], desc, D::kStride);
     double n = static_cast<double>(slab.length);
+    auto bad = [&](size_t i, size_t field, const char* what) {
+      BadDesc(env, D::kStride, i, field, what);
+    };
     // Validate everything first so that a bad entry leaves the slab untouched.
     for (size_t i = 0; i < count; i++) {
-      const double* d = desc.data + i * kDescFields;
-      if (!IsIntIn(d[0], 0, static_cast<double>(keys.size()) - 1)) BadDesc(env, i, 0, "keyIndex");
-      if (!IsIntIn(d[1], 0, n)) BadDesc(env, i, 1, "start");
-      if (!IsIntIn(d[3], 1, 4)) BadDesc(env, i, 3, "pnLength");
-      if (!IsIntIn(d[2], d[3] + 1, n)) BadDesc(env, i, 2, "headerLength");
+      const double* d = desc.data + i * D::kStride;
+      const double start = d[D::kStart], headerLength = d[D::kHeaderLength];
+      const double pnLength = d[D::kPnLength], payloadLength = d[D::kPayloadLength];
+      if (!IsIntIn(d[D::kKeyIndex], 0, static_cast<double>(keys.size()) - 1))
+        bad(i, D::kKeyIndex, "keyIndex");
+      if (!IsIntIn(start, 0, n)) bad(i, D::kStart, "start");
+      if (!IsIntIn(pnLength, 1, 4)) bad(i, D::kPnLength, "pnLength");
+      if (!IsIntIn(headerLength, pnLength + 1, n)) bad(i, D::kHeaderLength, "headerLength");
       // RFC 9001 §5.4.2: pnLength + payloadLength >= 4 so that the sample fits.
-      if (!IsIntIn(d[4], 0, n) || d[3] + d[4] < 4) BadDesc(env, i, 4, "payloadLength");
-      if (d[1] + d[2] + d[4] + kTagLen > n) BadDesc(env, i, 4, "payloadLength");
-      if (!IsIntIn(d[5], 0, kMaxSafe)) BadDesc(env, i, 5, "packetNumber");
-      if ((slab.data[static_cast<size_t>(d[1])] & 0x03) + 1 != static_cast<int>(d[3]))
-        BadDesc(env, i, 3, "pnLength");
+      if (!IsIntIn(payloadLength, 0, n) || pnLength + payloadLength < 4)
+        bad(i, D::kPayloadLength, "payloadLength");
+      if (start + headerLength + payloadLength + kTagLen > n)
+        bad(i, D::kPayloadLength, "payloadLength");
+      if (!IsIntIn(d[D::kPacketNumber], 0, kMaxSafe)) bad(i, D::kPacketNumber, "packetNumber");
+      if ((slab.data[static_cast<size_t>(start)] & 0x03) + 1 != static_cast<int>(pnLength))
+        bad(i, D::kPnLength, "pnLength");
     }
     for (size_t i = 0; i < count; i++) {
-      const double* d = desc.data + i * kDescFields;
-      PacketKey* key = keys[static_cast<size_t>(d[0])];
-      if (!key->Protect(slab.data + static_cast<size_t>(d[1]), static_cast<size_t>(d[2]),
-                        static_cast<size_t>(d[3]), static_cast<size_t>(d[4]),
-                        static_cast<uint64_t>(d[5])))
+      const double* d = desc.data + i * D::kStride;
+      PacketKey* key = keys[static_cast<size_t>(d[D::kKeyIndex])];
+      if (!key->Protect(slab.data + static_cast<size_t>(d[D::kStart]),
+                        static_cast<size_t>(d[D::kHeaderLength]),
+                        static_cast<size_t>(d[D::kPnLength]),
+                        static_cast<size_t>(d[D::kPayloadLength]),
+                        static_cast<uint64_t>(d[D::kPacketNumber])))
         ThrowError(env, "packet protection failed");
     }
     return Undefined(env);
   });
 }
 
-// packetUnprotectBatch(keys, slab, desc, count, results): desc per packet =
-// [keyIndex, start, pnOffset, end, largestPn, expectedKeyPhase]
+// packetUnprotectBatch(keys, slab, desc, count, results): desc per packet as in UnprotectDesc.
 napi_value JsUnprotectBatch(napi_env env, napi_callback_info info) {
+  using D = UnprotectDesc;
   return Guard(env, [&] {
     Args<5> a(env, info);
     KeyList keys(env, a[0]);
     Bytes slab = ArgBytes(env, a[1], "slab");
     Doubles desc = ArgFloat64(env, a[2], "desc");
-    size_t count = ArgCount(env, a[3], desc);
+    size_t count = ArgCount(env, a[3], desc, D::kStride);
     Doubles results = ArgFloat64(env, a[4], "results");
     if (results.count < count) ThrowRange(env, "results must hold at least count numbers");
     double n = static_cast<double>(slab.length);
+    auto bad = [&](size_t i, size_t field, const char* what) {
+      BadDesc(env, D::kStride, i, field, what);
+    };
     for (size_t i = 0; i < count; i++) {
-      const double* d = desc.data + i * kDescFields;
-      if (!IsIntIn(d[0], 0, static_cast<double>(keys.size()) - 1)) BadDesc(env, i, 0, "keyIndex");
-      if (!IsIntIn(d[1], 0, n)) BadDesc(env, i, 1, "start");
-      if (!IsIntIn(d[2], 1, INT32_MAX)) BadDesc(env, i, 2, "pnOffset");
-      if (!IsIntIn(d[3], d[1], n)) BadDesc(env, i, 3, "end");
-      if (!IsIntIn(d[4], -1, kMaxSafe)) BadDesc(env, i, 4, "largestPn");
-      if (!IsIntIn(d[5], -1, 1)) BadDesc(env, i, 5, "expectedKeyPhase");
+      const double* d = desc.data + i * D::kStride;
+      if (!IsIntIn(d[D::kKeyIndex], 0, static_cast<double>(keys.size()) - 1))
+        bad(i, D::kKeyIndex, "keyIndex");
+      if (!IsIntIn(d[D::kStart], 0, n)) bad(i, D::kStart, "start");
+      if (!IsIntIn(d[D::kPnOffset], 1, INT32_MAX)) bad(i, D::kPnOffset, "pnOffset");
+      if (!IsIntIn(d[D::kEnd], d[D::kStart], n)) bad(i, D::kEnd, "end");
+      if (!IsIntIn(d[D::kLargestPn], -1, kMaxSafe)) bad(i, D::kLargestPn, "largestPn");
+      if (!IsIntIn(d[D::kExpectedKeyPhase], -1, 1))
+        bad(i, D::kExpectedKeyPhase, "expectedKeyPhase");
     }
     for (size_t i = 0; i < count; i++) {
-      const double* d = desc.data + i * kDescFields;
-      size_t start = static_cast<size_t>(d[1]);
-      results.data[i] = keys[static_cast<size_t>(d[0])]->Unprotect(
-          slab.data + start, static_cast<size_t>(d[3]) - start, static_cast<size_t>(d[2]),
-          static_cast<int64_t>(d[4]), static_cast<int>(d[5]));
+      const double* d = desc.data + i * D::kStride;
+      size_t start = static_cast<size_t>(d[D::kStart]);
+      results.data[i] = keys[static_cast<size_t>(d[D::kKeyIndex])]->Unprotect(
+          slab.data + start, static_cast<size_t>(d[D::kEnd]) - start,
+          static_cast<size_t>(d[D::kPnOffset]), static_cast<int64_t>(d[D::kLargestPn]),
+          static_cast<int>(d[D::kExpectedKeyPhase]));
     }
     return Undefined(env);
   });
@@ -137,12 +167,46 @@ napi_value JsBenchLoop(napi_env env, napi_callback_info info) {
   });
 }
 
+// A frozen { name: offset, ..., stride } object describing one descriptor layout.
+struct FieldOffset {
+  const char* name;
+  size_t offset;
+};
+Napi::Object Layout(Napi::Env env, std::initializer_list<FieldOffset> fields, size_t stride) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const FieldOffset& f : fields) o.Set(f.name, static_cast<double>(f.offset));
+  o.Set("stride", static_cast<double>(stride));
+  o.Freeze();
+  return o;
+}
+
 }  // namespace
 
 void InitPacketBatch(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "packetProtectBatch", JsProtectBatch);
   Export(env, exports, "packetUnprotectBatch", JsUnprotectBatch);
   Export(env, exports, "benchProtectLoop", JsBenchLoop);
+  using P = ProtectDesc;
+  using U = UnprotectDesc;
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("protect", Layout(env,
+                               {{"keyIndex", P::kKeyIndex},
+                                {"start", P::kStart},
+                                {"headerLength", P::kHeaderLength},
+                                {"pnLength", P::kPnLength},
+                                {"payloadLength", P::kPayloadLength},
+                                {"packetNumber", P::kPacketNumber}},
+                               P::kStride));
+  layout.Set("unprotect", Layout(env,
+                                 {{"keyIndex", U::kKeyIndex},
+                                  {"start", U::kStart},
+                                  {"pnOffset", U::kPnOffset},
+                                  {"end", U::kEnd},
+                                  {"largestPn", U::kLargestPn},
+                                  {"expectedKeyPhase", U::kExpectedKeyPhase}},
+                                 U::kStride));
+  layout.Freeze();
+  exports.Set("batchLayout", layout);
 }
 
 }  // namespace zquic

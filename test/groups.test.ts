@@ -51,7 +51,8 @@ function expectKeyShareError(fn: () => unknown, what: string): void {
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 describe('key-exchange groups', () => {
-  it('has the code points and share sizes of DESIGN.md, in table order', () => {
+  // Code points: draft-ietf-tls-ecdhe-mlkem (hybrids), draft-ietf-tls-mlkem, RFC 8446 §4.2.7.
+  it('has the IANA code points and share sizes, in table order', () => {
     expect(
       GROUPS.map((g) => [g.name, g.code, g.clientShareLength, g.serverShareLength]),
     ).to.deep.equal([

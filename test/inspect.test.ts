@@ -9,7 +9,7 @@ import { join } from 'node:path';
 
 import { QUIC_V1 } from '../lib/crypto/index.js';
 import { run } from '../lib/cli/inspect.js';
-import { writePcap } from '../lib/debug/pcap.js';
+import { writePcap } from '../lib/tools/pcap.js';
 import * as V from './crypto-vectors.js';
 import { buildCapture } from './support/wire-capture.js';
 

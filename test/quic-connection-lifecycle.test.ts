@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { QUIC_V1 } from '../lib/crypto/packet.js';
 import type { ConnectionEvent, QlogEvent } from '../lib/quic/connection.js';
-import { inspect, type PacketReport } from '../lib/debug/inspect.js';
+import { inspect, type PacketReport } from '../lib/tools/inspect.js';
 import { encodeRetry, encodeStatelessReset, parseHeader } from '../lib/quic/header.js';
 import { Link, clientConfig, serverConfig } from './support/link.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { QUIC_V1, QUIC_V2 } from '../lib/crypto/index.js';
-import { writePcap } from '../lib/debug/pcap.js';
+import { writePcap } from '../lib/tools/pcap.js';
 import { buildCapture } from './support/wire-capture.js';
 
 const FIELDS = [

@@ -1,9 +1,9 @@
 // `zquic inspect [options] [HEX | FILE | -]...`: decodes QUIC datagrams given as hex, raw
-// files or pcap/pcapng captures (see lib/debug/inspect.ts). Bad input gives one line on
+// files or pcap/pcapng captures (see lib/tools/inspect.ts). Bad input gives one line on
 // stderr and exit code 1, never a stack trace.
 import { existsSync, readFileSync } from 'node:fs';
 
-import { isCapture, readCapture } from '../debug/pcap.js';
+import { isCapture, readCapture } from '../tools/pcap.js';
 import {
   hexDump,
   inspect,
@@ -12,7 +12,7 @@ import {
   type InspectOptions,
   type InspectReport,
   type Json,
-} from '../debug/inspect.js';
+} from '../tools/inspect.js';
 
 const USAGE = `usage: zquic inspect [options] [HEX | FILE | -]...
 

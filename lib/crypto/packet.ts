@@ -239,8 +239,35 @@ function keyHandles(keys: readonly PacketKey[]): NativeHandle[] {
   return handles;
 }
 
-/** Protects `count` packets of slab in one native call. desc holds 6 numbers per packet:
- * [keyIndex, start, headerLength, pnLength, payloadLength, packetNumber]. */
+// The batch descriptors: a Float64Array holding `stride` numbers per packet, each field at its
+// offset. native/packet_batch.cc defines the same layout (ProtectDesc, UnprotectDesc) and
+// exports it as `batchLayout`; test/crypto-batch-layout.test.ts checks that the two agree.
+
+/** protectBatch's descriptor: the arguments of PacketKey.protect, after an index into keys. */
+export const PROTECT_DESC = Object.freeze({
+  keyIndex: 0,
+  start: 1,
+  headerLength: 2,
+  pnLength: 3,
+  payloadLength: 4,
+  packetNumber: 5,
+  stride: 6,
+} as const);
+
+/** unprotectBatch's descriptor: the arguments of PacketKey.unprotect, after an index into keys
+ * (pnOffset is relative to start, end absolute, as there). */
+export const UNPROTECT_DESC = Object.freeze({
+  keyIndex: 0,
+  start: 1,
+  pnOffset: 2,
+  end: 3,
+  largestPn: 4,
+  expectedKeyPhase: 5,
+  stride: 6,
+} as const);
+
+/** Protects `count` packets of slab in one native call; desc holds PROTECT_DESC.stride numbers
+ * per packet at the PROTECT_DESC offsets. */
 export function protectBatch(
   keys: readonly PacketKey[],
   slab: Uint8Array,
@@ -250,8 +277,8 @@ export function protectBatch(
   native.packetProtectBatch(keyHandles(keys), slab, desc, count);
 }
 
-/** Unprotects `count` packets of slab in one native call. desc holds 6 numbers per packet:
- * [keyIndex, start, pnOffset, end, largestPn, expectedKeyPhase]; results[i] receives what
+/** Unprotects `count` packets of slab in one native call; desc holds UNPROTECT_DESC.stride
+ * numbers per packet at the UNPROTECT_DESC offsets. results[i] receives what
  * PacketKey.unprotect would return for packet i. */
 export function unprotectBatch(
   keys: readonly PacketKey[],

@@ -1,5 +1,6 @@
-// Environment-driven diagnostics (DESIGN.md, Observability). Each channel is read once at
-// load; a disabled channel costs one boolean test, and its message callback is never run.
+// Environment-driven diagnostics. Each channel is read once at load; a disabled channel costs
+// one boolean test, and its message callback is never run. The leaf of the layers: it imports
+// nothing, so every layer may log (scripts/check-layers.ts).
 
 export type Channel = 'packets' | 'handshake' | 'timing' | 'memory';
 export type Level = 'debug' | 'info' | 'warn' | 'error';

@@ -1,9 +1,8 @@
-// Packet builder (DESIGN.md, the data path): frames are written straight into one
+// Packet builder (ARCHITECTURE.md, "Data path"): frames are written straight into one
 // pre-allocated send slab, each packet leaving room for its header and 16-byte tag; Initial
 // datagrams are padded to 1200 bytes (RFC 9000 §14.1); protect() seals every packet of the
 // batch with one native call (protectBatch).
-import { protectBatch, type PacketKey } from '../crypto/packet.js';
-import { describeFrames, logPacket } from '../debug/packets.js';
+import { PROTECT_DESC, protectBatch, type PacketKey } from '../crypto/packet.js';
 import { enabled } from '../debug/log.js';
 import { encodeFrame, frameSize, type Frame } from './frames.js';
 import {
@@ -14,6 +13,7 @@ import {
   writeLongHeaderLength,
   writeShortHeader,
 } from './header.js';
+import { describeFrames, logPacket } from './packet-log.js';
 import { packetNumberLength } from './packet-number.js';
 
 export interface PacketSpec {
@@ -38,7 +38,6 @@ export interface PacketSpec {
 }
 
 const EMPTY = new Uint8Array(0);
-const STRIDE = 6; // protectBatch descriptor: keyIndex, start, headerLength, pnLength, payloadLength, pn
 
 export class PacketBuilder {
   readonly slab: Uint8Array;
@@ -84,7 +83,7 @@ export class PacketBuilder {
     if (!Number.isInteger(maxPackets) || maxPackets < 1)
       throw new RangeError('maxPackets must be >= 1');
     this.slab = new Uint8Array(capacity);
-    this.desc = new Float64Array(STRIDE * maxPackets);
+    this.desc = new Float64Array(PROTECT_DESC.stride * maxPackets);
     this.maxPackets = maxPackets;
   }
 
@@ -280,14 +279,14 @@ export class PacketBuilder {
         this.pPnLength + payloadLength + TAG_LENGTH,
       );
     const d = this.desc;
-    const i = STRIDE * this.packets;
+    const i = PROTECT_DESC.stride * this.packets;
     const pn = this.pPn;
-    d[i] = this.pKeyIndex;
-    d[i + 1] = this.pStart;
-    d[i + 2] = this.pHeaderEnd - this.pStart;
-    d[i + 3] = this.pPnLength;
-    d[i + 4] = payloadLength;
-    d[i + 5] = pn;
+    d[i + PROTECT_DESC.keyIndex] = this.pKeyIndex;
+    d[i + PROTECT_DESC.start] = this.pStart;
+    d[i + PROTECT_DESC.headerLength] = this.pHeaderEnd - this.pStart;
+    d[i + PROTECT_DESC.pnLength] = this.pPnLength;
+    d[i + PROTECT_DESC.payloadLength] = payloadLength;
+    d[i + PROTECT_DESC.packetNumber] = pn;
     this.dLastPacket = this.packets++;
     this.dLastLong = this.pLong;
     this.dLastHeaderEnd = this.pHeaderEnd;
@@ -326,17 +325,17 @@ export class PacketBuilder {
         throw new RangeError('a datagram with an Initial packet needs maxSize >= 1200');
       const extra = MIN_INITIAL_DATAGRAM - (this.pos - this.dStart);
       // Grow the last packet's payload: move its tag slot and zero the new PADDING bytes.
-      const i = STRIDE * this.dLastPacket;
+      const payloadSlot = PROTECT_DESC.stride * this.dLastPacket + PROTECT_DESC.payloadLength;
       const payloadEnd = this.pos - TAG_LENGTH;
       this.slab.fill(0, payloadEnd, payloadEnd + extra);
-      this.desc[i + 4] += extra;
+      this.desc[payloadSlot] += extra;
       this.pos += extra;
       if (this.dLastLong)
         writeLongHeaderLength(
           this.slab,
           this.dLastHeaderEnd,
           this.dLastPnLength,
-          this.dLastPnLength + this.desc[i + 4]! + TAG_LENGTH,
+          this.dLastPnLength + this.desc[payloadSlot]! + TAG_LENGTH,
         );
     }
     const length = this.pos - this.dStart;

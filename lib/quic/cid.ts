@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { QuicError, TransportError } from './errors.js';
+import { FrameType } from './frames.js';
 import type { RandomSource } from './random.js';
 
 /**
@@ -61,7 +62,7 @@ export interface IssuedCid {
   cid: Uint8Array;
 }
 
-const NCID = { frameType: 0x18 };
+const NCID = { frameType: FrameType.NEW_CONNECTION_ID };
 
 export class ConnectionIds {
   /** CIDs we issued and the peer may use, by sequence number (latin1 strings: memory per
@@ -194,7 +195,7 @@ export class ConnectionIds {
       throw new QuicError(
         TransportError.PROTOCOL_VIOLATION,
         'RETIRE_CONNECTION_ID of an unissued sequence',
-        { frameType: 0x19 },
+        { frameType: FrameType.RETIRE_CONNECTION_ID },
       );
     const cid = this.local.get(seq);
     if (cid === undefined) return undefined;

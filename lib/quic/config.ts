@@ -1,6 +1,6 @@
 /**
- * What a Connection is configured with, our transport parameter defaults, and the checks
- * every value from the API gets (TypeError / RangeError naming it).
+ * What a Connection is configured with, our transport parameter defaults, and the checks of
+ * the config's values (TypeError / RangeError naming the value).
  */
 import type { TlsClientOptions } from '../tls/client.js';
 import type { TlsServerOptions } from '../tls/server.js';
@@ -79,24 +79,3 @@ export function resolveConfig(config: ConnectionConfig): {
 }
 
 const NO_TOKEN = new Uint8Array(0);
-
-export function checkAddress(a: unknown, name: string): Address {
-  const x = a as Address;
-  if (x === null || typeof x !== 'object' || typeof x.address !== 'string')
-    throw new TypeError(`${name} must be an address object`);
-  if (!Number.isInteger(x.port) || x.port < 0 || x.port > 65535)
-    throw new RangeError(`${name}.port must be 0..65535`);
-  return x;
-}
-
-export function checkNow(now: unknown): number {
-  if (typeof now !== 'number' || !Number.isFinite(now))
-    throw new TypeError('now must be a finite number');
-  return now;
-}
-
-/** An error code (RFC 9000 §20: a varint, < 2^62). */
-export function checkCode(code: unknown): void {
-  if (typeof code !== 'number' || !Number.isSafeInteger(code) || code < 0 || code >= 2 ** 62)
-    throw new RangeError('code must be an integer in [0, 2^62)');
-}

@@ -11,7 +11,7 @@ import {
   QUIC_V1,
 } from '../crypto/packet.js';
 import { enabled } from '../debug/log.js';
-import { logDrop, logPacket } from '../debug/packets.js';
+import { logDrop, logPacket } from './packet-log.js';
 import { Alert, TlsAlert } from '../tls/alerts.js';
 import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
@@ -39,14 +39,8 @@ import {
 } from './parser.js';
 import { AppKeys } from './key-phases.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
-import {
-  checkAddress,
-  checkCode,
-  checkNow,
-  DEFAULT_TRANSPORT,
-  resolveConfig,
-  type ConnectionConfig,
-} from './config.js';
+import { checkAddress, checkCode, checkNow } from './checks.js';
+import { DEFAULT_TRANSPORT, resolveConfig, type ConnectionConfig } from './config.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import { Path, sameAddress, type Address } from './path.js';
 import {

@@ -248,12 +248,6 @@ export function frameTypeName(t: number): string {
   return NAMES[t] ?? `unknown(0x${t.toString(16)})`;
 }
 
-/** §13.2.1: every frame except ACK, PADDING and CONNECTION_CLOSE elicits an ACK. */
-export function isAckEliciting(frame: Frame): boolean {
-  const t = frame.type;
-  return t !== 'ack' && t !== 'padding' && t !== 'connection_close';
-}
-
 /* ---------------- decoding ---------------- */
 
 function fail(message: string, frameType: number, code: number = FRAME_ENCODING_ERROR): never {

@@ -1,8 +1,5 @@
 // Packet number encoding and decoding (RFC 9000 §17.1, Appendix A.2 and A.3).
 
-/** Largest packet number a JS number holds exactly (the crypto layer's limit too). */
-export const MAX_PACKET_NUMBER = Number.MAX_SAFE_INTEGER;
-
 /**
  * RFC 9000 A.2: bytes (1..4) needed to encode `pn` so that a receiver whose largest
  * acknowledged is `largestAcked` (-1 if none) decodes it: twice the unacknowledged range.

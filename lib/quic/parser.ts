@@ -1,18 +1,19 @@
-// Packet parser (DESIGN.md, the data path): splits a datagram into its packets, removes
+// Packet parser (ARCHITECTURE.md, "Data path"): splits a datagram into its packets, removes
 // protection in place (one packet, or a whole batch with one native call), and decodes the
 // frames as views into the same buffer.
 import {
   UNPROTECT_AUTH_FAILED,
+  UNPROTECT_DESC,
   UNPROTECT_KEY_PHASE,
   UNPROTECT_MALFORMED,
   unprotectBatch,
   type PacketKey,
 } from '../crypto/packet.js';
-import { logDrop, logPacket } from '../debug/packets.js';
 import { enabled } from '../debug/log.js';
 import { PROTOCOL_VIOLATION, QuicError } from './errors.js';
 import { PacketMask, decodeFrame, type Frame, type FramePacketType } from './frames.js';
 import { TAG_LENGTH, splitDatagram, type PacketHeader } from './header.js';
+import { logDrop, logPacket } from './packet-log.js';
 import { Reader } from './varint.js';
 
 export { UNPROTECT_AUTH_FAILED, UNPROTECT_KEY_PHASE, UNPROTECT_MALFORMED };
@@ -116,8 +117,6 @@ export function readPacketFrames(buf: Uint8Array, header: PacketHeader): Frame[]
   return out;
 }
 
-const STRIDE = 6; // unprotectBatch descriptor: keyIndex, start, pnOffset, end, largestPn, expectedKeyPhase
-
 /** Unprotects many packets of one receive slab with one native call (unprotectBatch). */
 export class BatchUnprotector {
   private readonly desc: Float64Array;
@@ -127,7 +126,7 @@ export class BatchUnprotector {
   constructor(readonly maxPackets = 64) {
     if (!Number.isInteger(maxPackets) || maxPackets < 1)
       throw new RangeError('maxPackets must be >= 1');
-    this.desc = new Float64Array(STRIDE * maxPackets);
+    this.desc = new Float64Array(UNPROTECT_DESC.stride * maxPackets);
     this.results = new Float64Array(maxPackets);
   }
 
@@ -143,13 +142,13 @@ export class BatchUnprotector {
   add(keyIndex: number, header: PacketHeader, largestPn: number, expectedKeyPhase = -1): number {
     if (this.n === this.maxPackets) return -1;
     const d = this.desc;
-    const i = STRIDE * this.n;
-    d[i] = keyIndex;
-    d[i + 1] = header.start;
-    d[i + 2] = header.pnOffset - header.start;
-    d[i + 3] = header.end;
-    d[i + 4] = largestPn;
-    d[i + 5] = expectedKeyPhase;
+    const i = UNPROTECT_DESC.stride * this.n;
+    d[i + UNPROTECT_DESC.keyIndex] = keyIndex;
+    d[i + UNPROTECT_DESC.start] = header.start;
+    d[i + UNPROTECT_DESC.pnOffset] = header.pnOffset - header.start;
+    d[i + UNPROTECT_DESC.end] = header.end;
+    d[i + UNPROTECT_DESC.largestPn] = largestPn;
+    d[i + UNPROTECT_DESC.expectedKeyPhase] = expectedKeyPhase;
     return this.n++;
   }
 

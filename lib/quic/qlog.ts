@@ -3,6 +3,7 @@
  * `qlog` callback; writing them as JSON-SEQ is the endpoint's job.
  */
 import type { Frame } from './frames.js';
+import type { PacketType } from './header.js';
 import type { SentFrame } from './spaces.js';
 
 export interface QlogEvent {
@@ -13,6 +14,28 @@ export interface QlogEvent {
 
 export function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
+}
+
+/** qlog's PacketType values (draft-ietf-quic-qlog-quic-events): the 0-RTT and 1-RTT names are
+ * upper case there, unlike this stack's header types. */
+export type QlogPacketType =
+  'initial' | 'handshake' | '0RTT' | '1RTT' | 'retry' | 'version_negotiation';
+
+/** The qlog PacketType of a packet header type (header.ts). */
+export function qlogPacketType(type: PacketType): QlogPacketType {
+  switch (type) {
+    case '0rtt':
+      return '0RTT';
+    case '1rtt':
+      return '1RTT';
+    case 'initial':
+    case 'handshake':
+    case 'retry':
+    case 'version_negotiation':
+      return type;
+    default:
+      throw new TypeError(`type must be a packet type, got ${String(type)}`);
+  }
 }
 
 /** A received frame as a qlog QuicFrame object. */

@@ -7,7 +7,7 @@ import { AckTracker, type PacketSpace } from './ack-tracker.js';
 import type { Frame } from './frames.js';
 import { RecvBuffer } from './recv-buffer.js';
 import { SendBuffer } from './send-buffer.js';
-import type { StreamSentFrame } from './stream-set.js';
+import type { StreamSentFrame } from './streams.js';
 
 /** RFC 9000 §7.5: CRYPTO data buffered beyond the read offset (at least 4096). */
 export const CRYPTO_BUFFER_LIMIT = 64 * 1024;

@@ -8,7 +8,7 @@
  * sinks it owns. Protocol violations throw QuicError with the RFC 9000 §20.1 code.
  */
 import type { PacketBuilder } from './builder.js';
-import { checkCode } from './config.js';
+import { checkCode } from './checks.js';
 import { QuicError, TransportError } from './errors.js';
 import { LocalStreamLimit, PeerStreamLimit, RecvWindow, SendCredit } from './flow-control.js';
 import { streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
@@ -21,8 +21,11 @@ import {
   streamId,
   streamIndex,
   type RecvHalf,
+  type StreamSentFrame,
 } from './streams.js';
 import type { ResolvedTransportParameters } from './transport-params.js';
+
+export type { StreamSentFrame };
 
 const { FLOW_CONTROL_ERROR, STREAM_STATE_ERROR } = TransportError;
 
@@ -99,13 +102,6 @@ export type StreamCtrlFrame = Extract<
     type: 'max_data' | 'max_streams' | 'data_blocked' | 'streams_blocked' | 'stream_data_blocked';
   }
 >;
-
-/** What a sent packet carried for a stream, for acknowledgement and loss (RFC 9000 §13.3). */
-export type StreamSentFrame =
-  | { t: 'stream'; half: SendHalf; offset: number; len: number; fin: boolean }
-  | { t: 'reset'; half: SendHalf }
-  | { t: 'stop'; half: RecvHalf }
-  | { t: 'max_stream_data'; half: RecvHalf; max: number };
 
 /** Where frames go: the packet being built. */
 export type FrameWriter = Pick<PacketBuilder, 'room' | 'slab' | 'pos' | 'writeFrame' | 'advance'>;

@@ -158,3 +158,10 @@ export class Stream {
     return (this.send?.done ?? true) && (this.recv?.done ?? true);
   }
 }
+
+/** What a sent packet carried for a stream, for acknowledgement and loss (RFC 9000 §13.3). */
+export type StreamSentFrame =
+  | { t: 'stream'; half: SendHalf; offset: number; len: number; fin: boolean }
+  | { t: 'reset'; half: SendHalf }
+  | { t: 'stop'; half: RecvHalf }
+  | { t: 'max_stream_data'; half: RecvHalf; max: number };

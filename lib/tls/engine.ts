@@ -79,7 +79,7 @@ export type TlsEvent =
 export interface TlsCommonOptions {
   /** ALPN: the client's offer, or the server's supported protocols in preference order. */
   alpn?: string | readonly string[];
-  /** Groups in preference order (DESIGN.md names). */
+  /** Groups in preference order (names as in lib/crypto/groups.ts). */
   groups?: readonly GroupName[];
   /** Cipher suites in preference order: names, or one colon-separated string (OpenSSL style). */
   ciphers?: string | readonly string[];

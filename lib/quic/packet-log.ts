@@ -1,14 +1,15 @@
 // ZQUIC_DEBUG_PACKETS: one line per packet sent or received (direction, type, version,
 // CIDs, packet number, length, frames), and one per dropped datagram or packet.
-import type { Frame } from '../quic/frames.js';
-import { debug, enabled } from './log.js';
+import { QUIC_V1, QUIC_V2 } from '../crypto/packet.js';
+import { debug } from '../debug/log.js';
+import type { Frame } from './frames.js';
 
 const hex = (b: Uint8Array): string =>
   Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 
 function versionName(version: number): string {
-  if (version === 1) return 'v1';
-  if (version === 0x6b3343cf) return 'v2';
+  if (version === QUIC_V1) return 'v1';
+  if (version === QUIC_V2) return 'v2';
   return `0x${version.toString(16).padStart(8, '0')}`;
 }
 
@@ -90,5 +91,3 @@ export function logPacket(
 export function logDrop(direction: 'rx' | 'tx', what: string, reason: string): void {
   debug('packets', () => `${direction} drop ${what}: ${reason}`);
 }
-
-export { enabled };

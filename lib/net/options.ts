@@ -1,0 +1,125 @@
+// The options of listen() and connect() (node:quic / node:tls names), and what both share when
+// reading them: qlog and keylog destinations from the environment, the TLS settings, the
+// abort signal.
+import type { GroupName } from '../crypto/groups.js';
+import type { TransportParameters } from '../quic/transport-params.js';
+import type { PemInput } from '../tls/certificates.js';
+import type { SessionTicket, TicketKeys } from '../tls/session-ticket.js';
+import { keylogWriter } from './diagnostics.js';
+import type { QuicEndpoint } from './endpoint.js';
+
+/** Options shared by listen() and connect() (node:quic / node:tls names). */
+export interface CommonOptions {
+  /** ALPN protocol(s): the client's offer, the server's preference order. */
+  alpn?: string | readonly string[];
+  /** Key exchange groups in preference order (default X25519MLKEM768 first). */
+  groups?: readonly GroupName[];
+  /** TLS 1.3 cipher suites (names or an OpenSSL-style colon list). */
+  ciphers?: string | readonly string[];
+  /** Refuse classical (non post-quantum) key exchange. */
+  requirePostQuantum?: boolean;
+  /** Congestion control (default 'cubic'). */
+  cc?: 'newreno' | 'cubic';
+  /** Our transport parameters (max_idle_timeout, initial_max_data, ...). */
+  transportParams?: Partial<TransportParameters>;
+  /** Directory for per-connection qlog files (JSON-SEQ); true: $QLOGDIR or '.'. Default:
+   * $QLOGDIR when set. */
+  qlog?: string | boolean;
+  /** NSS key log file for Wireshark; true: $SSLKEYLOGFILE. Default: $SSLKEYLOGFILE when set. */
+  keylog?: string | boolean;
+  /** Milliseconds a handshake may take (default 10000). */
+  handshakeTimeout?: number;
+  /** Aborting closes the endpoint (listen) or destroys the session (connect). */
+  signal?: AbortSignal;
+}
+
+export interface ListenOptions extends CommonOptions {
+  /** Local port (default 0) and address (default '::', falling back to '0.0.0.0'). */
+  port?: number;
+  host?: string;
+  /** Certificate chain (PEM, leaf first) and private key. */
+  certs: PemInput;
+  keys: string | Buffer;
+  /** Ask for client certificates, trusting `ca`. */
+  requestCert?: boolean;
+  ca?: PemInput;
+  /** Always validate client addresses with Retry (RFC 9000 §8.1.2); without it, Retry is used
+   * automatically when many handshakes are in progress. */
+  retry?: boolean;
+  /** Most connections at once (default 10000). */
+  maxConnections?: number;
+  /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets). */
+  ticketKeys?: TicketKeys | false;
+  /** Accept 0-RTT data from resuming clients (single-use tickets, RFC 8446 §8). */
+  earlyData?: boolean;
+  /** Static key (>= 16 bytes) for stateless reset tokens; keep it across restarts so clients
+   * of a restarted server learn at once that their connection is gone (RFC 9000 §10.3). */
+  statelessResetKey?: Uint8Array;
+}
+
+export interface ConnectOptions extends CommonOptions {
+  /** Server name for SNI and certificate checks (default: the host). */
+  servername?: string;
+  /** Trust anchors (PEM); default Node's root store. */
+  ca?: PemInput;
+  /** Verify the server's certificate (default true). */
+  rejectUnauthorized?: boolean;
+  /** Client certificate and key (mutual TLS). */
+  certs?: PemInput;
+  keys?: string | Buffer;
+  /** A ticket from an earlier session ('ticket' event) to resume with. */
+  session?: SessionTicket;
+  /** With `session`: send 0-RTT data (streams can be created before `opened`). */
+  earlyData?: boolean;
+  /** A token from an earlier session ('token' event, NEW_TOKEN) to skip address validation. */
+  token?: Uint8Array;
+  /** QUIC version to start with (0x00000001 v1, 0x6b3343cf v2). */
+  version?: number;
+  /** Use this endpoint instead of a new one (several sessions on one socket). */
+  endpoint?: QuicEndpoint;
+}
+
+function envOr(
+  v: string | boolean | undefined,
+  env: string | undefined,
+  dflt: string,
+): string | undefined {
+  if (v === false) return undefined;
+  if (typeof v === 'string') return v;
+  if (v === true) return env || dflt;
+  if (v !== undefined) throw new TypeError('must be a string or a boolean');
+  return env || undefined;
+}
+
+/** Checks the options both sides share and turns them into a qlog directory and TLS settings. */
+export function commonOptions(o: CommonOptions) {
+  let qlogDir: string | undefined;
+  let keylogPath: string | undefined;
+  try {
+    qlogDir = envOr(o.qlog, process.env.QLOGDIR, '.');
+  } catch {
+    throw new TypeError('qlog must be a directory name or a boolean');
+  }
+  try {
+    keylogPath = envOr(o.keylog, process.env.SSLKEYLOGFILE, 'keylog.txt');
+  } catch {
+    throw new TypeError('keylog must be a file name or a boolean');
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new TypeError('signal must be an AbortSignal');
+  const tls = {
+    alpn: o.alpn,
+    groups: o.groups,
+    ciphers: o.ciphers,
+    requirePostQuantum: o.requirePostQuantum,
+    keylog: keylogPath ? keylogWriter(keylogPath) : undefined,
+  };
+  return { qlogDir, tls };
+}
+
+/** The error an aborted signal stands for (its reason, or a DOM-style AbortError). */
+export function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
+}
