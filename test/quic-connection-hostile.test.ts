@@ -1,13 +1,14 @@
 /**
  * Hostile peers: garbage, mutated, truncated and replayed datagrams never throw out of
  * receive() and leave the connection working; protocol violations close it with the RFC 9000
- * §20 code. A "hostile client" is our own client with its limit bookkeeping overridden.
+ * §20 code. A "hostile client" is a peer that forges 1-RTT packets with any frames, sealed with
+ * our client's key-logged 1-RTT secret: the server reads them through its real receive path.
  */
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { Connection, type ConnectionEvent } from '../lib/quic/connection.js';
 import type { Frame } from '../lib/quic/frames.js';
-import type { StreamSet } from '../lib/quic/stream-set.js';
+import { forgePacket, secretFromKeylog } from './support/forge.js';
 import { Link, SERVER_ADDR, clientConfig, prng, serverConfig } from './support/link.js';
 
 type Closed = Extract<ConnectionEvent, { type: 'closed' }>;
@@ -17,17 +18,6 @@ const closedOf = (evs: ConnectionEvent[]): Closed | undefined =>
 function established(l: Link): boolean {
   return l.client.state === 'established' && l.server?.state === 'established';
 }
-
-/** Internals a misbehaving client overrides (test-only access; the streams through their
- * StreamSet's own API). */
-interface Internals {
-  streams: StreamSet;
-  peer: { activeConnectionIdLimit: number };
-  local: { activeConnectionIdLimit: number };
-  ctrl: Frame[];
-  issueConnectionIds(): void;
-}
-const internals = (c: Connection): Internals => c as unknown as Internals;
 
 /** Runs until the server closed; returns the code the client was told. */
 function serverCloseCode(l: Link): number {
@@ -42,10 +32,30 @@ function serverCloseCode(l: Link): number {
 }
 
 function ready(): Link {
-  const l = new Link();
+  return hostile().l;
+}
+
+/** An established link, and a hostile client sending any frames in 1-RTT packets of its own. */
+function hostile(): { l: Link; send: (...frames: Frame[]) => void } {
+  const keylog: string[] = [];
+  const cc = clientConfig();
+  cc.tls = { ...cc.tls, keylog: (line: string) => keylog.push(line) };
+  const l = new Link(cc, serverConfig());
   expect(l.run(() => established(l), 5000)).to.equal(true);
   l.run(() => false, 100);
-  return l;
+  let pn = 10_000; // beyond what the real client sends in a test
+  const send = (...frames: Frame[]): void =>
+    l.inject(
+      true,
+      forgePacket({
+        type: '1rtt',
+        secret: secretFromKeylog(keylog, 'CLIENT_TRAFFIC_SECRET_0'),
+        dcid: l.server!.localConnectionIds()[0]!, // sequence 0: the server's handshake CID
+        packetNumber: pn++,
+        frames,
+      }),
+    );
+  return { l, send };
 }
 
 describe('quic connection: hostile input', function () {
@@ -123,80 +133,63 @@ describe('quic connection: hostile input', function () {
   });
 
   it('exceeding flow control is FLOW_CONTROL_ERROR (0x03)', () => {
-    const l = ready();
-    const c = internals(l.client);
-    const s = l.client.openStream(true)!;
-    c.streams.sendCredit.limit = 1e9;
-    c.streams.get(s)!.send!.credit.limit = 1e9;
-    l.client.write(s, Buffer.alloc(600_000, 1));
+    const { l, send } = hostile();
+    // Stream 0's window is 256 KiB (initial_max_stream_data_bidi_remote).
+    send({ type: 'stream', streamId: 0, offset: 600_000, data: Buffer.from('x'), fin: false });
     expect(serverCloseCode(l)).to.equal(0x03);
   });
 
   it('opening more streams than MAX_STREAMS allows is STREAM_LIMIT_ERROR (0x04)', () => {
-    const l = ready();
-    internals(l.client).streams.localBidi.limit = 1000;
-    for (let i = 0; i < 101; i++) l.client.write(l.client.openStream(true)!, Buffer.from('x'));
+    const { l, send } = hostile();
+    // Client bidirectional stream index 100 (id 400): the server allows 100 (0..99).
+    send({ type: 'stream', streamId: 400, offset: 0, data: Buffer.from('x'), fin: false });
     expect(serverCloseCode(l)).to.equal(0x04);
   });
 
   it('more connection IDs than active_connection_id_limit is CONNECTION_ID_LIMIT_ERROR (0x09)', () => {
-    const l = ready();
-    const c = internals(l.client);
-    c.peer.activeConnectionIdLimit = 10;
-    c.local.activeConnectionIdLimit = 10;
-    c.issueConnectionIds();
+    const { l, send } = hostile();
+    const cids = Array.from({ length: 8 }, (_, i) => ({
+      type: 'new_connection_id' as const,
+      sequence: 10 + i,
+      retirePriorTo: 0,
+      connectionId: randomBytes(8),
+      statelessResetToken: randomBytes(16),
+    }));
+    send(...cids);
     expect(serverCloseCode(l)).to.equal(0x09);
   });
 
   it('retiring the CID a packet is sent to is PROTOCOL_VIOLATION (0x0a)', () => {
-    const l = ready();
-    // The client still sends to the server's handshake CID (sequence 0).
-    internals(l.client).ctrl.push({ type: 'retire_connection_id', sequence: 0 });
+    const { l, send } = hostile();
+    send({ type: 'retire_connection_id', sequence: 0 }); // sent to the CID of sequence 0
     expect(serverCloseCode(l)).to.equal(0x0a);
   });
 
   it('HANDSHAKE_DONE from a client is PROTOCOL_VIOLATION (0x0a)', () => {
-    const l = ready();
-    internals(l.client).ctrl.push({ type: 'handshake_done' });
+    const { l, send } = hostile();
+    send({ type: 'handshake_done' });
     expect(serverCloseCode(l)).to.equal(0x0a);
   });
 
   it('an ACK of a packet never sent is PROTOCOL_VIOLATION (0x0a)', () => {
-    const l = ready();
-    internals(l.client).ctrl.push({
-      type: 'ack',
-      largest: 100_000,
-      ackDelay: 0,
-      ranges: [{ start: 0, end: 100_000 }],
-    });
+    const { l, send } = hostile();
+    send({ type: 'ack', largest: 100_000, ackDelay: 0, ranges: [{ start: 0, end: 100_000 }] });
     expect(serverCloseCode(l)).to.equal(0x0a);
   });
 
   it('data on a stream the peer cannot send on is STREAM_STATE_ERROR (0x05)', () => {
-    const l = ready();
+    const { l, send } = hostile();
     // Stream 3: a server-initiated unidirectional stream; the client can only receive on it.
-    internals(l.client).ctrl.push({
-      type: 'stream',
-      streamId: 3,
-      offset: 0,
-      data: Buffer.from('nope'),
-      fin: false,
-    });
+    send({ type: 'stream', streamId: 3, offset: 0, data: Buffer.from('nope'), fin: false });
     expect(serverCloseCode(l)).to.equal(0x05);
   });
 
   it('data beyond a known final size is FINAL_SIZE_ERROR (0x06)', () => {
-    const l = ready();
+    const { l, send } = hostile();
     const s = l.client.openStream(true)!;
     l.client.write(s, Buffer.from('hello'), true);
     l.run(() => false, 100);
-    internals(l.client).ctrl.push({
-      type: 'stream',
-      streamId: s,
-      offset: 5,
-      data: Buffer.from('more'),
-      fin: false,
-    });
+    send({ type: 'stream', streamId: s, offset: 5, data: Buffer.from('more'), fin: false });
     expect(serverCloseCode(l)).to.equal(0x06);
   });
 
@@ -299,9 +292,8 @@ describe('quic connection: hostile input', function () {
             return { type: 'ping' };
         }
       };
-      const l = ready();
-      const c = internals(l.client);
-      for (let i = 0; i < 6; i++) c.ctrl.push(frame());
+      const { l, send } = hostile();
+      send(...Array.from({ length: 6 }, frame));
       l.run(() => l.server!.state !== 'established', 300);
       const closed = closedOf(l.events.server);
       const code = closed ? closed.error!.code : -1;

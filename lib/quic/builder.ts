@@ -39,6 +39,9 @@ export interface PacketSpec {
 
 const EMPTY = new Uint8Array(0);
 
+/** What frame writers outside the builder use of it: the open packet's room and where to write. */
+export type FrameWriter = Pick<PacketBuilder, 'room' | 'slab' | 'pos' | 'writeFrame' | 'advance'>;
+
 export class PacketBuilder {
   readonly slab: Uint8Array;
   /** Where the next frame byte goes (inside the open packet). */

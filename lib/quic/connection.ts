@@ -17,9 +17,9 @@ import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
-import { PacketBuilder } from './builder.js';
+import { PacketBuilder, type PacketSpec } from './builder.js';
 import { cryptoError, QuicError, TransportError, transportErrorName } from './errors.js';
-import { frameSize, cryptoHeaderSize, writeCryptoHeader, type Frame } from './frames.js';
+import { frameSize, type Frame } from './frames.js';
 import {
   isStatelessReset,
   isSupportedVersion,
@@ -38,6 +38,7 @@ import {
   unprotectPacket,
 } from './parser.js';
 import { AppKeys } from './key-phases.js';
+import { ControlFrames } from './control-frames.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import { checkAddress, checkCode, checkNow } from './checks.js';
 import { DEFAULT_TRANSPORT, resolveConfig, type ConnectionConfig } from './config.js';
@@ -61,7 +62,7 @@ import {
   versionInformation,
 } from './version.js';
 import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
-import { hex, qlogFrame, qlogSentFrame, type QlogEvent } from './qlog.js';
+import { hex, qlogFrame, qlogPacket, qlogSentFrame, type QlogEvent } from './qlog.js';
 
 export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
 export type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
@@ -78,8 +79,6 @@ import {
 } from './transport-params.js';
 
 export type ConnectionHandshakeInfo = HandshakeInfo;
-
-const QLOG_PACKET_TYPE: Record<string, string> = { '0rtt': '0RTT', '1rtt': '1RTT' };
 
 /** Length of the connection IDs we issue (short headers are parsed with it). */
 export const LOCAL_CID_LENGTH = 8;
@@ -107,8 +106,16 @@ type BatchKey = { key: PacketKey; largestPn: number; expectedKeyPhase: number };
 /** batchKey()'s answer, consumed at once by the batch. */
 const batchKey = {} as BatchKey;
 
-/** §19.17/§19.18: PATH_CHALLENGE / PATH_RESPONSE: type byte + 8 bytes of data. */
-const PATH_FRAME_SIZE = 9;
+/** The type of the packets we send in `space`. */
+function packetType(space: PacketSpace, zeroRtt = false): PacketSpec['type'] {
+  return space === Initial
+    ? 'initial'
+    : space === Handshake
+      ? 'handshake'
+      : zeroRtt
+        ? '0rtt'
+        : '1rtt';
+}
 
 function spaceOf(h: PacketHeader): PacketSpace {
   return h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
@@ -125,7 +132,6 @@ const NEW_SESSION_TICKET = 4;
 const { Initial, Handshake, ApplicationData: App } = PacketSpace;
 const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
-const MAX_QUEUED_DATAGRAMS = 128;
 const MAX_BUFFERED_UNDECRYPTABLE = 8;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
@@ -186,14 +192,13 @@ export class Connection {
 
   // Streams (with their flow control) and control frames.
   private readonly streams: StreamSet;
-  private readonly ctrl: Frame[] = [];
-  private readonly datagrams: Uint8Array[] = [];
+  /** HANDSHAKE_DONE, control frames and DATAGRAM frames to send. */
+  private readonly control = new ControlFrames();
 
   // Lifecycle.
   private _state: ConnectionState = 'handshake';
   private info: HandshakeInfo | undefined;
   private handshakeConfirmed = false;
-  private handshakeDonePending = false;
   private discardInitialPending = false;
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
@@ -285,7 +290,7 @@ export class Connection {
       local: this.local,
       sendBuffer: streamSendBuffer,
       events: this.events,
-      ctrl: this.ctrl,
+      ctrl: this.control.queue,
     });
     this.idleTimeout = this.local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
@@ -807,11 +812,11 @@ export class Connection {
     }
     if (enabled('packets')) logPacket('rx', h.type, h.version, h.dcid, h.scid, pn, size, frames);
     if (this.qlog)
-      this.emitQlog(now, 'transport:packet_received', {
-        header: { packet_type: QLOG_PACKET_TYPE[h.type] ?? h.type, packet_number: pn },
-        raw: { length: size },
-        frames: frames.map(qlogFrame),
-      });
+      this.emitQlog(
+        now,
+        'transport:packet_received',
+        qlogPacket(h.type, pn, size, frames.map(qlogFrame)),
+      );
     let ackEliciting = false;
     this.packetDcid = h.dcid;
     for (const f of frames) {
@@ -863,8 +868,7 @@ export class Connection {
     logDrop('rx', what, why);
     if (this.qlog)
       this.emitQlog(now, 'transport:packet_dropped', {
-        ...(h && { header: { packet_type: QLOG_PACKET_TYPE[h.type] ?? h.type } }),
-        raw: { length: size },
+        ...(h ? qlogPacket(h.type, undefined, size) : { raw: { length: size } }),
         trigger,
         details: why,
       });
@@ -1028,13 +1032,7 @@ export class Connection {
   private onLost(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
     const sp = this.spaces[space];
     this._stats.packetsLost++;
-    if (this.qlog)
-      this.emitQlog(now, 'recovery:packet_lost', {
-        header: {
-          packet_type: space === App ? '1RTT' : space === Initial ? 'initial' : 'handshake',
-          packet_number: p.pn,
-        },
-      });
+    if (this.qlog) this.emitQlog(now, 'recovery:packet_lost', qlogPacket(packetType(space), p.pn));
     for (const f of p.frames.frames) {
       switch (f.t) {
         case 'crypto':
@@ -1047,7 +1045,7 @@ export class Connection {
           this.streams.onLost(f);
           break;
         case 'handshake_done':
-          this.handshakeDonePending = true;
+          this.control.handshakeDonePending = true;
           break;
         case 'challenge':
           // RFC 9000 §8.2.1: a new PATH_CHALLENGE (same data is fine) until validated.
@@ -1071,11 +1069,11 @@ export class Connection {
       case 'stream_data_blocked':
         return this.streams.onCtrlLost(f);
       case 'new_connection_id':
-        if (this.cids.hasLocal(f.sequence)) this.ctrl.push(f);
+        if (this.cids.hasLocal(f.sequence)) this.control.queue.push(f);
         return;
       case 'retire_connection_id':
       case 'new_token':
-        this.ctrl.push(f);
+        this.control.queue.push(f);
         return;
       default:
         return;
@@ -1197,9 +1195,9 @@ export class Connection {
           this.events.push({ type: 'handshake-complete', info: ev.info });
           // RFC 9001 §4.1.2: the server's handshake is confirmed when it completes.
           if (this.role === 'server') {
-            this.handshakeDonePending = true;
+            this.control.handshakeDonePending = true;
             const nt = this.config.newToken?.(this.path.remote);
-            if (nt && nt.length > 0) this.ctrl.push({ type: 'new_token', token: nt });
+            if (nt && nt.length > 0) this.control.queue.push({ type: 'new_token', token: nt });
             this.confirmHandshake(now);
           }
           break;
@@ -1269,7 +1267,7 @@ export class Connection {
     if (p.statelessResetToken && this.role === 'client')
       this.cids.setPeerFirst(this.dcid, own(p.statelessResetToken));
     else this.cids.setPeerFirst(this.dcid, undefined);
-    if (p.maxDatagramFrameSize === 0) this.datagrams.length = 0;
+    if (p.maxDatagramFrameSize === 0) this.control.clearDatagrams();
   }
 
   /** RFC 9000 §7.4.1: 0-RTT uses the server's transport parameters remembered in the ticket. */
@@ -1341,7 +1339,7 @@ export class Connection {
     );
     for (const { seq, cid } of this.cids.issue(limit)) {
       this.events.push({ type: 'connection-id', action: 'add', cid });
-      this.ctrl.push({
+      this.control.queue.push({
         type: 'new_connection_id',
         sequence: seq,
         retirePriorTo: 0,
@@ -1367,14 +1365,15 @@ export class Connection {
     if (retire.length === 0) return;
     // RFC 9000 §5.1.2: bound the RETIRE_CONNECTION_ID frames waiting to be sent.
     let pending = retire.length;
-    for (const f of this.ctrl) if (f.type === 'retire_connection_id') pending++;
+    for (const f of this.control.queue) if (f.type === 'retire_connection_id') pending++;
     if (pending > MAX_PENDING_RETIRES)
       throw new QuicError(
         TransportError.CONNECTION_ID_LIMIT_ERROR,
         'too many connection IDs to retire',
         { frameType: 0x18 },
       );
-    for (const sequence of retire) this.ctrl.push({ type: 'retire_connection_id', sequence });
+    for (const sequence of retire)
+      this.control.queue.push({ type: 'retire_connection_id', sequence });
   }
 
   private onRetireConnectionId(seq: number): void {
@@ -1447,8 +1446,7 @@ export class Connection {
     if (this._state !== 'established' || max === 0) return false;
     const size = frameSize({ type: 'datagram', data });
     if (size > max || size > this.maxDatagramSize - 1 - 20 - 4 - 16) return false;
-    if (this.datagrams.length >= MAX_QUEUED_DATAGRAMS) this.datagrams.shift();
-    this.datagrams.push(data);
+    this.control.queueDatagram(data);
     return true;
   }
 
@@ -1664,21 +1662,11 @@ export class Connection {
       const size = b.finishPacket();
       const pn = sp.nextPn++;
       if (this.qlog)
-        this.emitQlog(now, 'transport:packet_sent', {
-          header: {
-            packet_type: space === App ? '1RTT' : space === Initial ? 'initial' : 'handshake',
-            packet_number: pn,
-          },
-          raw: { length: size },
-          frames: [
-            {
-              frame_type: 'connection_close',
-              error_space: frame.application ? 'application' : 'transport',
-              error_code: frame.errorCode,
-              reason: Buffer.from(frame.reason).toString('utf8'),
-            },
-          ],
-        });
+        this.emitQlog(
+          now,
+          'transport:packet_sent',
+          qlogPacket(packetType(space), pn, size, [qlogFrame(frame)]),
+        );
     }
     // CONNECTION_CLOSE is not ack-eliciting: only a client pads it (RFC 9000 §14.1).
     const len = b.finishDatagram(this.role === 'client');
@@ -1689,10 +1677,8 @@ export class Connection {
 
   private startPacket(space: PacketSpace, key: PacketKey, zeroRtt = false): boolean {
     const sp = this.spaces[space];
-    const type =
-      space === Initial ? 'initial' : space === Handshake ? 'handshake' : zeroRtt ? '0rtt' : '1rtt';
     return this.builder.startPacket({
-      type,
+      type: packetType(space, zeroRtt),
       version: this.version,
       dcid: this.dcid,
       scid: this.scid,
@@ -1776,8 +1762,7 @@ export class Connection {
   }
 
   private hasAppData(): boolean {
-    if (this.ctrl.length || this.handshakeDonePending || this.path.hasFrames) return true;
-    if (this.datagrams.length && this._state === 'established') return true;
+    if (this.control.hasData(this._state === 'established') || this.path.hasFrames) return true;
     if (this.spaces[App].cryptoSend.hasPending) return true;
     return this.streams.hasData;
   }
@@ -1804,26 +1789,10 @@ export class Connection {
     if (!this.startPacket(space, key, zeroRtt)) return null;
     const frames: SentFrame[] = [];
     let eliciting = false;
-    if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) {
-      const ack = sp.acks.buildAck(now, 32);
-      if (ack) {
-        const f: Frame = {
-          type: 'ack',
-          largest: ack.ranges[0]!.end,
-          ackDelay: ack.ackDelay,
-          ranges: ack.ranges,
-          ecn: ack.ecn,
-        };
-        if (frameSize(f) <= b.room) {
-          b.writeFrame(f);
-          sp.acks.onAckSent();
-          frames.push({ t: 'ack', largest: ack.ranges[0]!.end });
-        }
-      }
-    }
+    if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) sp.writeAck(b, frames, now);
     if (mayElicit) {
       if (space === App) eliciting = this.writeAppFrames(frames, now) || eliciting;
-      eliciting = this.writeCrypto(sp, frames) || eliciting;
+      eliciting = sp.writeCrypto(b, frames) || eliciting;
       if (space === App) eliciting = this.streams.writeData(b, frames) || eliciting;
       if (probe && !eliciting && b.room >= 1) {
         b.writeFrame({ type: 'ping' });
@@ -1842,21 +1811,11 @@ export class Connection {
     if (space === Handshake && this.role === 'client' && !this.spaces[Initial].discarded)
       this.discardInitialPending = true;
     if (this.qlog)
-      this.emitQlog(now, 'transport:packet_sent', {
-        header: {
-          packet_type:
-            space === App
-              ? zeroRtt
-                ? '0RTT'
-                : '1RTT'
-              : space === Initial
-                ? 'initial'
-                : 'handshake',
-          packet_number: pn,
-        },
-        raw: { length: size },
-        frames: frames.map(qlogSentFrame),
-      });
+      this.emitQlog(
+        now,
+        'transport:packet_sent',
+        qlogPacket(packetType(space, zeroRtt), pn, size, frames.map(qlogSentFrame)),
+      );
     return {
       pn,
       timeSent: now,
@@ -1868,73 +1827,13 @@ export class Connection {
     };
   }
 
-  private writeCrypto(sp: Space, frames: SentFrame[]): boolean {
-    const b = this.builder;
-    let wrote = false;
-    while (sp.cryptoSend.hasPending) {
-      const room = b.room - cryptoHeaderSize(2 ** 40, b.room);
-      if (room <= 0) break;
-      const c = sp.cryptoSend.nextChunk(room);
-      if (!c) break;
-      const p = writeCryptoHeader(b.slab, b.pos, c.offset, c.data.length);
-      b.slab.set(c.data, p);
-      b.advance(p - b.pos + c.data.length);
-      frames.push({ t: 'crypto', offset: c.offset, len: c.data.length });
-      wrote = true;
-    }
-    return wrote;
-  }
-
-  private writeCtrl(f: Frame, frames: SentFrame[], rec: SentFrame): boolean {
-    const b = this.builder;
-    if (frameSize(f) > b.room) return false;
-    b.writeFrame(f);
-    frames.push(rec);
-    return true;
-  }
-
+  /** The application space's frames besides STREAM data, in the order they go out. */
   private writeAppFrames(frames: SentFrame[], now: number): boolean {
     const b = this.builder;
-    let wrote = false;
-    if (this.handshakeDonePending && b.room >= 1) {
-      b.writeFrame({ type: 'handshake_done' });
-      frames.push({ t: 'handshake_done' });
-      this.handshakeDonePending = false;
-      wrote = true;
-    }
-    const path = this.path;
-    while (path.responses.length && b.room >= PATH_FRAME_SIZE) {
-      b.writeFrame({ type: 'path_response', data: path.responses.shift()! });
-      frames.push({ t: 'other', name: 'path_response' });
-      wrote = true;
-    }
-    if (path.challengePending && path.challenge && b.room >= PATH_FRAME_SIZE) {
-      b.writeFrame({ type: 'path_challenge', data: path.challenge });
-      frames.push({ t: 'challenge' });
-      path.challengePending = false;
-      wrote = true;
-    }
-    while (this.ctrl.length) {
-      const f = this.ctrl[0]!;
-      if (!this.writeCtrl(f, frames, { t: 'ctrl', f })) break;
-      this.ctrl.shift();
-      wrote = true;
-    }
-    if (this.streams.writeControl(b, frames, now, this.ld.rtt.smoothedRtt)) wrote = true;
-    while (this.datagrams.length && this._state === 'established') {
-      const data = this.datagrams[0]!;
-      const f: Frame = { type: 'datagram', data };
-      if (frameSize(f) > b.room) {
-        // Does not fit this packet: try the next one (it fits an empty packet, sendDatagram checked).
-        if (frames.length > 0) break;
-        this.datagrams.shift();
-        continue;
-      }
-      b.writeFrame(f);
-      this.datagrams.shift();
-      frames.push({ t: 'other', name: 'datagram' });
-      wrote = true;
-    }
+    let wrote = this.control.write(b, frames);
+    wrote = this.path.writeFrames(b, frames) || wrote;
+    wrote = this.streams.writeControl(b, frames, now, this.ld.rtt.smoothedRtt) || wrote;
+    if (this._state === 'established') wrote = this.control.writeDatagrams(b, frames) || wrote;
     return wrote;
   }
 

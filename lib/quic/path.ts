@@ -13,6 +13,12 @@ export function sameAddress(a: Address, b: Address): boolean {
   return a.address === b.address && a.port === b.port;
 }
 
+import type { FrameWriter } from './builder.js';
+import type { SentFrame } from './spaces.js';
+
+/** §19.17/§19.18: PATH_CHALLENGE / PATH_RESPONSE: type byte + 8 bytes of data. */
+const PATH_FRAME_SIZE = 9;
+
 /** §8.2.2: PATH_RESPONSE frames we keep to send (more challenges are ignored). */
 const MAX_PATH_RESPONSES = 4;
 
@@ -70,5 +76,22 @@ export class Path {
 
   get hasFrames(): boolean {
     return this.challengePending || this.responses.length > 0;
+  }
+
+  /** PATH_RESPONSE and PATH_CHALLENGE frames due, as many as fit. */
+  writeFrames(w: FrameWriter, frames: SentFrame[]): boolean {
+    let wrote = false;
+    while (this.responses.length && w.room >= PATH_FRAME_SIZE) {
+      w.writeFrame({ type: 'path_response', data: this.responses.shift()! });
+      frames.push({ t: 'other', name: 'path_response' });
+      wrote = true;
+    }
+    if (this.challengePending && this.challenge && w.room >= PATH_FRAME_SIZE) {
+      w.writeFrame({ type: 'path_challenge', data: this.challenge });
+      frames.push({ t: 'challenge' });
+      this.challengePending = false;
+      wrote = true;
+    }
+    return wrote;
   }
 }

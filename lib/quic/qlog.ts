@@ -38,6 +38,22 @@ export function qlogPacketType(type: PacketType): QlogPacketType {
   }
 }
 
+/** The data of a transport:packet_sent / packet_received / packet_dropped or recovery:packet_lost
+ * event: the header, and the length and frames when known. */
+export function qlogPacket(
+  type: PacketType,
+  pn?: number,
+  length?: number,
+  frames?: Record<string, unknown>[],
+): Record<string, unknown> {
+  const header: Record<string, unknown> = { packet_type: qlogPacketType(type) };
+  if (pn !== undefined) header.packet_number = pn;
+  const data: Record<string, unknown> = { header };
+  if (length !== undefined) data.raw = { length };
+  if (frames) data.frames = frames;
+  return data;
+}
+
 /** A received frame as a qlog QuicFrame object. */
 export function qlogFrame(f: Frame): Record<string, unknown> {
   switch (f.type) {
@@ -54,7 +70,12 @@ export function qlogFrame(f: Frame): Record<string, unknown> {
     case 'ack':
       return { frame_type: 'ack', acked_ranges: f.ranges.map((r) => [r.start, r.end]) };
     case 'connection_close':
-      return { frame_type: 'connection_close', error_code: f.errorCode };
+      return {
+        frame_type: 'connection_close',
+        error_space: f.application ? 'application' : 'transport',
+        error_code: f.errorCode,
+        reason: Buffer.from(f.reason).toString('utf8'),
+      };
     default:
       return { frame_type: f.type };
   }

@@ -4,13 +4,18 @@
  */
 import type { PacketKey } from '../crypto/packet.js';
 import { AckTracker, type PacketSpace } from './ack-tracker.js';
-import type { Frame } from './frames.js';
+import type { FrameWriter } from './builder.js';
+import { cryptoHeaderSize, frameSize, writeCryptoHeader, type Frame } from './frames.js';
 import { RecvBuffer } from './recv-buffer.js';
 import { SendBuffer } from './send-buffer.js';
 import type { StreamSentFrame } from './streams.js';
 
 /** RFC 9000 §7.5: CRYPTO data buffered beyond the read offset (at least 4096). */
 export const CRYPTO_BUFFER_LIMIT = 64 * 1024;
+/** ACK ranges we report at most (the oldest are left out, RFC 9000 §13.2.3). */
+const MAX_ACK_RANGES = 32;
+/** CRYPTO offsets stay below 2^40 here: the header is sized for that. */
+const MAX_CRYPTO_OFFSET = 2 ** 40;
 
 /** What a sent packet carried, for acknowledgement and loss (retransmission). */
 export type SentFrame =
@@ -39,6 +44,36 @@ export class Space {
   probes = 0;
   constructor(space: PacketSpace, maxAckDelay: number, ackDelayExponent: number) {
     this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
+  }
+
+  /** An ACK frame of what this space received, when it fits (RFC 9000 §13.2). */
+  writeAck(w: FrameWriter, frames: SentFrame[], now: number): void {
+    const ack = this.acks.buildAck(now, MAX_ACK_RANGES);
+    if (!ack) return;
+    const largest = ack.ranges[0]!.end;
+    const { ackDelay, ranges, ecn } = ack;
+    const f: Frame = { type: 'ack', largest, ackDelay, ranges, ecn };
+    if (frameSize(f) > w.room) return;
+    w.writeFrame(f);
+    this.acks.onAckSent();
+    frames.push({ t: 'ack', largest });
+  }
+
+  /** CRYPTO frames of the handshake data waiting to be sent (or sent again), as much as fits. */
+  writeCrypto(w: FrameWriter, frames: SentFrame[]): boolean {
+    let wrote = false;
+    while (this.cryptoSend.hasPending) {
+      const room = w.room - cryptoHeaderSize(MAX_CRYPTO_OFFSET, w.room);
+      if (room <= 0) break;
+      const c = this.cryptoSend.nextChunk(room);
+      if (!c) break;
+      const p = writeCryptoHeader(w.slab, w.pos, c.offset, c.data.length);
+      w.slab.set(c.data, p);
+      w.advance(p - w.pos + c.data.length);
+      frames.push({ t: 'crypto', offset: c.offset, len: c.data.length });
+      wrote = true;
+    }
+    return wrote;
   }
 
   /**
