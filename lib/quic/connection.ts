@@ -17,7 +17,8 @@ import { TlsClient, type TlsClientOptions } from '../tls/client.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
-import { PacketBuilder, type PacketSpec } from './builder.js';
+import { PacketBuilder } from './builder.js';
+import { packetType, Packetizer, type PacketizerHost } from './packetizer.js';
 import { cryptoError, QuicError, TransportError, transportErrorName } from './errors.js';
 import { frameSize, type Frame } from './frames.js';
 import {
@@ -51,7 +52,7 @@ import {
   type SentPacket,
 } from './recovery/index.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
-import { Space, type PacketMeta, type SentFrame } from './spaces.js';
+import { Space, type PacketMeta } from './spaces.js';
 import { ConnectionIds } from './cid.js';
 import { randomSource, type RandomSource } from './random.js';
 import { HandshakeFraming } from './post-handshake.js';
@@ -62,7 +63,7 @@ import {
   versionInformation,
 } from './version.js';
 import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
-import { hex, qlogFrame, qlogPacket, qlogSentFrame, type QlogEvent } from './qlog.js';
+import { hex, qlogFrame, qlogPacket, type QlogEvent } from './qlog.js';
 
 export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
 export type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
@@ -97,25 +98,11 @@ function sharedBuilder(maxDatagramSize: number): PacketBuilder {
   return b;
 }
 
-/** Where writeDatagrams() writes: the caller's builder, only during the call. */
-const NO_BUILDER = new PacketBuilder(MIN_INITIAL_DATAGRAM, 1);
-
 /** Receive batches for onDatagrams() (a pool: replayed packets nest a second batch). */
 const batches: ReceiveBatch[] = [];
 type BatchKey = { key: PacketKey; largestPn: number; expectedKeyPhase: number };
 /** batchKey()'s answer, consumed at once by the batch. */
 const batchKey = {} as BatchKey;
-
-/** The type of the packets we send in `space`. */
-function packetType(space: PacketSpace, zeroRtt = false): PacketSpec['type'] {
-  return space === Initial
-    ? 'initial'
-    : space === Handshake
-      ? 'handshake'
-      : zeroRtt
-        ? '0rtt'
-        : '1rtt';
-}
 
 function spaceOf(h: PacketHeader): PacketSpace {
   return h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
@@ -142,7 +129,7 @@ function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
   return true;
 }
 
-export class Connection {
+export class Connection implements PacketizerHost {
   readonly role: 'client' | 'server';
   version: number;
   /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
@@ -174,16 +161,16 @@ export class Connection {
   private readonly keys = new AppKeys();
   private readonly ld: LossDetection<PacketMeta>;
   private readonly pacer = new Pacer();
-  /** The caller's builder during writeDatagrams(). */
-  private builder: PacketBuilder = NO_BUILDER;
   private readonly maxDatagramSize: number;
 
   // Connection IDs.
-  private readonly scid: Uint8Array;
+  /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
+  readonly scid: Uint8Array;
   private originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
   private peerInitialScid: Uint8Array | undefined;
-  private token: Uint8Array;
+  /** @internal the client's Initial token (PacketizerHost) */
+  token: Uint8Array;
   private readonly cids: ConnectionIds;
   /** Destination CID of the packet whose frames are being processed. */
   private packetDcid: Uint8Array = NO_CID;
@@ -194,12 +181,13 @@ export class Connection {
   private readonly streams: StreamSet;
   /** HANDSHAKE_DONE, control frames and DATAGRAM frames to send. */
   private readonly control = new ControlFrames();
+  /** Builds our datagrams from all of the above. */
+  private readonly packets: Packetizer;
 
   // Lifecycle.
   private _state: ConnectionState = 'handshake';
   private info: HandshakeInfo | undefined;
   private handshakeConfirmed = false;
-  private discardInitialPending = false;
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
   private lastActivity: number;
@@ -208,10 +196,12 @@ export class Connection {
   private period: ClosePeriod | undefined;
   private readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
   private receivedFromPeer = false;
-  private pacingAt = 0;
   /** Keys to destroy once the packets being built with them are protected. */
   private readonly retiredKeys: PacketKey[] = [];
   private readonly qlog: ((e: QlogEvent) => void) | undefined;
+  /** @internal (PacketizerHost) */
+  readonly qlogEmit:
+    ((now: number, name: string, data: Record<string, unknown>) => void) | undefined;
   private readonly _stats: ConnectionStats;
   private readonly wallClockOffset: number;
 
@@ -241,6 +231,7 @@ export class Connection {
     const streamSendBuffer = settings.streamSendBuffer;
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
+    if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
     this.token = settings.token;
     this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
     this.scid = init.scid;
@@ -310,6 +301,20 @@ export class Connection {
       latestRtt: 0,
       keyUpdates: 0,
     };
+    this.packets = new Packetizer(
+      this,
+      {
+        spaces: this.spaces,
+        keys: this.keys,
+        path: this.path,
+        ld: this.ld,
+        pacer: this.pacer,
+        control: this.control,
+        streams: this.streams,
+        stats: this._stats,
+      },
+      this.maxDatagramSize,
+    );
 
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
@@ -481,7 +486,7 @@ export class Connection {
         const key = sp === this.spaces[App] ? this.keys.write : sp.writeKey;
         if (key) t = Math.min(t, sp.acks.nextTimeout());
       }
-      if (this.pacingAt > 0) t = Math.min(t, this.pacingAt);
+      if (this.packets.pacingAt > 0) t = Math.min(t, this.packets.pacingAt);
     }
     return t;
   }
@@ -509,7 +514,7 @@ export class Connection {
         return this.beginClose({ kind: 'idle', ...info }, now);
       }
       this.keys.onTimeout(now);
-      if (this.pacingAt > 0 && now >= this.pacingAt) this.pacingAt = 0;
+      if (this.packets.pacingAt > 0 && now >= this.packets.pacingAt) this.packets.pacingAt = 0;
       if (now >= this.ld.nextTimeout()) {
         const a = this.ld.onTimeout(now);
         if (a.kind === 'lost') {
@@ -841,8 +846,8 @@ export class Connection {
       this.onPeerAddressChange(remote, frames, now);
   }
 
-  /** The peer's connection ID we send with. */
-  private get dcid(): Uint8Array {
+  /** @internal the peer's connection ID we send with (PacketizerHost) */
+  get dcid(): Uint8Array {
     return this.cids.current;
   }
 
@@ -1588,253 +1593,56 @@ export class Connection {
     if (!(out instanceof PacketBuilder)) throw new TypeError('out must be a PacketBuilder');
     if (this._state === 'closed' || this._state === 'draining') return 0;
     const first = out.datagramCount;
-    this.builder = out;
+    const period = this.period;
     try {
-      if (this.period) {
-        if (this.period.sendPending) this.buildClose(now);
+      if (period) {
+        if (period.sendPending && this.packets.writeClose(out, now, period.frame!))
+          period.sendPending = false;
       } else {
         // RFC 9001 §6.6: a new key well before the confidentiality limit.
         if (this.keys.updateDue && this.handshakeConfirmed)
           this.rotateWriteKey(now, 'local_update');
-        for (let i = 0; i < maxDatagrams; i++) if (!this.buildDatagram(now)) break;
-        // RFC 9002 §7.8: the window had room and nothing waits: do not grow it on ACKs.
-        const cc = this.ld.cc;
-        cc.appLimited =
-          cc.canSend(this.maxDatagramSize) && this.pacingAt === 0 && !this.hasAppData();
+        this.packets.write(out, now, maxDatagrams);
       }
     } catch (e) {
       out.rollback(first);
       this.fatal(e, now);
       return this.writeDatagrams(out, now, maxDatagrams); // its CONNECTION_CLOSE
-    } finally {
-      this.builder = NO_BUILDER;
     }
     for (const k of this.retiredKeys) out.retire(k);
     this.retiredKeys.length = 0;
     return out.datagramCount - first;
   }
 
-  /**
-   * One datagram with CONNECTION_CLOSE in every space the peer may be able to read (RFC 9000
-   * §10.2.3): before the handshake is confirmed the peer may lack 1-RTT (or Handshake) keys,
-   * so the frame also goes in Handshake and, while we have the keys, Initial packets.
-   */
-  private buildClose(now: number): void {
-    const b = this.builder;
-    // RFC 9000 §8.1: within the anti-amplification limit (nothing if not even a small datagram fits).
-    const room = Math.min(this.path.amplificationRoom(), this.maxDatagramSize);
-    if (room < 64) return;
-    b.startDatagram(Math.floor(room));
-    const f = this.period!.frame!;
-    for (const space of [Initial, Handshake, App] as const) {
-      const sp = this.spaces[space];
-      // A client writes 1-RTT only once its handshake completed (RFC 9001 §5.7).
-      const key =
-        space === App
-          ? this.info || this.role === 'server'
-            ? this.keys.write
-            : undefined
-          : sp.writeKey;
-      if (!key || sp.discarded) continue;
-      // RFC 9000 §10.2.3: in Initial and Handshake packets an application close (0x1d) is
-      // replaced by a transport close (0x1c) with APPLICATION_ERROR and no reason.
-      let frame: Extract<Frame, { type: 'connection_close' }> =
-        space !== App && f.application
-          ? {
-              type: 'connection_close',
-              application: false,
-              errorCode: TransportError.APPLICATION_ERROR,
-              frameType: 0,
-              reason: new Uint8Array(0),
-            }
-          : f;
-      if (!this.startPacket(space, key)) continue;
-      const over = frameSize(frame) - b.room;
-      if (over > 0) {
-        // Shorten the reason phrase to fit (it is only diagnostic).
-        if (over > frame.reason.length) {
-          b.cancelPacket();
-          continue;
-        }
-        frame = { ...frame, reason: frame.reason.subarray(0, frame.reason.length - over) };
-      }
-      b.writeFrame(frame);
-      const size = b.finishPacket();
-      const pn = sp.nextPn++;
-      if (this.qlog)
-        this.emitQlog(
-          now,
-          'transport:packet_sent',
-          qlogPacket(packetType(space), pn, size, [qlogFrame(frame)]),
-        );
-    }
-    // CONNECTION_CLOSE is not ack-eliciting: only a client pads it (RFC 9000 §14.1).
-    const len = b.finishDatagram(this.role === 'client');
-    this.path.bytesSent += len;
-    this._stats.bytesSent += len;
-    this.period!.sendPending = false;
+  // ---------------------------------------------------------------- PacketizerHost
+
+  /** @internal */
+  get oneRttAllowed(): boolean {
+    return this.role === 'server' || this.info !== undefined;
   }
 
-  private startPacket(space: PacketSpace, key: PacketKey, zeroRtt = false): boolean {
-    const sp = this.spaces[space];
-    return this.builder.startPacket({
-      type: packetType(space, zeroRtt),
-      version: this.version,
-      dcid: this.dcid,
-      scid: this.scid,
-      token: space === Initial && this.role === 'client' ? this.token : undefined,
-      packetNumber: sp.nextPn,
-      largestAcked: this.ld.largestAckedIn(space),
-      keyIndex: this.builder.keyIndex(key),
-      keyPhase: this.keys.writePhase,
-    });
+  /** @internal */
+  get established(): boolean {
+    return this._state === 'established';
   }
 
-  /** Builds one datagram (coalescing Initial, Handshake and 1-RTT). False if nothing to send. */
-  private buildDatagram(now: number): boolean {
-    const b = this.builder;
-    let limit = this.maxDatagramSize;
-    const amp = this.path.amplificationRoom();
-    if (amp < limit) {
-      // RFC 9000 §8.1: at most 3x the bytes received before the address is validated.
-      if (amp < 1200) {
-        this.updateAmplification(now);
-        return false;
-      }
-      limit = Math.floor(amp);
-    }
-    if (b.slabRoom < limit) return false;
-    // Congestion control and pacing gate ack-eliciting packets (not ACKs or probes).
-    const cc = this.ld.cc;
-    let ccOk = cc.canSend(limit);
-    if (ccOk) {
-      const t = this.pacer.nextSendTime(now, limit, cc.cwnd, this.ld.rtt.smoothedRtt);
-      if (t > now) {
-        ccOk = false;
-        this.pacingAt = t;
-      }
-    }
-    b.startDatagram(limit);
-    const sent: Array<{ space: PacketSpace; p: SentPacket<PacketMeta> }> = [];
-    let size = 0;
-    for (const space of [Initial, Handshake, App] as const) {
-      const r = this.buildPacket(space, now, ccOk);
-      if (r) {
-        sent.push({ space, p: r });
-        size += r.size;
-      }
-    }
-    // RFC 9000 §14.1: a client pads every datagram carrying an Initial packet, a server only
-    // those with an ack-eliciting one (its ACK-only Initials would waste amplification budget).
-    const len = b.finishDatagram(
-      this.role === 'client' || sent.some((s) => s.space === Initial && s.p.ackEliciting),
-    );
-    if (len === 0) return false;
-    if (len > size) {
-      // Initial padding went into the last packet: it now counts in flight.
-      const last = sent[sent.length - 1]!.p;
-      last.size += len - size;
-      last.inFlight = true;
-    }
-    let eliciting = false;
-    for (const { space, p } of sent) {
-      this.ld.onPacketSent(space, p, now);
-      if (p.ackEliciting) eliciting = true;
-      this._stats.packetsSent++;
-    }
-    if (eliciting) {
-      this.pacer.onPacketSent(now, len, cc.cwnd, this.ld.rtt.smoothedRtt);
-      // RFC 9000 §10.1: the first ack-eliciting packet after a receive restarts the idle timer.
-      if (!this.ackElicitingSinceReceive) {
-        this.lastActivity = now;
-        this.ackElicitingSinceReceive = true;
-      }
-    }
-    this.path.bytesSent += len;
-    this._stats.bytesSent += len;
-    if (this.discardInitialPending) {
-      // RFC 9001 §4.9.1: the client discards Initial keys when it first sends a Handshake packet.
-      this.discardInitialPending = false;
-      this.discardSpace(Initial, now);
-    }
-    if (this.role === 'server' && !this.path.validated) this.updateAmplification(now);
-    return true;
+  /** @internal RFC 9000 §10.1: the first ack-eliciting packet after a receive restarts the
+   * idle timer. */
+  onAckElicitingSent(now: number): void {
+    if (this.ackElicitingSinceReceive) return;
+    this.lastActivity = now;
+    this.ackElicitingSinceReceive = true;
   }
 
-  private hasAppData(): boolean {
-    if (this.control.hasData(this._state === 'established') || this.path.hasFrames) return true;
-    if (this.spaces[App].cryptoSend.hasPending) return true;
-    return this.streams.hasData;
+  /** @internal RFC 9001 §4.9.1: the client discards Initial keys when it first sends a
+   * Handshake packet. */
+  onFirstHandshakePacket(now: number): void {
+    this.discardSpace(Initial, now);
   }
 
-  private buildPacket(
-    space: PacketSpace,
-    now: number,
-    ccOk: boolean,
-  ): SentPacket<PacketMeta> | null {
-    const sp = this.spaces[space];
-    if (sp.discarded) return null;
-    // The client sends 1-RTT only after the handshake completes (RFC 9001 §5.7), 0-RTT before.
-    const zeroRtt = space === App && this.role === 'client' && !this.info;
-    const key = space !== App ? sp.writeKey : zeroRtt ? this.keys.zeroRttWrite : this.keys.write;
-    if (!key) return null;
-    const b = this.builder;
-    const probe = sp.probes > 0;
-    // RFC 9000 §12.4: no ACK frames in 0-RTT packets.
-    const ackWanted =
-      !zeroRtt && (sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately));
-    const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
-    const mayElicit = ccOk || probe;
-    if (!ackWanted && !(hasData && mayElicit) && !probe) return null;
-    if (!this.startPacket(space, key, zeroRtt)) return null;
-    const frames: SentFrame[] = [];
-    let eliciting = false;
-    if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) sp.writeAck(b, frames, now);
-    if (mayElicit) {
-      if (space === App) eliciting = this.writeAppFrames(frames, now) || eliciting;
-      eliciting = sp.writeCrypto(b, frames) || eliciting;
-      if (space === App) eliciting = this.streams.writeData(b, frames) || eliciting;
-      if (probe && !eliciting && b.room >= 1) {
-        b.writeFrame({ type: 'ping' });
-        frames.push({ t: 'other', name: 'ping' });
-        eliciting = true;
-      }
-    }
-    if (frames.length === 0) {
-      b.cancelPacket();
-      return null;
-    }
-    const size = b.finishPacket();
-    const pn = sp.nextPn++;
-    if (probe && eliciting) sp.probes--;
-    if (space === App && !zeroRtt) this.keys.packetsThisKey++;
-    if (space === Handshake && this.role === 'client' && !this.spaces[Initial].discarded)
-      this.discardInitialPending = true;
-    if (this.qlog)
-      this.emitQlog(
-        now,
-        'transport:packet_sent',
-        qlogPacket(packetType(space, zeroRtt), pn, size, frames.map(qlogSentFrame)),
-      );
-    return {
-      pn,
-      timeSent: now,
-      size,
-      ackEliciting: eliciting,
-      inFlight: eliciting,
-      // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
-      frames: { frames, phase: space === App && !zeroRtt ? this.keys.writePhase : -1 },
-    };
-  }
-
-  /** The application space's frames besides STREAM data, in the order they go out. */
-  private writeAppFrames(frames: SentFrame[], now: number): boolean {
-    const b = this.builder;
-    let wrote = this.control.write(b, frames);
-    wrote = this.path.writeFrames(b, frames) || wrote;
-    wrote = this.streams.writeControl(b, frames, now, this.ld.rtt.smoothedRtt) || wrote;
-    if (this._state === 'established') wrote = this.control.writeDatagrams(b, frames) || wrote;
-    return wrote;
+  /** @internal */
+  onPathBytesSent(now: number): void {
+    if (!this.path.validated) this.updateAmplification(now);
   }
 
   // ---------------------------------------------------------------- Retry / VN (client)
