@@ -142,7 +142,7 @@ describe('quic connection: resumption and 0-RTT', () => {
     l.run(() => established(l), 5000);
     l.run(() => false, 500);
     expect(l.events.client.filter((e) => e.type === 'session-ticket')).to.have.length(2);
-    expect((l.client as unknown as { tls: unknown }).tls).to.equal(undefined);
+    expect(l.client.tlsEngineHeld).to.equal(false);
     // More post-handshake CRYPTO data from the server (written into its 1-RTT CRYPTO stream).
     const serverCrypto = (l.server as unknown as { spaces: { cryptoSend: SendBuffer }[] })
       .spaces[2]!.cryptoSend;

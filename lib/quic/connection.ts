@@ -12,14 +12,13 @@ import {
 } from '../crypto/packet.js';
 import { enabled } from '../debug/log.js';
 import { logDrop, logPacket } from './packet-log.js';
-import { Alert, TlsAlert } from '../tls/alerts.js';
-import { TlsClient, type TlsClientOptions } from '../tls/client.js';
-import { TlsServer, type TlsServerOptions } from '../tls/server.js';
+import { TlsAlert } from '../tls/alerts.js';
+import type { TlsClientOptions } from '../tls/client.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { packetType, Packetizer, type PacketizerHost } from './packetizer.js';
-import { cryptoError, QuicError, TransportError, transportErrorName } from './errors.js';
+import { QuicError, TransportError, transportErrorName } from './errors.js';
 import { frameSize, type Frame } from './frames.js';
 import {
   isStatelessReset,
@@ -39,6 +38,7 @@ import {
   unprotectPacket,
 } from './parser.js';
 import { AppKeys } from './key-phases.js';
+import { TlsHandshake } from './handshake.js';
 import { ControlFrames } from './control-frames.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import { checkAddress, checkCode, checkNow } from './checks.js';
@@ -55,7 +55,6 @@ import { StreamSet, type StreamRead } from './stream-set.js';
 import { Space, type PacketMeta } from './spaces.js';
 import { ConnectionIds } from './cid.js';
 import { randomSource, type RandomSource } from './random.js';
-import { HandshakeFraming } from './post-handshake.js';
 import {
   checkVersionInformation,
   clientOffers,
@@ -72,11 +71,9 @@ export type { CloseKind } from './close.js';
 import {
   authenticateConnectionIds,
   decodeTransportParameters,
-  encodeTransportParameters,
   withDefaults,
   TRANSPORT_PARAMETER_DEFAULTS,
   type ResolvedTransportParameters,
-  type TransportParameters,
 } from './transport-params.js';
 
 export type ConnectionHandshakeInfo = HandshakeInfo;
@@ -113,9 +110,6 @@ const NO_CID = new Uint8Array(0);
 const CONFIRMED_CLIENT: ConnectionConfig = Object.freeze({ role: 'client', tls: {} });
 const CONFIRMED_SERVER: ConnectionConfig = Object.freeze({ role: 'server', tls: {} });
 
-/** RFC 8446 §4: HandshakeType new_session_ticket. */
-const NEW_SESSION_TICKET = 4;
-
 const { Initial, Handshake, ApplicationData: App } = PacketSpace;
 const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
@@ -136,21 +130,11 @@ export class Connection implements PacketizerHost {
   private config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
   private readonly random: RandomSource;
-  /** The TLS engine; a server drops it once the handshake is done (nothing more to say), a
-   * client once the handshake is confirmed and a session ticket arrived (later tickets are
-   * skipped, following the message framing in appFraming). */
-  private tls: TlsClient | TlsServer | undefined;
-  private readonly appFraming: HandshakeFraming | undefined;
-  private ticketReceived = false;
-  /** Our transport parameters and TLS options (the server re-encodes them on a version switch). */
-  private tp: TransportParameters | undefined;
-  private tlsOptions: Record<string, unknown>;
+  /** The TLS handshake and its engine. */
+  private readonly tls: TlsHandshake;
   /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
   private firstVersion: number;
   private vnOriginalVersion = 0;
-  /** Server: still waiting for the whole ClientHello to choose the version (RFC 9368 §2.3). */
-  private versionDecided = true;
-  private chBuf: Buffer[] = [];
   private oldInitialRead: PacketKey | undefined;
   private oldVersion = 0;
   private initialKeysDcid: Uint8Array;
@@ -239,7 +223,6 @@ export class Connection implements PacketizerHost {
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
-    if (this.role === 'client') this.appFraming = new HandshakeFraming();
 
     const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
     tp.initialSourceConnectionId = this.scid;
@@ -256,15 +239,13 @@ export class Connection implements PacketizerHost {
     // Encoding validates every value (RangeError/TypeError naming the parameter).
     this.firstVersion = init.version;
     tp.versionInformation = versionInformation(this.version);
+    let decideVersion = false;
     if (this.role === 'server' && config.version !== undefined) {
       if (!isSupportedVersion(config.version))
         throw new RangeError('config.version is not supported');
       tp.versionInformation = versionInformation(this.version, config.version);
-      this.versionDecided = config.version === this.version;
+      decideVersion = config.version !== this.version;
     }
-    this.tp = tp;
-    // A private copy: a slice of Node's Buffer pool kept by the TLS engine would pin the slab.
-    const encoded = Buffer.from(own(encodeTransportParameters(tp, this.role)).buffer);
     this.local = withDefaults(tp);
 
     this.spaces = [
@@ -318,10 +299,7 @@ export class Connection implements PacketizerHost {
 
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
-    const tlsOptions: Record<string, unknown> = {
-      ...(config.tls as object),
-      transportParameters: encoded,
-    };
+    const tlsOptions: Record<string, unknown> = { ...(config.tls as object) };
     if (this.role === 'server' && tlsOptions.earlyData === true) {
       // RFC 9000 §7.4.1: tickets remember the limits 0-RTT may use; 0-RTT is accepted only
       // if the current ones are at least as large.
@@ -329,11 +307,9 @@ export class Connection implements PacketizerHost {
       tlsOptions.acceptEarlyData ??= (remembered: Buffer): boolean =>
         zeroRttLimitsFit(remembered, this.local);
     }
-    this.tlsOptions = tlsOptions;
-    this.tls =
-      this.role === 'client'
-        ? new TlsClient(tlsOptions as TlsClientOptions)
-        : new TlsServer(tlsOptions as unknown as TlsServerOptions);
+    // Encoding our parameters for the engine validates every value (RangeError/TypeError
+    // naming the parameter).
+    this.tls = new TlsHandshake(this.role, tlsOptions, tp, decideVersion);
     this.emitQlog(now, 'transport:connection_started', {
       role: this.role,
       version: this.version.toString(16),
@@ -363,7 +339,7 @@ export class Connection implements PacketizerHost {
       version,
     });
     try {
-      (c.tls as TlsClient).start(c.wall(now));
+      c.tls.start(c.wall(now));
       c.drainTls(now);
     } catch (e) {
       c.fatal(e, now);
@@ -463,6 +439,11 @@ export class Connection implements PacketizerHost {
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
   localConnectionIds(): Uint8Array[] {
     return this.cids.localIds();
+  }
+
+  /** @internal memory per connection: whether the TLS engine is still held. */
+  get tlsEngineHeld(): boolean {
+    return this.tls.engineHeld;
   }
 
   /** The path's remote address (changes on NAT rebinding). */
@@ -1089,63 +1070,12 @@ export class Connection implements PacketizerHost {
     const sp = this.spaces[space];
     const err = sp.cryptoRecv.insert(offset, data);
     if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: 0x06 });
-    const level = LEVELS[space]!;
-    if (!this.versionDecided) {
-      // Server preferring another version: read the whole ClientHello first (RFC 9368 §2.3).
-      for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
-        this.chBuf.push(Buffer.from(d));
-      const all = Buffer.concat(this.chBuf);
-      this.chBuf = [all];
-      if (all.length < 4 || all.length < 4 + all.readUIntBE(1, 3)) return;
-      this.decideVersion(all);
-      this.chBuf = [];
-      this.tls!.receive(level, all, this.wall(now));
-      this.drainTls(now);
-      return;
-    }
-    const tls = this.tls;
-    const framing = space === App ? this.appFraming : undefined;
-    if (!tls) {
-      // RFC 9001 §4.1.3: a client has no post-handshake messages for a server in QUIC, and a
-      // server sends a client only NewSessionTicket (which a client may ignore, RFC 8446 §4.6.1).
-      if (framing)
-        for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read())
-          framing.feed(d, (type) => {
-            if (type !== NEW_SESSION_TICKET)
-              throw new QuicError(
-                cryptoError(Alert.unexpected_message),
-                `post-handshake message type ${type}`,
-              );
-          });
-      else if (sp.cryptoRecv.readableBytes > 0)
-        throw new QuicError(cryptoError(Alert.unexpected_message), 'post-handshake CRYPTO data');
-      return;
-    }
-    for (let d = sp.cryptoRecv.read(); d; d = sp.cryptoRecv.read()) {
-      framing?.feed(d);
-      tls.receive(level, d, this.wall(now));
-    }
+    this.tls.receive(LEVELS[space]!, sp.cryptoRecv, this.wall(now), (ch) => this.decideVersion(ch));
     this.drainTls(now);
-    this.maybeReleaseClientTls();
-  }
-
-  /** Memory per connection: the client's engine is only needed for session tickets. */
-  private maybeReleaseClientTls(): void {
-    if (
-      this.role === 'client' &&
-      this.tls &&
-      this.handshakeConfirmed &&
-      this.ticketReceived &&
-      this.appFraming!.atBoundary
-    ) {
-      this.tls.destroy();
-      this.tls = undefined;
-    }
   }
 
   /** Server: switch to our preferred version if the client lists it (RFC 9368 §2.3). */
   private decideVersion(ch: Buffer): void {
-    this.versionDecided = true;
     const want = this.config.version!;
     if (!clientOffers(ch, want)) return;
     this.oldInitialRead = this.spaces[Initial].readKey;
@@ -1153,13 +1083,8 @@ export class Connection implements PacketizerHost {
     this.retiredKeys.push(this.spaces[Initial].writeKey!);
     this.version = want;
     this.installInitialKeys(this.initialKeysDcid);
-    const tp = this.tp!;
-    tp.versionInformation!.chosenVersion = want;
-    const opts = {
-      ...this.tlsOptions,
-      transportParameters: encodeTransportParameters(tp, 'server'),
-    };
-    this.tls = new TlsServer(opts as unknown as TlsServerOptions);
+    this.tls.transportParameters.versionInformation!.chosenVersion = want;
+    this.tls.restart();
   }
 
   /** Client: the server answered in another version we offered (RFC 9368 §2.3). */
@@ -1172,7 +1097,6 @@ export class Connection implements PacketizerHost {
 
   private drainTls(now: number): void {
     const tls = this.tls;
-    if (!tls) return;
     for (let ev = tls.poll(); ev; ev = tls.poll()) {
       switch (ev.type) {
         case 'data': {
@@ -1207,17 +1131,12 @@ export class Connection implements PacketizerHost {
           }
           break;
         case 'session-ticket':
-          this.ticketReceived = true;
           this.events.push({ type: 'session-ticket', ticket: ev.ticket });
           break;
       }
     }
-    // Memory per connection: the server's engine has sent its tickets with its last flight.
-    if (this.role === 'server' && this.info) {
-      tls.destroy(); // wipes the secrets it still holds
-      this.tls = undefined;
-      this.tlsOptions = {};
-    }
+    // Memory per connection: let the engine go once it has nothing more to do.
+    tls.release(this.info !== undefined, this.handshakeConfirmed);
   }
 
   private installSecret(
@@ -1307,7 +1226,7 @@ export class Connection implements PacketizerHost {
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);
     this.issueConnectionIds();
-    this.maybeReleaseClientTls();
+    if (this.role === 'client') this.tls.release(true, true); // (a server's: after its flight)
     // Memory per connection: what only the handshake needed (the connection IDs, tokens and
     // version information of the parameters were checked and taken over).
     this.local = limitsOnly(this.local);
@@ -1315,8 +1234,7 @@ export class Connection implements PacketizerHost {
     this.originalDcid = this.initialKeysDcid = this.token = NO_CID;
     this.peerInitialScid = undefined;
     this.config = this.role === 'server' ? CONFIRMED_SERVER : CONFIRMED_CLIENT;
-    this.tp = undefined;
-    this.tlsOptions = {};
+    this.tls.forgetOptions();
   }
 
   private discardSpace(space: PacketSpace, now: number): void {
@@ -1703,13 +1621,9 @@ export class Connection implements PacketizerHost {
     const dcid = this.random(LOCAL_CID_LENGTH);
     this.dcid = this.originalDcid = this.initialKeysDcid = dcid;
     this.installInitialKeys(dcid);
-    const tp = this.tp!;
-    tp.versionInformation = versionInformation(version);
-    const transportParameters = Buffer.from(own(encodeTransportParameters(tp, 'client')).buffer);
-    this.tls?.destroy();
-    const tls = new TlsClient({ ...this.tlsOptions, transportParameters } as TlsClientOptions);
-    this.tls = tls;
-    tls.start(this.wall(now));
+    this.tls.transportParameters.versionInformation = versionInformation(version);
+    this.tls.restart();
+    this.tls.start(this.wall(now));
     this.drainTls(now);
     this._stats.handshakeStart = now;
   }
