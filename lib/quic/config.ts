@@ -4,10 +4,12 @@
  */
 import type { TlsClientOptions } from '../tls/client.js';
 import type { TlsServerOptions } from '../tls/server.js';
+import type { ConnectionStats } from './events.js';
 import type { Address } from './path.js';
 import type { QlogEvent } from './qlog.js';
 import type { RandomSource } from './random.js';
 import type { TransportParameters } from './transport-params.js';
+import { versionInformation } from './version.js';
 
 export interface ConnectionConfig {
   role: 'client' | 'server';
@@ -79,3 +81,54 @@ export function resolveConfig(config: ConnectionConfig): {
 }
 
 const NO_TOKEN = new Uint8Array(0);
+
+/**
+ * Our transport parameters (RFC 9000 §18.2) for a connection: the config's over our defaults,
+ * with the handshake's connection IDs (§7.3), a server's stateless reset token, and
+ * version_information (RFC 9368 §3; a server lists its preferred version first).
+ */
+export function ourTransportParameters(
+  config: ConnectionConfig,
+  version: number,
+  cids: { scid: Uint8Array; originalDcid: Uint8Array; retrySourceCid?: Uint8Array },
+  resetToken: () => Uint8Array,
+): TransportParameters {
+  const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
+  tp.initialSourceConnectionId = cids.scid;
+  if (config.role === 'server') {
+    tp.originalDestinationConnectionId = cids.originalDcid;
+    if (cids.retrySourceCid) tp.retrySourceConnectionId = cids.retrySourceCid;
+    tp.statelessResetToken = resetToken();
+  } else {
+    // Parameters only a server sends (§18.2).
+    delete tp.originalDestinationConnectionId;
+    delete tp.retrySourceConnectionId;
+    delete tp.statelessResetToken;
+    delete tp.preferredAddress;
+  }
+  tp.versionInformation = versionInformation(
+    version,
+    config.role === 'server' ? config.version : version,
+  );
+  return tp;
+}
+
+/** A connection's stats before anything happened. */
+export function newStats(now: number): ConnectionStats {
+  return {
+    handshakeStart: now,
+    handshakeDurationMs: -1,
+    bytesSent: 0,
+    bytesReceived: 0,
+    packetsSent: 0,
+    packetsReceived: 0,
+    packetsDropped: 0,
+    packetsLost: 0,
+    cwnd: 0,
+    bytesInFlight: 0,
+    smoothedRtt: 0,
+    minRtt: 0,
+    latestRtt: 0,
+    keyUpdates: 0,
+  };
+}

@@ -19,7 +19,7 @@ import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { packetType, Packetizer, type PacketizerHost } from './packetizer.js';
 import { QuicError, TransportError, transportErrorName } from './errors.js';
-import { frameSize, type Frame } from './frames.js';
+import { frameSize, FrameType, type Frame } from './frames.js';
 import {
   isStatelessReset,
   isSupportedVersion,
@@ -42,7 +42,12 @@ import { TlsHandshake } from './handshake.js';
 import { ControlFrames } from './control-frames.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import { checkAddress, checkCode, checkNow } from './checks.js';
-import { DEFAULT_TRANSPORT, resolveConfig, type ConnectionConfig } from './config.js';
+import {
+  newStats,
+  ourTransportParameters,
+  resolveConfig,
+  type ConnectionConfig,
+} from './config.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import { Path, sameAddress, type Address } from './path.js';
 import {
@@ -83,7 +88,7 @@ export const LOCAL_CID_LENGTH = 8;
 /**
  * One send slab per datagram size, shared by every connection: send() is synchronous and its
  * datagrams are consumed (copied or sent) before the next send() of any connection, so idle
- * connections hold no slab (DESIGN.md: memory per idle connection).
+ * connections hold no slab (ARCHITECTURE.md, "Memory per connection").
  */
 const builders = new Map<number, PacketBuilder>();
 function sharedBuilder(maxDatagramSize: number): PacketBuilder {
@@ -224,28 +229,16 @@ export class Connection implements PacketizerHost {
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
 
-    const tp = { ...DEFAULT_TRANSPORT, ...(config.transport ?? {}) };
-    tp.initialSourceConnectionId = this.scid;
-    if (this.role === 'server') {
-      tp.originalDestinationConnectionId = this.originalDcid;
-      if (this.retrySourceCid) tp.retrySourceConnectionId = this.retrySourceCid;
-      tp.statelessResetToken = this.resetTokenFor(this.scid);
-    } else {
-      delete tp.originalDestinationConnectionId;
-      delete tp.retrySourceConnectionId;
-      delete tp.statelessResetToken;
-      delete tp.preferredAddress;
-    }
-    // Encoding validates every value (RangeError/TypeError naming the parameter).
     this.firstVersion = init.version;
-    tp.versionInformation = versionInformation(this.version);
-    let decideVersion = false;
-    if (this.role === 'server' && config.version !== undefined) {
-      if (!isSupportedVersion(config.version))
-        throw new RangeError('config.version is not supported');
-      tp.versionInformation = versionInformation(this.version, config.version);
-      decideVersion = config.version !== this.version;
-    }
+    if (
+      this.role === 'server' &&
+      config.version !== undefined &&
+      !isSupportedVersion(config.version)
+    )
+      throw new RangeError('config.version is not supported');
+    const tp = ourTransportParameters(config, this.version, init, () =>
+      this.resetTokenFor(init.scid),
+    );
     this.local = withDefaults(tp);
 
     this.spaces = [
@@ -266,22 +259,7 @@ export class Connection implements PacketizerHost {
     });
     this.idleTimeout = this.local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
-    this._stats = {
-      handshakeStart: now,
-      handshakeDurationMs: -1,
-      bytesSent: 0,
-      bytesReceived: 0,
-      packetsSent: 0,
-      packetsReceived: 0,
-      packetsDropped: 0,
-      packetsLost: 0,
-      cwnd: 0,
-      bytesInFlight: 0,
-      smoothedRtt: 0,
-      minRtt: 0,
-      latestRtt: 0,
-      keyUpdates: 0,
-    };
+    this._stats = newStats(now);
     this.packets = new Packetizer(
       this,
       {
@@ -309,6 +287,9 @@ export class Connection implements PacketizerHost {
     }
     // Encoding our parameters for the engine validates every value (RangeError/TypeError
     // naming the parameter).
+    // A server preferring another version reads the whole ClientHello first (RFC 9368 §2.3).
+    const decideVersion =
+      this.role === 'server' && (config.version ?? this.version) !== this.version;
     this.tls = new TlsHandshake(this.role, tlsOptions, tp, decideVersion);
     this.emitQlog(now, 'transport:connection_started', {
       role: this.role,
@@ -941,7 +922,7 @@ export class Connection implements PacketizerHost {
         // RFC 9000 §19.20: a server receiving HANDSHAKE_DONE is a PROTOCOL_VIOLATION.
         if (this.role === 'server')
           throw new QuicError(TransportError.PROTOCOL_VIOLATION, 'HANDSHAKE_DONE from a client', {
-            frameType: 0x1e,
+            frameType: FrameType.HANDSHAKE_DONE,
           });
         return this.confirmHandshake(now);
       case 'datagram': {
@@ -951,7 +932,7 @@ export class Connection implements PacketizerHost {
           throw new QuicError(
             TransportError.PROTOCOL_VIOLATION,
             'DATAGRAM frame not allowed or too large',
-            { frameType: 0x30 },
+            { frameType: FrameType.DATAGRAM },
           );
         this.events.push({ type: 'datagram', data: f.data });
         return;
@@ -968,7 +949,8 @@ export class Connection implements PacketizerHost {
   ): void {
     const exp = space === App ? (this.peer?.ackDelayExponent ?? 3) : 3;
     const r = this.ld.onAckReceived(space, ranges, decodeAckDelay(ackDelayField, exp), now, ce);
-    if (r.error) throw new QuicError(r.error, 'ACK of an unsent packet', { frameType: 0x02 });
+    if (r.error)
+      throw new QuicError(r.error, 'ACK of an unsent packet', { frameType: FrameType.ACK });
     // Consume the reused arrays before anything else calls into loss detection, and empty
     // them: they would keep the last acknowledged packets (and their frames) alive.
     const acked = r.acked.slice();
@@ -1069,7 +1051,7 @@ export class Connection implements PacketizerHost {
   private onCrypto(space: PacketSpace, offset: number, data: Uint8Array, now: number): void {
     const sp = this.spaces[space];
     const err = sp.cryptoRecv.insert(offset, data);
-    if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: 0x06 });
+    if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: FrameType.CRYPTO });
     this.tls.receive(LEVELS[space]!, sp.cryptoRecv, this.wall(now), (ch) => this.decideVersion(ch));
     this.drainTls(now);
   }
@@ -1293,7 +1275,7 @@ export class Connection implements PacketizerHost {
       throw new QuicError(
         TransportError.CONNECTION_ID_LIMIT_ERROR,
         'too many connection IDs to retire',
-        { frameType: 0x18 },
+        { frameType: FrameType.NEW_CONNECTION_ID },
       );
     for (const sequence of retire)
       this.control.queue.push({ type: 'retire_connection_id', sequence });
@@ -1305,7 +1287,7 @@ export class Connection implements PacketizerHost {
       throw new QuicError(
         TransportError.PROTOCOL_VIOLATION,
         'RETIRE_CONNECTION_ID of the destination CID of its own packet',
-        { frameType: 0x19 },
+        { frameType: FrameType.RETIRE_CONNECTION_ID },
       );
     const cid = this.cids.onRetire(seq);
     if (!cid) return;

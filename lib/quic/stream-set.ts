@@ -11,7 +11,7 @@ import type { PacketBuilder } from './builder.js';
 import { checkCode } from './checks.js';
 import { QuicError, TransportError } from './errors.js';
 import { LocalStreamLimit, PeerStreamLimit, RecvWindow, SendCredit } from './flow-control.js';
-import { streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
+import { FrameType, streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
 import type { SentFrame } from './spaces.js';
 import {
   isServerInitiated,
@@ -319,7 +319,7 @@ export class StreamSet {
     this.countReceived(r, offset + data.length, 0x08, 'flow control');
     const buf = r.buf;
     const err = buf.insert(offset, data, fin);
-    if (err) throw new QuicError(err, `stream ${id}`, { frameType: 0x08 });
+    if (err) throw new QuicError(err, `stream ${id}`, { frameType: FrameType.STREAM });
     if (r.discarding) return this.discardUnread(r);
     if (buf.readableBytes > 0 || (buf.finished && !r.ended))
       this.events.push({ type: 'readable', streamId: id });
@@ -330,7 +330,7 @@ export class StreamSet {
     if (!r || r.state === 'reset-read') return;
     this.countReceived(r, finalSize, 0x04, 'final size');
     const err = r.buf.reset(finalSize);
-    if (err) throw new QuicError(err, `stream ${id} reset`, { frameType: 0x04 });
+    if (err) throw new QuicError(err, `stream ${id} reset`, { frameType: FrameType.RESET_STREAM });
     r.state = 'reset-read';
     this.discardUnread(r);
     r.window.stop();
