@@ -38,6 +38,7 @@ export type { Address, ConnectionStats } from './quic/connection.js';
 export type { GroupName } from './crypto/groups.js';
 export type { SessionTicket } from './tls/session-ticket.js';
 export { TicketKeys } from './tls/session-ticket.js';
+export { encodeSessionTicket, decodeSessionTicket } from './tls/session-ticket.js';
 
 /** Options shared by listen() and connect() (node:quic / node:tls names). */
 export interface CommonOptions {
