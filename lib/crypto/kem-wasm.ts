@@ -24,12 +24,12 @@ import {
 } from './kem-backend.js';
 
 /** A request to the worker; byte arguments are exact-size copies (a Buffer's pool stays here). */
-export interface WasmRequest {
+interface WasmRequest {
   op: 'keygen' | 'encapsulate' | 'decapsulate';
   set: MlKemParameterSet;
   args: Uint8Array[];
 }
-export type WasmReply = { ok: Uint8Array[] } | { error: string };
+type WasmReply = { ok: Uint8Array[] } | { error: string };
 
 /** How long a call waits for the worker (the first one includes loading the package). */
 const TIMEOUT_MS = 30_000;
@@ -37,18 +37,28 @@ const TIMEOUT_MS = 30_000;
 interface Channel {
   port: MessagePort;
   flag: Int32Array;
+  worker?: Worker;
 }
 
 let channel: Channel | undefined;
 let failure: string | undefined;
 
+/** Gives up on the worker: later calls say why the backend is unavailable. */
+function retire(c: Channel, why: string): void {
+  failure ??= why;
+  channel = undefined;
+  void c.worker?.terminate();
+  c.port.close();
+}
+
+/** The worker's answer to the message just posted (or to its start). Without one, the worker is
+ * retired: a late answer would otherwise be taken for the next call's. */
 function wait(c: Channel): WasmReply {
   const woke = Atomics.wait(c.flag, 0, 0, TIMEOUT_MS);
   const reply = receiveMessageOnPort(c.port)?.message as WasmReply | undefined;
   if (reply) return reply;
-  return {
-    error: woke === 'timed-out' ? 'its worker did not answer' : 'its worker gave no answer',
-  };
+  retire(c, woke === 'timed-out' ? 'its worker did not answer' : 'its worker gave no answer');
+  return { error: failure! };
 }
 
 // The worker: loads the package (its URL in workerData), then answers each request with a
@@ -98,30 +108,23 @@ function started(): Channel | undefined {
   if (channel || failure !== undefined) return channel;
   const { port1, port2 } = new MessageChannel();
   const c: Channel = { port: port1, flag: new Int32Array(new SharedArrayBuffer(4)) };
-  let worker: Worker | undefined;
   try {
     const url = packageUrl();
-    worker = new Worker(WORKER, {
+    c.worker = new Worker(WORKER, {
       eval: true,
       execArgv: [], // no loader flags: it is CommonJS (not --input-type=module) and needs no tsx
       workerData: { url, port: port2, flag: c.flag },
       transferList: [port2],
     });
-    worker.unref();
-    worker.on('error', (e) => {
-      failure = `its worker failed: ${e.message}`;
-      channel = undefined;
-    });
-    const reply = wait(c);
-    if ('error' in reply) failure = reply.error;
-    else channel = c;
+    c.worker.unref();
+    c.worker.on('error', (e) => retire(c, `its worker failed: ${e.message}`));
   } catch (e) {
-    failure = `@oqs/liboqs-js failed to load: ${(e as Error).message}`;
+    retire(c, `@oqs/liboqs-js failed to load: ${(e as Error).message}`);
+    return undefined;
   }
-  if (failure !== undefined) {
-    void worker?.terminate();
-    port1.close();
-  }
+  const reply = wait(c);
+  if ('error' in reply) retire(c, reply.error);
+  else channel = c;
   return channel;
 }
 
