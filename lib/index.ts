@@ -27,3 +27,4 @@ export type { Address, ConnectionStats } from './quic/connection.js';
 export type { GroupName } from './crypto/groups.js';
 export type { SessionTicket } from './tls/session-ticket.js';
 export { TicketKeys } from './tls/session-ticket.js';
+export { encodeSessionTicket, decodeSessionTicket } from './tls/session-ticket.js';

@@ -1,9 +1,11 @@
 // The `zquic client` / `zquic server` commands as a user runs them (child processes).
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { formatSummary, parseSize } from '../lib/cli/client.js';
+import { Progress } from '../lib/cli/progress.js';
 
 const main = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
 
@@ -81,5 +83,94 @@ describe('cli: zquic client / server', function () {
     expect(line).to.equal(
       'X25519MLKEM768 TLS_AES_128_GCM_SHA256 handshake 1.50 ms, 10.0 MB echoed on 4 streams in 0.50 s (160.0 Mbit/s), srtt 0.25 ms, lost 2 packets',
     );
+  });
+});
+
+describe('cli: options, errors, --version, progress', function () {
+  this.timeout(60_000);
+
+  it('zquic --version prints the version in package.json', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    const r = await zquic('--version');
+    expect(r.code).to.equal(0);
+    expect(r.stdout.trim()).to.equal(pkg.version);
+  });
+
+  it('every bad option is one line and exit code 2 (also parseArgs errors)', async () => {
+    for (const [args, re] of [
+      [['server', '--port', '-1'], /^zquic server: --port needs a value \(.*--port=VALUE\)/],
+      [['server', '--port=-1'], /^zquic server: --port must be 0\.\.65535, got '-1'/],
+      [['server', '--port'], /^zquic server: --port needs a value/],
+      [['client', '--nope', '127.0.0.1:1'], /^zquic client: unknown option '--nope'/],
+      [['client', '--insecure=yes', '127.0.0.1:1'], /^zquic client: --insecure takes no value/],
+      [['server', 'extra'], /^zquic server: unexpected argument 'extra'/],
+      [['inspect', '--frobnicate'], /^zquic inspect: unknown option '--frobnicate'/],
+    ] as Array<[string[], RegExp]>) {
+      const r = await zquic(...args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).to.have.length(1);
+      expect(r.stderr, args.join(' ')).to.match(re);
+    }
+  });
+
+  it('--json prints errors as one JSON line', async () => {
+    for (const args of [
+      ['server', '--json', '--port', '-1'],
+      ['client', '--json', '--streams', '0', '127.0.0.1:1'],
+      ['inspect', '--json', '--dcid-len', '99', 'c0'],
+    ]) {
+      const r = await zquic(...args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, args.join(' ')).to.have.length(1);
+      const e = JSON.parse(lines[0]!) as Record<string, unknown>;
+      expect(e).to.include({ event: 'error', command: args[0], exitCode: 2 });
+      expect(e.error).to.be.a('string').and.not.match(/\n/);
+    }
+    // a failure at run time (the server does not speak echo) is JSON too, with exit code 1
+    const r = await zquic('client', '--json', '--local', '--alpn', 'h3', '--bytes', '1k');
+    expect(r.code).to.equal(1);
+    expect(JSON.parse(r.stderr.trim())).to.include({
+      event: 'error',
+      error: "server chose ALPN 'h3', not echo",
+      exitCode: 1,
+    });
+  });
+
+  it('--help lists URL downloads and --www; --early-data covers h3 and hq-interop', async () => {
+    const top = await zquic('--help');
+    expect(top.code).to.equal(0);
+    expect(top.stdout).to.include('zquic --version');
+    expect(top.stdout).to.match(/zquic server --www DIR/);
+    expect(top.stdout).to.match(/zquic client https:\/\/HOST:PORT\/PATH\.\.\. --out/);
+    const client = await zquic('client', '--help');
+    expect(client.stdout).to.match(/--early-data[^]*h3 and\s+hq-interop/);
+    const server = await zquic('server', '--help');
+    expect(server.stdout).to.match(/--early-data .*h3, hq-interop/);
+  });
+
+  it('the progress line: a bar for a known total, a count for downloads, only on a TTY', () => {
+    const written: string[] = [];
+    const tty = { isTTY: true, write: (t: string) => written.push(t) };
+    const bar = new Progress(2_000_000, 1_000_000, tty);
+    bar.update(2_000_000);
+    bar.clear();
+    expect(written).to.deep.equal([`\r[${'='.repeat(30)}] 100% 2.0/2.0 MB`, '\r\x1b[K']);
+    written.length = 0;
+    const count = new Progress(undefined, 0, tty);
+    count.update(1_500_000);
+    count.clear();
+    expect(written).to.deep.equal(['\r1.5 MB received', '\r\x1b[K']);
+    written.length = 0;
+    new Progress(10, 1_000_000, tty).update(10); // below the minimum: silent
+    const pipe = new Progress(undefined, 0, {
+      isTTY: false,
+      write: (t: string) => written.push(t),
+    });
+    pipe.update(5_000_000);
+    pipe.clear();
+    expect(written).to.deep.equal([]);
   });
 });

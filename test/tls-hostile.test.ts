@@ -20,6 +20,7 @@ import {
   type ExtensionsInput,
 } from '../lib/tls/messages.js';
 import { ClientKeyShare } from '../lib/crypto/groups.js';
+import * as log from '../lib/debug/log.js';
 import { TP_CLIENT, clientOptions, runHandshake, serverOptions } from './support/tls-pair.js';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
@@ -353,8 +354,7 @@ describe('tls hostile input', () => {
 });
 
 describe('tls debug output', () => {
-  it('ZQUIC_DEBUG_HANDSHAKE logs each step with its duration from `now`', async () => {
-    const log = await import('../lib/debug/log.js');
+  it('ZQUIC_DEBUG_HANDSHAKE logs each step with its duration from `now`', () => {
     const lines: string[] = [];
     const was = log.enabled('handshake');
     log.setSink((l) => lines.push(l));

@@ -15,6 +15,8 @@ import {
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
 import { decodeSessionTicket, encodeSessionTicket } from '../tls/session-ticket.js';
+import { argsError, reporter, type Reporter } from './args.js';
+import { Progress } from './progress.js';
 import { parseGroups, startServer } from './server.js';
 import { downloadH3, downloadHq, type Download } from './www.js';
 
@@ -41,7 +43,8 @@ options:
   --out DIR        with URLs: where the files go (default .)
   --session-file F with URLs: resume with the ticket in F if it exists; save the newest
                    ticket the server sends to F (waits up to 1 s for one)
-  --early-data     with --session-file: send the requests as 0-RTT data (hq-interop)
+  --early-data     with --session-file: send the requests as 0-RTT data (h3 and
+                   hq-interop)
   --key-update     start a key update as soon as the handshake is confirmed
   --cc NAME        cubic (default) or newreno
   --qlog DIR       write a qlog file into DIR
@@ -77,27 +80,6 @@ export interface Summary {
   lostPackets: number;
   streams: number;
   verified: boolean;
-}
-
-class Progress {
-  private last = 0;
-  private readonly tty = process.stderr.isTTY === true;
-  constructor(private readonly total: number) {}
-  update(done: number): void {
-    if (!this.tty || this.total < MB) return;
-    const now = Date.now();
-    if (now - this.last < 100 && done < this.total) return;
-    this.last = now;
-    const width = 30;
-    const frac = Math.min(1, done / this.total);
-    const bar = '='.repeat(Math.round(frac * width)).padEnd(width, ' ');
-    process.stderr.write(
-      `\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}% ${(done / MB).toFixed(1)}/${(this.total / MB).toFixed(1)} MB`,
-    );
-  }
-  clear(): void {
-    if (this.tty && this.total >= MB) process.stderr.write('\r\x1b[K');
-  }
 }
 
 /** Sends `bytes` on a new stream and checks the echo; resolves with whether it matched. */
@@ -141,6 +123,7 @@ export function formatSummary(r: Summary): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const report = reporter('client', argv);
   let values;
   let positionals: string[];
   try {
@@ -172,17 +155,13 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
     }));
   } catch (err) {
-    console.error(`zquic client: ${(err as Error).message} (see zquic client --help)`);
-    return 2;
+    return report.usage(argsError(err));
   }
   if (values.help) {
     console.log(CLIENT_USAGE);
     return 0;
   }
-  const fail = (msg: string) => {
-    console.error(`zquic client: ${msg} (see zquic client --help)`);
-    return 2;
-  };
+  const fail = (msg: string) => report.usage(msg);
   let bytes: number, streams: number, groups, version: number | undefined, ca: string | undefined;
   try {
     bytes = parseSize(values.bytes ?? '1M');
@@ -241,7 +220,7 @@ export async function run(argv: string[]): Promise<number> {
     } catch (err) {
       return fail((err as Error).message);
     }
-    return download(plan, {
+    return download(plan, report, {
       out: values.out ?? '.',
       sessionFile: values['session-file'],
       earlyData: values['early-data'] === true,
@@ -281,7 +260,7 @@ export async function run(argv: string[]): Promise<number> {
     let seconds = 0;
     if (bytes > 0) {
       if (info.alpn !== 'echo') throw new Error(`server chose ALPN '${info.alpn}', not echo`);
-      const progress = new Progress(bytes);
+      const progress = new Progress(bytes, MB);
       let done = 0;
       const t0 = performance.now();
       const per = Math.floor(bytes / streams);
@@ -316,8 +295,7 @@ export async function run(argv: string[]): Promise<number> {
     return verified ? 0 : 1;
   } catch (err) {
     session?.destroy();
-    console.error(`zquic client: ${(err as Error).message}`);
-    return 1;
+    return report.fail((err as Error).message);
   } finally {
     stopLocal?.();
   }
@@ -382,13 +360,13 @@ interface DownloadOptions {
   connect: ConnectOptions;
 }
 
-async function download(plan: DownloadPlan, o: DownloadOptions): Promise<number> {
+async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions): Promise<number> {
   let ticket: SessionTicket | undefined;
   if (o.sessionFile !== undefined && existsSync(o.sessionFile)) {
     try {
       ticket = decodeSessionTicket(readFileSync(o.sessionFile));
     } catch (err) {
-      console.error(`zquic client: ignoring --session-file: ${(err as Error).message}`);
+      report.warn(`ignoring --session-file: ${(err as Error).message}`);
     }
   }
   const options: ConnectOptions = {
@@ -411,6 +389,9 @@ async function download(plan: DownloadPlan, o: DownloadOptions): Promise<number>
     if (o.keyUpdate) void keyUpdateWhenConfirmed(s);
   };
   const t0 = performance.now();
+  const progress = new Progress(undefined);
+  let received = 0;
+  const onBytes = (n: number) => progress.update((received += n));
   let downloads: Download[];
   let closeError: Error | null = null;
   try {
@@ -418,12 +399,12 @@ async function download(plan: DownloadPlan, o: DownloadOptions): Promise<number>
     if (plan.alpn === 'h3') {
       const client = await connectHttp3(plan.authority, options);
       watch(client.session);
-      downloads = await downloadH3(client, plan.paths, o.out);
+      downloads = await downloadH3(client, plan.paths, o.out, onBytes);
       finish = () => client.close();
     } else {
       const s = await connect(plan.authority, options);
       watch(s);
-      downloads = await downloadHq(s, plan.paths, o.out);
+      downloads = await downloadHq(s, plan.paths, o.out, onBytes);
       await s.opened;
       finish = () => s.close();
     }
@@ -431,10 +412,11 @@ async function download(plan: DownloadPlan, o: DownloadOptions): Promise<number>
       await Promise.race([ticketSaved, new Promise((r) => setTimeout(r, 1000).unref())]);
     await finish().catch((e: Error) => (closeError = e));
   } catch (err) {
+    progress.clear();
     session?.destroy();
-    console.error(`zquic client: ${(err as Error).message}`);
-    return 1;
+    return report.fail((err as Error).message);
   }
+  progress.clear();
   const seconds = (performance.now() - t0) / 1000;
   const s = session!;
   const h = s.handshake!;

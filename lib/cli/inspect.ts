@@ -13,6 +13,7 @@ import {
   type InspectReport,
   type Json,
 } from '../tools/inspect.js';
+import { reporter } from './args.js';
 
 const USAGE = `usage: zquic inspect [options] [HEX | FILE | -]...
 
@@ -31,6 +32,8 @@ options:
   -h, --help         this text`;
 
 class InputError extends Error {}
+/** A mistake in the options (exit code 2, like the other commands). */
+class FlagError extends InputError {}
 
 function parseHex(text: string, what: string): Buffer {
   let s = text.replace(/\s+/g, '');
@@ -223,7 +226,7 @@ function render(
 function intOption(v: string | undefined, name: string, min: number, max: number): number {
   const n = Number(v);
   if (v === undefined || !Number.isInteger(n) || n < min || n > max)
-    throw new InputError(`${name} needs an integer in [${min}, ${max}]`);
+    throw new FlagError(`${name} needs an integer in [${min}, ${max}]`);
   return n;
 }
 
@@ -231,9 +234,9 @@ export async function run(argv: string[]): Promise<number> {
   try {
     return await main(argv);
   } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    console.error(`zquic inspect: ${msg.split('\n')[0]}`);
-    return 1;
+    const report = reporter('inspect', argv);
+    const msg = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+    return err instanceof FlagError ? report.usage(msg) : report.fail(msg);
   }
 }
 
@@ -264,8 +267,8 @@ async function main(argv: string[]): Promise<number> {
         break;
       case '--keylog': {
         const f = argv[++i];
-        if (!f) throw new InputError('--keylog needs a file');
-        if (!existsSync(f)) throw new InputError(`keylog file ${f} does not exist`);
+        if (!f) throw new FlagError('--keylog needs a file');
+        if (!existsSync(f)) throw new FlagError(`keylog file ${f} does not exist`);
         options.keylog = readFileSync(f, 'utf8');
         break;
       }
@@ -279,8 +282,7 @@ async function main(argv: string[]): Promise<number> {
         options.largestPn = intOption(argv[++i], '--largest-pn', -1, Number.MAX_SAFE_INTEGER);
         break;
       default:
-        if (a.startsWith('--'))
-          throw new InputError(`unknown option ${a} (see zquic inspect --help)`);
+        if (a.startsWith('--')) throw new FlagError(`unknown option '${a}'`);
         inputs.push(a);
     }
   }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `zquic` command. Each subcommand lives in its own module and is loaded on demand,
 // so `zquic inspect` does not pay for the network stack.
+import { createRequire } from 'node:module';
 
 interface Command {
   summary: string;
@@ -27,7 +28,23 @@ function usage(): string {
   const names = Object.keys(commands);
   const width = Math.max(0, ...names.map((n) => n.length));
   const lines = names.map((n) => `  ${n.padEnd(width)}  ${commands[n]!.summary}`);
-  return ['usage: zquic <command> [options]', '', 'commands:', ...lines].join('\n');
+  return [
+    'usage: zquic <command> [options]     (zquic <command> --help for its options)',
+    '       zquic --version',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    'files over HTTP/3 or hq-interop:',
+    '  zquic server --www DIR                          serve DIR (ALPN h3 or hq-interop)',
+    '  zquic client https://HOST:PORT/PATH... --out D  download URLs into D',
+  ].join('\n');
+}
+
+/** The version in package.json (found by the package's own name, from dist/ or the sources). */
+function version(): string {
+  const pkg = createRequire(import.meta.url)('zquic/package.json') as { version: string };
+  return pkg.version;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    console.log(version());
+    return 0;
   }
   const command = commands[name];
   if (!command) {

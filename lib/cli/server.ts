@@ -17,6 +17,7 @@ import {
   type QuicSession,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
+import { argsError, reporter } from './args.js';
 import { http3FileHandler, serveHq } from './www.js';
 
 export const SERVER_USAGE = `usage: zquic server [options]
@@ -33,7 +34,7 @@ options:
   --key FILE          private key (PEM)
   --alpn LIST         comma-separated ALPN protocols (default echo; h3 with --www)
   --www DIR           serve the files under DIR (ALPN h3 or hq-interop)
-  --early-data        accept 0-RTT data from resuming clients
+  --early-data        accept 0-RTT data from resuming clients (echo, h3, hq-interop)
   --ciphers LIST      TLS 1.3 cipher suites (e.g. TLS_CHACHA20_POLY1305_SHA256)
   --groups LIST       key exchange groups in preference order
                       (${GROUPS.map((g) => g.name).join(', ')})
@@ -168,6 +169,7 @@ export async function startServer(o: {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const report = reporter('server', argv);
   let values;
   try {
     ({ values } = parseArgs({
@@ -194,8 +196,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: false,
     }));
   } catch (err) {
-    console.error(`zquic server: ${(err as Error).message} (see zquic server --help)`);
-    return 2;
+    return report.usage(argsError(err));
   }
   if (values.help) {
     console.log(SERVER_USAGE);
@@ -252,8 +253,7 @@ export async function run(argv: string[]): Promise<number> {
           },
     });
   } catch (err) {
-    console.error(`zquic server: ${(err as Error).message}`);
-    return 2;
+    return report.usage((err as Error).message);
   }
   function closedLine(s: QuicSession, peer: string, err: Error | null): void {
     const st = s.stats;

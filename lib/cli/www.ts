@@ -106,9 +106,15 @@ export interface Download {
   status?: number;
 }
 
-async function save(body: Readable, file: string): Promise<number> {
+/** Called with the size of each received chunk (the progress line). */
+export type OnBytes = (n: number) => void;
+
+async function save(body: Readable, file: string, onBytes?: OnBytes): Promise<number> {
   let bytes = 0;
-  body.on('data', (c: Buffer) => (bytes += c.length));
+  body.on('data', (c: Buffer) => {
+    bytes += c.length;
+    onBytes?.(c.length);
+  });
   await pipeline(body, createWriteStream(file));
   return bytes;
 }
@@ -116,7 +122,12 @@ async function save(body: Readable, file: string): Promise<number> {
 /** Downloads `paths` over one HTTP/3 connection, concurrently (one request stream each). The
  * requests are made at once, before any I/O, so that with 0-RTT they leave with the first
  * flight. */
-export async function downloadH3(client: Http3Client, paths: string[], out: string) {
+export async function downloadH3(
+  client: Http3Client,
+  paths: string[],
+  out: string,
+  onBytes?: OnBytes,
+) {
   const responses = paths.map((path) => client.request(path));
   for (const p of responses) p.catch(() => {}); // awaited below; not unhandled if mkdir fails
   await mkdir(out, { recursive: true });
@@ -128,7 +139,7 @@ export async function downloadH3(client: Http3Client, paths: string[], out: stri
         res.body.resume();
         throw new Error(`${path}: HTTP status ${res.status}`);
       }
-      return { url: path, file, bytes: await save(res.body, file), status: res.status };
+      return { url: path, file, bytes: await save(res.body, file, onBytes), status: res.status };
     }),
   );
 }
@@ -136,7 +147,12 @@ export async function downloadH3(client: Http3Client, paths: string[], out: stri
 /** Opens one hq-interop request stream per path (before the handshake completes when 0-RTT is
  * possible: the requests are written at once, so they can leave with the first flight) and
  * saves each response. */
-export async function downloadHq(session: QuicSession, paths: string[], out: string) {
+export async function downloadHq(
+  session: QuicSession,
+  paths: string[],
+  out: string,
+  onBytes?: OnBytes,
+) {
   const streams = paths.map(async (path) => {
     const s = await session.createBidirectionalStream();
     s.end(formatHqRequest(path));
@@ -149,7 +165,7 @@ export async function downloadHq(session: QuicSession, paths: string[], out: str
       const s = await streams[i]!;
       const file = downloadName(out, path);
       try {
-        return { url: path, file, bytes: await save(s, file) };
+        return { url: path, file, bytes: await save(s, file, onBytes) };
       } catch (err) {
         // A reset (a refused request) ends the stream early; peerError says what happened.
         const pe = s.peerError as { code?: number } | undefined;

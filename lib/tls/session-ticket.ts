@@ -138,10 +138,42 @@ export interface SessionTicket {
   transportParameters: Buffer | undefined;
 }
 
+/** The first byte of encodeSessionTicket()'s output: the layout below. Bumped whenever that
+ * layout changes, so that a ticket saved by another zquic version is refused, not misread. */
 const SESSION_VERSION = 1;
 
-/** Serializes a client SessionTicket (e.g. to keep it across process restarts). */
+const u32 = (v: unknown): boolean =>
+  Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32;
+const latin1 = (v: unknown, max: number): boolean =>
+  typeof v === 'string' && v.length <= max && !/[^\x00-\xff]/.test(v);
+
+/** Why `t` is not a SessionTicket this module can encode, or undefined when it is one. */
+function invalidTicket(t: SessionTicket): string | undefined {
+  if (t === null || typeof t !== 'object') return 'an object';
+  if (!(t.ticket instanceof Uint8Array) || t.ticket.length < 1 || t.ticket.length > 0xffff)
+    return 'ticket: 1..65535 bytes';
+  if (!(t.psk instanceof Uint8Array) || t.psk.length < 32 || t.psk.length > 0xff)
+    return 'psk: 32..255 bytes';
+  if (!Number.isInteger(t.suite) || t.suite < 0 || t.suite > 0xffff) return 'suite: a u16';
+  if (!u32(t.ageAdd) || !u32(t.lifetime) || !u32(t.maxEarlyData))
+    return 'ageAdd, lifetime, maxEarlyData: u32 values';
+  if (!Number.isSafeInteger(t.receivedAt) || t.receivedAt < 0) return 'receivedAt: a time in ms';
+  if (t.alpn !== undefined && !latin1(t.alpn, 0xff)) return 'alpn: up to 255 latin1 characters';
+  if (t.serverName !== undefined && !latin1(t.serverName, 0xffff))
+    return 'serverName: a latin1 string';
+  if (
+    t.transportParameters !== undefined &&
+    (!(t.transportParameters instanceof Uint8Array) || t.transportParameters.length > 0xffff)
+  )
+    return 'transportParameters: up to 65535 bytes';
+  return undefined;
+}
+
+/** Serializes a client SessionTicket (from a session's 'ticket' event) to keep it across process
+ * restarts; the first byte is the format version. TypeError for anything but a SessionTicket. */
 export function encodeSessionTicket(t: SessionTicket): Buffer {
+  const invalid = invalidTicket(t);
+  if (invalid !== undefined) throw new TypeError(`ticket must be a SessionTicket (${invalid})`);
   const w = new Writer(512);
   const opt = (v: Uint8Array | undefined, fill: (b: Uint8Array) => void) => {
     w.u8(v === undefined ? 0 : 1);
@@ -159,12 +191,18 @@ export function encodeSessionTicket(t: SessionTicket): Buffer {
   return Buffer.from(w.finish());
 }
 
-/** Parses encodeSessionTicket() output; a TypeError for anything else. */
+/** Parses encodeSessionTicket() output. TypeError, naming `session` and saying "stale or foreign
+ * ticket", for bytes of another format version, truncated, with trailing bytes, or garbage. */
 export function decodeSessionTicket(data: Uint8Array): SessionTicket {
   if (!(data instanceof Uint8Array)) throw new TypeError('session must be a Uint8Array');
+  const refuse = (why: string): TypeError =>
+    new TypeError(`session is a stale or foreign ticket (${why})`);
+  if (data.length === 0) throw refuse('empty');
+  if (data[0] !== SESSION_VERSION)
+    throw refuse(`format version ${data[0]}, this zquic reads ${SESSION_VERSION}`);
   try {
     const r = new Reader(data);
-    if (r.u8() !== SESSION_VERSION) throw new TypeError('session: unknown format version');
+    r.u8();
     const ticket = Buffer.from(r.vec16('ticket', 1));
     const psk = Buffer.from(r.vec8('psk', 32));
     const suite = r.u16();
@@ -172,10 +210,16 @@ export function decodeSessionTicket(data: Uint8Array): SessionTicket {
     const lifetime = r.u32();
     const receivedAt = r.u32() * 2 ** 32 + r.u32();
     const maxEarlyData = r.u32();
-    const alpn = r.u8() ? r.vec8().toString('latin1') : undefined;
-    const serverName = r.u8() ? r.vec16().toString('latin1') : undefined;
-    const transportParameters = r.u8() ? Buffer.from(r.vec16()) : undefined;
+    const flag = (what: string): boolean => {
+      const f = r.u8(what);
+      if (f > 1) throw refuse(`${what} presence byte ${f}`);
+      return f === 1;
+    };
+    const alpn = flag('alpn') ? r.vec8().toString('latin1') : undefined;
+    const serverName = flag('serverName') ? r.vec16().toString('latin1') : undefined;
+    const transportParameters = flag('transportParameters') ? Buffer.from(r.vec16()) : undefined;
     r.expectEnd('session');
+    if (!Number.isSafeInteger(receivedAt)) throw refuse('receivedAt out of range');
     return {
       ticket,
       psk,
@@ -189,7 +233,7 @@ export function decodeSessionTicket(data: Uint8Array): SessionTicket {
       transportParameters,
     };
   } catch (e) {
-    if (e instanceof TlsAlert) throw new TypeError(`session is malformed (${e.message})`);
+    if (e instanceof TlsAlert) throw refuse(e.message);
     throw e;
   }
 }
