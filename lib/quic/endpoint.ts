@@ -13,6 +13,7 @@
  * long are expired there (admission limits: lib/quic/admission.ts).
  */
 import { debug } from '../debug/log.js';
+import { Admission, type Refusal } from './admission.js';
 import {
   Connection,
   LOCAL_CID_LENGTH,
@@ -20,7 +21,6 @@ import {
   type ConnectionConfig,
   type ConnectionEvent,
 } from './connection.js';
-import { Admission, type Refusal } from './admission.js';
 import { MIN_STATELESS_RESET } from './header.js';
 import { randomSource, type RandomSource } from './random.js';
 import { StatelessServer, initialOpens, type StatelessOptions } from './stateless.js';
