@@ -15,7 +15,11 @@ import { EndpointNet, type Node } from './support/endpoint-net.js';
 import { forgePacket } from './support/forge.js';
 import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
 
-const at = (address: string, port = 50_000): Address => ({ address, port, family: 'IPv4' });
+const at = (address: string, port = 50_000): Address => ({
+  address,
+  port,
+  family: address.includes(':') ? 'IPv6' : 'IPv4',
+});
 
 function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
   const { role, ...rest } = c;
@@ -108,6 +112,26 @@ describe('quic/endpoint: hostile peers', () => {
       halfOpenExpired: 0,
     });
     expect(server.endpoint.stats.dropped).to.be.at.least(6);
+  });
+
+  it('IPv6: the per-address limit covers a /64, the per-prefix limit a /48', () => {
+    const net = new EndpointNet();
+    const server = net.add(
+      'server',
+      SERVER_ADDR,
+      newServer({ maxHandshakesPerAddress: 2, maxHandshakesPerPrefix: 3 }),
+    );
+    halfOpen(net, (a) => a.startsWith('2001:db8:'));
+    // Three addresses of one /64, then two of another /64 in the same /48.
+    for (const a of ['2001:db8:1:2::a', '2001:db8:1:2::b', '2001:db8:1:2::c']) clientsAt(net, a, 1);
+    clientsAt(net, '2001:db8:1:3::1', 1);
+    clientsAt(net, '2001:db8:1:3::2', 1);
+    net.run(() => false, 100);
+    expect(server.endpoint.stats).to.include({
+      accepted: 3,
+      refusedPerAddress: 1,
+      refusedPerPrefix: 1,
+    });
   });
 
   it('half-open handshakes expire after halfOpenTimeout; a client from elsewhere connects meanwhile', () => {
