@@ -1,9 +1,9 @@
 // QuicEndpoint: one node:dgram socket (IPv4 or IPv6) carrying any number of QUIC connections.
 // The sans-IO quic/endpoint.ts decides what every datagram is for (routing by connection ID,
-// accepting new connections, Retry, Version Negotiation, Stateless Reset, the connection limit);
+// accepting new connections, Retry, Version Negotiation, Stateless Reset, the admission limits);
 // this file moves the bytes, keeps one QuicSession per connection, enforces the handshake
-// timeout, drives all connections' timers with one timer armed at the earliest deadline (a
-// min-heap), and sends what they produce in batches.
+// timeout, drives all connections' timers and the core endpoint's (half-open expiry) with one
+// timer armed at the earliest deadline (a min-heap), and sends what they produce in batches.
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -32,8 +32,16 @@ export interface EndpointOptions {
   handshakeTimeout?: number;
   /** Always answer new connections with Retry (address validation, RFC 9000 §8.1.2). */
   retry?: boolean;
-  /** Handshakes in progress at or above which Retry is used automatically (default 64). */
+  /** Load at or above which Retry is used automatically (default 64): handshakes in progress
+   * plus Initials that made no connection in about the last second. */
   retryThreshold?: number;
+  /** Handshakes in progress from one IPv4 address or IPv6 /64 (default 32). */
+  maxHandshakesPerAddress?: number;
+  /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256). */
+  maxHandshakesPerPrefix?: number;
+  /** Milliseconds a handshake may go without the client's first Handshake packet (default
+   * 3000); then it is discarded and the session's `opened` rejects ('handshake-timeout'). */
+  halfOpenTimeout?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;
   stateless?: StatelessOptions;
@@ -51,8 +59,7 @@ function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 **
 export class QuicEndpoint extends EventEmitter {
   /** Resolves when the endpoint's socket is closed. */
   readonly closed: Promise<void>;
-  /** Stateless work done by this endpoint. `dropped`: datagrams that reached no connection
-   * (garbage, unknown CIDs, limits). */
+  /** Stateless work done by this endpoint and its refusals by reason (see EndpointStats). */
   readonly stats: EndpointStats;
   private readonly socket: Socket;
   private readonly core: Endpoint;
@@ -85,6 +92,9 @@ export class QuicEndpoint extends EventEmitter {
       maxConnections: options.maxConnections,
       retry: options.retry,
       retryThreshold: options.retryThreshold,
+      maxHandshakesPerAddress: options.maxHandshakesPerAddress,
+      maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
+      halfOpenTimeout: options.halfOpenTimeout,
       stateless: options.stateless,
     });
     this.stats = this.core.stats;
@@ -133,7 +143,12 @@ export class QuicEndpoint extends EventEmitter {
       socket.close();
       throw err;
     });
-    return new QuicEndpoint(socket, options);
+    try {
+      return new QuicEndpoint(socket, options);
+    } catch (err) {
+      socket.close(); // an invalid option: no socket is left bound
+      throw err;
+    }
   }
 
   /** The bound local address. */
@@ -299,10 +314,10 @@ export class QuicEndpoint extends EventEmitter {
     this.kick(session);
   }
 
-  /** One timer for all connections, at the earliest deadline. */
+  /** One timer for all connections and the core endpoint, at the earliest deadline. */
   private arm(): void {
     const top = this.heap.peek();
-    const at = top ? top.deadline : Infinity;
+    const at = Math.min(top ? top.deadline : Infinity, this.core.nextTimeout());
     if (at === this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
@@ -316,6 +331,8 @@ export class QuicEndpoint extends EventEmitter {
     this.timer = undefined;
     this.timerAt = Infinity;
     const now = performance.now();
+    for (const conn of this.core.onTimeout(now))
+      this.sessions.get(conn)?.abandonHandshake('handshake stalled (half-open timeout)');
     for (let s; (s = this.heap.popDue(now));) {
       try {
         s.timeout(now);

@@ -51,6 +51,10 @@ export async function listen(
     maxConnections: options.maxConnections,
     handshakeTimeout: options.handshakeTimeout,
     retry: options.retry,
+    retryThreshold: options.retryThreshold,
+    maxHandshakesPerAddress: options.maxHandshakesPerAddress,
+    maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
+    halfOpenTimeout: options.halfOpenTimeout,
     qlogDir,
     stateless:
       options.statelessResetKey === undefined ? undefined : { resetKey: options.statelessResetKey },

@@ -48,6 +48,16 @@ export interface ListenOptions extends CommonOptions {
   retry?: boolean;
   /** Most connections at once (default 10000). */
   maxConnections?: number;
+  /** Load at which Retry switches on by itself (default 64): handshakes in progress plus
+   * Initials that made no connection in about the last second. */
+  retryThreshold?: number;
+  /** Handshakes in progress from one IPv4 address or IPv6 /64 (default 32). */
+  maxHandshakesPerAddress?: number;
+  /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256). */
+  maxHandshakesPerPrefix?: number;
+  /** Milliseconds a handshake may go without the client's first Handshake packet (default
+   * 3000: a few PTOs); then it is discarded. */
+  halfOpenTimeout?: number;
   /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets). */
   ticketKeys?: TicketKeys | false;
   /** Accept 0-RTT data from resuming clients (single-use tickets, RFC 8446 §8). */

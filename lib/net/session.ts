@@ -264,18 +264,17 @@ export class QuicSession extends EventEmitter implements HeapItem {
 
   /** @internal timer expiry */
   timeout(now: number): void {
-    if (!this.summary && now >= this.handshakeDeadline && !this.finished) {
-      this.closeError = new QuicSessionError(
-        'handshake timeout',
-        0,
-        false,
-        false,
-        'handshake-timeout',
-      );
-      this.finish();
-      return;
-    }
+    if (!this.summary && now >= this.handshakeDeadline && !this.finished)
+      return this.abandonHandshake('handshake timeout');
     this.conn.onTimeout(now);
+  }
+
+  /** @internal the handshake is given up (its timeout, or the endpoint expired it half-open):
+   * `opened` rejects with a 'handshake-timeout' QuicSessionError saying `why`. */
+  abandonHandshake(why: string): void {
+    if (this.summary || this.finished) return;
+    this.closeError = new QuicSessionError(why, 0, false, false, 'handshake-timeout');
+    this.finish();
   }
 
   /** @internal after receive()/timeout()/API calls: dispatch connection events. */

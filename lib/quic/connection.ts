@@ -427,6 +427,12 @@ export class Connection implements PacketizerHost {
     return this.tls.engineHeld;
   }
 
+  /** RFC 9001 §4.9.1: the Initial keys are discarded (a server: the client's first Handshake
+   * packet arrived, so it processed our first flight). */
+  get initialDiscarded(): boolean {
+    return this.spaces[Initial].discarded;
+  }
+
   /** The path's remote address (changes on NAT rebinding). */
   get remoteAddress(): Address {
     return this.path.remote;

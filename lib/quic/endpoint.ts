@@ -8,9 +8,12 @@
  *
  * The caller moves the bytes and drives each connection (send(), onTimeout(), poll()); it hands
  * every polled event to event() (new and retired CIDs update the routing table, a completed
- * handshake stops counting as load) and calls remove() once it is done with a connection.
+ * handshake stops counting as load) and calls remove() once it is done with a connection. It
+ * also calls the endpoint's own onTimeout() at nextTimeout(): handshakes that stay half-open too
+ * long are expired there (admission limits: lib/quic/admission.ts).
  */
 import { debug } from '../debug/log.js';
+import { Admission, type Refusal } from './admission.js';
 import {
   Connection,
   LOCAL_CID_LENGTH,
@@ -20,7 +23,7 @@ import {
 } from './connection.js';
 import { MIN_STATELESS_RESET } from './header.js';
 import { randomSource, type RandomSource } from './random.js';
-import { StatelessServer, type StatelessOptions } from './stateless.js';
+import { StatelessServer, initialOpens, type StatelessOptions } from './stateless.js';
 
 export interface EndpointConfig {
   /** Server side: the configuration of the connection accepted for a client's first Initial
@@ -35,8 +38,16 @@ export interface EndpointConfig {
   maxConnections?: number;
   /** Always answer new connections with Retry (address validation, RFC 9000 §8.1.2). */
   retry?: boolean;
-  /** Handshakes in progress at or above which Retry is used automatically (default 64). */
+  /** Load at or above which Retry is used automatically (default 64): handshakes in progress
+   * plus Initials that made no connection in about the last second. */
   retryThreshold?: number;
+  /** Handshakes in progress from one IPv4 address or IPv6 /64 (default 32); more are dropped. */
+  maxHandshakesPerAddress?: number;
+  /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256); more are dropped. */
+  maxHandshakesPerPrefix?: number;
+  /** Milliseconds a server handshake may stay half-open, before the client's first Handshake
+   * packet (default 3000); then its state is discarded. */
+  halfOpenTimeout?: number;
   stateless?: StatelessOptions;
   /** Randomness for the stateless logic and for connections whose config has none (default
    * node:crypto); a seeded source makes a simulated run repeatable. */
@@ -62,13 +73,25 @@ export type Received =
   | { kind: 'dropped'; reason: string; error?: Error };
 
 /** Stateless work done by an endpoint. `dropped`: datagrams that reached no connection
- * (garbage, unknown CIDs, limits). */
+ * (garbage, unknown CIDs, limits); the counters after it say why for the refusals. */
 export interface EndpointStats {
   accepted: number;
   dropped: number;
   retry: number;
   'version-negotiation': number;
   'stateless-reset': number;
+  /** Initials dropped: maxHandshakesPerAddress handshakes from that host in progress. */
+  refusedPerAddress: number;
+  /** Initials dropped: maxHandshakesPerPrefix handshakes from that network in progress. */
+  refusedPerPrefix: number;
+  /** Initials dropped: maxConnections connections open. */
+  connectionLimit: number;
+  /** Initials that did not decrypt (no connection was made for them). */
+  initialsUndecryptable: number;
+  /** Initials that decrypted but that the new connection could not use (malformed frames). */
+  initialsRejected: number;
+  /** Handshakes discarded after halfOpenTimeout without the client's first Handshake packet. */
+  halfOpenExpired: number;
 }
 
 /** Client endpoints with at most this many connections look for Stateless Resets. */
@@ -77,14 +100,12 @@ const MAX_RESET_CANDIDATES = 8;
 interface Entry {
   /** Routing keys of this connection. */
   readonly routes: Set<string>;
-  /** A server connection whose handshake is in progress (counts as load for Retry). */
-  handshaking: boolean;
 }
 
-function nonNegInt(v: number | undefined, name: string, dflt: number): number {
+function intIn(v: number | undefined, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
-  if (!Number.isInteger(v) || v < 0 || v > 2 ** 31)
-    throw new RangeError(`${name} must be an integer in 0..${2 ** 31}`);
+  if (!Number.isInteger(v) || v < min || v > 2 ** 31)
+    throw new RangeError(`${name} must be an integer in ${min}..${2 ** 31}`);
   return v;
 }
 
@@ -105,6 +126,12 @@ export class Endpoint {
     retry: 0,
     'version-negotiation': 0,
     'stateless-reset': 0,
+    refusedPerAddress: 0,
+    refusedPerPrefix: 0,
+    connectionLimit: 0,
+    initialsUndecryptable: 0,
+    initialsRejected: 0,
+    halfOpenExpired: 0,
   };
   private readonly routes = new Map<string, Connection>();
   private readonly entries = new Map<Connection, Entry>();
@@ -117,7 +144,8 @@ export class Endpoint {
   /** Shared by every server connection (one closure per endpoint, not per connection). */
   private readonly newToken: (remote: Address) => Uint8Array;
   private readonly resetToken: (cid: Uint8Array) => Uint8Array;
-  private handshaking = 0;
+  /** Server handshakes in progress, per source, half-open deadlines, failed Initials. */
+  private readonly admission: Admission<Connection>;
   /** The latest `now` given: NEW_TOKEN tokens are stamped with it (connections ask for one
    * while they process a datagram, without the time). */
   private clock = 0;
@@ -129,9 +157,27 @@ export class Endpoint {
     if (config.server !== undefined && typeof config.server !== 'function')
       throw new TypeError('config.server must be a function');
     this.serverConfig = config.server;
-    this.maxConnections = nonNegInt(config.maxConnections, 'maxConnections', 10_000);
+    this.maxConnections = intIn(config.maxConnections, 'maxConnections', 10_000);
     this.forceRetry = config.retry === true;
-    this.retryThreshold = nonNegInt(config.retryThreshold, 'retryThreshold', 64);
+    this.retryThreshold = intIn(config.retryThreshold, 'retryThreshold', 64);
+    // Defaults: a host runs a few handshakes at once (a browser opens a handful of
+    // connections), a NATed /24 or an IPv6 site some hundreds; 3 s is about two PTO backoffs of
+    // the initial 1 s PTO (RFC 9002 §6.2.2), well below the 10 s handshake timeout.
+    this.admission = new Admission({
+      maxHandshakesPerAddress: intIn(
+        config.maxHandshakesPerAddress,
+        'maxHandshakesPerAddress',
+        32,
+        1,
+      ),
+      maxHandshakesPerPrefix: intIn(
+        config.maxHandshakesPerPrefix,
+        'maxHandshakesPerPrefix',
+        256,
+        1,
+      ),
+      halfOpenTimeout: intIn(config.halfOpenTimeout, 'halfOpenTimeout', 3000, 1),
+    });
     this.random = randomSource(config.random, 'config.random');
     const stateless = config.server
       ? new StatelessServer({
@@ -166,7 +212,7 @@ export class Endpoint {
       remote,
       now,
     );
-    this.add(conn, false);
+    this.add(conn);
     return conn;
   }
 
@@ -204,7 +250,7 @@ export class Endpoint {
         if (this.routes.get(k) === conn) this.routes.delete(k);
         entry.routes.delete(k);
       }
-    } else if (ev.type === 'handshake-complete') this.handshakeOver(entry);
+    } else if (ev.type === 'handshake-complete') this.admission.end(conn);
   }
 
   /** Forgets `conn` (closed, or abandoned by the caller): its CIDs route nowhere now. */
@@ -213,7 +259,36 @@ export class Endpoint {
     if (!entry) return;
     this.entries.delete(conn);
     for (const k of entry.routes) if (this.routes.get(k) === conn) this.routes.delete(k);
-    this.handshakeOver(entry);
+    this.admission.end(conn);
+  }
+
+  /** When onTimeout() must be called next (Infinity: no half-open handshake). */
+  nextTimeout(): number {
+    return this.admission.nextTimeout();
+  }
+
+  /**
+   * Expires the server handshakes still half-open `halfOpenTimeout` ms after they were
+   * accepted: no Handshake packet from the client yet, i.e. it never processed our first
+   * flight (or never sent all of its ClientHello). Their state is discarded silently, as after
+   * an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for the
+   * caller to drop.
+   */
+  onTimeout(now: number): Connection[] {
+    this.tick(now);
+    const expired = this.admission.expire(
+      this.clock,
+      (conn) => conn.initialDiscarded || conn.state !== 'handshake',
+    );
+    for (const conn of expired) {
+      this.stats.halfOpenExpired++;
+      debug(
+        'packets',
+        () => `endpoint: half-open handshake expired (${conn.remoteAddress.address})`,
+      );
+      this.remove(conn);
+    }
+    return expired;
   }
 
   /** Accepts no new connections from now on; existing ones keep being routed. */
@@ -233,10 +308,9 @@ export class Endpoint {
     if (now > this.clock) this.clock = now;
   }
 
-  private add(conn: Connection, handshaking: boolean): Entry {
-    const entry: Entry = { routes: new Set(), handshaking };
+  private add(conn: Connection): Entry {
+    const entry: Entry = { routes: new Set() };
     this.entries.set(conn, entry);
-    if (handshaking) this.handshaking++;
     for (const cid of conn.localConnectionIds()) this.addRoute(conn, entry, cid);
     return entry;
   }
@@ -249,12 +323,6 @@ export class Endpoint {
     entry.routes.add(k);
   }
 
-  private handshakeOver(entry: Entry): void {
-    if (!entry.handshaking) return;
-    entry.handshaking = false;
-    this.handshaking--;
-  }
-
   private route(d: Uint8Array): Connection | undefined {
     if (d.length < 1 + LOCAL_CID_LENGTH) return undefined;
     const b = Buffer.from(d.buffer, d.byteOffset, d.length);
@@ -263,6 +331,19 @@ export class Endpoint {
     const len = d[5]!;
     if (len > 20 || 6 + len > d.length) return undefined;
     return this.routes.get(b.toString('latin1', 6, 6 + len));
+  }
+
+  /** Drops a first Initial for `why` (counted as a refusal) and `reason` (said to the caller). */
+  private refuse(why: Refusal | 'connectionLimit', reason: string): Received {
+    this.stats[why]++;
+    return this.drop(reason);
+  }
+
+  /** Drops a first Initial that made no connection: it counts as load for Retry. */
+  private failed(why: 'initialsUndecryptable' | 'initialsRejected', reason: string): Received {
+    this.stats[why]++;
+    this.admission.failed(this.clock);
+    return this.drop(reason);
   }
 
   private drop(reason: string, error?: Error): Received {
@@ -296,16 +377,27 @@ export class Endpoint {
     remote: Address,
     now: number,
   ): Received {
-    const retry = this.forceRetry || this.handshaking >= this.retryThreshold;
+    const load = this.admission.size + this.admission.failureLoad(this.clock);
+    const retry = this.forceRetry || load >= this.retryThreshold;
     const decision = stateless.decideFirstPacket(d, remote, now, { retry });
     if (decision.kind === 'drop') return this.drop(decision.reason);
+    if (decision.kind === 'retry' || decision.kind === 'accept') {
+      // RFC 9000 §21.6: limits per source (a Retry to a source at its limit would only bring
+      // the Initial back to be refused).
+      const refusal = this.admission.refusal(remote.address);
+      if (refusal) return this.refuse(refusal, `${refusal} (${remote.address})`);
+    }
     if (decision.kind !== 'accept') {
       this.stats[decision.kind]++;
       debug('packets', () => `endpoint: ${decision.kind} to ${remote.address}:${remote.port}`);
       return { kind: 'respond', reason: decision.kind, datagram: decision.packet, remote };
     }
     // §5.2.2: a server that cannot take more connections may drop the Initial.
-    if (this.entries.size >= this.maxConnections) return this.drop('connection limit');
+    if (this.entries.size >= this.maxConnections)
+      return this.refuse('connectionLimit', 'connection limit');
+    // Decrypt first, allocate after: garbage costs a key derivation, not a connection.
+    if (!initialOpens(d, LOCAL_CID_LENGTH))
+      return this.failed('initialsUndecryptable', 'Initial did not decrypt');
     const { dcid, originalDcid, retrySourceCid, addressValidated } = decision;
     const base = this.serverConfig!({ originalDcid: originalDcid ?? dcid, remote, now });
     const conn = Connection.accept(
@@ -321,12 +413,13 @@ export class Endpoint {
       now,
       { originalDcid, retrySourceCid, addressValidated },
     );
-    // RFC 9000 §14.1 / §21.1: create state only for an Initial that decrypts; a datagram that
-    // merely looks like one (any 1200 random bytes behind a v1 header) is dropped, so garbage
-    // cannot fill the connection table until the handshake times out.
-    if (conn.stats.packetsReceived === 0) return this.drop('Initial did not decrypt');
+    // An authentic Initial the connection could not use (malformed frames: it closed at once)
+    // leaves no state either.
+    if (conn.stats.packetsReceived === 0)
+      return this.failed('initialsRejected', 'first Initial rejected by the connection');
     this.stats.accepted++;
-    const entry = this.add(conn, true);
+    const entry = this.add(conn);
+    this.admission.start(conn, remote.address, this.clock);
     // The client keeps using the DCID it chose until it learns ours (§7.2).
     this.addRoute(conn, entry, dcid);
     return { kind: 'new', conn };

@@ -6,6 +6,7 @@
 import { createHmac } from 'node:crypto';
 
 import { Aead } from '../crypto/aead.js';
+import { PacketKey, initialSecrets } from '../crypto/packet.js';
 import {
   MIN_INITIAL_DATAGRAM,
   MIN_STATELESS_RESET,
@@ -18,6 +19,7 @@ import {
   parseHeader,
   parseInvariants,
 } from './header.js';
+import { unprotectPacket } from './parser.js';
 import { randomSource, uniform, type RandomSource } from './random.js';
 
 export interface PeerAddress {
@@ -90,6 +92,31 @@ function addressAad(type: number, keyId: number, remote: PeerAddress, withPort: 
   aad.writeUInt16BE(withPort ? remote.port : 0, 2);
   aad.set(ip, 4);
   return aad;
+}
+
+/**
+ * True if the first packet of `datagram` (a client's Initial that decideFirstPacket accepted)
+ * opens with the Initial keys of its DCID (RFC 9001 §5.2): a key derivation and one AEAD open
+ * on a copy (unprotecting works in place; the connection gets the datagram intact), so that
+ * state is made only for an Initial that decrypts (handshake denial of service, RFC 9000 §21.2).
+ */
+export function initialOpens(datagram: Uint8Array, cidLength: number): boolean {
+  let header;
+  try {
+    header = parseHeader(datagram, 0, datagram.length, cidLength);
+  } catch {
+    return false;
+  }
+  if (header.type !== 'initial') return false;
+  const { client, server } = initialSecrets(header.version, header.dcid);
+  const key = PacketKey.fromSecret('TLS_AES_128_GCM_SHA256', client, header.version);
+  client.fill(0);
+  server.fill(0);
+  try {
+    return unprotectPacket(key, Buffer.from(datagram.subarray(0, header.end)), header, -1) >= 0;
+  } finally {
+    key.destroy();
+  }
 }
 
 export class StatelessServer {

@@ -1,7 +1,7 @@
 /**
  * An in-memory network of sans-IO Endpoints in simulated time: every datagram takes `delay` ms;
  * each endpoint is driven the way net/endpoint.ts drives it (receive, poll events into
- * Endpoint.event, send, timeouts, remove when closed). Deterministic: a `trace` of what
+ * Endpoint.event, send, connection and endpoint timeouts, remove when closed). Deterministic: a `trace` of what
  * happened (routing decisions, stateless answers byte for byte, datagram sizes, CIDs, tokens,
  * events) can be compared between runs.
  */
@@ -106,8 +106,10 @@ export class EndpointNet {
   private nextTime(): number {
     let t = Infinity;
     for (const d of this.queue) t = Math.min(t, d.at);
-    for (const node of this.nodes.values())
+    for (const node of this.nodes.values()) {
+      t = Math.min(t, node.endpoint.nextTimeout());
       for (const conn of node.endpoint.connections()) t = Math.min(t, conn.nextTimeout());
+    }
     return t;
   }
 
@@ -124,9 +126,14 @@ export class EndpointNet {
     this.queue.length = 0;
     this.queue.push(...rest);
     for (const d of due) this.deliver(d);
-    for (const node of this.nodes.values())
+    for (const node of this.nodes.values()) {
+      // Expired half-open handshakes are forgotten by the endpoint: nothing drives them again.
+      if (node.endpoint.nextTimeout() <= this.now)
+        for (const conn of node.endpoint.onTimeout(this.now))
+          this.trace.push(`${this.now} ${node.name}#${this.id(conn)} expired`);
       for (const conn of node.endpoint.connections())
         if (conn.nextTimeout() <= this.now) conn.onTimeout(this.now);
+    }
     this.flushAll();
     return true;
   }
