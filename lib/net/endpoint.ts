@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 
 import { log } from '../debug/log.js';
 import type { Address, Connection, ConnectionConfig } from '../quic/connection.js';
+import { PacketBuilder } from '../quic/builder.js';
 import { Endpoint, type EndpointStats } from '../quic/endpoint.js';
 import type { StatelessOptions } from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
@@ -48,6 +49,10 @@ export interface EndpointOptions {
 }
 
 const MAX_SEND_QUEUE = 4096;
+/** Datagrams a connection writes per batch, and the slab they go to (48 of up to 2,730 bytes;
+ * larger datagrams make smaller batches). */
+const DATAGRAMS_PER_BATCH = 48;
+const BATCH_SLAB = 128 * 1024;
 
 function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 ** 31): number {
   if (v === undefined) return dflt;
@@ -65,6 +70,8 @@ export class QuicEndpoint extends EventEmitter {
   private readonly core: Endpoint;
   private readonly sessions = new Map<Connection, QuicSession>();
   private readonly heap = new TimerHeap<QuicSession>();
+  /** Where every connection of this endpoint writes its datagrams (one batch at a time). */
+  private readonly builder = new PacketBuilder(BATCH_SLAB, 3 * DATAGRAMS_PER_BATCH);
   private dirty = new Set<QuicSession>();
   private immediate: NodeJS.Immediate | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -290,26 +297,29 @@ export class QuicEndpoint extends EventEmitter {
     }
   }
 
-  /** Sends every datagram the connection has now. Datagrams are views into the connection's
-   * slab, valid until its next send(), while node:dgram may send later: each batch is copied
-   * once into one buffer. */
+  /** Sends every datagram the connection has now: written into this endpoint's builder and
+   * protected with one native call per batch, then copied once into a Buffer that node:dgram
+   * may hold until the datagrams are out (ARCHITECTURE.md, "Buffer ownership"). */
   private transmit(session: QuicSession, now: number): void {
+    const b = this.builder;
     for (let rounds = 0; rounds < 4; rounds++) {
       if (this.socket.getSendQueueCount() > MAX_SEND_QUEUE) {
         this.kick(session); // the kernel buffer is full: try again after I/O
         return;
       }
-      const out = session.conn.send(now);
-      if (out.length === 0) return;
-      let total = 0;
-      for (const d of out) total += d.data.length;
-      const batch = Buffer.allocUnsafe(total);
-      let off = 0;
-      for (const d of out) {
-        batch.set(d.data, off);
-        this.socket.send(batch.subarray(off, off + d.data.length), d.remote.port, d.remote.address);
-        off += d.data.length;
-      }
+      b.reset();
+      const n = session.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH);
+      if (n === 0) return;
+      b.protect();
+      const base = b.datagramStart(0);
+      const batch = Buffer.from(b.slab.subarray(base, b.datagramEnd(n - 1)));
+      const { port, address } = session.conn.remoteAddress;
+      for (let i = 0; i < n; i++)
+        this.socket.send(
+          batch.subarray(b.datagramStart(i) - base, b.datagramEnd(i) - base),
+          port,
+          address,
+        );
     }
     this.kick(session);
   }
