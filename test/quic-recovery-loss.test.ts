@@ -143,6 +143,7 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
       bytesLost: 4800,
       ptoExpirations: 0,
       persistentCongestions: 0,
+      optimisticAcks: 0,
     });
   });
 

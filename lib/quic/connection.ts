@@ -47,6 +47,7 @@ import {
   createCongestionController,
   LossDetection,
   Pacer,
+  PacketNumberSkipper,
   type SentPacket,
 } from './recovery/index.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
@@ -143,6 +144,7 @@ export class Connection {
   private config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
   private readonly random: RandomSource;
+  private readonly pnSkip: PacketNumberSkipper;
   /** The TLS engine; a server drops it once the handshake is done (nothing more to say), a
    * client once the handshake is confirmed and a session ticket arrived (later tickets are
    * skipped, following the message framing in appFraming). */
@@ -228,12 +230,12 @@ export class Connection {
     this.config = config;
     this.statelessResetTokenOf = config.statelessResetToken;
     this.random = randomSource(config.random, 'config.random');
+    this.pnSkip = new PacketNumberSkipper(this.random);
     this.role = config.role;
     this.version = init.version;
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
     this.maxDatagramSize = settings.maxDatagramSize;
-    const streamSendBuffer = settings.streamSendBuffer;
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
     this.token = settings.token;
@@ -283,7 +285,10 @@ export class Connection {
     this.streams = new StreamSet({
       server: this.role === 'server',
       local: this.local,
-      sendBuffer: streamSendBuffer,
+      sendBuffer: settings.bounds.streamSendBuffer,
+      connectionSendBuffer: settings.bounds.connectionSendBuffer,
+      maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
+      maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
       events: this.events,
       ctrl: this.ctrl,
     });
@@ -304,6 +309,8 @@ export class Connection {
       minRtt: 0,
       latestRtt: 0,
       keyUpdates: 0,
+      optimisticAcks: 0,
+      ...this.streams.stats,
     };
 
     this.initialKeysDcid = init.dcid;
@@ -447,7 +454,8 @@ export class Connection {
     s.smoothedRtt = rtt.smoothedRtt;
     s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
     s.latestRtt = rtt.latestRtt;
-    return { ...s };
+    s.optimisticAcks = this.ld.stats.optimisticAcks;
+    return { ...s, ...this.streams.stats };
   }
 
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
@@ -1801,6 +1809,8 @@ export class Connection {
     const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
     const mayElicit = ccOk || probe;
     if (!ackWanted && !(hasData && mayElicit) && !probe) return null;
+    // RFC 9000 §21.4: now and then a number goes unused, to expose optimistic ACKs.
+    if (space === App && this.pnSkip.skipNext()) this.ld.skipPacketNumber(App, sp.nextPn++);
     if (!this.startPacket(space, key, zeroRtt)) return null;
     const frames: SentFrame[] = [];
     let eliciting = false;
