@@ -49,9 +49,9 @@ const STOP_SENDING_SIZE = 1 + 8 + 8;
  */
 const STREAM_FRAME_MIN_ROOM = 24;
 /**
- * Bytes write() accepts beyond the peer's credit (per stream, and per connection): enough to
- * fill packets the moment a MAX_STREAM_DATA or MAX_DATA arrives (RFC 9000 §4.1), little
- * enough that a peer granting nothing pins little memory. The rest is backpressure.
+ * Bytes write() accepts on a stream beyond the peer's credit: enough to fill packets the
+ * moment a MAX_STREAM_DATA arrives (RFC 9000 §4.1), little enough that a peer granting
+ * nothing pins little memory. The rest is backpressure.
  */
 export const SEND_HEAD_START = 64 * 1024;
 
@@ -173,9 +173,8 @@ export class StreamSet {
   private creditUni = 0;
   private readonly sendBuffer: number;
   private readonly connectionSendBuffer: number;
-  /** Bytes buffered for sending (written, not acknowledged) and not sent yet, all streams. */
+  /** Bytes buffered for sending (written, not acknowledged), all streams. */
   private sendBuffered = 0;
-  private sendUnsent = 0;
   /** Send halves whose write() was cut short, waiting for 'writable'. */
   private readonly writers = new Set<SendHalf>();
   /** A writer waits for connection-wide room (every writer is checked when it opens). */
@@ -243,7 +242,7 @@ export class StreamSet {
     this.maxDataUpdates.clear();
     this.signals.clear();
     this.writers.clear();
-    this.sendBuffered = this.sendUnsent = 0;
+    this.sendBuffered = 0;
     this.budget.ranges = this.budget.bytes = 0;
   }
 
@@ -258,10 +257,7 @@ export class StreamSet {
       case 'stop_sending':
         return this.onStopSending(f.streamId, f.errorCode);
       case 'max_data':
-        if (this.sendCredit.update(f.maximum)) {
-          this.requeueBlocked();
-          this.wakeWriters();
-        }
+        if (this.sendCredit.update(f.maximum)) this.requeueBlocked();
         return;
       case 'max_stream_data': {
         const s = this.sendHalfFor(f.streamId);
@@ -412,7 +408,6 @@ export class StreamSet {
   private queueReset(s: SendHalf, code: number): void {
     const b = s.buf;
     this.sendBuffered -= b.bufferedBytes;
-    this.sendUnsent -= b.written - b.sentOffset;
     s.reset(code);
     this.signals.add(s);
     this.stopWaiting(s);
@@ -492,7 +487,6 @@ export class StreamSet {
     if (n > 0) {
       buf.write(n === data.length ? data : data.subarray(0, n));
       this.sendBuffered += n;
-      this.sendUnsent += n;
     }
     if (n < data.length) this.wait(send);
     else if (fin) buf.end();
@@ -651,7 +645,6 @@ export class StreamSet {
       if (!c.retransmit && n > 0) {
         s.credit.consume(n);
         this.sendCredit.consume(n);
-        this.sendUnsent -= n;
       }
       const p = writeStreamHeader(w.slab, w.pos, id, c.offset, n, c.fin);
       w.slab.set(c.data, p);
@@ -675,25 +668,26 @@ export class StreamSet {
 
   /**
    * Bytes write() may buffer on `s` now. Per stream: at most `sendBuffer` unacknowledged,
-   * and written data at most SEND_HEAD_START beyond the peer's MAX_STREAM_DATA. Per
-   * connection: at most `connectionSendBuffer` unacknowledged, and unsent data at most
-   * SEND_HEAD_START beyond what MAX_DATA still allows (RFC 9000 §4.1). So memory follows the
-   * credit the peer granted; a peer that grants nothing pins a head start, not a buffer.
+   * and written data at most SEND_HEAD_START beyond the peer's MAX_STREAM_DATA (RFC 9000
+   * §4.1), so a stream's memory follows the credit the peer granted it. Per connection: at
+   * most `connectionSendBuffer` unacknowledged over all streams. (MAX_DATA is not a bound
+   * here: head starts held by streams waiting for their own credit would use it up and keep
+   * the other streams from the credit the peer did grant.)
    */
   private writeRoom(s: SendHalf): number {
     const b = s.buf;
-    const stream = Math.min(
-      this.sendBuffer - b.bufferedBytes,
-      s.credit.limit + SEND_HEAD_START - b.written,
+    return Math.max(
+      0,
+      Math.min(
+        this.sendBuffer - b.bufferedBytes,
+        s.credit.limit + SEND_HEAD_START - b.written,
+        this.connRoom(),
+      ),
     );
-    return Math.max(0, Math.min(stream, this.connRoom()));
   }
 
   private connRoom(): number {
-    return Math.min(
-      this.connectionSendBuffer - this.sendBuffered,
-      this.sendCredit.available + SEND_HEAD_START - this.sendUnsent,
-    );
+    return this.connectionSendBuffer - this.sendBuffered;
   }
 
   private wait(s: SendHalf): void {
@@ -717,9 +711,10 @@ export class StreamSet {
   }
 
   /**
-   * Connection-wide room may have opened: every waiting writer is checked, once per time
-   * the connection was found full (writers waiting on their own stream's credit or buffer
-   * are woken by that stream's acknowledgements and MAX_STREAM_DATA).
+   * Connection-wide room may have opened (acknowledgements, a reset): every waiting writer is
+   * checked, once per time the connection was found full (writers waiting on their own
+   * stream's credit or buffer are woken by that stream's acknowledgements and
+   * MAX_STREAM_DATA).
    */
   private wakeWriters(): void {
     if (!this.connBlocked || this.connRoom() <= 0) return;

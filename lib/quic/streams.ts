@@ -154,8 +154,7 @@ export class Stream {
     budget: ReassemblyBudget,
   ) {
     if (sendCredit !== undefined) this.send = new SendHalf(this, sendCredit);
-    if (recvWindow !== undefined)
-      this.recv = new RecvHalf(this, recvWindow, recvMaxWindow, budget);
+    if (recvWindow !== undefined) this.recv = new RecvHalf(this, recvWindow, recvMaxWindow, budget);
   }
 
   /** Both halves reached a terminal state (RFC 9000 §3): the stream can be freed. */
