@@ -314,6 +314,44 @@ describe('quic: resource bounds against hostile peers', function () {
       expect(readable).to.equal(3); // the two new bytes and the one held at offset 2
       expect(server.stats.reassemblyRanges).to.equal(499);
     });
+
+    it('an honest peer over a lossy, reordering link: dropped frames are sent again, data intact', () => {
+      const l = new Link(
+        clientConfig(),
+        serverConfig({ maxReassemblyRanges: 1, maxReassemblyBytes: 2000 }),
+        { loss: 0.05, jitter: 20, seed: 5 },
+      );
+      expect(l.run(() => established(l), 10_000)).to.equal(true);
+      const body = Buffer.alloc(600_000).map((_, i) => (i * 13) & 0xff);
+      const ids = [0, 1, 2].map(() => l.client.openStream(true)!);
+      const off = new Map(ids.map((id) => [id, 0]));
+      const got = new Map(ids.map((id) => [id, [] as Buffer[]]));
+      let peak = { ranges: 0, bytes: 0 };
+      const push = (id: number) => {
+        const o = off.get(id)!;
+        if (o < body.length) off.set(id, o + l.client.write(id, body.subarray(o), true));
+      };
+      ids.forEach(push);
+      l.onEvent = (side, ev) => {
+        if (side === 'client' && ev.type === 'writable') push(ev.streamId);
+        if (side !== 'server') return;
+        if (ev.type === 'readable')
+          for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+            got.get(ev.streamId)!.push(Buffer.from(d));
+        const st = l.server!.stats;
+        peak = {
+          ranges: Math.max(peak.ranges, st.reassemblyRanges),
+          bytes: Math.max(peak.bytes, st.reassemblyBytes),
+        };
+      };
+      const done = () =>
+        ids.every((id) => got.get(id)!.reduce((n, b) => n + b.length, 0) >= body.length);
+      l.run(done, 120_000);
+      for (const id of ids) expect(Buffer.concat(got.get(id)!).equals(body)).to.equal(true);
+      expect(l.server!.stats.streamFramesDropped).to.be.greaterThan(0);
+      expect(peak.ranges).to.be.at.most(1);
+      expect(peak.bytes).to.be.at.most(2000);
+    });
   });
 
   describe('optimistic ACK (RFC 9000 §21.4)', () => {

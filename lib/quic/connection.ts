@@ -828,8 +828,10 @@ export class Connection {
       this.onFrame(space, f, now);
       if (!this.isOpen()) return;
     }
-    // (Unless its frames completed the handshake and the space was discarded meanwhile.)
-    if (!sp.discarded) sp.acks.onPacketReceived(pn, ackEliciting, now);
+    // (Unless its frames completed the handshake and the space was discarded meanwhile, or a
+    // STREAM frame was dropped: unacknowledged, the packet's frames are sent again.)
+    const unacknowledged = this.streams.takeDropped();
+    if (!sp.discarded && !unacknowledged) sp.acks.onPacketReceived(pn, ackEliciting, now);
     this.lastActivity = now;
     this.ackElicitingSinceReceive = false;
     // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001

@@ -180,6 +180,8 @@ export class StreamSet {
   /** A writer waits for connection-wide room (every writer is checked when it opens). */
   private connBlocked = false;
   private readonly budget: ReassemblyBudget;
+  /** budget.dropped when takeDropped() last looked. */
+  private droppedSeen = 0;
   private readonly events: StreamSetOptions['events'];
   private readonly ctrl: StreamSetOptions['ctrl'];
 
@@ -223,6 +225,17 @@ export class StreamSet {
       reassemblyRanges: b.ranges,
       streamFramesDropped: b.dropped,
     };
+  }
+
+  /**
+   * True if a STREAM frame was dropped (reassembly limits) since the last call. The packet
+   * that carried it must go unacknowledged: the peer then declares it lost and sends its
+   * frames again (RFC 9000 §13.3), whereas data in an acknowledged packet is never resent.
+   */
+  takeDropped(): boolean {
+    const dropped = this.budget.dropped !== this.droppedSeen;
+    this.droppedSeen = this.budget.dropped;
+    return dropped;
   }
 
   /** The peer's limits (RFC 9000 §18.2; for 0-RTT the remembered ones, §7.4.1). */
@@ -376,7 +389,8 @@ export class StreamSet {
     this.countReceived(r, offset + data.length, 0x08, 'flow control');
     const buf = r.buf;
     const err = buf.insert(offset, data, fin);
-    // DROPPED: the out-of-order limits were reached; the peer sends the data again (§13.3).
+    // DROPPED: the out-of-order limits were reached; the packet goes unacknowledged
+    // (takeDropped()), so the peer sends the data again (§13.3).
     if (err > 0) throw new QuicError(err, `stream ${id}`, { frameType: 0x08 });
     if (r.discarding) return this.discardUnread(r);
     if (err === DROPPED) return;
