@@ -141,6 +141,18 @@ describe('quic: resource bounds against hostile peers', function () {
       expect(woken).to.deep.equal(ids.slice(3));
     });
 
+    it('a reset frees the share of the connection cap its stream held', () => {
+      const { set, events } = streamSet({ stream: 1 << 30, data: 1 << 30 }, 50_000);
+      const a = set.open(true)!;
+      const b = set.open(true)!;
+      expect(set.write(a, new Uint8Array(50_000), false)).to.equal(50_000);
+      expect(set.write(b, new Uint8Array(10), false)).to.equal(0);
+      set.reset(a, 1);
+      expect(set.stats.sendBufferedBytes).to.equal(0);
+      expect(events).to.deep.equal([{ type: 'writable', streamId: b }]);
+      expect(set.write(b, new Uint8Array(60_000), false)).to.equal(50_000);
+    });
+
     it("a client opening many streams and never reading holds the server's buffers to the limits", () => {
       const l = new Link();
       expect(l.run(() => established(l), 5000)).to.equal(true);

@@ -30,7 +30,8 @@ export interface ConnectionConfig {
   /** Bytes write() buffers over all streams of the connection (default 2 MiB). */
   connectionSendBuffer?: number;
   /** Holes in the data received out of order, over all streams (default 4096); a STREAM
-   * frame that would make more is dropped (the peer sends it again). */
+   * frame that would make more is dropped, and its packet left unacknowledged so that the
+   * peer sends it again (RFC 9000 §13.3). */
   maxReassemblyRanges?: number;
   /** Bytes held beyond such holes, over all streams (default 4 MiB); likewise. */
   maxReassemblyBytes?: number;
