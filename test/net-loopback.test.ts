@@ -41,9 +41,12 @@ function echoServer(extra: Record<string, unknown> = {}): Promise<QuicEndpoint> 
   );
 }
 
+/** Reads a stream to its end; its write side may still be sending (the connection buffers
+ * only what the peer's credit allows, the rest waits in the stream), so ending the read
+ * must not destroy it. */
 async function collect(stream: QuicStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
+  for await (const c of stream.iterator({ destroyOnReturn: false })) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 

@@ -10,6 +10,19 @@ describe('quic/ack-tracker', () => {
     expect(t.isDuplicate(1)).to.equal(false);
   });
 
+  it('a refused packet is a duplicate when replayed but never acknowledged', () => {
+    const t = new AckTracker(PacketSpace.ApplicationData);
+    t.onPacketReceived(0, true, 0);
+    t.onPacketRefused(1);
+    expect(t.isDuplicate(1)).to.equal(true);
+    expect(t.onPacketReceived(1, true, 0)).to.equal(false);
+    t.onPacketReceived(2, true, 0);
+    expect(t.buildAck(10, 32)!.ranges).to.deep.equal([
+      { start: 2, end: 2 },
+      { start: 0, end: 0 },
+    ]);
+  });
+
   it('acks every second ack-eliciting packet, else within max_ack_delay (RFC 9000 §13.2.2)', () => {
     const t = new AckTracker(PacketSpace.ApplicationData, { maxAckDelay: 25 });
     t.onPacketReceived(0, true, 100);

@@ -78,6 +78,10 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     expect(() => ld.onPacketSent(App, pkt(1, 1), 1)).to.throw(RangeError);
     sendAll(ld, App, [2], [2]);
     expect(ld.onAckReceived(App, [{ start: 0, end: 2 }], 0, 10).error).to.equal(0x0a);
+    expect(ld.stats.optimisticAcks).to.equal(1);
+    // Beyond anything sent: a violation too, but not counted as optimistic.
+    expect(ld.onAckReceived(App, [{ start: 0, end: 9 }], 0, 10).error).to.equal(0x0a);
+    expect(ld.stats.optimisticAcks).to.equal(1);
     const r = ld.onAckReceived(
       App,
       [
@@ -143,6 +147,7 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
       bytesLost: 4800,
       ptoExpirations: 0,
       persistentCongestions: 0,
+      optimisticAcks: 0,
     });
   });
 

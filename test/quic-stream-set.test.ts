@@ -3,6 +3,7 @@
  * written into a packet, and their acknowledgement and loss (RFC 9000 §2-§4, §13.3, §19).
  */
 import { expect } from 'chai';
+import { DEFAULT_BOUNDS } from '../lib/quic/config.js';
 import { QuicError, TransportError } from '../lib/quic/errors.js';
 import { decodeFrames, encodeFrame, frameSize, type Frame } from '../lib/quic/frames.js';
 import type { SentFrame } from '../lib/quic/spaces.js';
@@ -57,6 +58,9 @@ interface SideOptions {
   local?: Partial<StreamLimits>;
   peer?: Partial<StreamLimits>;
   sendBuffer?: number;
+  connectionSendBuffer?: number;
+  maxReassemblyRanges?: number;
+  maxReassemblyBytes?: number;
 }
 
 /** A StreamSet as the server (peer = client) or the client, with the peer's limits applied. */
@@ -66,7 +70,10 @@ function side(server: boolean, o: SideOptions = {}): Side {
   const set = new StreamSet({
     server,
     local: { ...LIMITS, ...o.local },
-    sendBuffer: o.sendBuffer ?? 1 << 20,
+    sendBuffer: o.sendBuffer ?? DEFAULT_BOUNDS.streamSendBuffer,
+    connectionSendBuffer: o.connectionSendBuffer ?? DEFAULT_BOUNDS.connectionSendBuffer,
+    maxReassemblyRanges: o.maxReassemblyRanges ?? DEFAULT_BOUNDS.maxReassemblyRanges,
+    maxReassemblyBytes: o.maxReassemblyBytes ?? DEFAULT_BOUNDS.maxReassemblyBytes,
     events,
     ctrl,
   });

@@ -101,6 +101,17 @@ export class AckTracker {
   }
 
   /**
+   * Records a packet for duplicate detection only, without acknowledging it: some of its frames
+   * could not be kept, so the peer must declare it lost and send them again (a replay of it is
+   * still a duplicate).
+   */
+  onPacketRefused(pn: number): void {
+    if (this.isDuplicate(pn)) return;
+    this.seen.addOne(pn);
+    if (this.seen.droppedBelow > this.floor) this.floor = this.seen.droppedBelow;
+  }
+
+  /**
    * Records a successfully unprotected packet. Returns false (and records nothing) for a
    * duplicate, which the caller must drop.
    */

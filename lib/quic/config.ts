@@ -26,8 +26,17 @@ export interface ConnectionConfig {
   wallClockOffset?: number;
   /** Largest UDP payload we send (default 1200; no PMTU discovery). */
   maxDatagramSize?: number;
-  /** Bytes write() buffers per stream (default 1 MiB). */
+  /** Bytes write() buffers per stream, at most (default 1 MiB); less while the peer's
+   * MAX_STREAM_DATA allows less (see StreamSet in stream-set.ts). */
   streamSendBuffer?: number;
+  /** Bytes write() buffers over all streams of the connection (default 2 MiB). */
+  connectionSendBuffer?: number;
+  /** Holes in the data received out of order, over all streams (default 4096); a STREAM
+   * frame that would make more is dropped, and its packet left unacknowledged so that the
+   * peer sends it again (RFC 9000 §13.3). */
+  maxReassemblyRanges?: number;
+  /** Bytes held beyond such holes, over all streams (default 4 MiB); likewise. */
+  maxReassemblyBytes?: number;
   /** Server: makes NEW_TOKEN tokens. */
   newToken?: (remote: Address) => Uint8Array;
   /** The 16-byte stateless reset token for a CID of ours (default random). */
@@ -53,10 +62,26 @@ export const DEFAULT_TRANSPORT: Readonly<TransportParameters> = {
   maxDatagramFrameSize: 65535,
 };
 
+/** The memory bounds' defaults (ConnectionConfig). */
+export const DEFAULT_BOUNDS: Readonly<ResourceBounds> = {
+  streamSendBuffer: 1 << 20,
+  connectionSendBuffer: 2 << 20,
+  maxReassemblyRanges: 4096,
+  maxReassemblyBytes: 4 << 20,
+};
+
+/** What a connection's streams may hold (ConnectionConfig's options of these names). */
+export interface ResourceBounds {
+  streamSendBuffer: number;
+  connectionSendBuffer: number;
+  maxReassemblyRanges: number;
+  maxReassemblyBytes: number;
+}
+
 /** The config's scalar settings, checked, with their defaults. */
 export function resolveConfig(config: ConnectionConfig): {
   maxDatagramSize: number;
-  streamSendBuffer: number;
+  bounds: ResourceBounds;
   wallClockOffset: number;
   token: Uint8Array;
 } {
@@ -67,9 +92,13 @@ export function resolveConfig(config: ConnectionConfig): {
   const maxDatagramSize = config.maxDatagramSize ?? 1200;
   if (!Number.isInteger(maxDatagramSize) || maxDatagramSize < 1200 || maxDatagramSize > 65527)
     throw new RangeError('config.maxDatagramSize must be an integer in 1200..65527');
-  const streamSendBuffer = config.streamSendBuffer ?? 1 << 20;
-  if (!Number.isInteger(streamSendBuffer) || streamSendBuffer < 1)
-    throw new RangeError('config.streamSendBuffer must be a positive integer');
+  const bounds = { ...DEFAULT_BOUNDS };
+  for (const k of Object.keys(bounds) as (keyof ResourceBounds)[]) {
+    const v = config[k] ?? bounds[k];
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new RangeError(`config.${k} must be a positive integer`);
+    bounds[k] = v;
+  }
   const wallClockOffset = config.wallClockOffset ?? 0;
   if (typeof wallClockOffset !== 'number' || !Number.isFinite(wallClockOffset))
     throw new TypeError('config.wallClockOffset must be a finite number');
@@ -77,7 +106,7 @@ export function resolveConfig(config: ConnectionConfig): {
     throw new TypeError('config.qlog must be a function');
   if (config.token !== undefined && !(config.token instanceof Uint8Array))
     throw new TypeError('config.token must be a Uint8Array');
-  return { maxDatagramSize, streamSendBuffer, wallClockOffset, token: config.token ?? NO_TOKEN };
+  return { maxDatagramSize, bounds, wallClockOffset, token: config.token ?? NO_TOKEN };
 }
 
 const NO_TOKEN = new Uint8Array(0);
@@ -130,5 +159,11 @@ export function newStats(now: number): ConnectionStats {
     minRtt: 0,
     latestRtt: 0,
     keyUpdates: 0,
+    optimisticAcks: 0,
+    sendBufferedBytes: 0,
+    recvBufferedBytes: 0,
+    reassemblyBytes: 0,
+    reassemblyRanges: 0,
+    streamFramesDropped: 0,
   };
 }

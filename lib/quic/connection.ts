@@ -54,6 +54,7 @@ import {
   createCongestionController,
   LossDetection,
   Pacer,
+  PacketNumberSkipper,
   type SentPacket,
 } from './recovery/index.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
@@ -137,6 +138,7 @@ export class Connection implements PacketizerHost {
   private readonly random: RandomSource;
   /** The TLS handshake and its engine. */
   private readonly tls: TlsHandshake;
+  private readonly pnSkip: PacketNumberSkipper;
   /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
   private firstVersion: number;
   private vnOriginalVersion = 0;
@@ -212,12 +214,12 @@ export class Connection implements PacketizerHost {
     this.config = config;
     this.statelessResetTokenOf = config.statelessResetToken;
     this.random = randomSource(config.random, 'config.random');
+    this.pnSkip = new PacketNumberSkipper(this.random);
     this.role = config.role;
     this.version = init.version;
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
     this.maxDatagramSize = settings.maxDatagramSize;
-    const streamSendBuffer = settings.streamSendBuffer;
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
     if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
@@ -253,7 +255,10 @@ export class Connection implements PacketizerHost {
     this.streams = new StreamSet({
       server: this.role === 'server',
       local: this.local,
-      sendBuffer: streamSendBuffer,
+      sendBuffer: settings.bounds.streamSendBuffer,
+      connectionSendBuffer: settings.bounds.connectionSendBuffer,
+      maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
+      maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
       events: this.events,
       ctrl: this.control.queue,
     });
@@ -271,6 +276,7 @@ export class Connection implements PacketizerHost {
         control: this.control,
         streams: this.streams,
         stats: this._stats,
+        pnSkip: this.pnSkip,
       },
       this.maxDatagramSize,
     );
@@ -414,7 +420,8 @@ export class Connection implements PacketizerHost {
     s.smoothedRtt = rtt.smoothedRtt;
     s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
     s.latestRtt = rtt.latestRtt;
-    return { ...s };
+    s.optimisticAcks = this.ld.stats.optimisticAcks;
+    return { ...s, ...this.streams.stats };
   }
 
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
@@ -798,8 +805,13 @@ export class Connection implements PacketizerHost {
       this.onFrame(space, f, now);
       if (!this.isOpen()) return;
     }
-    // (Unless its frames completed the handshake and the space was discarded meanwhile.)
-    if (!sp.discarded) sp.acks.onPacketReceived(pn, ackEliciting, now);
+    // (Unless its frames completed the handshake and the space was discarded meanwhile, or a
+    // STREAM frame was dropped: unacknowledged, the packet's frames are sent again.)
+    const unacknowledged = this.streams.takeDropped();
+    if (!sp.discarded) {
+      if (unacknowledged) sp.acks.onPacketRefused(pn);
+      else sp.acks.onPacketReceived(pn, ackEliciting, now);
+    }
     this.lastActivity = now;
     this.ackElicitingSinceReceive = false;
     // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001

@@ -6,9 +6,10 @@ import type { HandshakeInfo } from '../tls/engine.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
 import type { CloseInfo } from './close.js';
 import type { Address } from './path.js';
-import type { StreamEvent } from './stream-set.js';
+import type { StreamEvent, StreamSetStats } from './stream-set.js';
 
-export interface ConnectionStats {
+/** Counters and gauges; the StreamSetStats part is what the streams hold now and refused. */
+export interface ConnectionStats extends StreamSetStats {
   handshakeStart: number;
   handshakeDurationMs: number;
   bytesSent: number;
@@ -23,6 +24,8 @@ export interface ConnectionStats {
   minRtt: number;
   latestRtt: number;
   keyUpdates: number;
+  /** ACKs that claimed a packet number we skipped (RFC 9000 §21.4); the connection closes. */
+  optimisticAcks: number;
 }
 
 export type ConnectionEvent =

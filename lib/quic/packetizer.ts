@@ -17,7 +17,7 @@ import { MIN_INITIAL_DATAGRAM } from './header.js';
 import type { AppKeys } from './key-phases.js';
 import type { Path } from './path.js';
 import { qlogFrame, qlogPacket, qlogSentFrame } from './qlog.js';
-import type { LossDetection, Pacer, SentPacket } from './recovery/index.js';
+import type { LossDetection, Pacer, PacketNumberSkipper, SentPacket } from './recovery/index.js';
 import type { PacketMeta, SentFrame, Space } from './spaces.js';
 import type { StreamSet } from './stream-set.js';
 
@@ -63,6 +63,7 @@ export interface PacketSources {
   readonly control: ControlFrames;
   readonly streams: StreamSet;
   readonly stats: ConnectionStats;
+  readonly pnSkip: PacketNumberSkipper;
 }
 
 /** The type of the packets we send in `space`. */
@@ -241,6 +242,8 @@ export class Packetizer {
     const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
     const mayElicit = ccOk || probe;
     if (!ackWanted && !(hasData && mayElicit) && !probe) return null;
+    // RFC 9000 §21.4: now and then a number goes unused, to expose optimistic ACKs.
+    if (space === App && this.src.pnSkip.skipNext()) this.src.ld.skipPacketNumber(App, sp.nextPn++);
     if (!this.startPacket(space, key, zeroRtt)) return null;
     const frames: SentFrame[] = [];
     let eliciting = false;

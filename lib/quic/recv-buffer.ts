@@ -1,9 +1,10 @@
 /**
  * Receive side of a stream or CRYPTO stream: out-of-order reassembly (RFC 9000 §2.2) into
- * ordered reads. Segments are stored as views of the frames' data (set `copy` if the caller
- * reuses its datagram buffers) and read out as Buffer views without copying. Memory is
- * bounded by the flow-control limit (streams) or a buffer bound (CRYPTO, RFC 9000 §7.5) and
- * by a cap on the number of gaps.
+ * ordered reads. Large pieces are stored as views of the frames' data (set `copy` if the
+ * caller reuses its datagram buffers), small ones copied, and read out as Buffer views without
+ * copying. Memory is bounded by the flow-control limit (streams) or a buffer bound (CRYPTO,
+ * RFC 9000 §7.5), by a cap on the number of gaps, and, for the streams of a connection, by a
+ * shared ReassemblyBudget on out-of-order state.
  */
 
 import { TransportError } from './errors.js';
@@ -27,6 +28,35 @@ export interface RecvBufferOptions {
   maxGaps?: number;
   /** Copy all inserted data (when the caller reuses its receive buffers). */
   copy?: boolean;
+  /** Out-of-order state allowed across several buffers (the streams of a connection). */
+  budget?: ReassemblyBudget;
+}
+
+/**
+ * What insert() returns when (part of) a frame was not stored because it would take the
+ * out-of-order state beyond its ReassemblyBudget. Not an error: the peer retransmits data
+ * that is never acknowledged (RFC 9000 §13.3), and flow control already counted it.
+ */
+export const DROPPED = -1;
+
+/**
+ * Out-of-order state (RFC 9000 §2.2) shared by the receive buffers of one connection: holes
+ * and bytes held beyond each buffer's contiguous data. Flow control bounds the bytes a peer
+ * may send, but not how finely it fragments them: each hole costs bookkeeping well beyond
+ * its bytes. Data that arrives in order is always accepted.
+ */
+export class ReassemblyBudget {
+  /** Holes now, over all buffers. */
+  ranges = 0;
+  /** Bytes held beyond the contiguous data now, over all buffers. */
+  bytes = 0;
+  /** Frames (or parts) not stored because the budget was exhausted. */
+  dropped = 0;
+
+  constructor(
+    readonly maxRanges: number,
+    readonly maxBytes: number,
+  ) {}
 }
 
 /**
@@ -34,6 +64,14 @@ export interface RecvBufferOptions {
  * kept as views: a view pins its whole datagram, so tiny frames would multiply memory.
  */
 const COPY_BELOW = 1024;
+/**
+ * A view is kept only if the piece is at least 1/VIEW_SHARE of the memory it pins (its
+ * ArrayBuffer), so held memory stays within VIEW_SHARE times the bytes flow control granted.
+ * A full-size packet's STREAM frame fills most of its datagram and stays zero-copy; a short
+ * frame padded into a jumbo datagram, or one of many datagrams sharing a receive buffer, is
+ * copied. (Only the unread remainder of a view read in part can fall below the share.)
+ */
+const VIEW_SHARE = 4;
 /** Largest backing buffer grown for coalesced small frames. */
 const MAX_COALESCE = 64 * 1024;
 
@@ -43,6 +81,7 @@ export class RecvBuffer {
   readonly cryptoBufferLimit: number;
   readonly maxGaps: number;
   private readonly copy: boolean;
+  private readonly budget: ReassemblyBudget | undefined;
   /** Bytes delivered to the reader. */
   readOffset = 0;
   /** Highest offset received (end of the furthest frame, RFC 9000 §4.5). */
@@ -56,6 +95,13 @@ export class RecvBuffer {
   private head = 0;
   /** Holes between the read offset and the segments, and between segments. */
   private gapCount = 0;
+  /** Bytes held (received, not read). */
+  private held = 0;
+  /** End of the data contiguous from the read offset (readable now). */
+  private contiguousEnd = 0;
+  /** What this buffer last counted in the budget: holes and out-of-order bytes. */
+  private budgetRanges = 0;
+  private budgetBytes = 0;
   private discarding = false;
 
   constructor(options: RecvBufferOptions = {}) {
@@ -63,6 +109,7 @@ export class RecvBuffer {
     this.cryptoBufferLimit = options.cryptoBufferLimit ?? Infinity;
     this.maxGaps = options.maxGaps ?? 1024;
     this.copy = options.copy ?? false;
+    this.budget = options.budget;
     if (!(this.maxGaps >= 1)) throw new RangeError('maxGaps must be >= 1');
   }
 
@@ -78,8 +125,22 @@ export class RecvBuffer {
 
   /** Bytes held in memory. */
   get bufferedBytes(): number {
+    return this.held;
+  }
+
+  /** Bytes held beyond the contiguous data (waiting for a hole to be filled). */
+  get outOfOrderBytes(): number {
+    return this.held - (this.contiguousEnd - this.readOffset);
+  }
+
+  /**
+   * Memory the held data keeps alive, at most: a view counts its whole ArrayBuffer (each
+   * time), a copy its own backing buffer. For diagnostics and memory bounds; O(segments).
+   */
+  get retainedBytes(): number {
     let n = 0;
-    for (let i = this.head; i < this.datas.length; i++) n += this.datas[i].length;
+    for (let i = this.head; i < this.datas.length; i++)
+      n += (this.backs[i] ?? this.datas[i]).buffer.byteLength;
     return n;
   }
 
@@ -90,17 +151,14 @@ export class RecvBuffer {
 
   /** Contiguous bytes readable now. */
   get readableBytes(): number {
-    let pos = this.readOffset;
-    for (let i = this.head; i < this.offsets.length && this.offsets[i] === pos; i++) {
-      pos += this.datas[i].length;
-    }
-    return pos - this.readOffset;
+    return this.contiguousEnd - this.readOffset;
   }
 
   /**
    * A STREAM/CRYPTO frame arrived. Returns 0, or an RFC 9000 §20.1 code: FINAL_SIZE_ERROR
    * (§4.5), FLOW_CONTROL_ERROR (§4.1), CRYPTO_BUFFER_EXCEEDED (§7.5), PROTOCOL_VIOLATION
-   * (more than maxGaps holes). Duplicate and overlapping data is ignored.
+   * (more than maxGaps holes); or DROPPED (the budget is exhausted; what fitted is stored).
+   * Duplicate and overlapping data is ignored.
    */
   insert(offset: number, data: Uint8Array, fin: boolean = false): number {
     const end = offset + data.length;
@@ -123,37 +181,41 @@ export class RecvBuffer {
       offset = this.readOffset;
     }
     const n = this.offsets.length;
-    // Fast path: in-order append after the last segment.
+    let result = 0;
     if (n === this.head || offset >= this.offsets[n - 1] + this.datas[n - 1].length) {
-      return this.place(n, offset, buf) ? 0 : PROTOCOL_VIOLATION;
-    }
-    // General case: fill only the holes [cur, next segment) inside [offset, end).
-    let i = this.firstEndingAfter(offset);
-    let cur = offset;
-    while (cur < end) {
-      if (i < this.offsets.length && this.offsets[i] <= cur) {
-        const segEnd = this.offsets[i] + this.datas[i].length;
-        if (segEnd > cur) cur = segEnd;
-        i++;
-        continue;
+      // Fast path: in-order append after the last segment.
+      result = this.place(n, offset, buf);
+    } else {
+      // General case: fill only the holes [cur, next segment) inside [offset, end).
+      let i = this.firstEndingAfter(offset);
+      let cur = offset;
+      while (cur < end) {
+        if (i < this.offsets.length && this.offsets[i] <= cur) {
+          const segEnd = this.offsets[i] + this.datas[i].length;
+          if (segEnd > cur) cur = segEnd;
+          i++;
+          continue;
+        }
+        const stop = i < this.offsets.length ? Math.min(this.offsets[i], end) : end;
+        const before = this.offsets.length;
+        result = this.place(i, cur, buf.subarray(cur - offset, stop - offset));
+        if (result !== 0) break;
+        if (this.offsets.length > before) i++;
+        cur = stop;
       }
-      const stop = i < this.offsets.length ? Math.min(this.offsets[i], end) : end;
-      const before = this.offsets.length;
-      if (!this.place(i, cur, buf.subarray(cur - offset, stop - offset))) {
-        return PROTOCOL_VIOLATION;
-      }
-      if (this.offsets.length > before) i++;
-      cur = stop;
     }
-    return 0;
+    this.syncBudget();
+    if (result === DROPPED) this.budget!.dropped++;
+    return result;
   }
 
   /**
    * Stores `piece` (which fills part of the hole before segment i) at `offset`: appended to
-   * the previous copied segment when adjacent, copied when small, else kept as a view.
-   * Returns false if that would exceed maxGaps.
+   * the previous copied segment when adjacent, copied when small or when a view would pin
+   * much more memory than it holds, else kept as a view. Returns 0, PROTOCOL_VIOLATION if
+   * that would exceed maxGaps, or DROPPED if it would exceed the budget.
    */
-  private place(i: number, offset: number, piece: Buffer): boolean {
+  private place(i: number, offset: number, piece: Buffer): number {
     const head = this.head;
     const prevEnd = i > head ? this.offsets[i - 1] + this.datas[i - 1].length : this.readOffset;
     const hasNext = i < this.offsets.length;
@@ -164,38 +226,80 @@ export class RecvBuffer {
       (hasNext ? 1 : 0) +
       (prevEnd !== offset ? 1 : 0) +
       (hasNext && end !== this.offsets[i] ? 1 : 0);
-    if (gaps > this.maxGaps) return false;
-    this.gapCount = gaps;
-
-    if (!this.copy && piece.length >= COPY_BELOW) {
-      this.insertAt(i, offset, piece, null);
-      return true;
+    if (gaps > this.maxGaps) return PROTOCOL_VIOLATION;
+    const b = this.budget;
+    if (b && offset > this.contiguousEnd) {
+      // Out of order: within the connection's budget (RFC 9000 §2.2 leaves the bound to us).
+      const ranges = b.ranges - this.budgetRanges + gaps;
+      const bytes = b.bytes - this.budgetBytes + this.outOfOrderBytes + piece.length;
+      if ((gaps > this.gapCount && ranges > b.maxRanges) || bytes > b.maxBytes) return DROPPED;
     }
-    // Copy, coalescing with the previous copied segment when adjacent.
-    if (i > head && prevEnd === offset && this.backs[i - 1] !== null) {
+    this.gapCount = gaps;
+    this.held += piece.length;
+    this.store(i, offset, piece);
+    if (offset === this.contiguousEnd) this.extendContiguous();
+    return 0;
+  }
+
+  /** Keeps `piece` as a view, or copies it (coalescing with an adjacent copied segment). */
+  private store(i: number, offset: number, piece: Buffer): void {
+    if (
+      !this.copy &&
+      piece.length >= COPY_BELOW &&
+      piece.length * VIEW_SHARE >= piece.buffer.byteLength
+    ) {
+      this.insertAt(i, offset, piece, null);
+      return;
+    }
+    // Copy, coalescing with the previous copied segment when adjacent. Copies get their own
+    // memory: a slice of Node's shared pool would pin a whole pool slab.
+    const prev = i - 1;
+    if (
+      i > this.head &&
+      this.offsets[prev] + this.datas[prev].length === offset &&
+      this.backs[prev] !== null
+    ) {
       const back = this.backs[i - 1]!;
       const cur = this.datas[i - 1];
       const used = cur.byteOffset - back.byteOffset + cur.length;
       if (used + piece.length <= back.length) {
         piece.copy(back, used);
         this.datas[i - 1] = back.subarray(used - cur.length, used + piece.length);
-        return true;
+        return;
       }
       if (cur.length + piece.length <= MAX_COALESCE) {
         // Grow geometrically (amortised O(1) copying per byte), keeping unread data only.
         const size = Math.min(MAX_COALESCE, Math.max(2 * (cur.length + piece.length), 256));
-        const grown = Buffer.allocUnsafe(size);
+        const grown = Buffer.allocUnsafeSlow(size);
         cur.copy(grown, 0);
         piece.copy(grown, cur.length);
         this.backs[i - 1] = grown;
         this.datas[i - 1] = grown.subarray(0, cur.length + piece.length);
-        return true;
+        return;
       }
     }
-    const back = Buffer.allocUnsafe(piece.length);
+    const back = Buffer.allocUnsafeSlow(piece.length);
     piece.copy(back);
     this.insertAt(i, offset, back, back);
-    return true;
+  }
+
+  /** Moves contiguousEnd over the segments now adjacent to it (data was stored there). */
+  private extendContiguous(): void {
+    let ce = this.contiguousEnd;
+    for (let j = this.firstEndingAfter(ce); j < this.offsets.length && this.offsets[j] <= ce; j++)
+      ce = this.offsets[j] + this.datas[j].length;
+    this.contiguousEnd = ce;
+  }
+
+  /** Brings the budget up to date with this buffer's holes and out-of-order bytes. */
+  private syncBudget(): void {
+    const b = this.budget;
+    if (!b) return;
+    const bytes = this.outOfOrderBytes;
+    b.ranges += this.gapCount - this.budgetRanges;
+    b.bytes += bytes - this.budgetBytes;
+    this.budgetRanges = this.gapCount;
+    this.budgetBytes = bytes;
   }
 
   private insertAt(i: number, offset: number, data: Buffer, back: Buffer | null): void {
@@ -240,6 +344,7 @@ export class RecvBuffer {
       this.shift();
     }
     this.readOffset += data.length;
+    this.held -= data.length;
     return data;
   }
 
@@ -288,6 +393,9 @@ export class RecvBuffer {
     this.backs.length = 0;
     this.head = 0;
     this.gapCount = 0;
+    this.held = 0;
+    this.contiguousEnd = this.readOffset;
+    this.syncBudget();
     return this.highestOffset - this.readOffset;
   }
 }

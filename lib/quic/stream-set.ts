@@ -12,6 +12,7 @@ import { checkCode } from './checks.js';
 import { QuicError, TransportError } from './errors.js';
 import { LocalStreamLimit, PeerStreamLimit, RecvWindow, SendCredit } from './flow-control.js';
 import { FrameType, streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
+import { DROPPED, ReassemblyBudget } from './recv-buffer.js';
 import type { SentFrame } from './spaces.js';
 import {
   isServerInitiated,
@@ -47,6 +48,12 @@ const STOP_SENDING_SIZE = 1 + 8 + 8;
  * Stream ID and Offset, 2-byte Length, 19 bytes) would leave fewer than 5 data bytes.
  */
 const STREAM_FRAME_MIN_ROOM = 24;
+/**
+ * Bytes write() accepts on a stream beyond the peer's credit: enough to fill packets the
+ * moment a MAX_STREAM_DATA arrives (RFC 9000 §4.1), little enough that a peer granting
+ * nothing pins little memory. The rest is backpressure.
+ */
+export const SEND_HEAD_START = 64 * 1024;
 
 /** The transport parameters (RFC 9000 §18.2) that set stream limits and credit. */
 export type StreamLimits = Pick<
@@ -76,6 +83,20 @@ export type StreamEvent =
 export interface StreamRead {
   data: Uint8Array | null;
   fin: boolean;
+}
+
+/** What the streams hold now and what they refused, for the connection's stats. */
+export interface StreamSetStats {
+  /** Bytes written by the application and not yet acknowledged, over all streams. */
+  sendBufferedBytes: number;
+  /** Bytes received and not yet read, over all streams. */
+  recvBufferedBytes: number;
+  /** Of those, bytes held beyond a hole (out of order). */
+  reassemblyBytes: number;
+  /** Holes in the received data, over all streams. */
+  reassemblyRanges: number;
+  /** STREAM frames (or parts) not stored because the reassembly limits were reached. */
+  streamFramesDropped: number;
 }
 
 /** The frames from the peer that StreamSet handles. */
@@ -111,8 +132,13 @@ export interface StreamSetOptions {
   server: boolean;
   /** The limits we advertise in our transport parameters. */
   local: StreamLimits;
-  /** Bytes write() buffers per stream. */
+  /** Bytes write() buffers per stream (written, not yet acknowledged). */
   sendBuffer: number;
+  /** Bytes write() buffers over all streams. */
+  connectionSendBuffer: number;
+  /** Out-of-order state held over all streams (RFC 9000 §2.2): holes, and bytes. */
+  maxReassemblyRanges: number;
+  maxReassemblyBytes: number;
   events: { push(e: StreamEvent): unknown };
   /** Control frames to send (MAX_STREAMS and the *_BLOCKED frames). */
   ctrl: { push(f: Frame): unknown };
@@ -146,6 +172,16 @@ export class StreamSet {
   private creditBidiRemote = 0;
   private creditUni = 0;
   private readonly sendBuffer: number;
+  private readonly connectionSendBuffer: number;
+  /** Bytes buffered for sending (written, not acknowledged), all streams. */
+  private sendBuffered = 0;
+  /** Send halves whose write() was cut short, waiting for 'writable'. */
+  private readonly writers = new Set<SendHalf>();
+  /** A writer waits for connection-wide room (every writer is checked when it opens). */
+  private connBlocked = false;
+  private readonly budget: ReassemblyBudget;
+  /** budget.dropped when takeDropped() last looked. */
+  private droppedSeen = 0;
   private readonly events: StreamSetOptions['events'];
   private readonly ctrl: StreamSetOptions['ctrl'];
 
@@ -156,6 +192,8 @@ export class StreamSet {
     this.windowBidiRemote = l.initialMaxStreamDataBidiRemote;
     this.windowUni = l.initialMaxStreamDataUni;
     this.sendBuffer = options.sendBuffer;
+    this.connectionSendBuffer = options.connectionSendBuffer;
+    this.budget = new ReassemblyBudget(options.maxReassemblyRanges, options.maxReassemblyBytes);
     this.events = options.events;
     this.ctrl = options.ctrl;
     this.recvWindow = new RecvWindow({
@@ -175,6 +213,31 @@ export class StreamSet {
     return this.streams.get(id);
   }
 
+  /** O(streams): for the connection's stats, not the data path. */
+  get stats(): StreamSetStats {
+    const b = this.budget;
+    let recv = 0;
+    for (const s of this.streams.values()) recv += s.recv?.buf.bufferedBytes ?? 0;
+    return {
+      sendBufferedBytes: this.sendBuffered,
+      recvBufferedBytes: recv,
+      reassemblyBytes: b.bytes,
+      reassemblyRanges: b.ranges,
+      streamFramesDropped: b.dropped,
+    };
+  }
+
+  /**
+   * True if a STREAM frame was dropped (reassembly limits) since the last call. The packet
+   * that carried it must go unacknowledged: the peer then declares it lost and sends its
+   * frames again (RFC 9000 §13.3), whereas data in an acknowledged packet is never resent.
+   */
+  takeDropped(): boolean {
+    const dropped = this.budget.dropped !== this.droppedSeen;
+    this.droppedSeen = this.budget.dropped;
+    return dropped;
+  }
+
   /** The peer's limits (RFC 9000 §18.2; for 0-RTT the remembered ones, §7.4.1). */
   applyPeerLimits(p: StreamLimits): void {
     this.creditBidiLocal = p.initialMaxStreamDataBidiLocal;
@@ -191,6 +254,9 @@ export class StreamSet {
     this.sendQueue.length = 0;
     this.maxDataUpdates.clear();
     this.signals.clear();
+    this.writers.clear();
+    this.sendBuffered = 0;
+    this.budget.ranges = this.budget.bytes = 0;
   }
 
   // ---------------------------------------------------------------- frames from the peer
@@ -208,7 +274,10 @@ export class StreamSet {
         return;
       case 'max_stream_data': {
         const s = this.sendHalfFor(f.streamId);
-        if (s?.credit.update(f.maximum)) this.enqueue(s);
+        if (s?.credit.update(f.maximum)) {
+          this.enqueue(s);
+          this.wake(s);
+        }
         return;
       }
       case 'max_streams': {
@@ -286,6 +355,7 @@ export class StreamSet {
       local || !uni ? credit : undefined,
       !local || !uni ? window : undefined,
       window * WINDOW_GROWTH,
+      this.budget,
     );
     this.streams.set(id, s);
     return s;
@@ -319,8 +389,11 @@ export class StreamSet {
     this.countReceived(r, offset + data.length, 0x08, 'flow control');
     const buf = r.buf;
     const err = buf.insert(offset, data, fin);
-    if (err) throw new QuicError(err, `stream ${id}`, { frameType: FrameType.STREAM });
+    // DROPPED: the out-of-order limits were reached; the packet goes unacknowledged
+    // (takeDropped()), so the peer sends the data again (§13.3).
+    if (err > 0) throw new QuicError(err, `stream ${id}`, { frameType: FrameType.STREAM });
     if (r.discarding) return this.discardUnread(r);
+    if (err === DROPPED) return;
     if (buf.readableBytes > 0 || (buf.finished && !r.ended))
       this.events.push({ type: 'readable', streamId: id });
   }
@@ -347,14 +420,21 @@ export class StreamSet {
   }
 
   private queueReset(s: SendHalf, code: number): void {
+    const b = s.buf;
+    this.sendBuffered -= b.bufferedBytes;
     s.reset(code);
     this.signals.add(s);
+    this.stopWaiting(s);
+    this.wakeWriters();
   }
 
   private maybeFree(s: Stream): void {
     if (!s.closed || this.streams.get(s.id) !== s) return;
     this.streams.delete(s.id);
-    if (s.send) this.signals.delete(s.send);
+    if (s.send) {
+      this.signals.delete(s.send);
+      this.stopWaiting(s.send);
+    }
     if (s.recv) {
       this.maxDataUpdates.delete(s.recv);
       this.signals.delete(s.recv);
@@ -404,7 +484,10 @@ export class StreamSet {
     return id;
   }
 
-  /** Queues data (kept by reference); returns the bytes accepted (0: full, 'writable' later). */
+  /**
+   * Queues data (kept by reference); returns the bytes accepted (fewer, or 0: 'writable'
+   * later). What is buffered follows what the peer granted (writeRoom()).
+   */
   write(id: number, data: Uint8Array, fin: boolean): number {
     const s = this.checkStreamId(id);
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
@@ -414,10 +497,12 @@ export class StreamSet {
     const buf = send.buf;
     if (send.isReset || buf.finOffset >= 0)
       throw new RangeError(`streamId ${id}: stream already ended or reset`);
-    const room = Math.max(0, this.sendBuffer - buf.bufferedBytes);
-    const n = Math.min(room, data.length);
-    if (n > 0) buf.write(n === data.length ? data : data.subarray(0, n));
-    if (n < data.length) send.wantWritable = true;
+    const n = Math.min(this.writeRoom(send), data.length);
+    if (n > 0) {
+      buf.write(n === data.length ? data : data.subarray(0, n));
+      this.sendBuffered += n;
+    }
+    if (n < data.length) this.wait(send);
     else if (fin) buf.end();
     if (n > 0 || (fin && n === data.length)) this.enqueue(send);
     return n;
@@ -593,6 +678,64 @@ export class StreamSet {
     return wrote;
   }
 
+  // ---------------------------------------------------------------- send buffer room
+
+  /**
+   * Bytes write() may buffer on `s` now. Per stream: at most `sendBuffer` unacknowledged,
+   * and written data at most SEND_HEAD_START beyond the peer's MAX_STREAM_DATA (RFC 9000
+   * §4.1), so a stream's memory follows the credit the peer granted it. Per connection: at
+   * most `connectionSendBuffer` unacknowledged over all streams. (MAX_DATA is not a bound
+   * here: head starts held by streams waiting for their own credit would use it up and keep
+   * the other streams from the credit the peer did grant.)
+   */
+  private writeRoom(s: SendHalf): number {
+    const b = s.buf;
+    return Math.max(
+      0,
+      Math.min(
+        this.sendBuffer - b.bufferedBytes,
+        s.credit.limit + SEND_HEAD_START - b.written,
+        this.connRoom(),
+      ),
+    );
+  }
+
+  private connRoom(): number {
+    return this.connectionSendBuffer - this.sendBuffered;
+  }
+
+  private wait(s: SendHalf): void {
+    s.wantWritable = true;
+    this.writers.add(s);
+    if (this.connRoom() <= 0) this.connBlocked = true;
+  }
+
+  private stopWaiting(s: SendHalf): void {
+    s.wantWritable = false;
+    this.writers.delete(s);
+  }
+
+  /** 'writable' for `s` if it waits and has room now. */
+  private wake(s: SendHalf): void {
+    if (!s.wantWritable) return;
+    if (this.writeRoom(s) > 0) {
+      this.stopWaiting(s);
+      this.events.push({ type: 'writable', streamId: s.stream.id });
+    } else if (this.connRoom() <= 0) this.connBlocked = true;
+  }
+
+  /**
+   * Connection-wide room may have opened (acknowledgements, a reset): every waiting writer is
+   * checked, once per time the connection was found full (writers waiting on their own
+   * stream's credit or buffer are woken by that stream's acknowledgements and
+   * MAX_STREAM_DATA).
+   */
+  private wakeWriters(): void {
+    if (!this.connBlocked || this.connRoom() <= 0) return;
+    this.connBlocked = false;
+    for (const s of this.writers) this.wake(s);
+  }
+
   /** Takes `s`, the first in the send queue, off it (it has nothing it may send now). */
   private dequeue(s: SendHalf): void {
     this.sendQueue.shift();
@@ -621,10 +764,13 @@ export class StreamSet {
     switch (f.t) {
       case 'stream': {
         const s = f.half;
+        const before = s.buf.bufferedBytes;
         s.onAcked(f.offset, f.len, f.fin);
-        if (s.wantWritable && s.buf.bufferedBytes < this.sendBuffer) {
-          s.wantWritable = false;
-          this.events.push({ type: 'writable', streamId: s.stream.id });
+        const freed = before - s.buf.bufferedBytes;
+        if (freed > 0) {
+          this.sendBuffered -= freed;
+          this.wake(s);
+          this.wakeWriters();
         }
         return this.maybeFree(s.stream);
       }

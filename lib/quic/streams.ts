@@ -4,7 +4,7 @@
  * frames and the limits, and drives the transitions.
  */
 import { RecvWindow, SendCredit } from './flow-control.js';
-import { RecvBuffer } from './recv-buffer.js';
+import { RecvBuffer, type ReassemblyBudget } from './recv-buffer.js';
 import { SendBuffer } from './send-buffer.js';
 
 /** RFC 9000 §2.1: bit 0 = initiator (0 client, 1 server), bit 1 = unidirectional. */
@@ -44,7 +44,7 @@ export class SendHalf {
   /** RESET_STREAM error code and final size (RFC 9000 §19.4), once reset. */
   resetCode = -1;
   resetFinalSize = 0;
-  /** write() refused bytes: 'writable' is due when buffer room opens. */
+  /** write() refused bytes: 'writable' is due when room opens (StreamSet.writeRoom). */
   wantWritable = false;
   /** In the StreamSet's send round-robin. */
   queued = false;
@@ -105,7 +105,7 @@ export class SendHalf {
 
 export class RecvHalf {
   state: RecvState = 'recv';
-  readonly buf = new RecvBuffer({ limit: Infinity });
+  readonly buf: RecvBuffer;
   /** Our MAX_STREAM_DATA (RFC 9000 §4.1). */
   readonly window: RecvWindow;
   /** STOP_SENDING error code (RFC 9000 §19.5), once stopped; and whether the peer got it. */
@@ -116,7 +116,9 @@ export class RecvHalf {
     readonly stream: Stream,
     window: number,
     maxWindow: number,
+    budget: ReassemblyBudget,
   ) {
+    this.buf = new RecvBuffer({ limit: Infinity, budget });
     this.window = new RecvWindow({ window, maxWindow: Math.max(window, maxWindow) });
   }
 
@@ -142,15 +144,17 @@ export class Stream {
   /** Absent on a locally initiated unidirectional stream. */
   readonly recv: RecvHalf | undefined;
 
-  /** `sendCredit` undefined: no send half; `recvWindow` undefined: no receive half. */
+  /** `sendCredit` undefined: no send half; `recvWindow` undefined: no receive half. The
+   * receive half's out-of-order state counts in `budget` (shared by the connection). */
   constructor(
     readonly id: number,
     sendCredit: number | undefined,
     recvWindow: number | undefined,
     recvMaxWindow: number,
+    budget: ReassemblyBudget,
   ) {
     if (sendCredit !== undefined) this.send = new SendHalf(this, sendCredit);
-    if (recvWindow !== undefined) this.recv = new RecvHalf(this, recvWindow, recvMaxWindow);
+    if (recvWindow !== undefined) this.recv = new RecvHalf(this, recvWindow, recvMaxWindow, budget);
   }
 
   /** Both halves reached a terminal state (RFC 9000 §3): the stream can be freed. */

@@ -24,10 +24,13 @@ export function forgePacket(opts: {
   scid?: Uint8Array;
   packetNumber: number;
   frames: Frame[];
+  /** Largest datagram (default 1500): room for big frames or padding. */
+  size?: number;
 }): Buffer {
   const key = PacketKey.fromSecret(opts.suite ?? 'TLS_AES_128_GCM_SHA256', opts.secret, QUIC_V1);
-  const b = new PacketBuilder(1500, 1);
-  b.startDatagram(1500);
+  const size = opts.size ?? 1500;
+  const b = new PacketBuilder(size, 1);
+  b.startDatagram(size);
   b.startPacket({
     type: opts.type,
     version: QUIC_V1,

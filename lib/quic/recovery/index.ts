@@ -26,6 +26,7 @@ export * from './hystart.js';
 export * from './loss-detection.js';
 export * from './newreno.js';
 export * from './pacer.js';
+export * from './pn-skip.js';
 export * from './rtt.js';
 export * from './sent-packets.js';
 

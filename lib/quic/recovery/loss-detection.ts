@@ -75,6 +75,8 @@ export interface RecoveryStats {
   bytesLost: number;
   ptoExpirations: number;
   persistentCongestions: number;
+  /** ACKs that claimed a skipped packet number (RFC 9000 §21.4). */
+  optimisticAcks: number;
 }
 
 const DISCARDED = new SentPackets<never>();
@@ -96,6 +98,7 @@ export class LossDetection<F = unknown> {
     bytesLost: 0,
     ptoExpirations: 0,
     persistentCongestions: 0,
+    optimisticAcks: 0,
   };
   /** Peer's max_ack_delay (ms); 0 until its transport parameters arrive (RFC 9002 §6.2.1). */
   maxAckDelay = 0;
@@ -246,8 +249,11 @@ export class LossDetection<F = unknown> {
     if (ranges.length === 0 || this.discarded[space]) return r;
     const sent = this.spaces[space];
     const largest = ranges[0].end;
-    // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION.
-    if (largest > sent.largestSent || this.acksSkipped(space, ranges)) {
+    // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION; a skipped
+    // one betrays an optimistic ACK (§21.4).
+    const optimistic = largest <= sent.largestSent && this.acksSkipped(space, ranges);
+    if (optimistic) this.stats.optimisticAcks++;
+    if (largest > sent.largestSent || optimistic) {
       r.error = PROTOCOL_VIOLATION;
       return r;
     }
