@@ -11,15 +11,26 @@ import {
   QUIC_V1,
 } from '../crypto/packet.js';
 import { enabled } from '../debug/log.js';
-import { logDrop, logPacket } from './packet-log.js';
 import { TlsAlert } from '../tls/alerts.js';
 import type { TlsClientOptions } from '../tls/client.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
 import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
-import { packetType, Packetizer, type PacketizerHost } from './packetizer.js';
-import { QuicError, TransportError, transportErrorName } from './errors.js';
+import { equalBytes, ownCopy } from './bytes.js';
+import { checkAddress, checkCode, checkNow } from './checks.js';
+import { ConnectionIds } from './cid.js';
+import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
+import {
+  newStats,
+  ourTransportParameters,
+  resolveConfig,
+  type ConnectionConfig,
+} from './config.js';
+import { ControlFrames } from './control-frames.js';
+import { QuicError, TransportError } from './errors.js';
+import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import { frameSize, FrameType, type Frame } from './frames.js';
+import { TlsHandshake } from './handshake.js';
 import {
   isStatelessReset,
   isSupportedVersion,
@@ -28,7 +39,10 @@ import {
   verifyRetry,
   type PacketHeader,
 } from './header.js';
+import { AppKeys } from './key-phases.js';
+import { logDrop, logPacket } from './packet-log.js';
 import { decodePacketNumber, readTruncatedPacketNumber } from './packet-number.js';
+import { packetType, Packetizer, type PacketizerHost } from './packetizer.js';
 import {
   DCID_MISMATCH,
   NO_KEY,
@@ -37,19 +51,9 @@ import {
   statusName,
   unprotectPacket,
 } from './parser.js';
-import { AppKeys } from './key-phases.js';
-import { TlsHandshake } from './handshake.js';
-import { ControlFrames } from './control-frames.js';
-import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
-import { checkAddress, checkCode, checkNow } from './checks.js';
-import {
-  newStats,
-  ourTransportParameters,
-  resolveConfig,
-  type ConnectionConfig,
-} from './config.js';
-import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import { Path, sameAddress, type Address } from './path.js';
+import { hex, qlogFrame, qlogPacket, type QlogEvent } from './qlog.js';
+import { randomSource, type RandomSource } from './random.js';
 import {
   createCongestionController,
   LossDetection,
@@ -57,23 +61,8 @@ import {
   PacketNumberSkipper,
   type SentPacket,
 } from './recovery/index.js';
-import { StreamSet, type StreamRead } from './stream-set.js';
 import { Space, type PacketMeta } from './spaces.js';
-import { ConnectionIds } from './cid.js';
-import { randomSource, type RandomSource } from './random.js';
-import {
-  checkVersionInformation,
-  clientOffers,
-  SUPPORTED_VERSIONS,
-  versionInformation,
-} from './version.js';
-import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
-import { hex, qlogFrame, qlogPacket, type QlogEvent } from './qlog.js';
-
-export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
-export type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
-export type { StreamRead } from './stream-set.js';
-export type { CloseKind } from './close.js';
+import { StreamSet, type StreamRead } from './stream-set.js';
 import {
   authenticateConnectionIds,
   decodeTransportParameters,
@@ -81,8 +70,18 @@ import {
   TRANSPORT_PARAMETER_DEFAULTS,
   type ResolvedTransportParameters,
 } from './transport-params.js';
+import {
+  checkVersionInformation,
+  clientOffers,
+  SUPPORTED_VERSIONS,
+  versionInformation,
+} from './version.js';
+import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
 
-export type ConnectionHandshakeInfo = HandshakeInfo;
+export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
+export type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
+export type { StreamRead } from './stream-set.js';
+export type { CloseKind } from './close.js';
 
 /** Length of the connection IDs we issue (short headers are parsed with it). */
 export const LOCAL_CID_LENGTH = 8;
@@ -122,12 +121,6 @@ const MAX_DATAGRAMS_PER_SEND = 48;
 const MAX_BUFFERED_UNDECRYPTABLE = 8;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
-
-function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (!a || !b || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class Connection implements PacketizerHost {
   readonly role: 'client' | 'server';
@@ -361,15 +354,15 @@ export class Connection implements PacketizerHost {
     const scid = randomSource(config.random, 'config.random')(LOCAL_CID_LENGTH);
     const c = new Connection(config, remote, now, {
       scid,
-      dcid: own(h.scid),
-      originalDcid: own(info.originalDcid ?? h.dcid),
+      dcid: ownCopy(h.scid),
+      originalDcid: ownCopy(info.originalDcid ?? h.dcid),
       version: h.version,
-      peerInitialScid: own(h.scid),
-      retrySourceCid: info.retrySourceCid ? own(info.retrySourceCid) : undefined,
+      peerInitialScid: ownCopy(h.scid),
+      retrySourceCid: info.retrySourceCid ? ownCopy(info.retrySourceCid) : undefined,
       addressValidated: info.addressValidated,
     });
     // Initial keys come from the DCID of this Initial (the Retry SCID after a Retry).
-    c.initialKeysDcid = own(h.dcid);
+    c.initialKeysDcid = ownCopy(h.dcid);
     c.installInitialKeys(c.initialKeysDcid);
     c.receive(firstDatagram, remote, now);
     return c;
@@ -787,7 +780,7 @@ export class Connection implements PacketizerHost {
     this._stats.packetsReceived++;
     if (this.role === 'client' && h.type === 'initial' && !this.peerInitialScid) {
       // RFC 9000 §7.2: the server's SCID becomes our DCID.
-      this.peerInitialScid = own(h.scid);
+      this.peerInitialScid = ownCopy(h.scid);
       this.dcid = this.peerInitialScid;
     }
     if (enabled('packets')) logPacket('rx', h.type, h.version, h.dcid, h.scid, pn, size, frames);
@@ -1116,7 +1109,7 @@ export class Connection implements PacketizerHost {
             ...ev.info,
             peerTransportParameters:
               ev.info.peerTransportParameters &&
-              Buffer.from(own(ev.info.peerTransportParameters).buffer),
+              Buffer.from(ownCopy(ev.info.peerTransportParameters).buffer),
           };
           if (this.keys.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
           this._state = 'established';
@@ -1171,7 +1164,7 @@ export class Connection implements PacketizerHost {
   private onPeerTransportParameters(data: Uint8Array, now: number): void {
     // Decoded from a private copy: the CIDs kept are views into it, not into TLS buffers.
     const sender = this.role === 'client' ? 'server' : 'client';
-    const tp = decodeTransportParameters(own(data), sender);
+    const tp = decodeTransportParameters(ownCopy(data), sender);
     authenticateConnectionIds(tp, sender, {
       peerInitialScid: this.peerInitialScid,
       originalDcid: this.originalDcid,
@@ -1189,7 +1182,7 @@ export class Connection implements PacketizerHost {
     // RFC 9000 §10.1: the effective idle timeout is the minimum of both (0 = none).
     if (p.maxIdleTimeout > 0) this.idleTimeout = Math.min(this.idleTimeout, p.maxIdleTimeout);
     if (p.statelessResetToken && this.role === 'client')
-      this.cids.setPeerFirst(this.dcid, own(p.statelessResetToken));
+      this.cids.setPeerFirst(this.dcid, ownCopy(p.statelessResetToken));
     else this.cids.setPeerFirst(this.dcid, undefined);
     if (p.maxDatagramFrameSize === 0) this.control.clearDatagrams();
   }
@@ -1572,10 +1565,10 @@ export class Connection implements PacketizerHost {
       return drop('unexpected Retry');
     if (equalBytes(h.scid, this.dcid)) return drop('Retry SCID equals our DCID');
     if (!verifyRetry(buf, h, this.originalDcid)) return drop('Retry integrity tag');
-    this.retrySourceCid = own(h.scid);
+    this.retrySourceCid = ownCopy(h.scid);
     this.dcid = this.retrySourceCid;
     this.initialKeysDcid = this.dcid;
-    this.token = own(h.token);
+    this.token = ownCopy(h.token);
     this.spaces[Initial].readKey?.destroy();
     this.spaces[Initial].writeKey?.destroy();
     this.installInitialKeys(this.dcid);
@@ -1638,19 +1631,6 @@ export class Connection implements PacketizerHost {
       // A failing observer must not break the connection.
     }
   }
-
-  /** Human-readable code name for logs. */
-  static errorName(code: number): string {
-    return transportErrorName(code);
-  }
-}
-
-/**
- * A standalone copy (its own small ArrayBuffer). Buffer.from() of a small input slices Node's
- * shared 8 KB pool, and one slice kept per connection would pin a whole pool chunk.
- */
-function own(b: Uint8Array): Uint8Array {
-  return new Uint8Array(b);
 }
 
 /** The numeric limits and flags of a parameter set, without its CIDs, tokens and objects. */

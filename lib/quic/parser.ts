@@ -10,6 +10,7 @@ import {
   type PacketKey,
 } from '../crypto/packet.js';
 import { enabled } from '../debug/log.js';
+import { equalBytes } from './bytes.js';
 import { PROTOCOL_VIOLATION, QuicError } from './errors.js';
 import { PacketMask, decodeFrame, type Frame, type FramePacketType } from './frames.js';
 import { TAG_LENGTH, splitDatagram, type PacketHeader } from './header.js';
@@ -184,14 +185,6 @@ export const NOT_PROTECTED = -5;
 /** §12.2: a coalesced packet whose DCID differs from the first packet's is ignored. */
 export const DCID_MISMATCH = -6;
 
-function sameDcid(first: PacketHeader, h: PacketHeader): boolean {
-  const a = first.dcid;
-  const b = h.dcid;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** What logDrop says of an unprotect status. */
 export function statusName(status: number): string {
   switch (status) {
@@ -257,7 +250,7 @@ export class ReceiveBatch {
   }
 
   private queue(h: PacketHeader, first: PacketHeader, lookup: KeyLookup): number {
-    if (h !== first && !sameDcid(first, h)) return DCID_MISMATCH;
+    if (h !== first && !equalBytes(first.dcid, h.dcid)) return DCID_MISMATCH;
     if (h.type === 'version_negotiation' || h.type === 'retry') return NOT_PROTECTED;
     const k = lookup(h);
     if (!k) return NO_KEY;

@@ -3,6 +3,7 @@
 // role-aware and throws only QuicError(TRANSPORT_PARAMETER_ERROR).
 import { randomBytes } from 'node:crypto';
 
+import { equalBytes } from './bytes.js';
 import { PROTOCOL_VIOLATION, QuicError, TRANSPORT_PARAMETER_ERROR } from './errors.js';
 import { MAX_STREAMS_LIMIT } from './frames.js';
 import { Reader, VARINT_LIMIT, varintLength, writeVarint } from './varint.js';
@@ -407,10 +408,6 @@ export function encodeTransportParameters(
   return out;
 }
 
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  return !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 /**
  * RFC 9000 §7.3: the connection IDs of the handshake, authenticated by the peer's transport
  * parameters: its initial_source_connection_id is the SCID of its first Initial; a server's
@@ -425,10 +422,10 @@ export function authenticateConnectionIds(
   const mismatch = (name: string): never => {
     throw new QuicError(PROTOCOL_VIOLATION, `${name} mismatch`);
   };
-  if (!sameBytes(tp.initialSourceConnectionId, seen.peerInitialScid))
+  if (!equalBytes(tp.initialSourceConnectionId, seen.peerInitialScid))
     mismatch('initial_source_connection_id');
   if (sender !== 'server') return;
-  if (!sameBytes(tp.originalDestinationConnectionId, seen.originalDcid))
+  if (!equalBytes(tp.originalDestinationConnectionId, seen.originalDcid))
     mismatch('original_destination_connection_id');
   if (seen.retrySourceCid) {
     if (!tp.retrySourceConnectionId)
@@ -436,7 +433,7 @@ export function authenticateConnectionIds(
         TRANSPORT_PARAMETER_ERROR,
         'retry_source_connection_id missing after Retry',
       );
-    if (!sameBytes(tp.retrySourceConnectionId, seen.retrySourceCid))
+    if (!equalBytes(tp.retrySourceConnectionId, seen.retrySourceCid))
       mismatch('retry_source_connection_id');
   } else if (tp.retrySourceConnectionId)
     throw new QuicError(TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id without Retry');
