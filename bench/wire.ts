@@ -1,6 +1,6 @@
 // Wire benchmark: 1-RTT packets carrying one STREAM frame, built into the send slab and
-// protected with one protectBatch call, then split, unprotected with one unprotectBatch call
-// and parsed back to frames: packets/s per size, next to the crypto core's own batch
+// protected with one protectBatch call, then through the receive path the connection uses
+// (ReceiveBatch: split, one unprotectBatch call) and parsed back to frames: packets/s per size, next to the crypto core's own batch
 // protect + unprotect of the same packets in the same run (goal: wire >= 70% of crypto).
 // Run: `npm run bench:wire [-- --json] [-- --duration ms]`.
 import { pathToFileURL } from 'node:url';
@@ -8,8 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { PacketKey, QUIC_V1, protectBatch, unprotectBatch } from '../lib/crypto/index.js';
 import { PacketBuilder } from '../lib/quic/builder.js';
 import { streamDataCapacity, writeStreamHeader } from '../lib/quic/frames.js';
-import { parseHeader, type PacketHeader } from '../lib/quic/header.js';
-import { BatchUnprotector, FrameReader, payloadEnd, payloadStart } from '../lib/quic/parser.js';
+import { FrameReader, payloadEnd, payloadStart, ReceiveBatch } from '../lib/quic/parser.js';
 import { rates, table, type Figure } from './crypto.js';
 
 const BATCH = 64;
@@ -52,14 +51,14 @@ export function runWireBench(options: WireBenchOptions = {}): Figure[] {
       if (results[0] !== 5) throw new Error('crypto round trip failed');
     };
 
-    // Wire: builder -> protect -> split/parse headers -> batch unprotect -> frames.
+    // Wire: builder -> protect -> receive batch (split, one unprotect call) -> frames.
     const builder = new PacketBuilder(BATCH * size + 64, BATCH);
-    const unprotector = new BatchUnprotector(BATCH);
+    const batch = new ReceiveBatch(DCID.length, BATCH);
     const reader = new FrameReader();
-    const headers: PacketHeader[] = new Array(BATCH);
+    const rx = { key: keys[0]!, largestPn: -1, expectedKeyPhase: 0 };
+    const lookup = () => rx;
     let pn = 0;
     let offset = 0;
-    let received = -1;
     const wireBody = (): void => {
       builder.reset();
       const s = builder.slab;
@@ -82,18 +81,15 @@ export function runWireBench(options: WireBenchOptions = {}): Figure[] {
         builder.finishDatagram();
       }
       builder.protect(keys);
-      unprotector.clear();
+      batch.reset(s);
+      for (let i = 0; i < BATCH; i++)
+        batch.addDatagram(builder.datagramStart(i), builder.datagramEnd(i), i, lookup);
+      batch.run();
       for (let i = 0; i < BATCH; i++) {
-        const h = parseHeader(s, builder.datagramStart(i), builder.datagramEnd(i), DCID.length);
-        headers[i] = h;
-        unprotector.add(0, h, received, 0);
-      }
-      unprotector.run(keys, s);
-      for (let i = 0; i < BATCH; i++) {
-        const got = unprotector.result(i);
+        const got = batch.status(i);
         if (got < 0) throw new Error(`unprotect failed: ${got}`);
-        received = got;
-        const h = headers[i]!;
+        rx.largestPn = got;
+        const h = batch.header(i);
         reader.reset(s, payloadStart(s, h), payloadEnd(h), '1rtt');
         const f = reader.next();
         if (!f || f.type !== 'stream' || f.data.length === 0) throw new Error('no STREAM frame');

@@ -13,7 +13,7 @@ import { enabled } from '../debug/log.js';
 import { equalBytes } from './bytes.js';
 import { PROTOCOL_VIOLATION, QuicError } from './errors.js';
 import { PacketMask, decodeFrame, type Frame, type FramePacketType } from './frames.js';
-import { TAG_LENGTH, splitDatagram, type PacketHeader } from './header.js';
+import { parseHeader, TAG_LENGTH, type PacketHeader } from './header.js';
 import { logDrop, logPacket } from './packet-log.js';
 import { Reader } from './varint.js';
 
@@ -239,14 +239,22 @@ export class ReceiveBatch {
    * number of packets (0: the first header is unparseable and the datagram is dropped).
    */
   addDatagram(start: number, end: number, tag: number, lookup: KeyLookup, grease = false): number {
-    const { packets, error } = splitDatagram(this.slab, this.shortDcidLength, start, end, grease);
-    if (error) logDrop('rx', packets.length ? 'rest of datagram' : 'datagram', error.message);
-    for (const h of packets) {
+    const first = this.headers.length;
+    for (let pos = start; pos < end;) {
+      let h: PacketHeader;
+      try {
+        h = parseHeader(this.slab, pos, end, this.shortDcidLength, grease);
+      } catch (err) {
+        const what = this.headers.length > first ? 'rest of datagram' : 'datagram';
+        logDrop('rx', what, (err as Error).message);
+        break;
+      }
       this.headers.push(h);
       this.tags.push(tag);
-      this.slots.push(this.queue(h, packets[0]!, lookup));
+      this.slots.push(this.queue(h, this.headers[first]!, lookup));
+      pos = h.end;
     }
-    return packets.length;
+    return this.headers.length - first;
   }
 
   private queue(h: PacketHeader, first: PacketHeader, lookup: KeyLookup): number {
