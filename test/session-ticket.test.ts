@@ -31,6 +31,11 @@ describe('session tickets across processes (encodeSessionTicket / decodeSessionT
       expect(decodeSessionTicket(encodeSessionTicket(t))).to.deep.equal(t);
   });
 
+  it('keeps whole milliseconds of a receive time taken from performance.now()', () => {
+    const t = ticket({ receivedAt: 1_767_225_600_000.375 });
+    expect(decodeSessionTicket(encodeSessionTicket(t)).receivedAt).to.equal(1_767_225_600_000);
+  });
+
   it('starts with a format version byte; another version is a stale or foreign ticket', () => {
     const enc = encodeSessionTicket(ticket());
     expect(enc[0]).to.equal(1);

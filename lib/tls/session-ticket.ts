@@ -157,7 +157,8 @@ function invalidTicket(t: SessionTicket): string | undefined {
   if (!Number.isInteger(t.suite) || t.suite < 0 || t.suite > 0xffff) return 'suite: a u16';
   if (!u32(t.ageAdd) || !u32(t.lifetime) || !u32(t.maxEarlyData))
     return 'ageAdd, lifetime, maxEarlyData: u32 values';
-  if (!Number.isSafeInteger(t.receivedAt) || t.receivedAt < 0) return 'receivedAt: a time in ms';
+  if (!(t.receivedAt >= 0 && t.receivedAt <= Number.MAX_SAFE_INTEGER))
+    return 'receivedAt: a time in ms';
   if (t.alpn !== undefined && !latin1(t.alpn, 0xff)) return 'alpn: up to 255 latin1 characters';
   if (t.serverName !== undefined && !latin1(t.serverName, 0xffff))
     return 'serverName: a latin1 string';
@@ -180,8 +181,10 @@ export function encodeSessionTicket(t: SessionTicket): Buffer {
     if (v !== undefined) fill(v);
   };
   w.u8(SESSION_VERSION).vec16(t.ticket).vec8(t.psk).u16(t.suite).u32(t.ageAdd).u32(t.lifetime);
-  w.u32(Math.floor(t.receivedAt / 2 ** 32))
-    .u32(t.receivedAt % 2 ** 32)
+  // Whole milliseconds (the clock may give fractions): ticket ages are in ms (RFC 8446 §4.6.1).
+  const receivedAt = Math.floor(t.receivedAt);
+  w.u32(Math.floor(receivedAt / 2 ** 32))
+    .u32(receivedAt % 2 ** 32)
     .u32(t.maxEarlyData);
   opt(t.alpn === undefined ? undefined : Buffer.from(t.alpn, 'latin1'), (b) => w.vec8(b));
   opt(t.serverName === undefined ? undefined : Buffer.from(t.serverName, 'latin1'), (b) =>
