@@ -312,7 +312,8 @@ export class QuicEndpoint extends EventEmitter {
       if (n === 0) return;
       b.protect();
       const base = b.datagramStart(0);
-      const batch = Buffer.from(b.slab.subarray(base, b.datagramEnd(n - 1)));
+      const batch = Buffer.allocUnsafe(b.datagramEnd(n - 1) - base);
+      batch.set(b.slab.subarray(base, b.datagramEnd(n - 1)));
       const { port, address } = session.conn.remoteAddress;
       for (let i = 0; i < n; i++)
         this.socket.send(

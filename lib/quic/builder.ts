@@ -133,10 +133,14 @@ export class PacketBuilder {
   }
 
   private releaseKeys(): void {
-    for (const k of this.retired) k.destroy();
-    this.retired.length = 0;
-    this.keys.length = 0;
-    this.keyIndices.clear();
+    if (this.retired.length > 0) {
+      for (const k of this.retired) k.destroy();
+      this.retired.length = 0;
+    }
+    if (this.keys.length > 0) {
+      this.keys.length = 0;
+      this.keyIndices.clear();
+    }
   }
 
   /** Packets in the batch. */

@@ -153,9 +153,21 @@ export class BatchUnprotector {
     return this.n++;
   }
 
-  /** Unprotects every queued packet of `slab` in place. */
+  /** Unprotects every queued packet of `slab` in place: one native call (a lone packet takes
+   * the single-packet entry, which skips the descriptor checks of a batch). */
   run(keys: readonly PacketKey[], slab: Uint8Array): void {
-    if (this.n > 0) unprotectBatch(keys, slab, this.desc, this.n, this.results);
+    if (this.n > 1) return unprotectBatch(keys, slab, this.desc, this.n, this.results);
+    if (this.n === 0) return;
+    const d = this.desc;
+    const D = UNPROTECT_DESC;
+    this.results[0] = keys[d[D.keyIndex]!]!.unprotect(
+      slab,
+      d[D.start]!,
+      d[D.pnOffset]!,
+      d[D.end]!,
+      d[D.largestPn]!,
+      d[D.expectedKeyPhase]!,
+    );
   }
 
   /** What unprotectPacket would have returned for packet i. */
@@ -218,6 +230,8 @@ export class ReceiveBatch {
   private readonly slots: number[] = [];
   private readonly keys: PacketKey[] = [];
   private readonly unprotector: BatchUnprotector;
+  /** Packets in the batch (the arrays are reused, not emptied, between batches). */
+  private n = 0;
 
   constructor(
     readonly shortDcidLength: number,
@@ -229,7 +243,7 @@ export class ReceiveBatch {
   /** Starts a batch over `slab`: datagrams are then given as offsets into it. */
   reset(slab: Uint8Array): this {
     this.slab = slab;
-    this.headers.length = this.tags.length = this.slots.length = this.keys.length = 0;
+    this.n = 0;
     this.unprotector.clear();
     return this;
   }
@@ -239,22 +253,23 @@ export class ReceiveBatch {
    * number of packets (0: the first header is unparseable and the datagram is dropped).
    */
   addDatagram(start: number, end: number, tag: number, lookup: KeyLookup, grease = false): number {
-    const first = this.headers.length;
+    const first = this.n;
     for (let pos = start; pos < end;) {
       let h: PacketHeader;
       try {
         h = parseHeader(this.slab, pos, end, this.shortDcidLength, grease);
       } catch (err) {
-        const what = this.headers.length > first ? 'rest of datagram' : 'datagram';
+        const what = this.n > first ? 'rest of datagram' : 'datagram';
         logDrop('rx', what, (err as Error).message);
         break;
       }
-      this.headers.push(h);
-      this.tags.push(tag);
-      this.slots.push(this.queue(h, this.headers[first]!, lookup));
+      const i = this.n++;
+      this.headers[i] = h;
+      this.tags[i] = tag;
+      this.slots[i] = this.queue(h, this.headers[first]!, lookup);
       pos = h.end;
     }
-    return this.headers.length - first;
+    return this.n - first;
   }
 
   private queue(h: PacketHeader, first: PacketHeader, lookup: KeyLookup): number {
@@ -276,7 +291,7 @@ export class ReceiveBatch {
   }
 
   get length(): number {
-    return this.headers.length;
+    return this.n;
   }
 
   header(i: number): PacketHeader {
@@ -296,7 +311,9 @@ export class ReceiveBatch {
 
   /** Lets go of the slab and the headers' views into it. */
   release(): void {
-    this.reset(NO_BYTES);
+    this.slab = NO_BYTES;
+    this.headers.length = 0;
+    this.n = 0;
   }
 }
 
