@@ -2,11 +2,10 @@
 // `Request` (Headers, URLSearchParams, Blob, FormData, streams, AbortSignal); it goes out on an
 // Http3Agent's pooled connection; the answer is a platform `Response` whose body streams.
 import { STATUS_CODES } from 'node:http';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 
 import type { Http3ClientResponse } from './http3-client.js';
 import { Http3Agent, httpsUrl } from './pool.js';
+import { toWebStream } from './web-stream.js';
 
 export interface Http3FetchInit extends RequestInit {
   /** The pool to use (default: `globalHttp3Agent`). */
@@ -109,8 +108,7 @@ function toResponse(res: Http3ClientResponse, method: string, url: URL, redirect
   let body: ReadableStream<Uint8Array> | null = null;
   if (method === 'HEAD' || NULL_BODY.has(status))
     res.body.resume(); // (empty) read to its end
-  else
-    body = Readable.toWeb(res.body) as WebReadableStream<Uint8Array> as ReadableStream<Uint8Array>;
+  else body = toWebStream(res.body);
   // HTTP/3 has no reason phrase (RFC 9114 §4.3.2): statusText is the standard one.
   const response = new Response(body, { status, statusText: STATUS_CODES[status] ?? '', headers });
   Object.defineProperty(response, 'url', { value: url.href });

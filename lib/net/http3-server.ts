@@ -1,5 +1,5 @@
 // serveHttp3(handler): HTTP/3 requests as node:http-shaped (req, res) objects. The request is a
-// Readable of its body (Readable.toWeb(req) gives a web stream); the response a Writable with
+// Readable of its body (req.toWeb() gives a web stream); the response a Writable with
 // setHeader / getHeader / removeHeader / getHeaders / writeHead / addTrailers.
 import { Readable, Writable } from 'node:stream';
 
@@ -16,6 +16,7 @@ import {
   type Http3HeadersInit,
 } from './h3-binding.js';
 import { listen } from './listen.js';
+import { toWebStream } from './web-stream.js';
 import type { ListenOptions } from './options.js';
 import type { QuicEndpoint } from './endpoint.js';
 import type { QuicSession } from './session.js';
@@ -36,6 +37,8 @@ export interface Http3Request extends Readable {
   readonly trailers: Record<string, string>;
   readonly session: QuicSession;
   readonly streamId: number;
+  /** The body as a web ReadableStream (cancel() stops reading the request). */
+  toWeb(): ReadableStream<Uint8Array>;
 }
 
 export interface Http3Response extends Writable {
@@ -81,6 +84,10 @@ class ServerRequest extends Readable implements Http3Request {
 
   get url(): string {
     return this.path;
+  }
+
+  toWeb(): ReadableStream<Uint8Array> {
+    return toWebStream(this);
   }
 
   override _read(): void {

@@ -27,6 +27,8 @@ export interface Http3AgentOptions {
 export interface Http3AgentStats {
   /** Connections open or opening now, all origins. */
   connections: number;
+  /** Of these, the ones taking no new requests (GOAWAY received, or closing). */
+  draining: number;
   /** Connections opened since the agent was made. */
   connectionsOpened: number;
 }
@@ -97,9 +99,9 @@ export class Http3Agent {
 
   /** Open connections and how many were opened. */
   stats(): Http3AgentStats {
-    let connections = 0;
-    for (const list of this.pools.values()) connections += list.length;
-    return { connections, connectionsOpened: this.opened };
+    const all = [...this.pools.values()].flat();
+    const draining = all.filter((c) => c.draining).length;
+    return { connections: all.length, draining, connectionsOpened: this.opened };
   }
 
   /** Closes every connection gracefully (GOAWAY, requests in progress finish). The agent stays
