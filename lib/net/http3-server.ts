@@ -252,8 +252,8 @@ class ServerResponse extends Writable implements Http3Response {
  * was sent yet, else the stream is reset with H3_INTERNAL_ERROR (RFC 9114 §8.1); logged once. */
 function handlerFailed(res: ServerResponse, e: unknown): void {
   log('warn', `HTTP/3 handler failed: ${(e as Error)?.stack ?? e}`);
-  if (res.destroyed || res.writableFinished) return;
-  if (!res.headersSent && !res.writableEnded) res.failWith500();
+  if (res.destroyed || res.writableEnded) return; // the response was complete: it stands
+  if (!res.headersSent) res.failWith500();
   else res.destroy(e instanceof Error ? e : new Error(String(e)));
 }
 
