@@ -2,7 +2,9 @@
 // shapes, bodies of every kind, abort, redirects, connection reuse, MAX_STREAMS, GOAWAY, 0-RTT.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 
 import {
   Http3Agent,
@@ -380,6 +382,18 @@ describe('net: Http3Agent limits, GOAWAY and 0-RTT', function () {
       await agent.close();
       await server.close();
     }
+  });
+});
+
+describe('examples: the HTTP/3 JSON API and its fetch client', function () {
+  this.timeout(60_000);
+  it('examples/h3-fetch-client.ts runs against the server it starts and exits 0', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--import',
+      'tsx',
+      'examples/h3-fetch-client.ts',
+    ]);
+    expect(stdout).to.include('connections opened: 1');
   });
 });
 
