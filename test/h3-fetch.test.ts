@@ -275,6 +275,7 @@ describe('net: fetchHttp3 and Http3Agent', function () {
     expect(() => new Http3Agent({ idleTimeout: -1 })).to.throw(RangeError);
     expect(() => new Http3Agent({ earlyData: 1 as unknown as boolean })).to.throw(TypeError);
     await expectReject(agent.request('ftp://x/'), TypeError);
+    await expectReject(agent.request(url('/'), { signal: 5 as unknown as AbortSignal }), TypeError);
     await expectReject(agent.request(url('/'), { headers: { 'x-a': {} as string } }), TypeError);
   });
 });

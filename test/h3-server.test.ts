@@ -52,6 +52,16 @@ describe('net: serveHttp3 request and response objects', function () {
       raw: ['x-dup', '1', 'x-dup', '2', 'content-length', '7'],
       body: 'payload',
     });
+    const fromHeaders = await client.request('/h', {
+      method: 'POST',
+      headers: new Headers({ 'X-Tag': 'a', 'content-type': 'text/plain' }),
+      body: '',
+    });
+    expect(JSON.parse(await fromHeaders.text())).to.deep.equal({
+      url: '/h',
+      raw: ['content-type', 'text/plain', 'x-tag', 'a', 'content-length', '0'],
+      body: '',
+    });
   });
 
   it('req.toWeb() gives the body as a web ReadableStream', async () => {

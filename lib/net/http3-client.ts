@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 
 import type { Field } from '../h3/connection.js';
 import { H3, H3Error } from '../h3/errors.js';
+import { abortable } from './abortable.js';
 import { connect } from './connect.js';
 import {
   afterWrite,
@@ -113,7 +114,7 @@ class Client implements Http3Client {
     let qs: QuicStream;
     try {
       // May wait for the peer's MAX_STREAMS (RFC 9000 §4.6) until the signal aborts.
-      qs = await abortable(b.session.createBidirectionalStream(), signal);
+      qs = await abortable(b.session.createBidirectionalStream(), signal, (late) => late.destroy());
     } catch (e) {
       if (signal?.aborted) throw e;
       throw closing();
@@ -228,29 +229,6 @@ class Client implements Http3Client {
   close(): Promise<void> {
     return this.b.close();
   }
-}
-
-/** `p`, or the signal's reason if it aborts first (a stream that comes later is dropped). */
-function abortable(p: Promise<QuicStream>, signal: AbortSignal | undefined): Promise<QuicStream> {
-  if (!signal) return p;
-  return new Promise((resolve, reject) => {
-    const onAbort = () => {
-      reject(signal.reason);
-      void p.then((qs) => qs.destroy(), noop);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (qs) => {
-        signal.removeEventListener('abort', onAbort);
-        if (signal.aborted) qs.destroy();
-        else resolve(qs);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** Connects to an HTTP/3 server ('host:port'); resolves after the handshake. ALPN 'h3'. */

@@ -5,6 +5,7 @@
 // session ticket resumes the next connection, with 0-RTT for safe methods.
 import { H3, H3Error } from '../h3/errors.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
+import { abortable } from './abortable.js';
 import { noop } from './h3-binding.js';
 import {
   connectHttp3,
@@ -73,26 +74,29 @@ export class Http3Agent {
   async request(url: string | URL, init: Http3RequestInit = {}): Promise<Http3ClientResponse> {
     const u = httpsUrl(url);
     if (init === null || typeof init !== 'object') throw new TypeError('init must be an object');
+    if (init.signal !== undefined && !(init.signal instanceof AbortSignal))
+      throw new TypeError('init.signal must be an AbortSignal');
     const method = init.method ?? 'GET';
     const safe = typeof method === 'string' && SAFE.has(method.toUpperCase());
     for (let attempt = 0; ; attempt++) {
       const pc = this.acquire(u);
       try {
-        const client = await pc.client;
-        if (!client.session.handshake && !safe) await client.session.opened;
+        const client = await abortable(pc.client, init.signal);
+        if (!client.session.handshake && !safe) await abortable(client.session.opened, init.signal);
         const res = await client.request(u.pathname + u.search, init);
         res.body.once('close', () => this.release(pc));
         return res;
       } catch (e) {
-        this.release(pc);
         // RFC 9114 §4.1.1: a request rejected unprocessed (GOAWAY, a closing connection) may
         // be retried: once, on a new connection, when its body can be sent again.
         const rejected = e instanceof H3Error && e.code === H3.REQUEST_REJECTED;
         const body = init.body;
         const replayable =
           body === undefined || typeof body === 'string' || body instanceof Uint8Array;
-        if (attempt > 0 || !rejected || !replayable) throw e;
-        pc.draining = true;
+        const retry = attempt === 0 && rejected && replayable;
+        if (retry) pc.draining = true;
+        this.release(pc);
+        if (!retry) throw e;
       }
     }
   }
