@@ -47,6 +47,8 @@ interface Pooled {
 /** RFC 9110 §9.2.1. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const DEFAULT_IDLE_MS = 4000;
+/** Origins whose session ticket is kept. */
+const MAX_TICKETS = 1000;
 
 export class Http3Agent {
   private readonly pools = new Map<string, Pooled[]>();
@@ -116,7 +118,7 @@ export class Http3Agent {
       pc.draining = true;
       clearTimeout(pc.idle);
     }
-    await Promise.all(all.map((pc) => pc.client.then((c) => c.close(), noop)));
+    await Promise.all(all.map(closeQuietly));
   }
 
   private acquire(u: URL): Pooled {
@@ -150,10 +152,10 @@ export class Http3Agent {
     client.then(
       (c) => {
         const s = c.session;
-        s.on('ticket', (t: SessionTicket) => this.tickets.set(origin, t));
+        s.on('ticket', (t: SessionTicket) => this.storeTicket(origin, t));
         s.once('goaway', () => {
           pc.draining = true;
-          if (pc.active === 0) void c.close().catch(noop);
+          if (pc.active === 0) void closeQuietly(pc);
         });
         s.once('close', () => this.forget(pc));
         if (s.destroyed) this.forget(pc);
@@ -163,15 +165,19 @@ export class Http3Agent {
     return pc;
   }
 
+  /** Keeps the latest ticket of the most recently served origins (bounded). */
+  private storeTicket(origin: string, ticket: SessionTicket): void {
+    this.tickets.delete(origin);
+    this.tickets.set(origin, ticket);
+    if (this.tickets.size > MAX_TICKETS) this.tickets.delete(this.tickets.keys().next().value!);
+  }
+
   private release(pc: Pooled): void {
     if (--pc.active > 0) return;
-    if (pc.draining) {
-      void pc.client.then((c) => c.close(), noop);
-      return;
-    }
+    if (pc.draining) return void closeQuietly(pc);
     pc.idle = setTimeout(() => {
       pc.draining = true;
-      void pc.client.then((c) => c.close(), noop);
+      void closeQuietly(pc);
     }, this.idleTimeout);
   }
 
@@ -184,6 +190,11 @@ export class Http3Agent {
     if (rest.length) this.pools.set(pc.origin, rest);
     else this.pools.delete(pc.origin);
   }
+}
+
+/** Graceful close; a connection that already failed has nothing more to say. */
+function closeQuietly(pc: Pooled): Promise<void> {
+  return pc.client.then((c) => c.close()).catch(noop);
 }
 
 /** `url` as an https: URL (HTTP/3 is https only, RFC 9114 §3.1). */
