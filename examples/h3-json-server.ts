@@ -1,5 +1,5 @@
 // A small HTTP/3 JSON API: GET /todos lists, POST /todos adds (JSON body), GET /todos/:id reads.
-// Run: node --import tsx examples/h3-json-server.ts   (Ctrl-C stops it; examples/h3-fetch-client.ts
+// Run: node --import tsx examples/h3-json-server.ts   (port 4433, or $PORT; Ctrl-C stops it; examples/h3-fetch-client.ts
 // starts its own copy and talks to it)
 import { pathToFileURL } from 'node:url';
 import { serveHttp3, selfSignedCertificate, type Http3Request } from '../lib/index.js';
@@ -42,7 +42,7 @@ export async function startJsonApi(port = 0) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { server } = await startJsonApi(4433);
+  const { server } = await startJsonApi(Number(process.env.PORT ?? 4433));
   console.log(`HTTP/3 JSON API on https://localhost:${server.address.port}/todos`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => void server.close());

@@ -2,7 +2,8 @@
 // shapes, bodies of every kind, abort, redirects, connection reuse, MAX_STREAMS, GOAWAY, 0-RTT.
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 
@@ -395,6 +396,18 @@ describe('examples: the HTTP/3 JSON API and its fetch client', function () {
       'examples/h3-fetch-client.ts',
     ]);
     expect(stdout).to.include('connections opened: 1');
+  });
+
+  it('examples/h3-json-server.ts serves until SIGINT, then exits 0', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/h3-json-server.ts'], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    expect(line.toString()).to.match(/^HTTP\/3 JSON API on https:\/\/localhost:\d+\/todos/);
+    child.kill('SIGINT');
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code).to.equal(0);
   });
 });
 

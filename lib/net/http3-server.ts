@@ -297,7 +297,8 @@ export async function serveHttp3(
     });
     try {
       const done: unknown = handler(req, res);
-      if (done instanceof Promise) done.catch((e: unknown) => handlerFailed(res, e));
+      if (typeof (done as PromiseLike<void> | undefined)?.then === 'function')
+        Promise.resolve(done).catch((e: unknown) => handlerFailed(res, e));
     } catch (e) {
       handlerFailed(res, e);
     }
