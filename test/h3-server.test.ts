@@ -139,6 +139,7 @@ describe('net: serveHttp3 request and response objects', function () {
       };
       attempt(() => res.setHeader('x', [{}] as unknown as string[]));
       attempt(() => res.setHeader('x', 'caf\u{1F600}'));
+      attempt(() => res.setHeader('bad name', '1'));
       attempt(() => res.writeHead(1000));
       attempt(() => res.addTrailers(5 as never));
       res.end();
@@ -147,11 +148,14 @@ describe('net: serveHttp3 request and response objects', function () {
     expect(errors.map((e) => (e as Error).constructor)).to.deep.equal([
       TypeError,
       TypeError,
+      TypeError,
       RangeError,
       TypeError,
     ]);
     expect(errors.map((e) => (e as Error).message)).to.satisfy((m: string[]) =>
-      ['value', 'value', 'status', 'trailers'].every((arg, i) => m[i]!.startsWith(arg)),
+      ['value', 'value', 'invalid field name', 'status', 'trailers'].every((arg, i) =>
+        m[i]!.startsWith(arg),
+      ),
     );
   });
 });

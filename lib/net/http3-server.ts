@@ -5,6 +5,7 @@ import { Readable, Writable } from 'node:stream';
 
 import type { Field, H3Event } from '../h3/connection.js';
 import { H3 } from '../h3/errors.js';
+import { checkOutgoing } from '../h3/message.js';
 import { log } from '../debug/log.js';
 import {
   afterWrite,
@@ -125,6 +126,7 @@ class ServerResponse extends Writable implements Http3Response {
     if (typeof name !== 'string') throw new TypeError('name must be a string');
     if (this.sent) throw new Error('headers already sent');
     const lines = toFields({ [name]: value }, 'value');
+    checkOutgoing(lines); // a bad name or value fails here, not when the head is sent
     const key = name.toLowerCase();
     if (Array.isArray(value))
       this.fields.set(
