@@ -352,6 +352,43 @@ describe('net: Http3Agent limits, GOAWAY and 0-RTT', function () {
     }
   });
 
+  it('a request the server rejected after its GOAWAY (H3_REQUEST_REJECTED) is retried on a new connection', async () => {
+    // GOAWAY as soon as the first request arrives: the second, sent with it, is above the id.
+    const bindings: Binding[] = [];
+    const endpoint = await listen(
+      (session) => {
+        const b: Binding = new Binding(session, 'server', (_b, _qs, ev) => {
+          if (bindings.indexOf(b) === 0) {
+            b.conn.goaway();
+            b.flush();
+          }
+          b.conn.sendResponse(ev.stream, 200, [], false);
+          b.conn.sendData(
+            ev.stream,
+            Buffer.from(`${ev.head.path} on ${bindings.indexOf(b)}`),
+            true,
+          );
+          b.flush();
+        });
+        bindings.push(b);
+      },
+      { ...creds, host: '127.0.0.1', alpn: 'h3' },
+    );
+    const agent = new Http3Agent({ connect: tls });
+    const at = (p: string) => `https://localhost:${endpoint.address.port}${p}`;
+    try {
+      const texts = await Promise.all(
+        ['/first', '/second'].map(async (p) => (await fetchHttp3(at(p), { agent })).text()),
+      );
+      expect(texts).to.deep.equal(['/first on 0', '/second on 1']);
+      expect(agent.stats().connectionsOpened).to.equal(2);
+    } finally {
+      await agent.close();
+      await Promise.all(bindings.map((b) => b.close()));
+      await endpoint.close();
+    }
+  });
+
   it('resumes a second connection with the stored ticket: safe requests go as 0-RTT, POST waits for the handshake', async () => {
     const seen: Array<{ session: QuicSession; early: boolean }> = [];
     const server = await serveHttp3(
