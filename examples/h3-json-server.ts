@@ -43,7 +43,7 @@ export async function startJsonApi(port = 0) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { server } = await startJsonApi(Number(process.env.PORT ?? 4433));
-  console.log(`HTTP/3 JSON API on https://localhost:${server.address.port}/todos`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.once(signal, () => void server.close());
+  console.log(`HTTP/3 JSON API on https://localhost:${server.address.port}/todos`);
 }
