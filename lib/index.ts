@@ -10,18 +10,22 @@ export { QuicEndpoint } from './net/endpoint.js';
 export { QuicSession, QuicSessionError, type HandshakeSummary } from './net/session.js';
 export { QuicStream, QuicStreamError } from './net/stream.js';
 export { selfSignedCertificate } from './net/self-signed.js';
+export { H3, H3Error } from './h3/errors.js';
+export type { Http3HeaderValue, Http3HeadersInit } from './net/h3-binding.js';
 export {
   serveHttp3,
-  connectHttp3,
-  fetchHttp3,
-  H3,
-  H3Error,
+  type Http3Handler,
   type Http3Request,
   type Http3Response,
+} from './net/http3-server.js';
+export {
+  connectHttp3,
   type Http3Client,
   type Http3ClientResponse,
   type Http3RequestInit,
-} from './net/http3.js';
+} from './net/http3-client.js';
+export { Http3Agent, type Http3AgentOptions, type Http3AgentStats } from './net/pool.js';
+export { fetchHttp3, globalHttp3Agent, type Http3FetchInit } from './net/fetch.js';
 export { HQ_ALPN, HqError, formatHqRequest, parseHqRequest } from './h3/hq.js';
 export type { Address, ConnectionStats } from './quic/connection.js';
 export type { GroupName } from './crypto/groups.js';

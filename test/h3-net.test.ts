@@ -7,6 +7,7 @@ import { encodeFrame, encodeIdFrame, encodeSettings, encodeVarint } from '../lib
 import { encodeFieldSection } from '../lib/h3/qpack.js';
 import {
   H3,
+  Http3Agent,
   connect,
   connectHttp3,
   decodeSessionTicket,
@@ -131,9 +132,11 @@ describe('net: HTTP/3 over loopback UDP', function () {
     await client.close();
   });
 
-  it('fetchHttp3 does connect, request, read and close', async () => {
-    const res = await fetchHttp3(`https://localhost:${server.address.port}/n/7`, tls);
+  it('fetchHttp3 connects through its agent, requests and reads', async () => {
+    const agent = new Http3Agent({ connect: tls });
+    const res = await fetchHttp3(`https://localhost:${server.address.port}/n/7`, { agent });
     expect([res.status, await res.text()]).to.deep.equal([200, 'n=7 ']);
+    await agent.close();
   });
 
   it('a handler destroying its response resets the stream with H3_INTERNAL_ERROR; the connection lives on', async () => {
