@@ -113,6 +113,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
   private rejectClosed!: (err: Error) => void;
   private finished = false;
   private closeError: Error | null = null;
+  /** The code of the CONNECTION_CLOSE sent or received. */
+  private closeCode = 0;
   private gracefulSince = -1;
   private gracefulLimit = GRACEFUL_CLOSE_LIMIT;
   private handshakeDeadline: number;
@@ -344,6 +346,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         case 'closed': {
           const e = ev.error;
+          this.closeCode = e.code;
           if (!this.closeError && !cleanClose(e, this.applicationNoError))
             this.closeError = sessionError(e);
           this.settle();
@@ -382,7 +385,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
       );
     const streams = this.streams;
     this.streams = undefined;
-    if (streams) for (const s of streams.values()) s.onConnectionClosed(this.closeError);
+    if (streams)
+      for (const s of streams.values()) s.onConnectionClosed(this.closeError, this.closeCode);
     for (const w of this.streamWaiters.splice(0)) w();
     if (this.closeError) this.rejectClosed(this.closeError);
     else this.resolveClosed();
