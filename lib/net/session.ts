@@ -79,6 +79,16 @@ export interface SessionDriver {
 const GRACEFUL_CLOSE_LIMIT = 10_000;
 const ignore = (): void => {};
 
+/** The `timeout` option of a graceful close (ms, default 10 s; Infinity waits for ever). */
+export function checkCloseTimeout(options: { timeout?: number } | undefined): number {
+  if (options !== undefined && (options === null || typeof options !== 'object'))
+    throw new TypeError('options must be an object');
+  const timeout = options?.timeout ?? GRACEFUL_CLOSE_LIMIT;
+  if (typeof timeout !== 'number' || !(timeout >= 0))
+    throw new RangeError('options.timeout must be a number >= 0');
+  return timeout;
+}
+
 export class QuicSession extends EventEmitter implements HeapItem {
   /** Resolves with the handshake summary when the handshake completes. */
   readonly opened: Promise<HandshakeSummary>;
@@ -213,10 +223,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
   /** Graceful close: no new streams; lets the open ones finish (written data sent and
    * acknowledged, the peer's data read) for at most `timeout` ms (default 10 s), then closes
    * with NO_ERROR. Resolves like `closed`. */
-  close(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = options?.timeout ?? GRACEFUL_CLOSE_LIMIT;
-    if (typeof timeout !== 'number' || !(timeout >= 0))
-      throw new RangeError('options.timeout must be a number >= 0');
+  close(options?: { timeout?: number }): Promise<void> {
+    const timeout = checkCloseTimeout(options);
     if (!this.finished && this.gracefulSince < 0) {
       this.gracefulSince = this.driver.now();
       this.gracefulLimit = timeout;
@@ -231,6 +239,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
   destroy(error?: Error, code = this.applicationNoError): void {
     if (this.finished) return;
     this.closeError = error ?? null;
+    this.closeCode = code;
     try {
       this.conn.close(code, error?.message ?? '', true, this.driver.now());
     } catch {
