@@ -416,7 +416,12 @@ export class QuicSession extends EventEmitter implements HeapItem {
 class SessionStreamHost implements StreamHost {
   constructor(private readonly session: QuicSession) {}
   write(id: number, data: Uint8Array, fin?: boolean): number {
-    return this.session.conn.write(id, data, fin);
+    const conn = this.session.conn;
+    // Closing or draining (RFC 9000 §10.2): nothing more is sent. The data waits and the
+    // session's end fails the stream with the reason (not with "not established").
+    const state = conn.state;
+    if (state === 'closing' || state === 'draining' || state === 'closed') return 0;
+    return conn.write(id, data, fin);
   }
   read(id: number): StreamRead {
     return this.session.conn.readChunk(id);
