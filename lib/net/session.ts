@@ -234,8 +234,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
   }
 
   /** Closes at once (CONNECTION_CLOSE with `code`, application error space; by default the
-   * application's no-error code). Streams are destroyed with `error`; `closed` rejects with it
-   * when given. */
+   * application's no-error code). Open streams are destroyed with `error` (their 'error'
+   * listeners hear it); `closed` rejects with it when given. */
   destroy(error?: Error, code = this.applicationNoError): void {
     if (this.finished) return;
     this.closeError = error ?? null;

@@ -144,6 +144,8 @@ export class QuicStream extends Duplex {
   // 'error' listener (s.pipe(s) has none of its own) would crash on any peer's RESET_STREAM.
   // The stream is destroyed without an error instead; `peerError` says why and 'reset' /
   // 'stop-sending' events carry the code. (Async iteration then ends with a premature close.)
+  // The connection's end is told to the application's own 'error' listeners (see
+  // onConnectionClosed).
 
   /** Connection event: the peer sent RESET_STREAM. */
   onReset(code: number): void {
