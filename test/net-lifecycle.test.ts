@@ -6,10 +6,10 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 import {
+  QuicEndpoint,
   QuicSessionError,
   connect,
   listen,
-  type QuicEndpoint,
   type QuicSession,
   type QuicStream,
 } from '../lib/index.js';
@@ -56,14 +56,12 @@ describe('net: lifecycle over loopback', function () {
 
   it('session.destroy(err, code) mid-transfer: the peer sees that code at once, its streams fail with it', async () => {
     let serverSession!: QuicSession;
-    const got = new Promise<void>((r) => {
-      srv = undefined;
-      void server((s) => {
-        serverSession = s;
-        s.once('stream', () => r());
-      }).then((e) => (srv = e));
+    let gotStream!: () => void;
+    const got = new Promise<void>((r) => (gotStream = r));
+    srv = await server((s) => {
+      serverSession = s;
+      s.once('stream', () => gotStream());
     });
-    while (!srv) await new Promise((r) => setImmediate(r));
     const session = await connect(`127.0.0.1:${srv.address.port}`, clientTls);
     await session.opened;
     const s = await session.createBidirectionalStream();
@@ -88,6 +86,9 @@ describe('net: lifecycle over loopback', function () {
     const streamError = writeUntilError(s);
     while (srv.sessionCount === 0 || session.stats.bytesSent < 100_000)
       await new Promise((r) => setTimeout(r, 5));
+    expect(() => srv!.destroy(new Error('x'), -1)).to.throw(RangeError, /code/);
+    expect(() => srv!.destroy('x' as unknown as Error)).to.throw(TypeError, /error/);
+    expect(() => session.destroy(undefined, 2 ** 60)).to.throw(RangeError, /code/);
     srv.destroy(new Error('shutting down'), 0x7);
     const err = await session.closed.then(
       () => null,
@@ -139,7 +140,7 @@ describe('net: lifecycle over loopback', function () {
             .with.property('message')
             .match(/handshakeTimeout/),
       );
-      await listen(() => {}, { ...creds, handshakeTimeout }).then(
+      await listen(() => {}, { ...creds, alpn: 'echo', handshakeTimeout }).then(
         () => expect.fail('listen() accepted handshakeTimeout ' + handshakeTimeout),
         (e: unknown) =>
           expect(e)
@@ -148,6 +149,11 @@ describe('net: lifecycle over loopback', function () {
             .match(/handshakeTimeout/),
       );
     }
+    for (const bad of [{ maxConnections: -1 }, { halfOpenTimeout: 0.5 }, { handshakeTimeout: -5 }])
+      await QuicEndpoint.create({ host: '127.0.0.1', ...bad }).then(
+        () => expect.fail(`QuicEndpoint.create accepted ${JSON.stringify(bad)}`),
+        (e: unknown) => expect(e).to.be.instanceOf(RangeError),
+      );
     expect(udpHandles()).to.equal(before);
   });
 });

@@ -13,7 +13,7 @@ import type { Address, Connection, ConnectionConfig } from '../quic/connection.j
 import { Endpoint, type EndpointStats } from '../quic/endpoint.js';
 import type { StatelessOptions } from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
-import { checkCloseTimeout, QuicSession, type SessionDriver } from './session.js';
+import { checkCloseTimeout, checkDestroyArgs, QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
 
 export interface EndpointOptions {
@@ -410,6 +410,7 @@ export class QuicEndpoint extends EventEmitter {
    * `error` is what its `closed` and its streams fail with), once and best effort, so that
    * peers learn of it now rather than at their idle timeout (RFC 9000 §10.2). */
   destroy(error?: Error, code?: number): void {
+    checkDestroyArgs(error, code);
     this.closing = true;
     this.core.close();
     const now = performance.now();

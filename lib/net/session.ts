@@ -89,6 +89,15 @@ export function checkCloseTimeout(options: { timeout?: number } | undefined): nu
   return timeout;
 }
 
+/** The arguments of destroy() (a session's or an endpoint's): an Error or nothing, and an
+ * application error code (a QUIC varint, here within the safe integers). */
+export function checkDestroyArgs(error: unknown, code: unknown): void {
+  if (error !== undefined && !(error instanceof Error))
+    throw new TypeError('error must be an Error');
+  if (code !== undefined && !(Number.isSafeInteger(code) && (code as number) >= 0))
+    throw new RangeError('code must be an integer >= 0');
+}
+
 export class QuicSession extends EventEmitter implements HeapItem {
   /** Resolves with the handshake summary when the handshake completes. */
   readonly opened: Promise<HandshakeSummary>;
@@ -237,6 +246,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
    * application's no-error code). Open streams are destroyed with `error` (their 'error'
    * listeners hear it); `closed` rejects with it when given. */
   destroy(error?: Error, code = this.applicationNoError): void {
+    checkDestroyArgs(error, code);
     if (this.finished) return;
     this.closeError = error ?? null;
     this.closeCode = code;
