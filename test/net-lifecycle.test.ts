@@ -3,6 +3,9 @@
 // bound, and `zquic client` failing loudly when its connection dies.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -10,6 +13,7 @@ import {
   QuicSessionError,
   connect,
   listen,
+  serveHttp3,
   type QuicSession,
   type QuicStream,
 } from '../lib/index.js';
@@ -166,13 +170,14 @@ describe('cli: zquic client when its connection dies', function () {
     srv = undefined;
   });
 
-  /** Runs `zquic client` in echo mode against `srv`, with a transfer far larger than the
-   * point at which the server gives up. */
-  function client(port: number): Promise<{ code: number; stderr: string }> {
+  /** Runs `zquic client ...args --insecure`: by default in echo mode against `port`, with a
+   * transfer far larger than the point at which the server gives up. */
+  function client(port: number, ...args: string[]): Promise<{ code: number; stderr: string }> {
+    if (args.length === 0) args = [`127.0.0.1:${port}`, '--bytes', '200M'];
     return new Promise((resolve) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', main, 'client', `127.0.0.1:${port}`, '--insecure', '--bytes', '200M'],
+        ['--import', 'tsx', main, 'client', ...args, '--insecure'],
         { timeout: 25_000 },
         (err, _stdout, stderr) =>
           resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
@@ -214,5 +219,57 @@ describe('cli: zquic client when its connection dies', function () {
     const lines = r.stderr.trim().split('\n');
     expect(lines, r.stderr).to.have.length(1);
     expect(lines[0]).to.match(/^zquic client: .*session closed/);
+  });
+
+  describe('downloads', () => {
+    let out: string;
+    beforeEach(() => (out = mkdtempSync(join(tmpdir(), 'zquic-lifecycle-'))));
+    afterEach(() => rmSync(out, { recursive: true, force: true }));
+
+    it('hq-interop: the server destroys the session mid-response: exit code 1, one line', async () => {
+      srv = await listen(
+        (session) => {
+          session.closed.catch(() => {});
+          session.onstream = (s) => {
+            s.on('error', () => {});
+            s.once('data', () => {
+              s.write(Buffer.alloc(100_000));
+              setTimeout(() => session.destroy(new Error('gave up'), 0x55), 20);
+            });
+          };
+        },
+        { ...creds, alpn: 'hq-interop', host: '127.0.0.1' },
+      );
+      const port = srv.address.port;
+      const r = await client(
+        port,
+        `https://127.0.0.1:${port}/big`,
+        '--alpn',
+        'hq-interop',
+        '--out',
+        out,
+      );
+      expect(r.code, r.stderr).to.equal(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).to.have.length(1);
+      expect(lines[0]).to.match(/^zquic client: .*0x55/);
+    });
+
+    it('HTTP/3: the server destroys the session mid-response: exit code 1, one line', async () => {
+      srv = await serveHttp3(
+        (req, res) => {
+          res.writeHead(200);
+          res.write(Buffer.alloc(100_000));
+          setTimeout(() => req.session.destroy(new Error('gave up'), 0x56), 20);
+        },
+        { ...creds, host: '127.0.0.1' },
+      );
+      const port = srv.address.port;
+      const r = await client(port, `https://127.0.0.1:${port}/big`, '--out', out);
+      expect(r.code, r.stderr).to.equal(1);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).to.have.length(1);
+      expect(lines[0]).to.match(/^zquic client: .*0x56/);
+    });
   });
 });
