@@ -49,6 +49,8 @@ export interface EndpointOptions {
 
 const MAX_SEND_QUEUE = 4096;
 const HANDSHAKE_TIMEOUT = 10_000;
+/** Longest delay setTimeout() takes (a longer one fires at once). */
+const MAX_DELAY = 2 ** 31 - 1;
 const ignore = (): void => {};
 
 function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 ** 31): number {
@@ -363,7 +365,8 @@ export class QuicEndpoint extends EventEmitter {
     this.timer = undefined;
     this.timerAt = at;
     if (at === Infinity) return;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(at - performance.now())));
+    const delay = Math.min(MAX_DELAY, Math.max(0, Math.ceil(at - performance.now())));
+    this.timer = setTimeout(() => this.onTimer(), delay);
     this.timer.unref();
   }
 
@@ -396,7 +399,7 @@ export class QuicEndpoint extends EventEmitter {
     // A session that ends with an error is closed all the same (its `closed` says why).
     for (const s of [...this.sessions.values()]) s.close({ timeout }).catch(ignore);
     if (this.sessions.size === 0) this.closeSocket();
-    else if (timeout !== Infinity) {
+    else if (timeout <= MAX_DELAY) {
       // Each session's own bound is followed by its closing period (RFC 9000 §10.2, three
       // PTOs): the endpoint's bound covers the whole.
       this.closeTimer = setTimeout(() => this.destroy(), timeout);
