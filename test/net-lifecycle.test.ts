@@ -221,6 +221,23 @@ describe('cli: zquic client when its connection dies', function () {
     expect(lines[0]).to.match(/^zquic client: .*session closed/);
   });
 
+  it('zquic server on a port in use: exit code 1 (a run-time failure, not a usage error), one line', async () => {
+    srv = await listen(() => {}, { ...creds, alpn: 'echo', host: '127.0.0.1' });
+    const port = String(srv.address.port);
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', main, 'server', '--host', '127.0.0.1', '--port', port],
+        { timeout: 25_000 },
+        (err, _stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    expect(r.code, r.stderr).to.equal(1);
+    expect(r.stderr.trim().split('\n'), r.stderr).to.have.length(1);
+    expect(r.stderr).to.match(/^zquic server: .*EADDRINUSE/);
+  });
+
   describe('downloads', () => {
     let out: string;
     beforeEach(() => (out = mkdtempSync(join(tmpdir(), 'zquic-lifecycle-'))));
