@@ -249,9 +249,9 @@ export class QuicSession extends EventEmitter implements HeapItem {
     checkDestroyArgs(error, code);
     if (this.finished) return;
     this.closeError = error ?? null;
-    this.closeCode = code;
     try {
       this.conn.close(code, error?.message ?? '', true, this.driver.now());
+      this.closeCode = code;
     } catch {
       // already closing
     }
