@@ -2,12 +2,14 @@
 // Retry, garbage floods, Version Negotiation, stateless reset, handshake timeout, abort,
 // qlog and keylog files.
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import {
   QuicEndpoint,
@@ -28,6 +30,9 @@ import {
 import { fixture, serverCreds } from './support/tls-pair.js';
 
 const creds = serverCreds();
+const echoServerProcess = fileURLToPath(
+  new URL('./support/echo-server-process.ts', import.meta.url),
+);
 const clientTls = { alpn: 'echo', ca: fixture('ca.pem'), servername: 'localhost' };
 
 function echoServer(extra: Record<string, unknown> = {}): Promise<QuicEndpoint> {
@@ -477,14 +482,22 @@ describe('net: stateless reset after a server restart', function () {
   it('a server restarted with the same reset key resets the client (RFC 9000 §10.3)', async () => {
     const resetKey = randomBytes(32);
     const opts = { ...serverCreds(), alpn: 'echo', host: '127.0.0.1', statelessResetKey: resetKey };
-    let server = await listen((s) => (s.onstream = (st) => st.pipe(st)), opts);
-    const port = server.address.port;
+    // The first server crashes: all state lost, no CONNECTION_CLOSE (destroy() would send one).
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', echoServerProcess, '0', resetKey.toString('hex')],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = once(child, 'exit');
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    const port = Number(line.toString().trim());
+    let server: QuicEndpoint | undefined;
     try {
       const session = await connect(`127.0.0.1:${port}`, clientTls);
       await session.opened;
       expect((await echoOnce(session, Buffer.from('a'))).toString()).to.equal('a');
-      server.destroy(); // all state lost, no CONNECTION_CLOSE
-      await server.closed;
+      child.kill('SIGKILL');
+      await exited;
       server = await listen(() => {}, { ...opts, port });
       const closed = session.closed.then(
         () => null,
@@ -495,7 +508,8 @@ describe('net: stateless reset after a server restart', function () {
       expect(err?.message).to.match(/stateless reset/);
       expect(server.stats['stateless-reset']).to.be.at.least(1);
     } finally {
-      server.destroy();
+      child.kill('SIGKILL');
+      server?.destroy();
     }
   });
 });

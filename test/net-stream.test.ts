@@ -165,4 +165,41 @@ describe('net/stream: QuicStream over a fake connection', () => {
     await new Promise((r) => s.write(Buffer.alloc(5), r));
     expect(host.written).to.have.length(0);
   });
+  it("the session's error mid-stream reaches the stream as 'error' (a waiting writer too)", async () => {
+    const host = new FakeHost();
+    host.room = 0;
+    const s = new QuicStream(host, 0, true, true);
+    const failed = once(s, 'error').then(([e]) => e as Error);
+    const writeCb = new Promise<Error | null | undefined>((r) => s.write(Buffer.alloc(10), r));
+    await tick();
+    const err = new Error('peer closed: boom (application error 0x42)');
+    s.onConnectionClosed(err, 0x42);
+    expect(await failed).to.equal(err);
+    expect(await writeCb).to.equal(err);
+    expect(s.peerError).to.equal(err);
+    expect(s.destroyed).to.equal(true);
+  });
+
+  it('a clean session close cuts an unfinished stream short with a QuicStreamError', async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 4, true, true);
+    const failed = once(s, 'error').then(([e]) => e as QuicStreamError);
+    s.onConnectionClosed(null, 0x100);
+    const e = await failed;
+    expect(e).to.be.instanceOf(QuicStreamError);
+    expect(e.code).to.equal(0x100);
+    expect(e.message).to.match(/stream 4 .*session closed/);
+  });
+
+  it("without an 'error' listener the connection's end only destroys the stream", async () => {
+    const host = new FakeHost();
+    const s = new QuicStream(host, 8, true, true);
+    s.pipe(s); // pipe's own 'error' listener rethrows: it is not the application's
+    const closed = new Promise((r) => s.on('close', r)); // (events.once listens for 'error')
+    s.onConnectionClosed(new Error('gone'));
+    await closed;
+    expect(s.destroyed).to.equal(true);
+    expect(s.errored).to.equal(null);
+    expect(s.peerError?.message).to.equal('gone');
+  });
 });

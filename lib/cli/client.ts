@@ -100,12 +100,14 @@ async function echoStream(
       onBytes(c.length);
     });
     s.on('end', resolve);
+    // The session's end mid-transfer (the server gone, a protocol error) arrives here: without
+    // it the loop would wait for 'end' or 'drain' forever and the process exit 0 in silence.
     s.on('error', reject);
   });
   for (let off = 0; off < bytes; off += block.length) {
     const chunk = off + block.length <= bytes ? block : block.subarray(0, bytes - off);
     sent.update(chunk);
-    if (!s.write(chunk)) await new Promise((r) => s.once('drain', r));
+    if (!s.write(chunk)) await Promise.race([new Promise((r) => s.once('drain', r)), done]);
   }
   s.end();
   await done;
@@ -248,6 +250,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const block = randomBytes(64 * 1024);
   let session: QuicSession | undefined;
+  let progress: Progress | undefined;
   try {
     session = await connect(target, {
       alpn: values.alpn ?? 'echo',
@@ -260,14 +263,14 @@ export async function run(argv: string[]): Promise<number> {
     let seconds = 0;
     if (bytes > 0) {
       if (info.alpn !== 'echo') throw new Error(`server chose ALPN '${info.alpn}', not echo`);
-      const progress = new Progress(bytes, MB);
+      const bar = (progress = new Progress(bytes, MB));
       let done = 0;
       const t0 = performance.now();
       const per = Math.floor(bytes / streams);
       const results = await Promise.all(
         Array.from({ length: streams }, (_, i) =>
           echoStream(session!, i === streams - 1 ? bytes - per * (streams - 1) : per, block, (n) =>
-            progress.update((done += n)),
+            bar.update((done += n)),
           ),
         ),
       );
@@ -294,6 +297,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(values.json ? JSON.stringify(summary) : formatSummary(summary));
     return verified ? 0 : 1;
   } catch (err) {
+    progress?.clear();
     session?.destroy();
     return report.fail((err as Error).message);
   } finally {
@@ -446,5 +450,5 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
         `${summary.seconds} s (${summary.goodputMbps} Mbit/s), ${st.keyUpdates} key updates, ` +
         `lost ${st.packetsLost} packets, ${closeError ? `closed with error: ${summary.closeError}` : 'closed cleanly'}`,
     );
-  return closeError ? 1 : 0;
+  return closeError ? report.fail(`connection closed with error: ${summary.closeError}`) : 0;
 }

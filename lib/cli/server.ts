@@ -253,7 +253,10 @@ export async function run(argv: string[]): Promise<number> {
           },
     });
   } catch (err) {
-    return report.usage((err as Error).message);
+    // The socket's failure (a port in use, an address not here) is a run-time failure; the
+    // rest are mistakes in the options.
+    const e = err as NodeJS.ErrnoException;
+    return e.syscall === undefined ? report.usage(e.message) : report.fail(e.message);
   }
   function closedLine(s: QuicSession, peer: string, err: Error | null): void {
     const st = s.stats;

@@ -153,24 +153,26 @@ export async function downloadHq(
   out: string,
   onBytes?: OnBytes,
 ) {
+  // A reset (a refused request) ends a stream early; so does the connection's end, with its
+  // own error: `reset` tells them apart.
   const streams = paths.map(async (path) => {
     const s = await session.createBidirectionalStream();
+    const r = { s, reset: undefined as number | undefined };
+    s.once('reset', (code: number) => (r.reset = code));
     s.end(formatHqRequest(path));
-    return s;
+    return r;
   });
   for (const p of streams) p.catch(() => {}); // awaited below; not unhandled if mkdir fails
   await mkdir(out, { recursive: true });
   return Promise.all(
     paths.map(async (path, i): Promise<Download> => {
-      const s = await streams[i]!;
+      const r = await streams[i]!;
       const file = downloadName(out, path);
       try {
-        return { url: path, file, bytes: await save(s, file, onBytes) };
+        return { url: path, file, bytes: await save(r.s, file, onBytes) };
       } catch (err) {
-        // A reset (a refused request) ends the stream early; peerError says what happened.
-        const pe = s.peerError as { code?: number } | undefined;
-        if (pe?.code === undefined) throw err;
-        throw new Error(`${path}: stream reset by the server (code 0x${pe.code.toString(16)})`);
+        if (r.reset === undefined) throw err;
+        throw new Error(`${path}: stream reset by the server (code 0x${r.reset.toString(16)})`);
       }
     }),
   );

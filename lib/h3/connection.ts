@@ -6,6 +6,7 @@ import { H3, H3Error } from './errors.js';
 import {
   FrameReader,
   FrameType,
+  HeaderBudget,
   Setting,
   encodeFrame,
   encodeIdFrame,
@@ -69,6 +70,9 @@ export interface H3ConnectionOptions {
   maxFieldSectionSize?: number;
   /** Most field lines per section (default 500). */
   maxFields?: number;
+  /** Most bytes of unfinished HEADERS held for all request streams together (default 1 MiB);
+   * the stream whose bytes go over is reset with H3_EXCESSIVE_LOAD. */
+  maxUnfinishedHeaderBytes?: number;
   /** Send reserved setting/frame values (§7.2.4.1, §7.2.8) (default true). */
   grease?: boolean;
 }
@@ -115,6 +119,7 @@ export class H3Connection {
   private readonly maxSize: number;
   private readonly maxFields: number;
   private readonly grease: boolean;
+  private readonly headerBudget: HeaderBudget;
   private readonly recv = new Map<number, RecvState>();
   private readonly send = new Map<number, SendState>();
   private readonly uni = new Map<number, UniState>();
@@ -134,6 +139,16 @@ export class H3Connection {
     if (!(Number.isSafeInteger(this.maxFields) && this.maxFields > 0))
       throw new RangeError('maxFields must be a positive integer');
     this.grease = opts.grease !== false;
+    const budget = opts.maxUnfinishedHeaderBytes ?? 1 << 20;
+    if (!(Number.isSafeInteger(budget) && budget > 0))
+      throw new RangeError('maxUnfinishedHeaderBytes must be a positive integer');
+    this.headerBudget = new HeaderBudget(budget);
+  }
+
+  /** Bytes of unfinished HEADERS held now, and the request streams refused for holding too
+   * many (maxUnfinishedHeaderBytes). */
+  get unfinishedHeaders(): { bytes: number; refused: number } {
+    return { bytes: this.headerBudget.used, refused: this.headerBudget.refused };
   }
 
   poll(): H3Event | undefined {
@@ -230,14 +245,14 @@ export class H3Connection {
   abort(id: number, code: number = H3.REQUEST_CANCELLED): void {
     if (!this.send.has(id) && !this.recv.has(id)) return;
     this.send.delete(id);
-    this.recv.delete(id);
+    this.dropRecv(id);
     this.events.push({ type: 'abort', stream: id, code });
   }
 
   /** Server: stops reading a request whose response is complete (STOP_SENDING H3_NO_ERROR,
    * §4.1); the rest of its body is discarded. */
   abortReading(id: number): void {
-    if (!this.recv.delete(id)) return;
+    if (!this.dropRecv(id)) return;
     this.events.push({ type: 'stop-sending', stream: id, code: H3.NO_ERROR });
   }
 
@@ -315,7 +330,7 @@ export class H3Connection {
       return;
     }
     if (!this.recv.has(id) && !this.send.has(id)) return;
-    this.recv.delete(id);
+    this.dropRecv(id);
     this.send.delete(id);
     const e = new H3Error(code, `stream ${id} reset by the peer`, true);
     this.events.push({ type: 'stream-error', stream: id, error: e, local: false });
@@ -334,7 +349,7 @@ export class H3Connection {
     // A server may stop reading a request it answered early (H3_NO_ERROR, §4.1): only then
     // does the response go on; otherwise the exchange is over.
     if (code === H3.NO_ERROR && this.role === 'client') return;
-    this.recv.delete(id);
+    this.dropRecv(id);
     const e = new H3Error(code, `stream ${id} stopped by the peer`, true);
     this.events.push({ type: 'stream-error', stream: id, error: e, local: false });
   }
@@ -342,7 +357,7 @@ export class H3Connection {
   /** The transport closed (or is closing) the connection: nothing more to do. */
   shutdown(): void {
     this.closed = true;
-    this.recv.clear();
+    for (const id of [...this.recv.keys()]) this.dropRecv(id);
     this.send.clear();
     this.uni.clear();
   }
@@ -355,7 +370,7 @@ export class H3Connection {
   }
 
   private streamError(id: number, err: H3Error): void {
-    this.recv.delete(id);
+    this.dropRecv(id);
     this.send.delete(id);
     this.events.push({ type: 'abort', stream: id, code: err.code });
     this.events.push({ type: 'stream-error', stream: id, error: err, local: true });
@@ -367,9 +382,17 @@ export class H3Connection {
     this.shutdown();
   }
 
+  /** Forgets a stream's receiving side, giving back the header bytes its reader held. */
+  private dropRecv(id: number): boolean {
+    const st = this.recv.get(id);
+    if (!st) return false;
+    st.reader.discard();
+    return this.recv.delete(id);
+  }
+
   private newRecv(headRequest = false): RecvState {
     return {
-      reader: new FrameReader({ maxHeaderBlock: 4 * this.maxSize + 64 }),
+      reader: new FrameReader({ maxHeaderBlock: 4 * this.maxSize + 64, budget: this.headerBudget }),
       phase: 'head',
       length: -1,
       received: 0,
@@ -412,7 +435,7 @@ export class H3Connection {
     // §4.1.2: content-length must match the DATA received.
     if (state.length >= 0 && state.received !== state.length)
       throw new H3Error(H3.MESSAGE_ERROR, 'content-length does not match the body', true);
-    this.recv.delete(id);
+    this.dropRecv(id);
     this.events.push({ type: 'end', stream: id });
   }
 
@@ -574,7 +597,7 @@ export class H3Connection {
     for (const sid of new Set([...this.send.keys(), ...this.recv.keys()])) {
       if (sid < id) continue;
       this.send.delete(sid);
-      this.recv.delete(sid);
+      this.dropRecv(sid);
       const e = new H3Error(H3.REQUEST_REJECTED, 'not processed before GOAWAY', true);
       this.events.push({ type: 'abort', stream: sid, code: H3.REQUEST_CANCELLED });
       this.events.push({ type: 'stream-error', stream: sid, error: e, local: true });

@@ -106,6 +106,29 @@ export interface FrameLimits {
   maxHeaderBlock: number;
   /** Largest payload of other buffered frames (SETTINGS, GOAWAY, ...). */
   maxControlFrame: number;
+  /** Shared by the readers of one connection: bounds the bytes of unfinished HEADERS /
+   * PUSH_PROMISE payloads they hold together. */
+  budget?: HeaderBudget;
+}
+
+/** The bytes of unfinished header blocks one connection holds, at most `max`: the peer's
+ * streams each stopped mid-HEADERS would otherwise hold maxHeaderBlock apiece. Going over is
+ * H3_EXCESSIVE_LOAD (RFC 9114 §8.1, §10.5) on the stream whose bytes did not fit. */
+export class HeaderBudget {
+  /** Bytes held now. */
+  used = 0;
+  /** Streams refused for going over. */
+  refused = 0;
+
+  constructor(readonly max: number) {}
+
+  take(n: number): void {
+    if (this.used + n > this.max) {
+      this.refused++;
+      throw new H3Error(H3.EXCESSIVE_LOAD, 'too many bytes of unfinished HEADERS', true);
+    }
+    this.used += n;
+  }
 }
 
 const DEFAULT_LIMITS: FrameLimits = { maxHeaderBlock: 256 * 1024, maxControlFrame: 16 * 1024 };
@@ -120,6 +143,8 @@ export class FrameReader {
   /** Buffered payload of a non-DATA frame (copies, as received: memory follows the bytes
    * that arrived, not the length the peer announced). */
   private body: Uint8Array[] | undefined;
+  /** Bytes of `body` taken from the limits' budget (a header block's). */
+  private held = 0;
   private readonly limits: FrameLimits;
 
   constructor(limits: Partial<FrameLimits> = {}) {
@@ -155,12 +180,33 @@ export class FrameReader {
         onFrame({ type: 'data', data: part, end });
         continue;
       }
-      if (this.body && n) this.body.push(part.slice());
+      if (this.body && n) {
+        if (this.limits.budget && this.isHeaderBlock()) {
+          this.limits.budget.take(n);
+          this.held += n;
+        }
+        this.body.push(part.slice());
+      }
       if (this.left === 0) {
         if (this.body) this.finish(onFrame);
         else this.type = -1; // skipped frame
       }
     }
+  }
+
+  /** Gives back what this reader holds of its budget (its stream is gone). */
+  discard(): void {
+    this.body = undefined;
+    this.release();
+  }
+
+  private isHeaderBlock(): boolean {
+    return this.type === FrameType.HEADERS || this.type === FrameType.PUSH_PROMISE;
+  }
+
+  private release(): void {
+    if (this.limits.budget) this.limits.budget.used -= this.held;
+    this.held = 0;
   }
 
   private readHeader(chunk: Uint8Array, off: number): number {
@@ -214,6 +260,7 @@ export class FrameReader {
     const p = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     this.type = -1;
     this.body = undefined;
+    this.release();
     onFrame(decodePayload(type, p));
   }
 }

@@ -36,7 +36,7 @@ export async function connect(
   if (options === null || typeof options !== 'object')
     throw new TypeError('options must be an object');
   const { host, port } = parseAddress(address);
-  const { qlogDir, tls } = commonOptions(options);
+  const { qlogDir, tls, handshakeTimeout } = commonOptions(options);
   if (options.signal?.aborted) throw abortError(options.signal);
   const ip = isIP(host) ? host : (await lookup(host)).address;
   const family = isIP(ip) === 6 ? 'IPv6' : 'IPv4';
@@ -45,7 +45,7 @@ export async function connect(
     options.endpoint ??
     (await QuicEndpoint.create({
       host: family === 'IPv6' ? '::' : '0.0.0.0',
-      handshakeTimeout: options.handshakeTimeout,
+      handshakeTimeout,
       qlogDir,
     }));
   let session: QuicSession;

@@ -14,7 +14,7 @@ import { PacketBuilder } from '../quic/builder.js';
 import { Endpoint, type EndpointStats } from '../quic/endpoint.js';
 import type { StatelessOptions } from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
-import { QuicSession, type SessionDriver } from './session.js';
+import { checkCloseTimeout, checkDestroyArgs, QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
 
 export interface EndpointOptions {
@@ -53,12 +53,30 @@ const MAX_SEND_QUEUE = 4096;
  * larger datagrams make smaller batches). */
 const DATAGRAMS_PER_BATCH = 48;
 const BATCH_SLAB = 128 * 1024;
+const HANDSHAKE_TIMEOUT = 10_000;
+/** Longest delay setTimeout() takes (a longer one fires at once). */
+const MAX_DELAY = 2 ** 31 - 1;
+const ignore = (): void => {};
 
 function nonNegInt(v: number | undefined, name: string, dflt: number, max = 2 ** 31): number {
   if (v === undefined) return dflt;
   if (!Number.isInteger(v) || v < 0 || v > max)
     throw new RangeError(`${name} must be an integer in 0..${max}`);
   return v;
+}
+
+/** The handshake timeout option (ms; 0 or undefined: the default 10 s): a RangeError names it
+ * when it is not an integer in 0..2^31. */
+export function checkHandshakeTimeout(v: number | undefined): number {
+  return nonNegInt(v, 'handshakeTimeout', HANDSHAKE_TIMEOUT) || HANDSHAKE_TIMEOUT;
+}
+
+/** Options checked before the socket is bound, and the core endpoint built from them. */
+interface CheckedOptions {
+  core: Endpoint;
+  handshakeTimeout: number;
+  /** The endpoint the core's server callback serves (set by its constructor). */
+  owner: { endpoint?: QuicEndpoint };
 }
 
 export class QuicEndpoint extends EventEmitter {
@@ -83,27 +101,20 @@ export class QuicEndpoint extends EventEmitter {
    * endpoint accepts the connection). */
   private acceptingQlog: QlogWriter | undefined;
   private closing = false;
+  private socketClosing = false;
+  /** Ends a graceful close at its bound (destroys what is left). */
+  private closeTimer: NodeJS.Timeout | undefined;
   private resolveClosed!: () => void;
   private readonly driver: SessionDriver;
 
-  private constructor(socket: Socket, options: EndpointOptions) {
+  private constructor(socket: Socket, options: EndpointOptions, checked: CheckedOptions) {
     super();
     this.socket = socket;
     this.server = options.server;
-    this.handshakeTimeout =
-      nonNegInt(options.handshakeTimeout, 'handshakeTimeout', 10_000) || 10_000;
+    this.handshakeTimeout = checked.handshakeTimeout;
     this.qlogDir = options.qlogDir;
-    const server = this.server;
-    this.core = new Endpoint({
-      server: server && ((info) => this.serverConfig(server, info.originalDcid, info.now)),
-      maxConnections: options.maxConnections,
-      retry: options.retry,
-      retryThreshold: options.retryThreshold,
-      maxHandshakesPerAddress: options.maxHandshakesPerAddress,
-      maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
-      halfOpenTimeout: options.halfOpenTimeout,
-      stateless: options.stateless,
-    });
+    this.core = checked.core;
+    checked.owner.endpoint = this;
     this.stats = this.core.stats;
     this.closed = new Promise((res) => (this.resolveClosed = res));
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
@@ -118,23 +129,53 @@ export class QuicEndpoint extends EventEmitter {
     };
   }
 
-  /** Binds a socket and returns the endpoint. */
+  /** Binds a socket and returns the endpoint. Every option is checked first: an invalid one
+   * throws before any socket exists. */
   static async create(options: EndpointOptions = {}): Promise<QuicEndpoint> {
     if (options === null || typeof options !== 'object')
       throw new TypeError('options must be an object');
     const port = nonNegInt(options.port, 'port', 0, 65535);
     if (options.host !== undefined && typeof options.host !== 'string')
       throw new TypeError('host must be a string');
-    if (options.host !== undefined) return QuicEndpoint.bindSocket(options, options.host, port);
+    const checked = QuicEndpoint.check(options);
+    if (options.host !== undefined)
+      return QuicEndpoint.bindSocket(options, checked, options.host, port);
     try {
-      return await QuicEndpoint.bindSocket(options, '::', port);
+      return await QuicEndpoint.bindSocket(options, checked, '::', port);
     } catch {
-      return QuicEndpoint.bindSocket(options, '0.0.0.0', port); // no IPv6 on this machine
+      return QuicEndpoint.bindSocket(options, checked, '0.0.0.0', port); // no IPv6 here
     }
+  }
+
+  /** The options' checks (the core endpoint checks its own limits as it is built). */
+  private static check(options: EndpointOptions): CheckedOptions {
+    const server = options.server;
+    if (
+      server !== undefined &&
+      (server === null ||
+        typeof server !== 'object' ||
+        typeof server.config !== 'function' ||
+        typeof server.onsession !== 'function')
+    )
+      throw new TypeError('server must be { config, onsession } functions');
+    const owner: CheckedOptions['owner'] = {};
+    const core = new Endpoint({
+      server:
+        server && ((info) => owner.endpoint!.serverConfig(server, info.originalDcid, info.now)),
+      maxConnections: options.maxConnections,
+      retry: options.retry,
+      retryThreshold: options.retryThreshold,
+      maxHandshakesPerAddress: options.maxHandshakesPerAddress,
+      maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
+      halfOpenTimeout: options.halfOpenTimeout,
+      stateless: options.stateless,
+    });
+    return { core, owner, handshakeTimeout: checkHandshakeTimeout(options.handshakeTimeout) };
   }
 
   private static async bindSocket(
     options: EndpointOptions,
+    checked: CheckedOptions,
     host: string,
     port: number,
   ): Promise<QuicEndpoint> {
@@ -150,12 +191,7 @@ export class QuicEndpoint extends EventEmitter {
       socket.close();
       throw err;
     });
-    try {
-      return new QuicEndpoint(socket, options);
-    } catch (err) {
-      socket.close(); // an invalid option: no socket is left bound
-      throw err;
-    }
+    return new QuicEndpoint(socket, options, checked);
   }
 
   /** The bound local address. */
@@ -297,32 +333,38 @@ export class QuicEndpoint extends EventEmitter {
     }
   }
 
-  /** Sends every datagram the connection has now: written into this endpoint's builder and
-   * protected with one native call per batch, then copied once into a Buffer that node:dgram
-   * may hold until the datagrams are out (ARCHITECTURE.md, "Buffer ownership"). */
+  /** Sends every datagram the connection has now. */
   private transmit(session: QuicSession, now: number): void {
-    const b = this.builder;
     for (let rounds = 0; rounds < 4; rounds++) {
       if (this.socket.getSendQueueCount() > MAX_SEND_QUEUE) {
         this.kick(session); // the kernel buffer is full: try again after I/O
         return;
       }
-      b.reset();
-      const n = session.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH);
-      if (n === 0) return;
-      b.protect();
-      const base = b.datagramStart(0);
-      const batch = Buffer.allocUnsafe(b.datagramEnd(n - 1) - base);
-      batch.set(b.slab.subarray(base, b.datagramEnd(n - 1)));
-      const { port, address } = session.conn.remoteAddress;
-      for (let i = 0; i < n; i++)
-        this.socket.send(
-          batch.subarray(b.datagramStart(i) - base, b.datagramEnd(i) - base),
-          port,
-          address,
-        );
+      if (!this.sendBatch(session, now)) return;
     }
     this.kick(session);
+  }
+
+  /** Sends one batch of the connection's datagrams; false when it had none. They are written
+   * into this endpoint's builder and protected with one native call, then copied once into a
+   * Buffer that node:dgram may hold until they are out (ARCHITECTURE.md, "Buffer ownership"). */
+  private sendBatch(session: QuicSession, now: number): boolean {
+    const b = this.builder;
+    b.reset();
+    const n = session.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH);
+    if (n === 0) return false;
+    b.protect();
+    const base = b.datagramStart(0);
+    const batch = Buffer.allocUnsafe(b.datagramEnd(n - 1) - base);
+    batch.set(b.slab.subarray(base, b.datagramEnd(n - 1)));
+    const { port, address } = session.conn.remoteAddress;
+    for (let i = 0; i < n; i++)
+      this.socket.send(
+        batch.subarray(b.datagramStart(i) - base, b.datagramEnd(i) - base),
+        port,
+        address,
+      );
+    return true;
   }
 
   /** One timer for all connections and the core endpoint, at the earliest deadline. */
@@ -334,7 +376,8 @@ export class QuicEndpoint extends EventEmitter {
     this.timer = undefined;
     this.timerAt = at;
     if (at === Infinity) return;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(at - performance.now())));
+    const delay = Math.min(MAX_DELAY, Math.max(0, Math.ceil(at - performance.now())));
+    this.timer = setTimeout(() => this.onTimer(), delay);
     this.timer.unref();
   }
 
@@ -356,31 +399,54 @@ export class QuicEndpoint extends EventEmitter {
     this.arm();
   }
 
-  /** Closes every session gracefully, then the socket. */
-  async close(): Promise<void> {
-    if (!this.closing) {
-      this.closing = true;
-      this.core.close();
-      // A session that ended with an error is closed all the same (its `closed` says why).
-      const all = [...this.sessions.values()].map((s) => s.close().catch(() => {}));
-      await Promise.all(all);
-      if (this.sessions.size === 0) this.closeSocket();
+  /** Graceful close: no new connections; every session closes gracefully (QuicSession.close)
+   * within `timeout` ms (default 10 s), after which what is left is destroyed (as destroy()
+   * does); then the socket closes. Resolves with `closed`. */
+  close(options?: { timeout?: number }): Promise<void> {
+    const timeout = checkCloseTimeout(options);
+    if (this.closing) return this.closed;
+    this.closing = true;
+    this.core.close();
+    // A session that ends with an error is closed all the same (its `closed` says why).
+    for (const s of [...this.sessions.values()]) s.close({ timeout }).catch(ignore);
+    if (this.sessions.size === 0) this.closeSocket();
+    else if (timeout <= MAX_DELAY) {
+      // Each session's own bound is followed by its closing period (RFC 9000 §10.2, three
+      // PTOs): the endpoint's bound covers the whole.
+      this.closeTimer = setTimeout(() => this.destroy(), timeout);
+      this.closeTimer.unref();
     }
     return this.closed;
   }
 
-  /** Drops every session at once (no CONNECTION_CLOSE) and closes the socket. */
-  destroy(): void {
+  /** Closes every session at once and then the socket. Each one that has not closed yet sends
+   * its CONNECTION_CLOSE (application space: `code`, by default the session's no-error code;
+   * `error` is what its `closed` and its streams fail with), once and best effort, so that
+   * peers learn of it now rather than at their idle timeout (RFC 9000 §10.2). */
+  destroy(error?: Error, code?: number): void {
+    checkDestroyArgs(error, code);
     this.closing = true;
     this.core.close();
-    for (const s of [...this.sessions.values()]) s.finish();
+    const now = performance.now();
+    for (const s of [...this.sessions.values()]) {
+      try {
+        s.destroy(error, code);
+        this.sendBatch(s, now);
+      } catch (err) {
+        log('warn', `endpoint destroy: ${(err as Error).message}`);
+      }
+      s.finish();
+    }
     this.closeSocket();
   }
 
   private closeSocket(): void {
+    if (this.socketClosing) return;
+    this.socketClosing = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.immediate) clearImmediate(this.immediate);
-    this.timer = this.immediate = undefined;
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.timer = this.immediate = this.closeTimer = undefined;
     this.core.destroy();
     // Let sends queued this tick (dgram resolves addresses on the next tick) go out first.
     setImmediate(() => {

@@ -210,28 +210,28 @@ export class Binding {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** Graceful close (RFC 9114 §5.2): GOAWAY, let requests in progress finish, wait (bounded)
-   * until what was sent is acknowledged, then CONNECTION_CLOSE with H3_NO_ERROR. */
-  close(): Promise<void> {
+  /** Graceful close (RFC 9114 §5.2): GOAWAY, let requests in progress finish and what was sent
+   * be acknowledged, all within `timeout` ms, then CONNECTION_CLOSE with H3_NO_ERROR. */
+  close(timeout = DRAIN_REQUESTS_MS): Promise<void> {
     this.closing ??= (async () => {
       const s = this.session;
       if (s.destroyed) return;
+      const until = Date.now() + timeout;
       this.conn.goaway();
       this.flush();
-      await this.waitIdle(DRAIN_REQUESTS_MS);
+      await this.waitIdle(timeout);
       // Responses complete in H3 terms may still sit in the Duplex streams: wait until each
       // request stream handed everything (FIN included) to the connection, then until the
       // connection has nothing in flight.
       const sleep = () => new Promise((r) => setTimeout(r, 5));
-      let until = Date.now() + DRAIN_REQUESTS_MS;
       const writing = () =>
         [...this.streams.values()].some(
           (q) => q.bidirectional && !q.destroyed && !q.writableFinished && !q.peerError,
         );
       while (!s.destroyed && writing() && Date.now() < until) await sleep();
-      until = Date.now() + DRAIN_ACKS_MS;
+      const acked = Math.min(until, Date.now() + DRAIN_ACKS_MS);
       do await sleep();
-      while (!s.destroyed && s.stats.bytesInFlight > 0 && Date.now() < until);
+      while (!s.destroyed && s.stats.bytesInFlight > 0 && Date.now() < acked);
       if (!s.destroyed) s.destroy(undefined, H3.NO_ERROR);
       await s.closed;
     })();
@@ -241,7 +241,7 @@ export class Binding {
   private waitIdle(ms: number): Promise<void> {
     if (this.conn.activeRequests === 0 || this.conn.closed) return Promise.resolve();
     return new Promise<void>((res) => {
-      const t = setTimeout(res, ms);
+      const t = ms === Infinity ? undefined : setTimeout(res, ms);
       this.idleWaiters.push(() => {
         clearTimeout(t);
         res();

@@ -20,7 +20,7 @@ import { listen } from './listen.js';
 import { toWebStream } from './web-stream.js';
 import type { ListenOptions } from './options.js';
 import type { QuicEndpoint } from './endpoint.js';
-import type { QuicSession } from './session.js';
+import { checkCloseTimeout, type QuicSession } from './session.js';
 import type { QuicStream } from './stream.js';
 
 export interface Http3Request extends Readable {
@@ -314,11 +314,13 @@ export async function serveHttp3(
     { ...options, alpn: options.alpn ?? ['h3'] },
   );
   // endpoint.close() would wait for every stream to finish, but HTTP/3's control streams never
-  // do (RFC 9114 §6.2.1): close our sessions the HTTP/3 way first.
+  // do (RFC 9114 §6.2.1): close our sessions the HTTP/3 way at the same time, within the
+  // endpoint's bound (it destroys what is left at `timeout`).
   const close = endpoint.close.bind(endpoint);
-  endpoint.close = async () => {
-    await Promise.all([...bindings].map((b) => b.close().catch(noop)));
-    return close();
+  endpoint.close = (options) => {
+    const timeout = checkCloseTimeout(options);
+    for (const b of bindings) void b.close(timeout).catch(noop);
+    return close(options);
   };
   return endpoint;
 }

@@ -18,7 +18,7 @@ export async function listen(
     throw new TypeError('options must be an object');
   if (options.certs === undefined || options.keys === undefined)
     throw new TypeError('options.certs and options.keys are required');
-  const { qlogDir, tls } = commonOptions(options);
+  const { qlogDir, tls, handshakeTimeout } = commonOptions(options);
   if (options.signal?.aborted) throw abortError(options.signal);
   if (options.earlyData !== undefined && typeof options.earlyData !== 'boolean')
     throw new TypeError('earlyData must be a boolean');
@@ -49,7 +49,7 @@ export async function listen(
     port: options.port,
     server: { config, onsession },
     maxConnections: options.maxConnections,
-    handshakeTimeout: options.handshakeTimeout,
+    handshakeTimeout,
     retry: options.retry,
     retryThreshold: options.retryThreshold,
     maxHandshakesPerAddress: options.maxHandshakesPerAddress,

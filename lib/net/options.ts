@@ -6,7 +6,7 @@ import type { TransportParameters } from '../quic/transport-params.js';
 import type { PemInput } from '../tls/certificates.js';
 import type { SessionTicket, TicketKeys } from '../tls/session-ticket.js';
 import { keylogWriter } from './diagnostics.js';
-import type { QuicEndpoint } from './endpoint.js';
+import { checkHandshakeTimeout, type QuicEndpoint } from './endpoint.js';
 
 /** Options shared by listen() and connect() (node:quic / node:tls names). */
 export interface CommonOptions {
@@ -101,8 +101,10 @@ function envOr(
   return env || undefined;
 }
 
-/** Checks the options both sides share and turns them into a qlog directory and TLS settings. */
+/** Checks the options both sides share (all of them before any socket is bound or file
+ * opened) and turns them into a qlog directory, TLS settings and the handshake timeout. */
 export function commonOptions(o: CommonOptions) {
+  const handshakeTimeout = checkHandshakeTimeout(o.handshakeTimeout);
   let qlogDir: string | undefined;
   let keylogPath: string | undefined;
   try {
@@ -124,7 +126,7 @@ export function commonOptions(o: CommonOptions) {
     requirePostQuantum: o.requirePostQuantum,
     keylog: keylogPath ? keylogWriter(keylogPath) : undefined,
   };
-  return { qlogDir, tls };
+  return { qlogDir, tls, handshakeTimeout };
 }
 
 /** The error an aborted signal stands for (its reason, or a DOM-style AbortError). */

@@ -79,6 +79,25 @@ export interface SessionDriver {
 const GRACEFUL_CLOSE_LIMIT = 10_000;
 const ignore = (): void => {};
 
+/** The `timeout` option of a graceful close (ms, default 10 s; Infinity waits for ever). */
+export function checkCloseTimeout(options: { timeout?: number } | undefined): number {
+  if (options !== undefined && (options === null || typeof options !== 'object'))
+    throw new TypeError('options must be an object');
+  const timeout = options?.timeout ?? GRACEFUL_CLOSE_LIMIT;
+  if (typeof timeout !== 'number' || !(timeout >= 0))
+    throw new RangeError('options.timeout must be a number >= 0');
+  return timeout;
+}
+
+/** The arguments of destroy() (a session's or an endpoint's): an Error or nothing, and an
+ * application error code (a QUIC varint, here within the safe integers). */
+export function checkDestroyArgs(error: unknown, code: unknown): void {
+  if (error !== undefined && !(error instanceof Error))
+    throw new TypeError('error must be an Error');
+  if (code !== undefined && !(Number.isSafeInteger(code) && (code as number) >= 0))
+    throw new RangeError('code must be an integer >= 0');
+}
+
 export class QuicSession extends EventEmitter implements HeapItem {
   /** Resolves with the handshake summary when the handshake completes. */
   readonly opened: Promise<HandshakeSummary>;
@@ -113,6 +132,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
   private rejectClosed!: (err: Error) => void;
   private finished = false;
   private closeError: Error | null = null;
+  /** The code of the CONNECTION_CLOSE sent or received. */
+  private closeCode = 0;
   private gracefulSince = -1;
   private gracefulLimit = GRACEFUL_CLOSE_LIMIT;
   private handshakeDeadline: number;
@@ -211,10 +232,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
   /** Graceful close: no new streams; lets the open ones finish (written data sent and
    * acknowledged, the peer's data read) for at most `timeout` ms (default 10 s), then closes
    * with NO_ERROR. Resolves like `closed`. */
-  close(options: { timeout?: number } = {}): Promise<void> {
-    const timeout = options?.timeout ?? GRACEFUL_CLOSE_LIMIT;
-    if (typeof timeout !== 'number' || !(timeout >= 0))
-      throw new RangeError('options.timeout must be a number >= 0');
+  close(options?: { timeout?: number }): Promise<void> {
+    const timeout = checkCloseTimeout(options);
     if (!this.finished && this.gracefulSince < 0) {
       this.gracefulSince = this.driver.now();
       this.gracefulLimit = timeout;
@@ -224,13 +243,15 @@ export class QuicSession extends EventEmitter implements HeapItem {
   }
 
   /** Closes at once (CONNECTION_CLOSE with `code`, application error space; by default the
-   * application's no-error code). Streams are destroyed with `error`; `closed` rejects with it
-   * when given. */
+   * application's no-error code). Open streams are destroyed with `error` (their 'error'
+   * listeners hear it); `closed` rejects with it when given. */
   destroy(error?: Error, code = this.applicationNoError): void {
+    checkDestroyArgs(error, code);
     if (this.finished) return;
     this.closeError = error ?? null;
     try {
       this.conn.close(code, error?.message ?? '', true, this.driver.now());
+      this.closeCode = code;
     } catch {
       // already closing
     }
@@ -344,6 +365,7 @@ export class QuicSession extends EventEmitter implements HeapItem {
           break;
         case 'closed': {
           const e = ev.error;
+          this.closeCode = e.code;
           if (!this.closeError && !cleanClose(e, this.applicationNoError))
             this.closeError = sessionError(e);
           this.settle();
@@ -382,7 +404,8 @@ export class QuicSession extends EventEmitter implements HeapItem {
       );
     const streams = this.streams;
     this.streams = undefined;
-    if (streams) for (const s of streams.values()) s.onConnectionClosed(this.closeError);
+    if (streams)
+      for (const s of streams.values()) s.onConnectionClosed(this.closeError, this.closeCode);
     for (const w of this.streamWaiters.splice(0)) w();
     if (this.closeError) this.rejectClosed(this.closeError);
     else this.resolveClosed();
@@ -403,7 +426,12 @@ export class QuicSession extends EventEmitter implements HeapItem {
 class SessionStreamHost implements StreamHost {
   constructor(private readonly session: QuicSession) {}
   write(id: number, data: Uint8Array, fin?: boolean): number {
-    return this.session.conn.write(id, data, fin);
+    const conn = this.session.conn;
+    // Closing or draining (RFC 9000 §10.2): nothing more is sent. The data waits and the
+    // session's end fails the stream with the reason (not with "not established").
+    const state = conn.state;
+    if (state === 'closing' || state === 'draining' || state === 'closed') return 0;
+    return conn.write(id, data, fin);
   }
   read(id: number): StreamRead {
     return this.session.conn.readChunk(id);

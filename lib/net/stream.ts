@@ -43,6 +43,8 @@ export class QuicStream extends Duplex {
   private reading = false;
   private readDone: boolean;
   private writeDone: boolean;
+  /** Readables piped into this stream: each one holds an 'error' listener that rethrows. */
+  private pipedIn = 0;
 
   /** @param readable / writable which halves exist (unidirectional streams have one). */
   constructor(host: StreamHost, id: number, readable: boolean, writable: boolean) {
@@ -53,6 +55,8 @@ export class QuicStream extends Duplex {
     this.writeDone = !writable;
     if (!readable) this.push(null);
     if (!writable) this.end();
+    this.on('pipe', () => this.pipedIn++);
+    this.on('unpipe', () => this.pipedIn--);
   }
 
   get bidirectional(): boolean {
@@ -140,6 +144,8 @@ export class QuicStream extends Duplex {
   // 'error' listener (s.pipe(s) has none of its own) would crash on any peer's RESET_STREAM.
   // The stream is destroyed without an error instead; `peerError` says why and 'reset' /
   // 'stop-sending' events carry the code. (Async iteration then ends with a premature close.)
+  // The connection's end is told to the application's own 'error' listeners (see
+  // onConnectionClosed).
 
   /** Connection event: the peer sent RESET_STREAM. */
   onReset(code: number): void {
@@ -161,11 +167,21 @@ export class QuicStream extends Duplex {
     this.maybeRelease();
   }
 
-  /** The connection is gone (the session's `closed` says why): end the stream. */
-  onConnectionClosed(err: Error | null): void {
+  /** The connection is gone while this stream was unfinished: `err` is the session's error,
+   * or null when it closed cleanly (`code`: the code it closed with), which still cuts this
+   * stream short. An aborted Duplex emits 'error' (Node's convention: a reader or writer
+   * waiting for 'end' or 'drain' learns of the abort), but only to a listener: like a reset,
+   * a hostile peer's CONNECTION_CLOSE must not crash an application that has none. A pipe
+   * into this stream (s.pipe(s)) listens only to throw again: its listener does not count. */
+  onConnectionClosed(err: Error | null, code = 0): void {
     this.readDone = this.writeDone = true;
-    if (err && !this.peerError) this.peerError = err;
-    if (!this.destroyed) this.destroy();
+    const error =
+      err ??
+      this.peerError ??
+      new QuicStreamError(`stream ${this.id} cut short: its session closed (code ${code})`, code);
+    this.peerError ??= error;
+    if (this.destroyed) return;
+    this.destroy(this.listenerCount('error') > this.pipedIn ? error : undefined);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
