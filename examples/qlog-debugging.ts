@@ -12,7 +12,7 @@ const qlog = join(dir, 'qlog'); // one <odcid>_<role>.sqlog per connection
 const keylog = join(dir, 'keys.log'); // NSS key log format, appended to
 
 const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
-const server = await serveHttp3((req, res) => res.end(`hello ${req.url}\n`), {
+const server = await serveHttp3((req, res) => void res.end(`hello ${req.url}\n`), {
   certs: cert,
   keys: key,
   host: '127.0.0.1',
