@@ -1,7 +1,8 @@
-// `zquic inspect` on captures of real connections (two in-memory Connections over
-// test/support/link.ts, written as a pcap): the client's later Initials go to the server's
-// SCID (RFC 9000 §7.2) yet open with the keys of its first DCID (RFC 9001 §5.2), also when
-// two connections' datagrams interleave.
+// `zquic inspect` on captures of real connections (in-memory Connections over
+// test/support/link.ts or sans-IO Endpoints over test/support/endpoint-net.ts, written as a
+// pcap): the client's later Initials go to the server's SCID (RFC 9000 §7.2) yet open with the
+// keys of its first DCID (RFC 9001 §5.2), also after a Retry and when two connections'
+// datagrams interleave.
 import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,9 @@ import { join } from 'node:path';
 
 import { run } from '../lib/cli/inspect.js';
 import { writePcap } from '../lib/tools/pcap.js';
+import type { ConnectionConfig } from '../lib/quic/connection.js';
+import { Endpoint } from '../lib/quic/endpoint.js';
+import { EndpointNet } from './support/endpoint-net.js';
 import { CLIENT_ADDR, Link, SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
 
 interface Sent {
@@ -30,6 +34,43 @@ function handshake(clientPort: number): { sent: Sent[]; keylog: string[] } {
   };
   link.run(() => link.events.client.some((e) => e.type === 'handshake-complete'));
   link.run(() => false, 100);
+  return { sent, keylog };
+}
+
+const withoutRole = ({ role, ...rest }: ConnectionConfig): Omit<ConnectionConfig, 'role'> => (
+  void role,
+  rest
+);
+
+/** The same through two sans-IO Endpoints, the server's validating addresses with Retry. */
+function handshakeAfterRetry(): { sent: Sent[]; keylog: string[] } {
+  const keylog: string[] = [];
+  const net = new EndpointNet();
+  const sent: Sent[] = [];
+  net.tap = (d) => {
+    sent.push({
+      toServer: d.to === SERVER_ADDR,
+      data: Buffer.from(d.data),
+      port: CLIENT_ADDR.port,
+    });
+    return d.data;
+  };
+  net.add(
+    'server',
+    SERVER_ADDR,
+    new Endpoint({ server: () => withoutRole(serverConfig()), retry: true }),
+  );
+  const client = net.add('client', CLIENT_ADDR, new Endpoint());
+  let open = false;
+  client.onEvent = (_, ev) => void (open ||= ev.type === 'handshake-complete');
+  const config = withoutRole(clientConfig());
+  net.connect(
+    client,
+    { ...config, tls: { ...config.tls, keylog: (l) => void keylog.push(l) } },
+    SERVER_ADDR,
+  );
+  net.run(() => open);
+  net.run(() => false, 100);
   return { sent, keylog };
 }
 
@@ -86,6 +127,23 @@ describe('zquic inspect: captures of real connections', () => {
     // With the key log, the rest of the connection opens too.
     const packets = report.datagrams.flatMap((d: any) => d.packets);
     expect(packets.filter((p: any) => !p.decrypted)).to.deep.equal([]);
+  });
+
+  it('after a Retry: keys from the DCID the client chose after it, the Retry verified', async () => {
+    const { sent, keylog } = handshakeAfterRetry();
+    const report = await inspectPcap(sent, keylog);
+    const packets = report.datagrams.flatMap((d: any) => d.packets);
+    const retry = packets.filter((p: any) => p.type === 'retry');
+    // One per datagram of the client's first flight (its ClientHello takes two); it uses one.
+    expect(retry).to.not.be.empty;
+    expect(retry.map((p: any) => p.retryIntegrity)).to.deep.equal(retry.map(() => 'valid'));
+    const all = initials(report);
+    expect(all.filter((p) => !p.decrypted)).to.deep.equal([]);
+    // Initials with three DCIDs: the first, the Retry's SCID, and the server's SCID.
+    expect(
+      new Set(all.filter((p) => p.keys === 'client Initial').map((p) => p.dcid)).size,
+    ).to.equal(3);
+    expect(packets.filter((p: any) => p.type !== 'retry' && !p.decrypted)).to.deep.equal([]);
   });
 
   it('two interleaved connections: each Initial opens with its own connection keys', async () => {
