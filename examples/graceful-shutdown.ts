@@ -5,30 +5,36 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectHttp3, selfSignedCertificate, serveHttp3 } from '../lib/index.js';
 
+// What a service does in production: stop on SIGTERM (from systemd, Kubernetes, docker stop).
+const sigterm = new Promise<void>((resolve) => process.once('SIGTERM', () => resolve()));
+
+const PATHS = ['/a', '/b', '/c'];
+let arrived = 0;
+let allArrived: () => void;
+const requestsInProgress = new Promise<void>((resolve) => (allArrived = resolve));
+
 const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
 const server = await serveHttp3(
   async (req, res) => {
-    await sleep(300); // a slow request: still running when the shutdown starts
+    if (++arrived === PATHS.length) allArrived();
+    await sigterm; // slow requests: still running when the shutdown starts
+    await sleep(100);
     res.end(`done: ${req.url}\n`);
   },
   { certs: cert, keys: key, host: '127.0.0.1', port: 0 },
 );
-
-// What a service does in production: stop on SIGTERM (from systemd, Kubernetes, docker stop).
-const stopped = new Promise<void>((resolve) =>
-  process.once('SIGTERM', () => {
-    console.log('SIGTERM: closing gracefully');
-    void server.close().then(resolve);
-  }),
-);
+const stopped = sigterm.then(() => {
+  console.log('SIGTERM: closing gracefully');
+  return server.close(); // GOAWAY; resolves when every connection has closed
+});
 
 const client = await connectHttp3(`localhost:${server.address.port}`, { ca: cert });
 const goaway = new Promise((resolve) => client.session.once('goaway', resolve));
-const inFlight = ['/a', '/b', '/c'].map((path) =>
+const inFlight = PATHS.map((path) =>
   client.request(path).then(async (res) => `${res.status} ${(await res.text()).trim()}`),
 );
 
-await sleep(50); // the three requests have reached the server
+await requestsInProgress;
 process.kill(process.pid, 'SIGTERM');
 console.log(`client got GOAWAY (stream id ${String(await goaway)})`);
 
