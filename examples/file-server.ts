@@ -23,12 +23,15 @@ await writeFile(join(root, 'data.json'), JSON.stringify({ hello: 'world' }));
 const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
 const server = await serveHttp3(
   async (req, res) => {
-    // req.url is the :path (with any query); decode it and keep it inside the root.
-    const { pathname } = new URL(req.url, 'https://localhost');
-    const path = resolve(
-      root,
-      '.' + decodeURIComponent(pathname === '/' ? '/index.html' : pathname),
-    );
+    // req.url is the :path (with any query): decode it and keep it inside the root.
+    let name: string;
+    try {
+      name = decodeURIComponent(new URL(req.url, 'https://localhost').pathname);
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad path\n'); // e.g. '%zz'
+      return;
+    }
+    const path = resolve(root, '.' + (name === '/' ? '/index.html' : name));
     const info = path.startsWith(root + sep) ? await stat(path).catch(() => undefined) : undefined;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -48,7 +51,7 @@ const base = `https://localhost:${server.address.port}`;
 
 // One agent: every request below shares one QUIC connection.
 const agent = new Http3Agent({ connect: { ca: cert } });
-for (const path of ['/', '/data.json', '/missing.txt', '/../etc/passwd']) {
+for (const path of ['/', '/data.json', '/missing.txt', '/../etc/passwd', '/bad%zz']) {
   const res = await fetchHttp3(base + path, { agent });
   console.log(
     `${res.status} ${path} ${res.headers.get('content-type')}: ${(await res.text()).trim()}`,
