@@ -1,9 +1,9 @@
 // Connects to examples/echo-server.ts, echoes one message over a stream, prints the handshake.
-// Run: node --import tsx examples/echo-client.ts
+// Run: node --import tsx examples/echo-client.ts   (port 4433, or $PORT)
 import { readFileSync } from 'node:fs';
 import { connect } from '../lib/index.js';
 
-const session = await connect('localhost:4433', {
+const session = await connect(`localhost:${process.env.PORT ?? 4433}`, {
   alpn: 'echo',
   ca: readFileSync('echo-server-cert.pem', 'utf8'),
 });

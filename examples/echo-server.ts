@@ -1,5 +1,6 @@
 // A post-quantum QUIC echo server: every stream and datagram comes back.
-// Run: node --import tsx examples/echo-server.ts   (then examples/echo-client.ts)
+// Run: node --import tsx examples/echo-server.ts   (port 4433, or $PORT; then examples/echo-client.ts
+// from the same directory: it trusts the certificate this writes there; Ctrl-C stops it)
 import { writeFileSync } from 'node:fs';
 import { listen, selfSignedCertificate } from '../lib/index.js';
 
@@ -13,7 +14,7 @@ const endpoint = await listen(
     session.ondatagram = (data) => session.sendDatagram(data);
     session.opened.then((h) => console.log(`session: ${h.group} ${h.cipher}`)).catch(() => {});
   },
-  { certs: cert, keys: key, alpn: 'echo', port: 4433 },
+  { certs: cert, keys: key, alpn: 'echo', port: Number(process.env.PORT ?? 4433) },
 );
 console.log(`listening on UDP port ${endpoint.address.port}`);
 process.once('SIGINT', () => void endpoint.close());

@@ -546,7 +546,14 @@ function run(
     return false;
   };
 
-  // 2. Initial packets: client keys from their own DCID, server keys from an original DCID.
+  // 2. Initial packets. RFC 9001 §5.2: a connection's Initial keys come from the DCID of the
+  // client's first Initial (after a Retry, from the DCID of its first Initial that follows).
+  // Its later Initials carry other CIDs in either direction (RFC 9000 §7.2: the client
+  // switches to the server's SCID), so every CID seen in the long headers of a connection's
+  // Initials maps to the DCID its keys came from; CIDs not seen yet fall back to every
+  // Initial DCID of the capture (and --odcid).
+  const keyDcidOf = new Map<string, Uint8Array>();
+  const initialSuite = CIPHER_SUITES[0]!; // RFC 9001 §5.2: Initial packets use AES-128-GCM
   for (const w of work) {
     const h = w.header;
     if (h.type === 'retry') {
@@ -560,22 +567,27 @@ function run(
       continue;
     }
     if (h.type !== 'initial') continue;
-    const suite = CIPHER_SUITES[0]!; // RFC 9001 §5.2: Initial packets use AES-128-GCM
-    const candidates: Candidate[] = [
-      {
-        dir: 'client',
-        key: cache.get(suite, initialSecrets(h.version, h.dcid).client, h.version),
-        generation: 0,
-      },
+    const tried = new Set<string>();
+    const keyDcids = [
+      keyDcidOf.get(hex(h.dcid)),
+      keyDcidOf.get(hex(h.scid)),
+      h.dcid,
+      ...initialDcids,
     ];
-    for (const odcid of initialDcids)
-      candidates.push({
-        dir: 'server',
-        key: cache.get(suite, initialSecrets(h.version, odcid).server, h.version),
-        generation: 0,
-      });
-    if (!open(w, 'Initial', candidates))
+    const opened = keyDcids.find((k) => {
+      if (!k || tried.has(hex(k))) return false;
+      tried.add(hex(k));
+      const secrets = initialSecrets(h.version, k);
+      return open(w, 'Initial', [
+        { dir: 'client', key: cache.get(initialSuite, secrets.client, h.version), generation: 0 },
+        { dir: 'server', key: cache.get(initialSuite, secrets.server, h.version), generation: 0 },
+      ]);
+    });
+    if (!opened) {
       w.report.note = 'Initial keys did not open it (client Initial missing? use --odcid)';
+      continue;
+    }
+    for (const cid of [h.dcid, h.scid]) if (cid.length) keyDcidOf.set(hex(cid), opened);
   }
 
   // 3. The ClientHello and ServerHello.
