@@ -19,7 +19,8 @@ const USAGE = `usage: zquic inspect [options] [HEX | FILE | -]...
 
 Decodes QUIC datagrams: a hex string, a file (raw datagram bytes, hex text with one datagram
 per blank-line-separated block, or a pcap/pcapng capture of UDP), or stdin ('-' or nothing).
-Initial packets are decrypted with keys derived from the DCID; --keylog decrypts the rest.
+Initial packets are decrypted with keys derived from their connection's original DCID;
+--keylog decrypts the rest.
 
 options:
   --json             machine-readable output
