@@ -1,9 +1,10 @@
 // ML-KEM backend `liboqs-wasm`: liboqs compiled to WebAssembly (@oqs/liboqs-js), always present.
 // The package instantiates its wasm only asynchronously; a module-level `await` for it would make
-// `require('zquic')` fail (ERR_REQUIRE_ASYNC_MODULE). So the package runs in a worker thread
-// (the WORKER source below), started on first use, and every call here blocks on Atomics.wait until
-// the worker answers: the first call also waits for the load, so the backend is ready whenever a
-// handshake needs it. Its build exports no _derand functions, so it cannot take the FIPS 203
+// `require('zquic')` fail (ERR_REQUIRE_ASYNC_MODULE). So its loading starts when this module is
+// imported (`wasmLoaded`; listen() and connect() wait for it) and calls run in this thread once
+// it is done. A call that comes earlier (the sans-IO layers used straight after import) goes to
+// a worker thread (the WORKER source below), started then, and blocks on Atomics.wait until the
+// worker answers. Its build exports no _derand functions, so it cannot take the FIPS 203
 // internal randomness (seeded keygen/encapsulation).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +34,15 @@ type WasmReply = { ok: Uint8Array[] } | { error: string };
 
 /** How long a call waits for the worker (the first one includes loading the package). */
 const TIMEOUT_MS = 30_000;
+
+interface WasmKem {
+  generateKeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array };
+  encapsulate(publicKey: Uint8Array): { ciphertext: Uint8Array; sharedSecret: Uint8Array };
+  decapsulate(ciphertext: Uint8Array, secretKey: Uint8Array): Uint8Array;
+}
+
+/** The package in this thread, once loaded. */
+let local: Record<MlKemParameterSet, WasmKem> | undefined;
 
 interface Channel {
   port: MessagePort;
@@ -128,15 +138,45 @@ function started(): Channel | undefined {
   return channel;
 }
 
+/** Resolves when the package is loaded in this thread (or could not be: the worker remains). */
+export const wasmLoaded: Promise<void> = (async () => {
+  try {
+    const oqs = (await import(packageUrl())) as Record<string, () => Promise<WasmKem>>;
+    const [a, b, c] = await Promise.all([
+      oqs.createMLKEM512!(),
+      oqs.createMLKEM768!(),
+      oqs.createMLKEM1024!(),
+    ]);
+    local = { 'ML-KEM-512': a, 'ML-KEM-768': b, 'ML-KEM-1024': c };
+  } catch {
+    // The worker path says why when it is used.
+  }
+})();
+
+function answer(kem: WasmKem, { op, args }: WasmRequest): Uint8Array[] {
+  if (op === 'keygen') {
+    const r = kem.generateKeyPair();
+    return [r.publicKey, r.secretKey];
+  }
+  if (op === 'encapsulate') {
+    const r = kem.encapsulate(args[0]!);
+    return [r.ciphertext, r.sharedSecret];
+  }
+  return [kem.decapsulate(args[0]!, args[1]!)];
+}
+
 function call(req: WasmRequest): Buffer[] {
+  if (local) return answer(local[req.set], req).map(view);
   const c = started();
   if (!c) throw new Error(`the liboqs-wasm ML-KEM backend is unavailable: ${failure}`);
   Atomics.store(c.flag, 0, 0);
   c.port.postMessage(req);
   const reply = wait(c);
   if ('error' in reply) throw new Error(`liboqs-wasm: ${reply.error}`);
-  return reply.ok.map((u) => Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+  return reply.ok.map(view);
 }
+
+const view = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 // A copy of exactly the bytes (the package also wants a plain Uint8Array, not a Buffer).
 const exact = (u: Uint8Array): Uint8Array => new Uint8Array(u);
@@ -148,7 +188,7 @@ function noSeed(what: string): never {
 export const wasmBackend: KemBackendImpl = {
   name: 'liboqs-wasm',
   get unavailable() {
-    return started() ? undefined : failure;
+    return local || started() ? undefined : failure;
   },
   deterministic: false,
   version: '@oqs/liboqs-js',

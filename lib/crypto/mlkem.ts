@@ -14,7 +14,7 @@ import {
 } from './kem-backend.js';
 import { liboqsBackend } from './kem-liboqs.js';
 import { opensslBackend } from './kem-openssl.js';
-import { wasmBackend } from './kem-wasm.js';
+import { wasmBackend, wasmLoaded } from './kem-wasm.js';
 
 export type { KemBackendName, MlKemParameterSet } from './kem-backend.js';
 
@@ -60,6 +60,12 @@ export interface MlKem {
 
 const BACKENDS: readonly KemBackendImpl[] = [liboqsBackend, opensslBackend, wasmBackend];
 const NAMES = BACKENDS.map((b) => b.name);
+
+/** Resolves once every ML-KEM backend is ready to be called without waiting (the
+ * WebAssembly one loads asynchronously; until then its calls take a slower path). */
+export function kemReady(): Promise<void> {
+  return wasmLoaded;
+}
 
 export function kemBackends(): KemBackendInfo[] {
   return BACKENDS.map((b) => {

@@ -2,6 +2,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 
+import { kemReady } from '../crypto/mlkem.js';
 import type { Address } from '../quic/connection.js';
 import { QuicEndpoint } from './endpoint.js';
 import { abortError, commonOptions, type ConnectOptions } from './options.js';
@@ -38,6 +39,7 @@ export async function connect(
   const { host, port } = parseAddress(address);
   const { qlogDir, tls, handshakeTimeout } = commonOptions(options);
   if (options.signal?.aborted) throw abortError(options.signal);
+  await kemReady(); // handshakes then run ML-KEM without a detour
   const ip = isIP(host) ? host : (await lookup(host)).address;
   const family = isIP(ip) === 6 ? 'IPv6' : 'IPv4';
   const own = options.endpoint === undefined;

@@ -1,4 +1,5 @@
 // listen(): a QUIC server endpoint from the public options.
+import { kemReady } from '../crypto/mlkem.js';
 import type { ConnectionConfig } from '../quic/connection.js';
 import { AntiReplay } from '../tls/anti-replay.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
@@ -44,6 +45,7 @@ export async function listen(
     ...(config().tls as TlsServerOptions),
     transportParameters: new Uint8Array(0),
   }).destroy();
+  await kemReady(); // handshakes then run ML-KEM without a detour
   const endpoint = await QuicEndpoint.create({
     host: options.host,
     port: options.port,
