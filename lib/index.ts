@@ -7,7 +7,13 @@ export { listen } from './net/listen.js';
 export { connect } from './net/connect.js';
 export type { CommonOptions, ListenOptions, ConnectOptions } from './net/options.js';
 export { QuicEndpoint } from './net/endpoint.js';
-export { QuicSession, QuicSessionError, type HandshakeSummary } from './net/session.js';
+export {
+  QuicSession,
+  QuicSessionError,
+  type HandshakeSummary,
+  type QuicSessionEvents,
+  type SessionCloseKind,
+} from './net/session.js';
 export { QuicStream, QuicStreamError } from './net/stream.js';
 export { selfSignedCertificate } from './net/self-signed.js';
 export { H3, H3Error } from './h3/errors.js';

@@ -98,7 +98,28 @@ export function checkDestroyArgs(error: unknown, code: unknown): void {
     throw new RangeError('code must be an integer >= 0');
 }
 
-export class QuicSession extends EventEmitter implements HeapItem {
+/** A QuicSession's events and what their listeners get (a misspelt event name or a listener of
+ * the wrong shape does not compile). */
+export interface QuicSessionEvents {
+  /** The handshake completed (also `opened` resolves, and `onhandshake` is called). */
+  handshake: [info: HandshakeSummary];
+  /** The peer opened a stream (also `onstream`). */
+  stream: [stream: QuicStream];
+  /** An RFC 9221 DATAGRAM arrived (also `ondatagram`). */
+  datagram: [data: Uint8Array];
+  /** A session ticket for resumption (`connect({ session })`). */
+  ticket: [ticket: SessionTicket];
+  /** A NEW_TOKEN token for address validation next time (`connect({ token })`). */
+  token: [token: Uint8Array];
+  /** The peer's address changed (NAT rebinding). */
+  path: [remote: Address];
+  /** HTTP/3 sessions: the peer's GOAWAY with its stream or push ID (RFC 9114 §5.2). */
+  goaway: [id: number];
+  /** The session is gone (after `closed` settled). */
+  close: [];
+}
+
+export class QuicSession extends EventEmitter<QuicSessionEvents> implements HeapItem {
   /** Resolves with the handshake summary when the handshake completes. */
   readonly opened: Promise<HandshakeSummary>;
   /** Resolves when the session closed cleanly; rejects with a QuicSessionError otherwise. */
