@@ -30,7 +30,7 @@ try {
 } catch (err) {
   if (!(err instanceof QuicSessionError)) throw err;
   console.log(
-    `classical-only client refused: ${err.message} (code 0x${err.code.toString(16)}, ${err.kind})`,
+    `classical-only client refused: ${err.message} (${err.code}, 0x${err.errorCode.toString(16)})`,
   );
 }
 

@@ -199,7 +199,7 @@ describe('net: HTTP/3 over loopback UDP', function () {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).to.include({ code: H3.MISSING_SETTINGS, application: true, remote: true });
+    expect(err).to.include({ errorCode: H3.MISSING_SETTINGS, application: true, remote: true });
   });
 
   it('a malformed request is reset with H3_MESSAGE_ERROR; the connection goes on', async () => {

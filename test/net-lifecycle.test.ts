@@ -78,7 +78,13 @@ describe('net: lifecycle over loopback', function () {
       (e: unknown) => e,
     );
     expect(err).to.be.instanceOf(QuicSessionError);
-    expect(err).to.include({ code: 0x42, application: true, remote: true, kind: 'peer' });
+    expect(err).to.include({
+      code: 'ERR_QUIC_APPLICATION_ERROR',
+      errorCode: 0x42,
+      application: true,
+      remote: true,
+      kind: 'peer',
+    });
     expect(await streamError).to.equal(err);
     expect(s.destroyed).to.equal(true);
   });
@@ -100,7 +106,7 @@ describe('net: lifecycle over loopback', function () {
       (e: unknown) => e,
     );
     expect(err).to.be.instanceOf(QuicSessionError);
-    expect(err).to.include({ code: 0x7, application: true, remote: true, kind: 'peer' });
+    expect(err).to.include({ errorCode: 0x7, application: true, remote: true, kind: 'peer' });
     expect(await streamError).to.equal(err);
     await srv.closed;
   });

@@ -274,7 +274,7 @@ describe('net: QUIC over loopback UDP (public API)', function () {
     expect((await echoOnce(session, Buffer.from('x'))).toString()).to.equal('x');
     session.destroy(new Error('bye'), 42);
     const err = (await closed) as { code: number; application: boolean; remote: boolean };
-    expect(err).to.include({ code: 42, application: true, remote: true });
+    expect(err).to.include({ errorCode: 42, application: true, remote: true });
     await session.closed.then(
       () => expect.fail('closed must reject for destroy(error)'),
       (e: Error) => expect(e.message).to.equal('bye'),

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { GROUPS, type GroupName } from '../crypto/groups.js';
 import {
   listen,
+  QuicSessionError,
   selfSignedCertificate,
   serveHttp3,
   type Http3Request,
@@ -260,17 +261,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   function closedLine(s: QuicSession, peer: string, err: Error | null): void {
     const st = s.stats;
-    const code = (err as { code?: number } | null)?.code;
-    // HTTP/3 ends a connection with the application code H3_NO_ERROR (RFC 9114 §8.1).
-    const e = code === 0x100 && s.handshake?.alpn === 'h3' ? null : err;
+    // (HTTP/3's H3_NO_ERROR close settles `closed` without an error: it is clean.)
+    const e = err instanceof QuicSessionError ? err : null;
     say(
-      `session ${peer} closed ${e ? `with error: ${e.message}` : 'cleanly'}, ` +
+      `session ${peer} closed ${err ? `with error: ${err.message}` : 'cleanly'}, ` +
         `${st.bytesSent} bytes sent, ${st.packetsLost} lost, ${st.keyUpdates} key updates`,
       {
         event: 'session-closed',
         remote: s.remoteAddress,
-        error: e ? e.message : null,
-        code: code ?? null,
+        error: err ? err.message : null,
+        code: e ? e.errorCode : null,
+        errorName: e ? e.code : null,
         keyUpdates: st.keyUpdates,
         bytesSent: st.bytesSent,
         packetsLost: st.packetsLost,

@@ -5,6 +5,8 @@
 // service() afterwards, which turns connection events into API events.
 import { EventEmitter } from 'node:events';
 
+import { CRYPTO_ERROR, transportErrorName } from '../quic/errors.js';
+import { alertName } from '../tls/alerts.js';
 import type {
   Address,
   CloseInfo,
@@ -32,19 +34,65 @@ export interface HandshakeSummary {
 /** Why a session ended: how the connection closed (see CloseKind), or `handshake-timeout`. */
 export type SessionCloseKind = CloseKind | 'handshake-timeout';
 
-/** Why a session closed with an error (a transport or application CONNECTION_CLOSE, or a
- * local failure such as a handshake timeout). */
+/**
+ * Why a session closed with an error (a transport or application CONNECTION_CLOSE, or a local
+ * failure such as a handshake timeout). `code` is a Node-style string to act on:
+ * `ERR_QUIC_HANDSHAKE_TIMEOUT`, `ERR_QUIC_IDLE_TIMEOUT`, `ERR_QUIC_STATELESS_RESET`,
+ * `ERR_QUIC_VERSION_NEGOTIATION`, `ERR_QUIC_TLS_<ALERT>` (a TLS alert, RFC 9001 §4.8),
+ * `ERR_QUIC_TRANSPORT_<NAME>` (RFC 9000 §20.1) or `ERR_QUIC_APPLICATION_ERROR`; `errorCode` is
+ * the number on the wire, `address` the peer's.
+ */
 export class QuicSessionError extends Error {
+  readonly code: string;
+  readonly errorCode: number;
+  readonly application: boolean;
+  readonly remote: boolean;
+  readonly kind: SessionCloseKind;
+  readonly address: Address | undefined;
+
   constructor(
     message: string,
-    readonly code: number,
-    readonly application: boolean,
-    readonly remote: boolean,
-    readonly kind: SessionCloseKind,
+    o: {
+      errorCode: number;
+      application: boolean;
+      remote: boolean;
+      kind: SessionCloseKind;
+      address?: Address;
+    },
   ) {
-    super(message);
+    const peer = o.address ? ` (peer ${formatAddress(o.address)})` : '';
+    super(message + peer);
     this.name = 'QuicSessionError';
+    this.code = errorCodeName(o);
+    this.errorCode = o.errorCode;
+    this.application = o.application;
+    this.remote = o.remote;
+    this.kind = o.kind;
+    this.address = o.address;
   }
+}
+
+function formatAddress(a: Address): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function errorCodeName(o: { errorCode: number; application: boolean; kind: SessionCloseKind }) {
+  switch (o.kind) {
+    case 'handshake-timeout':
+      return 'ERR_QUIC_HANDSHAKE_TIMEOUT';
+    case 'idle':
+      return 'ERR_QUIC_IDLE_TIMEOUT';
+    case 'stateless-reset':
+      return 'ERR_QUIC_STATELESS_RESET';
+    case 'version-negotiation':
+      return 'ERR_QUIC_VERSION_NEGOTIATION';
+  }
+  if (o.application) return 'ERR_QUIC_APPLICATION_ERROR';
+  const c = o.errorCode;
+  if (c >= CRYPTO_ERROR && c <= CRYPTO_ERROR + 0xff)
+    return `ERR_QUIC_TLS_${alertName(c - CRYPTO_ERROR).toUpperCase()}`;
+  const name = transportErrorName(c);
+  return /^[A-Z_]+$/.test(name) ? `ERR_QUIC_TRANSPORT_${name}` : 'ERR_QUIC_TRANSPORT_ERROR';
 }
 
 /** A close that is not an error: NO_ERROR in the transport's space, the application
@@ -55,13 +103,14 @@ function cleanClose(e: CloseInfo, applicationNoError: number): boolean {
   return e.code === (e.application ? applicationNoError : 0);
 }
 
-function sessionError(e: CloseInfo): QuicSessionError {
+function sessionError(e: CloseInfo, address: Address): QuicSessionError {
   const space = e.application ? 'application' : 'transport';
   const message =
     e.kind === 'local' || e.kind === 'peer' || e.kind === 'error'
       ? `${e.remote ? 'peer' : 'local'} closed: ${e.reason} (${space} error 0x${e.code.toString(16)})`
       : e.reason;
-  return new QuicSessionError(message, e.code, e.application, e.remote, e.kind);
+  const { application, remote, kind } = e;
+  return new QuicSessionError(message, { errorCode: e.code, application, remote, kind, address });
 }
 
 /** What the session needs from its endpoint. */
@@ -315,7 +364,13 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
    * `opened` rejects with a 'handshake-timeout' QuicSessionError saying `why`. */
   abandonHandshake(why: string): void {
     if (this.summary || this.finished) return;
-    this.closeError = new QuicSessionError(why, 0, false, false, 'handshake-timeout');
+    this.closeError = new QuicSessionError(why, {
+      errorCode: 0,
+      application: false,
+      remote: false,
+      kind: 'handshake-timeout',
+      address: this.remoteAddress,
+    });
     this.finish();
   }
 
@@ -388,7 +443,7 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
           const e = ev.error;
           this.closeCode = e.code;
           if (!this.closeError && !cleanClose(e, this.applicationNoError))
-            this.closeError = sessionError(e);
+            this.closeError = sessionError(e, this.remoteAddress);
           this.settle();
           break;
         }
@@ -421,7 +476,13 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     if (this.summary === undefined)
       this.rejectOpened(
         this.closeError ??
-          new QuicSessionError('closed during handshake', 0, false, false, 'local'),
+          new QuicSessionError('closed during handshake', {
+            errorCode: 0,
+            application: false,
+            remote: false,
+            kind: 'local',
+            address: this.remoteAddress,
+          }),
       );
     const streams = this.streams;
     this.streams = undefined;
