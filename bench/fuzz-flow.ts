@@ -104,6 +104,9 @@ export class Flow {
   /** The CRYPTO frames of the client's Initial packets (its ClientHello). */
   readonly helloFrames: Frame[] = [];
   serverCid!: Buffer;
+  /** Every CID the server issued (NEW_CONNECTION_ID, §5.1.1): a fuzzed RETIRE_CONNECTION_ID
+   * may have retired the first one. */
+  readonly serverCids: Buffer[] = [];
   clientCid!: Buffer;
   version!: number;
   suite!: CipherSuiteName;
@@ -120,6 +123,9 @@ export class Flow {
   nextBidi = 400;
   nextUni = 402;
   sent = 0;
+  /** Sends not yet handed to the kernel: the socket closes after them. */
+  private pending = 0;
+  private destroyed = false;
   /** Set when the server closed (CONNECTION_CLOSE seen). */
   closed = false;
 
@@ -194,6 +200,7 @@ export class Flow {
     this.suite = hs.cipher as CipherSuiteName;
     this.version = hs.version;
     this.serverCid = Buffer.from(session.conn.dcid);
+    this.serverCids.push(this.serverCid);
     this.clientCid = Buffer.from(session.conn.localConnectionIds()[0]!);
     const first = this.real[0]!;
     const odcid = first.subarray(6, 6 + first[5]!);
@@ -236,7 +243,9 @@ export class Flow {
       if (p.packetNumber >= 0 && space in this.serverLargest)
         this.serverLargest[space] = Math.max(this.serverLargest[space], p.packetNumber);
       for (const fr of p.frames ?? [])
-        if (fr.type === 'connection_close' && !this.closed) {
+        if (fr.type === 'new_connection_id' && this.serverCids.length < 64)
+          this.serverCids.push(Buffer.from(fr.connectionId));
+        else if (fr.type === 'connection_close' && !this.closed) {
           this.closed = true;
           const kind = fr.application ? 'application' : 'transport';
           this.o.onClose(`${kind} 0x${fr.errorCode.toString(16)}`);
@@ -262,14 +271,23 @@ export class Flow {
   /** Sends `d` from the real client's address. */
   send(d: Uint8Array): void {
     this.sent++;
-    this.upstream.send(d, this.o.serverPort, '127.0.0.1');
+    this.pending++;
+    this.upstream.send(d, this.o.serverPort, '127.0.0.1', () => {
+      if (--this.pending === 0 && this.destroyed) this.closeSockets();
+    });
   }
 
+  /** Forgets the keys; the sockets close once the datagrams already sent are out. */
   destroy(): void {
     this.attached = false;
+    this.destroyed = true;
     for (const k of [...this.tx.values(), ...this.rx.values()]) k.destroy();
     this.tx.clear();
     this.rx.clear();
+    if (this.pending === 0) this.closeSockets();
+  }
+
+  private closeSockets(): void {
     for (const s of [this.front, this.upstream])
       try {
         s.close();

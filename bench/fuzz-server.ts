@@ -66,6 +66,14 @@ export interface FuzzServerResult {
   ok: boolean;
 }
 
+const NO_ERROR_CLOSE: Frame = {
+  type: 'connection_close',
+  application: false,
+  errorCode: 0,
+  frameType: 0,
+  reason: new Uint8Array(0),
+};
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function fuzzServer(o: FuzzServerOptions): Promise<FuzzServerResult> {
@@ -119,22 +127,8 @@ export async function fuzzServer(o: FuzzServerOptions): Promise<FuzzServerResult
   /** Ends a flow: a forged CONNECTION_CLOSE (NO_ERROR) lets the server free it at once. */
   const retire = (f: Flow) => {
     if (!f.closed)
-      f.send(
-        f.forge([
-          {
-            type: '1rtt',
-            frames: [
-              {
-                type: 'connection_close',
-                application: false,
-                errorCode: 0,
-                frameType: 0,
-                reason: new Uint8Array(0),
-              },
-            ],
-          },
-        ]),
-      );
+      for (const dcid of f.serverCids)
+        f.send(f.forge([{ type: '1rtt', dcid, frames: [NO_ERROR_CLOSE] }]));
     f.destroy();
   };
 

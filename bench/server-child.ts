@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { startServer } from '../lib/cli/server.js';
-import { serveHttp3, type QuicEndpoint } from '../lib/index.js';
+import { serveHttp3, type QuicEndpoint, type QuicSession } from '../lib/index.js';
 import { selfSignedCertificate } from '../lib/net/self-signed.js';
 
 export type ServeMode = 'echo' | 'h3' | 'www';
@@ -29,6 +29,8 @@ export interface ServerStats {
   internalErrors: number;
   /** The first internal error stacks (at most 5). */
   internalStacks: string[];
+  /** Sessions of the echo and www servers still open: state and peer (at most 10). */
+  open: string[];
 }
 
 /** The files the www server holds: name -> size. */
@@ -73,7 +75,19 @@ async function main(): Promise<void> {
   const keyFile = join(dir, 'key.pem');
   writeFileSync(certFile, cert);
   writeFileSync(keyFile, key);
-  const files = { host: '127.0.0.1', port: 0, cert: certFile, key: keyFile, earlyData: true };
+  const seen = new Set<QuicSession>();
+  const onsession = (session: QuicSession) => {
+    seen.add(session);
+    session.once('close', () => seen.delete(session));
+  };
+  const files = {
+    host: '127.0.0.1',
+    port: 0,
+    cert: certFile,
+    key: keyFile,
+    earlyData: true,
+    onsession,
+  };
   for (const [name, size] of Object.entries(WWW_FILES))
     writeFileSync(join(www, name), Buffer.alloc(size, name.length));
   const endpoints: QuicEndpoint[] = [];
@@ -118,6 +132,10 @@ async function main(): Promise<void> {
         sessions: endpoints.reduce((n, e) => n + e.sessionCount, 0),
         internalErrors,
         internalStacks,
+        open: [...seen].slice(0, 10).map((x) => {
+          const a = x.remoteAddress;
+          return `${x.conn.state} ${a.address}:${a.port} handshake ${x.handshake ? 'done' : 'not done'}`;
+        }),
       };
       send({ stats });
     } else if (msg.cmd === 'exit') {
