@@ -26,6 +26,8 @@ export interface ForgedPacket {
   frames: Frame[];
   /** Default: the flow's server CID. */
   dcid?: Uint8Array;
+  /** Initial packets: a Retry or NEW_TOKEN token. */
+  token?: Uint8Array;
   /** Initial packets of a new connection: their own key. */
   key?: PacketKey;
   packetNumber?: number;
@@ -67,6 +69,7 @@ export function sealDatagram(
         version,
         dcid: p.dcid,
         scid,
+        token: p.token,
         packetNumber: p.packetNumber,
         largestAcked: -1,
         keyIndex: b.keyIndex(p.key),

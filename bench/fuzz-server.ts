@@ -19,18 +19,17 @@
 // Prints a table and one JSON line, then "1 passed, 0 failed" (or "0 passed, 1 failed"); the
 // exit status is non-zero on a crash, an internal error or a dead server.
 import fc from 'fast-check';
-import type { Socket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { PacketKey, initialSecrets } from '../lib/crypto/packet.js';
 import type { Frame } from '../lib/quic/frames.js';
 import { prng } from '../scripts/interop/relay.js';
 import { frame } from '../test/support/wire-arbitraries.js';
-import { Flow, bindLoopback, sealDatagram, type ForgedPacket } from './fuzz-flow.js';
+import { Flow, type ForgedPacket } from './fuzz-flow.js';
+import { Hellos } from './fuzz-hello.js';
 import { Mutator } from './fuzz-mutate.js';
 import { SERVE_MODES, type ServeMode, type ServerStats } from './server-child.js';
 import { startServerProcess } from './server-process.js';
@@ -50,6 +49,8 @@ export interface FuzzServerResult {
   seed: number;
   datagrams: number;
   byKind: Record<string, number>;
+  /** Initials of new connections sent again with the token of the server's Retry. */
+  helloRetries: number;
   /** Real connections fuzzed (handshakes run to capture keys). */
   connections: number;
   /** Closes the server sent on fuzzed connections, by code. */
@@ -62,6 +63,8 @@ export interface FuzzServerResult {
   aliveError?: string;
   rss: { start: number; peak: number; after: number };
   sessionsAfter: number;
+  /** The server endpoint's counters at the end (accepted, dropped, refusals, ...). */
+  endpoint: Record<string, number>;
   seconds: number;
   ok: boolean;
 }
@@ -152,84 +155,63 @@ export async function fuzzServer(o: FuzzServerOptions): Promise<FuzzServerResult
     return out;
   };
 
-  // New connections come from other addresses (127.0.1.x: another IPv4 /24), so their
-  // half-open handshakes do not use up the admission limits of the fuzzed clients' address.
-  const strangers = await Promise.all([1, 2, 3, 4].map((i) => bindLoopback(`127.0.1.${i}`)));
+  const hellos = await Hellos.open(port, m, (c) => (closes[c] = (closes[c] ?? 0) + 1));
 
-  /** The real ClientHello on a new connection (new DCID, its own Initial keys), mutated. */
-  const hello = (f: Flow): Buffer[] => {
-    const dcid = m.bytes(8 + m.int(13));
-    const key = PacketKey.fromSecret(
-      'TLS_AES_128_GCM_SHA256',
-      initialSecrets(f.version, dcid).client,
-      f.version,
-    );
-    const crypto = f.helloFrames.map((fr) => (m.chance(0.5) ? m.mutateFrame(fr) : fr));
-    const scid = m.bytes(m.int(21));
-    const out = crypto.map((fr, i) =>
-      sealDatagram(
-        [{ type: 'initial', frames: [fr], dcid, key, packetNumber: i }],
-        f.version,
-        scid,
-        true,
-      ),
-    );
-    key.destroy();
-    return out;
-  };
-
-  const next = (f: Flow): { kind: string; data: Buffer[]; from?: Socket } => {
+  /** Sends one datagram, or a new connection's Initials, on `f`: returns the kind and count. */
+  const next = (f: Flow, room: number): [kind: string, count: number] => {
     const r = m.random();
-    if (r < 0.4) return { kind: 'frames', data: [f.forge([{ type: '1rtt', frames: frames(f) }])] };
-    if (r < 0.48) {
+    let d: Buffer;
+    let kind: string;
+    if (r < 0.05 && f.helloFrames.length && f.helloFrames.length <= room)
+      return ['hello', hellos.send(f.helloFrames, f.version)];
+    if (r < 0.45) {
+      kind = 'frames';
+      d = f.forge([{ type: '1rtt', frames: frames(f) }]);
+    } else if (r < 0.53) {
+      // Initial or Handshake packets on the live connection (whose keys for them the server
+      // has discarded: RFC 9001 §4.9), alone or coalesced with a 1-RTT packet.
+      kind = 'spaces';
       const space = m.chance(0.5) ? 'initial' : 'handshake';
-      const packets: ForgedPacket[] = [
-        {
-          type: space,
-          frames: [m.mutateFrame(m.pick(f.helloFrames.length ? f.helloFrames : pool))],
-        },
-      ];
+      const fr = m.mutateFrame(m.pick(f.helloFrames.length ? f.helloFrames : pool));
+      const packets: ForgedPacket[] = [{ type: space, frames: [fr] }];
       if (m.chance(0.5)) packets.push({ type: '1rtt', frames: frames(f) });
-      return { kind: 'spaces', data: [f.forge(packets)] };
+      d = f.forge(packets);
+    } else {
+      kind = 'bytes';
+      const base = m.chance(0.5)
+        ? m.pick(f.real)
+        : f.forge([{ type: '1rtt', frames: m.chance(0.5) ? frames(f) : [m.pick(f.realFrames)] }]);
+      const others = [...f.real, f.forge([{ type: '1rtt', frames: frames(f) }])];
+      d = m.mutateDatagram(base, others, f.serverCid.length);
     }
-    if (r < 0.53 && f.helloFrames.length)
-      return { kind: 'hello', data: hello(f), from: m.pick(strangers) };
-    const base = m.chance(0.5)
-      ? m.pick(f.real)
-      : f.forge([{ type: '1rtt', frames: m.chance(0.5) ? frames(f) : [m.pick(f.realFrames)] }]);
-    const others = [...f.real, f.forge([{ type: '1rtt', frames: frames(f) }])];
-    return { kind: 'bytes', data: [m.mutateDatagram(base, others, f.serverCid.length)] };
+    f.send(d);
+    return [kind, 1];
   };
 
   let sent = 0;
   let crash: string | undefined;
   const flows: Flow[] = [];
   try {
-    while (sent < o.datagrams && !server.exit) {
+    for (let step = 1; sent < o.datagrams && !server.exit; step++) {
       while (flows.length < nFlows) flows.push(await openFlow());
       const i = m.int(flows.length);
       const f = flows[i]!;
-      const { kind, data, from } = next(f);
-      for (const d of data) {
-        if (sent >= o.datagrams) break;
-        if (from) from.send(d, port, '127.0.0.1');
-        else f.send(d);
-        sent++;
-        byKind[kind]!++;
-      }
+      const [kind, count] = next(f, o.datagrams - sent);
+      sent += count;
+      byKind[kind]! += count;
       if (f.sent >= perFlow || (f.closed && f.sent % 64 === 0)) {
         retire(f);
         flows.splice(i, 1);
       }
       // Let the server keep up (its answer comes after the datagrams queued before it).
-      if (sent % 256 === 0) last = await server.stats();
-      else if (sent % 32 === 0) await new Promise((r) => setImmediate(r));
+      if (step % 256 === 0) last = await server.stats();
+      else if (step % 32 === 0) await new Promise((r) => setImmediate(r));
     }
   } catch (e) {
     if (!server.exit) crash = `fuzzer: ${(e as Error).stack ?? e}`;
   }
   for (const f of flows.splice(0)) retire(f);
-  for (const s of strangers) s.close();
+  hellos.close();
 
   // A fresh legitimate client (after the half-open mutated handshakes expired).
   let alive = false;
@@ -266,6 +248,7 @@ export async function fuzzServer(o: FuzzServerOptions): Promise<FuzzServerResult
     seed,
     datagrams: sent,
     byKind,
+    helloRetries: hellos.retried,
     connections,
     closes,
     crashed: crash !== undefined,
@@ -276,6 +259,7 @@ export async function fuzzServer(o: FuzzServerOptions): Promise<FuzzServerResult
     aliveError,
     rss: { start: start.rss, peak: after.peakRss, after: after.rss },
     sessionsAfter,
+    endpoint: after.endpoint,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
     ok: false,
   };
@@ -295,6 +279,7 @@ function printTable(r: FuzzServerResult): void {
         .map(([k, v]) => `${k} ${v}`)
         .join(', '),
     ],
+    ['hello Initials resent after Retry', String(r.helloRetries)],
     ['connections fuzzed', String(r.connections)],
     [
       'server closes seen',
@@ -310,6 +295,13 @@ function printTable(r: FuzzServerResult): void {
       `${mb(r.rss.start)} / ${mb(r.rss.peak)} / ${mb(r.rss.after)}`,
     ],
     ['server sessions after', String(r.sessionsAfter)],
+    [
+      'server endpoint counters',
+      Object.entries(r.endpoint)
+        .filter(([, v]) => v > 0)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', '),
+    ],
   ];
   for (const [k, v] of rows) console.log(`${k.padEnd(32)} ${v}`);
   if (r.crash) console.log(`\ncrash:\n${r.crash}`);

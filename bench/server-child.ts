@@ -37,6 +37,8 @@ export interface ServerStats {
   internalErrors: number;
   /** The first internal error stacks (at most 5). */
   internalStacks: string[];
+  /** The endpoints' counters (endpoint.stats), summed. */
+  endpoint: Record<string, number>;
   /** Sessions of the echo and www servers still open: state and peer (at most 10). */
   open: string[];
 }
@@ -68,6 +70,13 @@ function exchangeHandler(req: Http3Request, res: Http3Response): void {
     res.writeHead(200, { 'x-upload-sha256': hash.digest('hex'), 'content-length': n });
     res.end(patternBytes(seed, n));
   });
+}
+
+function endpointStats(endpoints: readonly QuicEndpoint[]): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const e of endpoints)
+    for (const [k, v] of Object.entries(e.stats)) sum[k] = (sum[k] ?? 0) + v;
+  return sum;
 }
 
 async function main(): Promise<void> {
@@ -155,6 +164,7 @@ async function main(): Promise<void> {
         sessions: endpoints.reduce((n, e) => n + e.sessionCount, 0),
         internalErrors,
         internalStacks,
+        endpoint: endpointStats(endpoints),
         open: [...seen].slice(0, 10).map((x) => {
           const a = x.remoteAddress;
           return `${x.conn.state} ${a.address}:${a.port} handshake ${x.handshake ? 'done' : 'not done'}`;
