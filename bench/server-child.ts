@@ -152,6 +152,8 @@ async function main(): Promise<void> {
     ports[mode] = endpoint.address.port;
   }
 
+  // The parent went away (killed, crashed): do not outlive it.
+  process.on('disconnect', () => process.exit(0));
   process.on('message', (msg: { cmd: string; gc?: boolean }) => {
     if (msg.cmd === 'stats') {
       if (msg.gc) globalThis.gc?.();
