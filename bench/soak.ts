@@ -146,6 +146,8 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     r.bytes.down += got.length;
   };
 
+  const usedTickets = new WeakSet<SessionTicket>();
+
   /** Starts a key update; false while the handshake is not yet confirmed (the session says
    * so with a RangeError) or the previous update is not yet acknowledged. */
   const keyUpdate = (session: QuicSession): boolean => {
@@ -168,6 +170,9 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     const h3 = rnd() < 0.5;
     const kind = h3 ? 'h3' : 'echo';
     const ticket = rnd() < 0.33 ? tickets[kind] : undefined;
+    // A ticket is single-use for 0-RTT (RFC 8446 §8): a reused one has its early data refused.
+    const reused = ticket !== undefined && usedTickets.has(ticket);
+    if (ticket) usedTickets.add(ticket);
     const early = ticket !== undefined && rnd() < 0.7;
     const opts = {
       ...common,
@@ -184,6 +189,7 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
     if (ticket) r.resumed++;
     if (early) r.earlyData++;
     let session: QuicSession | undefined;
+    const started = performance.now();
     try {
       if (h3) {
         const c = await connectHttp3(`127.0.0.1:${port}`, opts);
@@ -206,7 +212,11 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
         await session.close();
       }
     } catch (e) {
-      fail(`${kind}${ticket ? (early ? ' 0-RTT' : ' resumed') : ''}: ${(e as Error).message}`);
+      const how = ticket
+        ? (early ? ' 0-RTT' : ' resumed') + (reused ? ' (ticket reused)' : '')
+        : '';
+      const t = ((performance.now() - started) / 1000).toFixed(1);
+      fail(`${kind}${how} after ${t} s: ${(e as Error).message}`);
       session?.destroy();
     }
   };
