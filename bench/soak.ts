@@ -179,7 +179,6 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
       endpoint,
       session: ticket,
       earlyData: early,
-      handshakeTimeout: 20_000,
     };
     const port = h3 ? h3Relay.port : echoRelay.port;
     const n = 1 + Math.floor(rnd() * 5);
