@@ -116,6 +116,66 @@ describe('quic connection: resumption and 0-RTT', () => {
     expect(r.l.client.handshake!.earlyDataAccepted).to.equal(true);
   });
 
+  it("the server's ServerHello lost while 0.5-RTT data fills its window: the probe resends it", () => {
+    // RFC 9002 §6.2.4: the lost Initial CRYPTO data waits behind a congestion window full of
+    // 1-RTT data the client cannot read yet; the PTO probe (in the Handshake space, where
+    // packets are in flight) must bring it along, or the handshake never completes.
+    const session = ticket();
+    const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });
+    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
+    const l = new Link(c, server(true, 1000));
+    let dropped = false;
+    l.tap = (d) => {
+      const packets = splitDatagram(d.data, 8).packets;
+      if (!d.toServer && !dropped && packets.some((p) => p.type === 'initial')) {
+        dropped = true; // the server's first Initial: the start of its ServerHello
+        return null;
+      }
+      return d.data;
+    };
+    const sid = l.client.openStream(true)!;
+    l.client.write(sid, Buffer.from('GET /big\n'), true);
+    const reply = Buffer.alloc(400_000, 0x62);
+    let answered = false;
+    l.onEvent = (side, ev) => {
+      if (side !== 'server' || ev.type !== 'readable' || answered) return;
+      while (l.server!.read(ev.streamId));
+      answered = true; // answered in 0.5-RTT, before the handshake completes
+      l.server!.write(ev.streamId, reply, true);
+    };
+    expect(
+      l.run(() => established(l), 5000),
+      'handshake completes',
+    ).to.equal(true);
+    expect(dropped).to.equal(true);
+    expect(answered).to.equal(true);
+  });
+
+  it("the client's first Initial lost behind a window of 0-RTT data: it is sent again", () => {
+    // The lost part of the ClientHello waits behind 0-RTT packets the server cannot
+    // acknowledge before it has the whole ClientHello (RFC 9002 §7.3.2: one packet may go).
+    const session = ticket();
+    const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });
+    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
+    const l = new Link(c, server(true, 1000));
+    let dropped = false;
+    l.tap = (d) => {
+      if (d.toServer && !dropped) {
+        dropped = true; // the client's first datagram: the start of its ClientHello
+        return null;
+      }
+      return d.data;
+    };
+    const sid = l.client.openStream(true)!;
+    const request = Buffer.alloc(30_000, 0x61); // more 0-RTT than the initial window holds
+    expect(l.client.write(sid, request, true)).to.equal(request.length);
+    expect(
+      l.run(() => established(l), 5000),
+      'handshake completes',
+    ).to.equal(true);
+    expect(dropped).to.equal(true);
+  });
+
   it('a server bound by the amplification limit with 0-RTT to acknowledge waits quietly', () => {
     const session = ticket();
     const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });

@@ -240,7 +240,13 @@ export class Packetizer {
     const ackWanted =
       !zeroRtt && (sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately));
     const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
-    const mayElicit = ccOk || probe;
+    // Only application data waits for the congestion window. Initial and Handshake packets
+    // count in flight (RFC 9002 §7), but their CRYPTO data, small and bounded by the
+    // anti-amplification limit, must not wait behind 0-RTT or 0.5-RTT data the peer cannot
+    // acknowledge before it has that CRYPTO data: with no PTO armed for application data
+    // before the handshake is confirmed (§6.2.1), a lost ClientHello or ServerHello part
+    // would never be sent again.
+    const mayElicit = ccOk || probe || space !== App;
     if (!ackWanted && !(hasData && mayElicit) && !probe) return null;
     // RFC 9000 §21.4: now and then a number goes unused, to expose optimistic ACKs.
     if (space === App && this.src.pnSkip.skipNext()) this.src.ld.skipPacketNumber(App, sp.nextPn++);
