@@ -41,7 +41,7 @@ export interface EndpointOptions {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256). */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
-   * 3000); then it is discarded and the session's `opened` rejects ('handshake-timeout'). */
+   * 8000); then it is discarded and the session's `opened` rejects ('handshake-timeout'). */
   halfOpenTimeout?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;

@@ -56,7 +56,7 @@ export interface ListenOptions extends CommonOptions {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256). */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
-   * 3000: a few PTOs); then it is discarded. */
+   * 8000: three PTO backoffs and a margin); then it is discarded. */
   halfOpenTimeout?: number;
   /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets). */
   ticketKeys?: TicketKeys | false;

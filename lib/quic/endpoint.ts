@@ -46,7 +46,7 @@ export interface EndpointConfig {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256); more are dropped. */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a server handshake may stay half-open, before the client's first Handshake
-   * packet (default 3000); then its state is discarded. */
+   * packet (default 8000); then its state is discarded. */
   halfOpenTimeout?: number;
   stateless?: StatelessOptions;
   /** Randomness for the stateless logic and for connections whose config has none (default
@@ -176,7 +176,7 @@ export class Endpoint {
         256,
         1,
       ),
-      halfOpenTimeout: intIn(config.halfOpenTimeout, 'halfOpenTimeout', 3000, 1),
+      halfOpenTimeout: intIn(config.halfOpenTimeout, 'halfOpenTimeout', 8000, 1),
     });
     this.random = randomSource(config.random, 'config.random');
     const stateless = config.server
