@@ -39,17 +39,21 @@ describe('quic connection: resumption and 0-RTT', () => {
     return (ev as { ticket: SessionTicket }).ticket;
   }
 
+  /** A client resuming with 0-RTT, one second (wall clock) after its ticket was issued. */
+  function resumedLink(earlyData = true, qlog?: (e: QlogEvent) => void): Link {
+    const c = clientConfig({ qlog, wallClockOffset: WALL_CLOCK + 1000 });
+    c.tls = { ...c.tls, session: ticket(), earlyData: true } as ConnectionConfig['tls'];
+    return new Link(c, server(earlyData, 1000));
+  }
+
   /** Resumes with 0-RTT: the client writes a request before the handshake completes. */
   function resume(
     earlyData: boolean,
     dropClientFinished = false,
     request = Buffer.from('GET /early\n'),
   ) {
-    const session = ticket();
     const qlog: QlogEvent[] = [];
-    const c = clientConfig({ qlog: (e) => qlog.push(e), wallClockOffset: WALL_CLOCK + 1000 });
-    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
-    const l = new Link(c, server(earlyData, 1000));
+    const l = resumedLink(earlyData, (e) => qlog.push(e));
     let dropped = false;
     if (dropClientFinished) {
       // Lose the first client datagram carrying a Handshake packet (its Finished).
@@ -117,13 +121,10 @@ describe('quic connection: resumption and 0-RTT', () => {
   });
 
   it("the server's ServerHello lost while 0.5-RTT data fills its window: the probe resends it", () => {
-    // RFC 9002 §6.2.4: the lost Initial CRYPTO data waits behind a congestion window full of
-    // 1-RTT data the client cannot read yet; the PTO probe (in the Handshake space, where
-    // packets are in flight) must bring it along, or the handshake never completes.
-    const session = ticket();
-    const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });
-    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
-    const l = new Link(c, server(true, 1000));
+    // The lost Initial CRYPTO data must not wait behind a congestion window full of 1-RTT data
+    // the client cannot read yet (no PTO is armed for it): Initial and Handshake packets do not
+    // wait for the window.
+    const l = resumedLink();
     let dropped = false;
     l.tap = (d) => {
       const packets = splitDatagram(d.data, 8).packets;
@@ -152,12 +153,9 @@ describe('quic connection: resumption and 0-RTT', () => {
   });
 
   it("the client's first Initial lost behind a window of 0-RTT data: it is sent again", () => {
-    // The lost part of the ClientHello waits behind 0-RTT packets the server cannot
-    // acknowledge before it has the whole ClientHello (RFC 9002 §7.3.2: one packet may go).
-    const session = ticket();
-    const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });
-    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
-    const l = new Link(c, server(true, 1000));
+    // The lost part of the ClientHello must not wait behind 0-RTT packets the server cannot
+    // acknowledge before it has the whole ClientHello.
+    const l = resumedLink();
     let dropped = false;
     l.tap = (d) => {
       if (d.toServer && !dropped) {
@@ -177,10 +175,7 @@ describe('quic connection: resumption and 0-RTT', () => {
   });
 
   it('a server bound by the amplification limit with 0-RTT to acknowledge waits quietly', () => {
-    const session = ticket();
-    const c = clientConfig({ wallClockOffset: WALL_CLOCK + 1000 });
-    c.tls = { ...c.tls, session, earlyData: true } as ConnectionConfig['tls'];
-    const l = new Link(c, server(true, 1000));
+    const l = resumedLink();
     l.client.write(l.client.openStream(true)!, Buffer.alloc(3000, 1), true);
     // Only the client's first three datagrams (ClientHello + 0-RTT) ever arrive.
     let n = 0;

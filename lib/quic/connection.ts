@@ -100,6 +100,9 @@ function sharedBuilder(maxDatagramSize: number): PacketBuilder {
   return b;
 }
 
+/** receive()'s one-datagram list (empty between calls). */
+const single: Uint8Array[] = [];
+
 /** Receive batches for onDatagrams() (a pool: replayed packets nest a second batch). */
 const batches: ReceiveBatch[] = [];
 type BatchKey = { key: PacketKey; largestPn: number; expectedKeyPhase: number };
@@ -516,7 +519,14 @@ export class Connection implements PacketizerHost {
 
   /** Processes one datagram from the network. Never throws for any datagram content. */
   receive(datagram: Uint8Array, remote: Address, now: number): void {
-    this.receiveBatch([datagram], remote, now);
+    // One list for every call (no allocation per datagram); a nested call gets its own.
+    const list = single[0] === undefined ? single : [];
+    list[0] = datagram;
+    try {
+      this.receiveBatch(list, remote, now);
+    } finally {
+      list.length = 0; // the datagram is not kept reachable from here
+    }
   }
 
   /**
