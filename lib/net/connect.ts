@@ -49,6 +49,7 @@ export async function connect(
       host: family === 'IPv6' ? '::' : '0.0.0.0',
       handshakeTimeout,
       qlogDir,
+      io: options.io,
     }));
   let session: QuicSession;
   try {

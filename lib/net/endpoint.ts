@@ -46,7 +46,12 @@ export interface EndpointOptions {
   /** Directory for per-connection qlog files. */
   qlogDir?: string;
   stateless?: StatelessOptions;
+  /** UDP I/O (default 'auto'; see CommonOptions.io). */
+  io?: IoMode;
 }
+
+const IO_MODES = ['auto', 'native', 'dgram'] as const;
+export type IoMode = (typeof IO_MODES)[number];
 
 const MAX_SEND_QUEUE = 4096;
 /** Datagrams a connection writes per batch, and the slab they go to (48 of up to 2,730 bytes;
@@ -158,6 +163,8 @@ export class QuicEndpoint extends EventEmitter {
         typeof server.onsession !== 'function')
     )
       throw new TypeError('server must be { config, onsession } functions');
+    if (options.io !== undefined && !IO_MODES.includes(options.io))
+      throw new TypeError(`io must be one of ${IO_MODES.join(', ')}`);
     const owner: CheckedOptions['owner'] = {};
     const core = new Endpoint({
       server:

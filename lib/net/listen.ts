@@ -58,6 +58,7 @@ export async function listen(
     maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
     halfOpenTimeout: options.halfOpenTimeout,
     qlogDir,
+    io: options.io,
     stateless:
       options.statelessResetKey === undefined ? undefined : { resetKey: options.statelessResetKey },
   });

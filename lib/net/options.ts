@@ -6,7 +6,7 @@ import type { TransportParameters } from '../quic/transport-params.js';
 import type { PemInput } from '../tls/certificates.js';
 import type { SessionTicket, TicketKeys } from '../tls/session-ticket.js';
 import { keylogWriter } from './diagnostics.js';
-import { checkHandshakeTimeout, type QuicEndpoint } from './endpoint.js';
+import { checkHandshakeTimeout, type IoMode, type QuicEndpoint } from './endpoint.js';
 
 /** Options shared by listen() and connect() (node:quic / node:tls names). */
 export interface CommonOptions {
@@ -31,6 +31,9 @@ export interface CommonOptions {
   handshakeTimeout?: number;
   /** Aborting closes the endpoint (listen) or destroys the session (connect). */
   signal?: AbortSignal;
+  /** UDP I/O: 'native' (the addon's batched socket: recvmmsg/GRO, sendmmsg/GSO; Linux),
+   * 'dgram' (node:dgram), 'auto' (default: native where available). */
+  io?: IoMode;
 }
 
 export interface ListenOptions extends CommonOptions {
