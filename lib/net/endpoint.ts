@@ -1,21 +1,29 @@
-// QuicEndpoint: one node:dgram socket (IPv4 or IPv6) carrying any number of QUIC connections.
-// The sans-IO quic/endpoint.ts decides what every datagram is for (routing by connection ID,
-// accepting new connections, Retry, Version Negotiation, Stateless Reset, the admission limits);
-// this file moves the bytes, keeps one QuicSession per connection, enforces the handshake
-// timeout, drives all connections' timers and the core endpoint's (half-open expiry) with one
-// timer armed at the earliest deadline (a min-heap), and sends what they produce in batches.
-import { createSocket, type Socket } from 'node:dgram';
+// QuicEndpoint: one UDP socket (IPv4 or IPv6; the addon's batched socket or node:dgram, see
+// transport.ts) carrying any number of QUIC connections. The sans-IO quic/endpoint.ts decides
+// what every datagram is for (routing by connection ID, accepting new connections, Retry,
+// Version Negotiation, Stateless Reset, the admission limits); this file moves the bytes, keeps
+// one QuicSession per connection, enforces the handshake timeout, drives all connections'
+// timers and the core endpoint's (half-open expiry) with one timer armed at the earliest
+// deadline (a min-heap). Per event-loop turn, what one read brought goes to the core in one
+// call, and every connection with something to send writes into one batch that is protected
+// with one native call and handed to the socket in one send() (ARCHITECTURE.md, "Data path").
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 
 import { log } from '../debug/log.js';
 import type { Address, Connection, ConnectionConfig } from '../quic/connection.js';
 import { PacketBuilder } from '../quic/builder.js';
-import { Endpoint, type EndpointStats } from '../quic/endpoint.js';
+import { Endpoint, type EndpointStats, type Received } from '../quic/endpoint.js';
 import type { StatelessOptions } from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
 import { checkCloseTimeout, checkDestroyArgs, QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
+import {
+  bindTransport,
+  type DatagramBatch,
+  type Transport,
+  type TransportError,
+} from './transport.js';
 
 export interface EndpointOptions {
   /** Local address to bind (default '::' when IPv6 is available, else '0.0.0.0'). */
@@ -50,14 +58,21 @@ export interface EndpointOptions {
   io?: IoMode;
 }
 
+export interface QuicEndpointStats extends EndpointStats {
+  /** Datagrams the socket's queue could not take (lost: loss recovery sends their data again). */
+  datagramsDropped: number;
+}
+
 const IO_MODES = ['auto', 'native', 'dgram'] as const;
 export type IoMode = (typeof IO_MODES)[number];
 
-const MAX_SEND_QUEUE = 4096;
-/** Datagrams a connection writes per batch, and the slab they go to (48 of up to 2,730 bytes;
- * larger datagrams make smaller batches). */
+/** Datagrams a connection writes per round, and the slab all connections write to before it is
+ * protected and sent (larger datagrams make smaller batches). */
 const DATAGRAMS_PER_BATCH = 48;
-const BATCH_SLAB = 128 * 1024;
+const BATCH_SLAB = 256 * 1024;
+const BATCH_PACKETS = 512;
+/** Rounds over the connections per turn before the rest waits for the next turn (fairness). */
+const SEND_ROUNDS = 4;
 const HANDSHAKE_TIMEOUT = 10_000;
 /** Longest delay setTimeout() takes (a longer one fires at once). */
 const MAX_DELAY = 2 ** 31 - 1;
@@ -87,15 +102,24 @@ interface CheckedOptions {
 export class QuicEndpoint extends EventEmitter {
   /** Resolves when the endpoint's socket is closed. */
   readonly closed: Promise<void>;
-  /** Stateless work done by this endpoint and its refusals by reason (see EndpointStats). */
-  readonly stats: EndpointStats;
-  private readonly socket: Socket;
+  /** Stateless work done by this endpoint, its refusals by reason, and its socket's losses. */
+  readonly stats: QuicEndpointStats;
+  private readonly transport: Transport;
   private readonly core: Endpoint;
   private readonly sessions = new Map<Connection, QuicSession>();
   private readonly heap = new TimerHeap<QuicSession>();
   /** Where every connection of this endpoint writes its datagrams (one batch at a time). */
-  private readonly builder = new PacketBuilder(BATCH_SLAB, 3 * DATAGRAMS_PER_BATCH);
+  private readonly builder = new PacketBuilder(BATCH_SLAB, BATCH_PACKETS);
+  /** The batch's send descriptor ([offset, length, peerIndex, ecn] per datagram) and peers. */
+  private readonly sendDesc = new Uint32Array(4 * BATCH_PACKETS);
+  private readonly sendPeers: Address[] = [];
+  /** [first datagram, peer index] of each connection's run in the batch. */
+  private readonly runs: number[] = [];
+  /** The descriptor of a lone datagram (a stateless answer). */
+  private readonly one = new Uint32Array(4);
   private dirty = new Set<QuicSession>();
+  /** Sessions with datagrams to send while the transport is blocked. */
+  private waiting = new Set<QuicSession>();
   private immediate: NodeJS.Immediate | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -112,19 +136,19 @@ export class QuicEndpoint extends EventEmitter {
   private resolveClosed!: () => void;
   private readonly driver: SessionDriver;
 
-  private constructor(socket: Socket, options: EndpointOptions, checked: CheckedOptions) {
+  private constructor(transport: Transport, options: EndpointOptions, checked: CheckedOptions) {
     super();
-    this.socket = socket;
+    this.transport = transport;
     this.server = options.server;
     this.handshakeTimeout = checked.handshakeTimeout;
     this.qlogDir = options.qlogDir;
     this.core = checked.core;
     checked.owner.endpoint = this;
-    this.stats = this.core.stats;
+    this.stats = Object.assign(this.core.stats, { datagramsDropped: 0 });
     this.closed = new Promise((res) => (this.resolveClosed = res));
-    socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    socket.on('error', (err) => log('warn', `endpoint socket: ${err.message}`));
-    socket.on('close', () => this.resolveClosed());
+    transport.onbatch = (b) => this.onBatch(b);
+    transport.onwritable = () => this.onWritable();
+    transport.onerror = (err) => this.onSocketError(err);
     const self = this;
     this.driver = {
       now: () => performance.now(),
@@ -186,25 +210,18 @@ export class QuicEndpoint extends EventEmitter {
     host: string,
     port: number,
   ): Promise<QuicEndpoint> {
-    const type = host.includes(':') ? 'udp6' : 'udp4';
-    const socket = createSocket({ type, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(port, host, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    }).catch((err: unknown) => {
-      socket.close();
-      throw err;
-    });
-    return new QuicEndpoint(socket, options, checked);
+    const transport = await bindTransport({ io: options.io ?? 'auto', host, port });
+    return new QuicEndpoint(transport, options, checked);
   }
 
   /** The bound local address. */
   get address(): Address {
-    const a = this.socket.address();
-    return { address: a.address, port: a.port, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4' };
+    return this.transport.address();
+  }
+
+  /** Which UDP I/O this endpoint runs on. */
+  get io(): 'native' | 'dgram' {
+    return this.transport.kind;
   }
 
   /** Sessions currently open on this endpoint. */
@@ -261,13 +278,24 @@ export class QuicEndpoint extends EventEmitter {
     if (this.closing && this.sessions.size === 0) this.closeSocket();
   }
 
-  private onMessage(msg: Buffer, rinfo: { address: string; port: number; family: string }): void {
-    const remote: Address = {
-      address: rinfo.address,
-      port: rinfo.port,
-      family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4',
-    };
-    const r = this.core.receive(msg, remote, performance.now());
+  /** What one read of the socket brought: one call into the core endpoint. */
+  private onBatch(batch: DatagramBatch): void {
+    const { buffer, desc, count, peers } = batch;
+    const datagrams = new Array<Uint8Array>(count);
+    const remotes = new Array<Address>(count);
+    const ecn = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      const off = desc[4 * i]!;
+      datagrams[i] = buffer.subarray(off, off + desc[4 * i + 1]!);
+      remotes[i] = peers[desc[4 * i + 2]!]!;
+      ecn[i] = desc[4 * i + 3]!;
+    }
+    this.core.receiveBatch(datagrams, remotes, ecn, performance.now(), (r, remote) =>
+      this.onReceived(r, remote),
+    );
+  }
+
+  private onReceived(r: Received, remote: Address): void {
     const qlog = this.acceptingQlog;
     this.acceptingQlog = undefined;
     if (r.kind !== 'new') qlog?.discard();
@@ -283,15 +311,41 @@ export class QuicEndpoint extends EventEmitter {
         this.startServerSession(r.conn, qlog);
         break;
       case 'respond':
-        this.socket.send(r.datagram, remote.port, remote.address);
+        this.one[1] = r.datagram.length;
+        this.transport.send(r.datagram, this.one, 1, [remote]);
         break;
       case 'dropped':
         // Nothing from the network may throw out of the endpoint; an error here is a local
         // problem (the connection never throws for network input): say so.
         if (r.error)
-          log('warn', `endpoint: datagram from ${rinfo.address}:${rinfo.port}: ${r.error.message}`);
+          log(
+            'warn',
+            `endpoint: datagram from ${remote.address}:${remote.port}: ${r.error.message}`,
+          );
         break;
     }
+  }
+
+  /**
+   * An error from the socket. An ICMP error naming a peer (IP_RECVERR: port unreachable →
+   * ECONNREFUSED) ends the client handshakes to that address at once instead of at their
+   * timeout; it is not authenticated (RFC 9000 §14.2 treats ICMP as a hint), so established
+   * connections and server connections ignore it.
+   */
+  private onSocketError(err: TransportError): void {
+    if (err.address === undefined || err.port === undefined) {
+      log('warn', `endpoint socket: ${err.message}`);
+      return;
+    }
+    for (const s of this.sessions.values())
+      if (s.conn.role === 'client' && s.conn.state === 'handshake') {
+        const peer = s.conn.remoteAddress;
+        if (peer.port === err.port && peer.address === err.address)
+          s.abandonHandshake(
+            `connection refused (${err.code ?? err.message})`,
+            'connection-refused',
+          );
+      }
   }
 
   private kickConn(conn: Connection): void {
@@ -323,55 +377,91 @@ export class QuicEndpoint extends EventEmitter {
     this.immediate = undefined;
     const batch = this.dirty;
     this.dirty = new Set();
-    const now = performance.now();
-    for (const s of batch) this.service(s, now);
+    this.drive(batch, performance.now());
+  }
+
+  /** The transport accepts datagrams again: the sessions that waited send now. */
+  private onWritable(): void {
+    for (const s of this.waiting) this.kick(s);
+    this.waiting.clear();
+  }
+
+  /** Services `sessions` (events out, datagrams out, timers in) and re-arms the timer. */
+  private drive(sessions: Set<QuicSession>, now: number): void {
+    for (const s of sessions) this.guard(s, () => s.service(now));
+    this.transmit(sessions, now);
+    const again = new Set<QuicSession>();
+    for (const s of sessions) if (this.guard(s, () => s.afterSend(now))) again.add(s);
+    if (again.size > 0) this.transmit(again, now);
+    for (const s of sessions) if (this.sessions.has(s.conn)) this.heap.set(s, s.nextDeadline());
     this.arm();
   }
 
-  private service(session: QuicSession, now: number): void {
+  /** Runs `f` for a live session; a throw is a local bug: logged, and the session ends. */
+  private guard<T>(s: QuicSession, f: () => T): T | undefined {
+    if (!this.sessions.has(s.conn)) return undefined;
     try {
-      session.service(now);
-      if (this.sessions.has(session.conn)) this.transmit(session, now);
-      if (this.sessions.has(session.conn) && session.afterSend(now)) this.transmit(session, now);
-      if (this.sessions.has(session.conn)) this.heap.set(session, session.nextDeadline());
+      return f();
     } catch (err) {
       log('error', `session failed: ${(err as Error).stack ?? String(err)}`);
-      session.finish();
+      s.finish();
+      return undefined;
     }
   }
 
-  /** Sends every datagram the connection has now. */
-  private transmit(session: QuicSession, now: number): void {
-    for (let rounds = 0; rounds < 4; rounds++) {
-      if (this.socket.getSendQueueCount() > MAX_SEND_QUEUE) {
-        this.kick(session); // the kernel buffer is full: try again after I/O
-        return;
+  /** Sends every datagram the sessions have now: each round asks every session for up to
+   * DATAGRAMS_PER_BATCH into the one batch; those with more go again (SEND_ROUNDS per turn). */
+  private transmit(sessions: Iterable<QuicSession>, now: number): void {
+    let pending = [...sessions];
+    for (let round = 0; round < SEND_ROUNDS && pending.length > 0; round++) {
+      const more: QuicSession[] = [];
+      for (const s of pending) {
+        if (this.transport.blocked) {
+          this.waiting.add(s);
+          continue;
+        }
+        const b = this.builder;
+        if (
+          b.slabRoom < s.conn.maxDatagramSize ||
+          b.packetCount > BATCH_PACKETS - DATAGRAMS_PER_BATCH
+        )
+          this.seal();
+        const first = b.datagramCount;
+        const n = this.guard(s, () => s.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH)) ?? 0;
+        if (n === 0) continue;
+        this.runs.push(first, this.sendPeers.push(s.conn.remoteAddress) - 1);
+        more.push(s);
       }
-      if (!this.sendBatch(session, now)) return;
+      this.seal();
+      pending = more;
     }
-    this.kick(session);
+    for (const s of pending) this.kick(s); // the rest next turn
   }
 
-  /** Sends one batch of the connection's datagrams; false when it had none. They are written
-   * into this endpoint's builder and protected with one native call, then copied once into a
-   * Buffer that node:dgram may hold until they are out (ARCHITECTURE.md, "Buffer ownership"). */
-  private sendBatch(session: QuicSession, now: number): boolean {
+  /** Protects the batch with one native call and hands it to the transport in one send(). */
+  private seal(): void {
     const b = this.builder;
+    const n = b.datagramCount;
+    if (n > 0) {
+      b.protect();
+      const desc = this.sendDesc;
+      const runs = this.runs;
+      for (let r = 0; r < runs.length; r += 2) {
+        const end = r + 2 < runs.length ? runs[r + 2]! : n;
+        for (let i = runs[r]!; i < end; i++) {
+          desc[4 * i] = b.datagramStart(i);
+          desc[4 * i + 1] = b.datagramEnd(i) - b.datagramStart(i);
+          desc[4 * i + 2] = runs[r + 1]!;
+          desc[4 * i + 3] = 0;
+        }
+      }
+      const sent = this.transport.send(b.slab, desc, n, this.sendPeers);
+      // The transport's queue was full: these are lost, and loss recovery sends them again.
+      this.stats.datagramsDropped += n - sent;
+    }
     b.reset();
-    const n = session.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH);
-    if (n === 0) return false;
-    b.protect();
-    const base = b.datagramStart(0);
-    const batch = Buffer.allocUnsafe(b.datagramEnd(n - 1) - base);
-    batch.set(b.slab.subarray(base, b.datagramEnd(n - 1)));
-    const { port, address } = session.conn.remoteAddress;
-    for (let i = 0; i < n; i++)
-      this.socket.send(
-        batch.subarray(b.datagramStart(i) - base, b.datagramEnd(i) - base),
-        port,
-        address,
-      );
-    return true;
+    this.runs.length = 0;
+    this.sendPeers.length = 0;
   }
 
   /** One timer for all connections and the core endpoint, at the earliest deadline. */
@@ -394,16 +484,12 @@ export class QuicEndpoint extends EventEmitter {
     const now = performance.now();
     for (const conn of this.core.onTimeout(now))
       this.sessions.get(conn)?.abandonHandshake('handshake stalled (half-open timeout)');
+    const due = new Set<QuicSession>();
     for (let s; (s = this.heap.popDue(now));) {
-      try {
-        s.timeout(now);
-      } catch (err) {
-        log('error', `timeout failed: ${(err as Error).message}`);
-        s.finish();
-      }
-      if (this.sessions.has(s.conn)) this.service(s, now);
+      this.guard(s, () => s.timeout(now));
+      due.add(s);
     }
-    this.arm();
+    this.drive(due, now);
   }
 
   /** Graceful close: no new connections; every session closes gracefully (QuicSession.close)
@@ -434,16 +520,10 @@ export class QuicEndpoint extends EventEmitter {
     checkDestroyArgs(error, code);
     this.closing = true;
     this.core.close();
-    const now = performance.now();
-    for (const s of [...this.sessions.values()]) {
-      try {
-        s.destroy(error, code);
-        this.sendBatch(s, now);
-      } catch (err) {
-        log('warn', `endpoint destroy: ${(err as Error).message}`);
-      }
-      s.finish();
-    }
+    const all = [...this.sessions.values()];
+    for (const s of all) this.guard(s, () => s.destroy(error, code));
+    this.transmit(all, performance.now());
+    for (const s of all) s.finish();
     this.closeSocket();
   }
 
@@ -455,13 +535,6 @@ export class QuicEndpoint extends EventEmitter {
     if (this.closeTimer) clearTimeout(this.closeTimer);
     this.timer = this.immediate = this.closeTimer = undefined;
     this.core.destroy();
-    // Let sends queued this tick (dgram resolves addresses on the next tick) go out first.
-    setImmediate(() => {
-      try {
-        this.socket.close();
-      } catch {
-        this.resolveClosed();
-      }
-    });
+    this.transport.close().then(this.resolveClosed, this.resolveClosed);
   }
 }

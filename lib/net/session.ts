@@ -32,12 +32,13 @@ export interface HandshakeSummary {
 }
 
 /** Why a session ended: how the connection closed (see CloseKind), or `handshake-timeout`. */
-export type SessionCloseKind = CloseKind | 'handshake-timeout';
+export type SessionCloseKind = CloseKind | 'handshake-timeout' | 'connection-refused';
 
 /**
  * Why a session closed with an error (a transport or application CONNECTION_CLOSE, or a local
  * failure such as a handshake timeout). `code` is a Node-style string to act on:
- * `ERR_QUIC_HANDSHAKE_TIMEOUT`, `ERR_QUIC_IDLE_TIMEOUT`, `ERR_QUIC_STATELESS_RESET`,
+ * `ERR_QUIC_HANDSHAKE_TIMEOUT`, `ERR_QUIC_CONNECTION_REFUSED` (an ICMP error during the
+ * handshake), `ERR_QUIC_IDLE_TIMEOUT`, `ERR_QUIC_STATELESS_RESET`,
  * `ERR_QUIC_VERSION_NEGOTIATION`, `ERR_QUIC_TLS_<ALERT>` (a TLS alert, RFC 9001 §4.8),
  * `ERR_QUIC_TRANSPORT_<NAME>` (RFC 9000 §20.1) or `ERR_QUIC_APPLICATION_ERROR`; `errorCode` is
  * the number on the wire, `address` the peer's.
@@ -80,6 +81,8 @@ function errorCodeName(o: { errorCode: number; application: boolean; kind: Sessi
   switch (o.kind) {
     case 'handshake-timeout':
       return 'ERR_QUIC_HANDSHAKE_TIMEOUT';
+    case 'connection-refused':
+      return 'ERR_QUIC_CONNECTION_REFUSED';
     case 'idle':
       return 'ERR_QUIC_IDLE_TIMEOUT';
     case 'stateless-reset':
@@ -360,15 +363,18 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     this.conn.onTimeout(now);
   }
 
-  /** @internal the handshake is given up (its timeout, or the endpoint expired it half-open):
-   * `opened` rejects with a 'handshake-timeout' QuicSessionError saying `why`. */
-  abandonHandshake(why: string): void {
+  /** @internal the handshake is given up (its timeout, the endpoint expired it half-open, or
+   * an ICMP error refused it): `opened` rejects with a QuicSessionError of `kind` saying `why`. */
+  abandonHandshake(
+    why: string,
+    kind: 'handshake-timeout' | 'connection-refused' = 'handshake-timeout',
+  ): void {
     if (this.summary || this.finished) return;
     this.closeError = new QuicSessionError(why, {
       errorCode: 0,
       application: false,
       remote: false,
-      kind: 'handshake-timeout',
+      kind,
       address: this.remoteAddress,
     });
     this.finish();

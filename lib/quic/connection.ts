@@ -14,7 +14,7 @@ import { enabled } from '../debug/log.js';
 import { TlsAlert } from '../tls/alerts.js';
 import type { TlsClientOptions } from '../tls/client.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
-import { decodeAckDelay, PacketSpace } from './ack-tracker.js';
+import { decodeAckDelay, Ecn, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { equalBytes, ownCopy } from './bytes.js';
 import { checkAddress, checkCode, checkNow } from './checks.js';
@@ -148,7 +148,8 @@ export class Connection implements PacketizerHost {
   private readonly keys = new AppKeys();
   private readonly ld: LossDetection<PacketMeta>;
   private readonly pacer = new Pacer();
-  private readonly maxDatagramSize: number;
+  /** The largest datagram this connection writes (config.maxDatagramSize). */
+  readonly maxDatagramSize: number;
 
   // Connection IDs.
   /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
@@ -161,6 +162,8 @@ export class Connection implements PacketizerHost {
   private readonly cids: ConnectionIds;
   /** Destination CID of the packet whose frames are being processed. */
   private packetDcid: Uint8Array = NO_CID;
+  /** The ECN codepoint of the datagram being processed (receiveBatch()). */
+  private datagramEcn: Ecn = Ecn.NotEct;
 
   private readonly path: Path;
 
@@ -531,20 +534,29 @@ export class Connection implements PacketizerHost {
 
   /**
    * Processes datagrams from `remote`, in order. Datagrams that are views into one buffer are
-   * unprotected with one native call (ARCHITECTURE.md, "Data path"). Takes ownership of the
-   * datagrams (see receive()). Never throws for any datagram content.
+   * unprotected with one native call (ARCHITECTURE.md, "Data path"). `ecn[i]`, when given, is
+   * the ECN codepoint datagram i arrived with (the IP header's low two TOS bits; RFC 9000
+   * §13.4.1 counts them per packet). Takes ownership of the datagrams (see receive()). Never
+   * throws for any datagram content.
    */
-  receiveBatch(datagrams: readonly Uint8Array[], remote: Address, now: number): void {
+  receiveBatch(
+    datagrams: readonly Uint8Array[],
+    remote: Address,
+    now: number,
+    ecn?: readonly number[],
+  ): void {
     if (!Array.isArray(datagrams)) throw new TypeError('datagrams must be an array');
     for (const d of datagrams)
       if (!(d instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
+    if (ecn !== undefined && (!Array.isArray(ecn) || ecn.length !== datagrams.length))
+      throw new TypeError('ecn must hold one codepoint per datagram');
     checkAddress(remote, 'remote');
     checkNow(now);
     try {
       for (let i = 0; i < datagrams.length;) {
         let j = i + 1;
         while (j < datagrams.length && datagrams[j]!.buffer === datagrams[i]!.buffer) j++;
-        this.onDatagrams(datagrams, i, j, remote, now, false);
+        this.onDatagrams(datagrams, i, j, remote, now, false, ecn);
         i = j;
       }
     } catch (e) {
@@ -560,6 +572,7 @@ export class Connection implements PacketizerHost {
     remote: Address,
     now: number,
     replay: boolean,
+    ecn?: readonly number[],
   ): void {
     if (this._state === 'closed' || this._state === 'draining') return;
     // One datagram is its own slab; several are offsets into their common buffer.
@@ -580,6 +593,7 @@ export class Connection implements PacketizerHost {
         let q = p;
         while (q < batch.length && batch.tag(q) === k) q++;
         const start = slab === first ? 0 : list[k]!.byteOffset;
+        this.datagramEcn = ((ecn?.[k] ?? 0) & 3) as Ecn;
         this.onDatagram(slab, start, start + list[k]!.length, batch, p, q, remote, now, replay);
         p = q;
       }
@@ -587,6 +601,7 @@ export class Connection implements PacketizerHost {
       batch.release(); // no received buffer stays reachable from the pool
       batches.push(batch);
       this.packetDcid = NO_CID; // a view into the datagram
+      this.datagramEcn = Ecn.NotEct;
     }
   }
 
@@ -813,7 +828,7 @@ export class Connection implements PacketizerHost {
     const unacknowledged = this.streams.takeDropped();
     if (!sp.discarded) {
       if (unacknowledged) sp.acks.onPacketRefused(pn);
-      else sp.acks.onPacketReceived(pn, ackEliciting, now);
+      else sp.acks.onPacketReceived(pn, ackEliciting, now, this.datagramEcn);
     }
     this.lastActivity = now;
     this.ackElicitingSinceReceive = false;

@@ -25,6 +25,13 @@ import { MIN_STATELESS_RESET } from './header.js';
 import { randomSource, type RandomSource } from './random.js';
 import { StatelessServer, initialOpens, type StatelessOptions } from './stateless.js';
 
+/** The datagrams of one read for one connection from one address (receiveBatch()). */
+interface Group {
+  remote: Address;
+  list: Uint8Array[];
+  ecn: number[];
+}
+
 export interface EndpointConfig {
   /** Server side: the configuration of the connection accepted for a client's first Initial
    * (`originalDcid`: the DCID the client first chose, for naming logs). Without it the endpoint
@@ -222,6 +229,60 @@ export class Endpoint {
     if (!(datagram instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
     checkRemote(remote);
     this.tick(now);
+    return this.receiveOne(datagram, remote, now);
+  }
+
+  /**
+   * Handles the datagrams of one read of the socket: datagram i came from `remotes[i]` with the
+   * ECN codepoint `ecn[i]` (RFC 9000 §13.4). Each connection gets its datagrams from one
+   * address in one Connection.receiveBatch() call (datagrams that share a buffer are
+   * unprotected with one native call); the others are handled one by one, in order, as
+   * receive() does. `each` is told what happened: once per connection, and once per datagram
+   * for no connection. Takes ownership of the datagrams; never throws for network input.
+   */
+  receiveBatch(
+    datagrams: readonly Uint8Array[],
+    remotes: readonly Address[],
+    ecn: ArrayLike<number>,
+    now: number,
+    each: (r: Received, remote: Address) => void,
+  ): void {
+    if (!Array.isArray(datagrams) || !Array.isArray(remotes) || remotes.length !== datagrams.length)
+      throw new TypeError('datagrams and remotes must be arrays of the same length');
+    if (typeof ecn !== 'object' || ecn === null || ecn.length !== datagrams.length)
+      throw new TypeError('ecn must hold one codepoint per datagram');
+    this.tick(now);
+    const groups = new Map<Connection, Group>();
+    for (let i = 0; i < datagrams.length; i++) {
+      const d = datagrams[i]!;
+      const remote = remotes[i]!;
+      if (!(d instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
+      checkRemote(remote);
+      const conn = this.route(d);
+      if (!conn) {
+        each(this.receiveOne(d, remote, now), remote);
+        continue;
+      }
+      let g = groups.get(conn);
+      if (g && (g.remote.port !== remote.port || g.remote.address !== remote.address)) {
+        each(this.deliver(conn, g, now), g.remote); // the peer moved: keep the order per path
+        g = undefined;
+      }
+      if (!g) groups.set(conn, (g = { remote, list: [], ecn: [] }));
+      g.list.push(d);
+      g.ecn.push(ecn[i]! & 3);
+    }
+    for (const [conn, g] of groups) each(this.deliver(conn, g, now), g.remote);
+  }
+
+  private deliver(conn: Connection, g: Group, now: number): Received {
+    conn.receiveBatch(g.list, g.remote, now, g.ecn);
+    g.list = [];
+    g.ecn = [];
+    return { kind: 'routed', conn };
+  }
+
+  private receiveOne(datagram: Uint8Array, remote: Address, now: number): Received {
     try {
       const conn = this.route(datagram);
       if (conn) {
