@@ -111,6 +111,36 @@ function clientNodes(net: EndpointNet, n: number, random?: (i: number) => Endpoi
 const body = (i: number): Buffer => Buffer.alloc(3000 + 97 * i, i);
 
 describe('quic/endpoint (sans-IO, in memory)', () => {
+  it('takes a whole read at once: datagrams of one connection go to it together', () => {
+    const net = new EndpointNet();
+    net.batch = true;
+    const srv = server(net);
+    const all = clientNodes(net, 12);
+    expect(net.run(() => all.every((c) => c.done))).to.equal(true);
+    all.forEach((c, i) => expect(Buffer.concat(c.echoed).toString()).to.equal(`hi ${i}`));
+    expect(srv.endpoint.stats).to.include({ accepted: 12, dropped: 0 });
+    // Twelve clients start at once: their first Initials share one read; each makes a new
+    // connection, and later reads are routed once per connection, not once per datagram.
+    expect(net.batchSizes).to.include(12);
+    const routed = srv.received.filter((r) => r.kind === 'routed').length;
+    const datagrams = net.batchSizes.reduce((a, b) => a + b, 0);
+    expect(routed + 12).to.be.lessThan(datagrams);
+  });
+
+  it('receiveBatch() checks its arguments', () => {
+    const ep = new Endpoint();
+    const d = Buffer.alloc(30);
+    const a = clientAddr(0);
+    const each = (): void => {};
+    expect(() => ep.receiveBatch([d], [], [0], 0, each)).to.throw(TypeError);
+    expect(() => ep.receiveBatch([d], [a], [], 0, each)).to.throw(TypeError);
+    expect(() => ep.receiveBatch(['x' as never], [a], [0], 0, each)).to.throw(TypeError);
+    expect(() => ep.receiveBatch([d], [{} as Address], [0], 0, each)).to.throw(TypeError);
+    const got: string[] = [];
+    ep.receiveBatch([d, Buffer.alloc(0)], [a, a], [0, 3], 0, (r) => got.push(r.kind));
+    expect(got).to.deep.equal(['dropped', 'dropped']);
+  });
+
   it('20 concurrent connections on one client endpoint handshake and echo stream data', () => {
     const net = new EndpointNet();
     const srv = server(net);

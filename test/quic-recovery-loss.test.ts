@@ -327,17 +327,6 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     });
   });
 
-  it('treats an ECN-CE increase as a congestion event (§7.1)', () => {
-    const { cc, ld } = setup();
-    sendAll(ld, App, [0, 1], [0, 1]);
-    const r = ld.onAckReceived(App, [{ start: 0, end: 0 }], 0, 20, 1);
-    expect(r.ecnCongestion).to.equal(true);
-    expect(cc.ssthresh).to.equal(6000);
-    // Same count again: no new event.
-    const r2 = ld.onAckReceived(App, [{ start: 1, end: 1 }], 0, 21, 1);
-    expect(r2.ecnCongestion).to.equal(false);
-  });
-
   it('handles thousands of packets in flight with partial ACKs', () => {
     const { cc, ld } = setup();
     ld.onHandshakeConfirmed(0);

@@ -113,7 +113,7 @@ export class QuicEndpoint extends EventEmitter {
   /** The batch's send descriptor ([offset, length, peerIndex, ecn] per datagram) and peers. */
   private readonly sendDesc = new Uint32Array(4 * BATCH_PACKETS);
   private readonly sendPeers: Address[] = [];
-  /** [first datagram, peer index] of each connection's run in the batch. */
+  /** [first datagram, peer index, ECN codepoint] of each connection's run in the batch. */
   private readonly runs: number[] = [];
   /** The descriptor of a lone datagram (a stateless answer). */
   private readonly one = new Uint32Array(4);
@@ -239,7 +239,12 @@ export class QuicEndpoint extends EventEmitter {
     const now = performance.now();
     const qlog = this.qlogDir ? new QlogWriter(this.qlogDir, 'client', now) : undefined;
     const conn = this.core.connect(
-      { ...config, wallClockOffset: performance.timeOrigin, qlog: qlog?.event ?? config.qlog },
+      {
+        ecn: this.transport.ecn,
+        ...config,
+        wallClockOffset: performance.timeOrigin,
+        qlog: qlog?.event ?? config.qlog,
+      },
       remote,
       now,
     );
@@ -267,7 +272,12 @@ export class QuicEndpoint extends EventEmitter {
       : undefined;
     this.acceptingQlog = qlog;
     const base = server.config();
-    return { ...base, wallClockOffset: performance.timeOrigin, qlog: qlog?.event ?? base.qlog };
+    return {
+      ecn: this.transport.ecn,
+      ...base,
+      wallClockOffset: performance.timeOrigin,
+      qlog: qlog?.event ?? base.qlog,
+    };
   }
 
   private detach(session: QuicSession): void {
@@ -429,7 +439,8 @@ export class QuicEndpoint extends EventEmitter {
         const first = b.datagramCount;
         const n = this.guard(s, () => s.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH)) ?? 0;
         if (n === 0) continue;
-        this.runs.push(first, this.sendPeers.push(s.conn.remoteAddress) - 1);
+        const peer = this.sendPeers.push(s.conn.remoteAddress) - 1;
+        this.runs.push(first, peer, s.conn.ecnCodepoint);
         more.push(s);
       }
       this.seal();
@@ -446,13 +457,13 @@ export class QuicEndpoint extends EventEmitter {
       b.protect();
       const desc = this.sendDesc;
       const runs = this.runs;
-      for (let r = 0; r < runs.length; r += 2) {
-        const end = r + 2 < runs.length ? runs[r + 2]! : n;
+      for (let r = 0; r < runs.length; r += 3) {
+        const end = r + 3 < runs.length ? runs[r + 3]! : n;
         for (let i = runs[r]!; i < end; i++) {
           desc[4 * i] = b.datagramStart(i);
           desc[4 * i + 1] = b.datagramEnd(i) - b.datagramStart(i);
           desc[4 * i + 2] = runs[r + 1]!;
-          desc[4 * i + 3] = 0;
+          desc[4 * i + 3] = runs[r + 2]!;
         }
       }
       const sent = this.transport.send(b.slab, desc, n, this.sendPeers);

@@ -30,6 +30,8 @@ export interface Transport {
   readonly blocked: boolean;
   /** Which implementation this is. */
   readonly kind: 'native' | 'dgram';
+  /** Datagrams carry the ECN codepoint of their send() descriptor (node:dgram cannot). */
+  readonly ecn: boolean;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ const MAX_SEND_QUEUE = 4096;
  * Buffer node:dgram may hold until the datagrams are out (ARCHITECTURE.md, "Buffer ownership"). */
 class DgramTransport implements Transport {
   readonly kind = 'dgram';
+  readonly ecn = false;
   onbatch: (batch: DatagramBatch) => void = noop;
   onwritable: () => void = noop;
   onerror: (err: TransportError) => void = noop;

@@ -26,6 +26,10 @@ export interface ConnectionConfig {
   wallClockOffset?: number;
   /** Largest UDP payload we send (default 1200; no PMTU discovery). */
   maxDatagramSize?: number;
+  /** The socket marks our datagrams with the codepoint the connection asks for
+   * (Connection.ecnCodepoint): mark ECT(0) and validate the peer's ECN counts (RFC 9000
+   * §13.4.2). Default false: nothing is marked. */
+  ecn?: boolean;
   /** Bytes write() buffers per stream, at most (default 1 MiB); less while the peer's
    * MAX_STREAM_DATA allows less (see StreamSet in stream-set.ts). */
   streamSendBuffer?: number;
@@ -81,6 +85,7 @@ export interface ResourceBounds {
 /** The config's scalar settings, checked, with their defaults. */
 export function resolveConfig(config: ConnectionConfig): {
   maxDatagramSize: number;
+  ecn: boolean;
   bounds: ResourceBounds;
   wallClockOffset: number;
   token: Uint8Array;
@@ -92,6 +97,8 @@ export function resolveConfig(config: ConnectionConfig): {
   const maxDatagramSize = config.maxDatagramSize ?? 1200;
   if (!Number.isInteger(maxDatagramSize) || maxDatagramSize < 1200 || maxDatagramSize > 65527)
     throw new RangeError('config.maxDatagramSize must be an integer in 1200..65527');
+  if (config.ecn !== undefined && typeof config.ecn !== 'boolean')
+    throw new TypeError('config.ecn must be a boolean');
   const bounds = { ...DEFAULT_BOUNDS };
   for (const k of Object.keys(bounds) as (keyof ResourceBounds)[]) {
     const v = config[k] ?? bounds[k];
@@ -106,7 +113,13 @@ export function resolveConfig(config: ConnectionConfig): {
     throw new TypeError('config.qlog must be a function');
   if (config.token !== undefined && !(config.token instanceof Uint8Array))
     throw new TypeError('config.token must be a Uint8Array');
-  return { maxDatagramSize, bounds, wallClockOffset, token: config.token ?? NO_TOKEN };
+  return {
+    maxDatagramSize,
+    ecn: config.ecn === true,
+    bounds,
+    wallClockOffset,
+    token: config.token ?? NO_TOKEN,
+  };
 }
 
 const NO_TOKEN = new Uint8Array(0);

@@ -29,7 +29,8 @@ import {
 import { ControlFrames } from './control-frames.js';
 import { QuicError, TransportError } from './errors.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
-import { frameSize, FrameType, type Frame } from './frames.js';
+import { EcnValidator, type EcnPathState } from './ecn.js';
+import { frameSize, FrameType, type EcnCounts, type Frame } from './frames.js';
 import { TlsHandshake } from './handshake.js';
 import {
   isStatelessReset,
@@ -150,6 +151,8 @@ export class Connection implements PacketizerHost {
   private readonly pacer = new Pacer();
   /** The largest datagram this connection writes (config.maxDatagramSize). */
   readonly maxDatagramSize: number;
+  private readonly ecnEnabled: boolean;
+  private readonly ecn: EcnValidator;
 
   // Connection IDs.
   /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
@@ -219,6 +222,8 @@ export class Connection implements PacketizerHost {
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
     this.maxDatagramSize = settings.maxDatagramSize;
+    this.ecnEnabled = settings.ecn;
+    this.ecn = new EcnValidator(settings.ecn);
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
     if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
@@ -276,6 +281,7 @@ export class Connection implements PacketizerHost {
         streams: this.streams,
         stats: this._stats,
         pnSkip: this.pnSkip,
+        ecn: this.ecn,
       },
       this.maxDatagramSize,
     );
@@ -346,6 +352,8 @@ export class Connection implements PacketizerHost {
       originalDcid?: Uint8Array;
       retrySourceCid?: Uint8Array;
       addressValidated?: boolean;
+      /** The ECN codepoint `firstDatagram` arrived with. */
+      ecn?: number;
     } = {},
   ): Connection {
     checkNow(now);
@@ -370,7 +378,7 @@ export class Connection implements PacketizerHost {
     // Initial keys come from the DCID of this Initial (the Retry SCID after a Retry).
     c.initialKeysDcid = ownCopy(h.dcid);
     c.installInitialKeys(c.initialKeysDcid);
-    c.receive(firstDatagram, remote, now);
+    c.receiveBatch([firstDatagram], remote, now, [info.ecn ?? 0]);
     return c;
   }
 
@@ -901,6 +909,7 @@ export class Connection implements PacketizerHost {
     if (probing) return;
     if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
     this.path.migrate(remote, this.random(8));
+    this.ecn.onNewPath(this.ecnEnabled);
     this.events.push({ type: 'path-changed', remote });
     this.emitQlog(now, 'connectivity:connection_id_updated', {
       remote: `${remote.address}:${remote.port}`,
@@ -918,7 +927,7 @@ export class Connection implements PacketizerHost {
       case 'ping':
         return;
       case 'ack':
-        return this.onAck(space, f.ranges, f.ackDelay, f.ecn?.ce, now);
+        return this.onAck(space, f.ranges, f.ackDelay, f.ecn, now);
       case 'crypto':
         return this.onCrypto(space, f.offset, f.data, now);
       case 'stream':
@@ -980,11 +989,11 @@ export class Connection implements PacketizerHost {
     space: PacketSpace,
     ranges: { start: number; end: number }[],
     ackDelayField: number,
-    ce: number | undefined,
+    ecn: EcnCounts | undefined,
     now: number,
   ): void {
     const exp = space === App ? (this.peer?.ackDelayExponent ?? 3) : 3;
-    const r = this.ld.onAckReceived(space, ranges, decodeAckDelay(ackDelayField, exp), now, ce);
+    const r = this.ld.onAckReceived(space, ranges, decodeAckDelay(ackDelayField, exp), now);
     if (r.error)
       throw new QuicError(r.error, 'ACK of an unsent packet', { frameType: FrameType.ACK });
     // Consume the reused arrays before anything else calls into loss detection, and empty
@@ -995,6 +1004,7 @@ export class Connection implements PacketizerHost {
     r.lost.length = 0;
     for (const p of acked) this.onAcked(space, p, now);
     for (const p of lost) this.onLost(space, p, now);
+    if (acked.length > 0) this.onAckEcn(space, ranges[0]!.end, acked, ecn, now);
     if (this.qlog && (acked.length || lost.length))
       this.emitQlog(now, 'recovery:metrics_updated', {
         smoothed_rtt: this.ld.rtt.smoothedRtt,
@@ -1003,6 +1013,25 @@ export class Connection implements PacketizerHost {
         congestion_window: this.ld.cc.cwnd,
         bytes_in_flight: this.ld.bytesInFlight,
       });
+  }
+
+  /** RFC 9000 §13.4.2.1: validates the ACK's ECN counts; a validated increase in CE is a
+   * congestion signal (RFC 9002 §7.1), dated by the newest packet acknowledged. */
+  private onAckEcn(
+    space: PacketSpace,
+    largest: number,
+    acked: readonly SentPacket<PacketMeta>[],
+    ecn: EcnCounts | undefined,
+    now: number,
+  ): void {
+    let marked = 0;
+    let newest = acked[0]!;
+    for (const p of acked) {
+      if (p.frames.ecn) marked++;
+      if (p.pn > newest.pn) newest = p;
+    }
+    if (this.ecn.onAck(space, largest, marked, ecn) > 0)
+      this.ld.cc.onCongestionEvent(newest.timeSent, now);
   }
 
   private onAcked(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
@@ -1036,6 +1065,7 @@ export class Connection implements PacketizerHost {
   private onLost(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
     const sp = this.spaces[space];
     this._stats.packetsLost++;
+    if (p.frames.ecn) this.ecn.onMarkedLost();
     if (this.qlog) this.emitQlog(now, 'recovery:packet_lost', qlogPacket(packetType(space), p.pn));
     for (const f of p.frames.frames) {
       switch (f.t) {
@@ -1530,6 +1560,7 @@ export class Connection implements PacketizerHost {
     if (this._state === 'closed' || this._state === 'draining') return 0;
     const first = out.datagramCount;
     const period = this.period;
+    this.ecn.startSend();
     try {
       if (period) {
         if (period.sendPending && this.packets.writeClose(out, now, period.frame!))
@@ -1548,6 +1579,17 @@ export class Connection implements PacketizerHost {
     for (const k of this.retiredKeys) out.retire(k);
     this.retiredKeys.length = 0;
     return out.datagramCount - first;
+  }
+
+  /** The ECN codepoint the datagrams of the last writeDatagrams() call must carry (the IP
+   * TOS low bits; 0 unless config.ecn). */
+  get ecnCodepoint(): number {
+    return this.ecn.codepoint;
+  }
+
+  /** Where ECN validation of this path stands (lib/quic/ecn.ts). */
+  get ecnState(): EcnPathState {
+    return this.ecn.state;
   }
 
   // ---------------------------------------------------------------- PacketizerHost

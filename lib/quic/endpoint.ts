@@ -260,7 +260,7 @@ export class Endpoint {
       checkRemote(remote);
       const conn = this.route(d);
       if (!conn) {
-        each(this.receiveOne(d, remote, now), remote);
+        each(this.receiveOne(d, remote, now, ecn[i]! & 3), remote);
         continue;
       }
       let g = groups.get(conn);
@@ -282,16 +282,16 @@ export class Endpoint {
     return { kind: 'routed', conn };
   }
 
-  private receiveOne(datagram: Uint8Array, remote: Address, now: number): Received {
+  private receiveOne(datagram: Uint8Array, remote: Address, now: number, ecn = 0): Received {
     try {
       const conn = this.route(datagram);
       if (conn) {
-        conn.receive(datagram, remote, now);
+        conn.receiveBatch([datagram], remote, now, [ecn]);
         return { kind: 'routed', conn };
       }
       if (!this.stateless) return this.probeReset(datagram, remote, now);
       if (this.closing) return this.drop('no connection for this CID');
-      return this.acceptNew(this.stateless, datagram, remote, now);
+      return this.acceptNew(this.stateless, datagram, remote, now, ecn);
     } catch (err) {
       // A connection never throws for network input: this is a local failure (the server
       // config, say); the datagram is dropped and the caller told why.
@@ -437,6 +437,7 @@ export class Endpoint {
     d: Uint8Array,
     remote: Address,
     now: number,
+    ecn: number,
   ): Received {
     const load = this.admission.size + this.admission.failureLoad(this.clock);
     const retry = this.forceRetry || load >= this.retryThreshold;
@@ -472,7 +473,7 @@ export class Endpoint {
       d,
       remote,
       now,
-      { originalDcid, retrySourceCid, addressValidated },
+      { originalDcid, retrySourceCid, addressValidated, ecn },
     );
     // An authentic Initial the connection could not use (malformed frames: it closed at once)
     // leaves no state either.

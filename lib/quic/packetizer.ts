@@ -18,6 +18,7 @@ import type { AppKeys } from './key-phases.js';
 import type { Path } from './path.js';
 import { qlogFrame, qlogPacket, qlogSentFrame } from './qlog.js';
 import type { LossDetection, Pacer, PacketNumberSkipper, SentPacket } from './recovery/index.js';
+import type { EcnValidator } from './ecn.js';
 import type { PacketMeta, SentFrame, Space } from './spaces.js';
 import type { StreamSet } from './stream-set.js';
 
@@ -64,6 +65,7 @@ export interface PacketSources {
   readonly streams: StreamSet;
   readonly stats: ConnectionStats;
   readonly pnSkip: PacketNumberSkipper;
+  readonly ecn: EcnValidator;
 }
 
 /** The type of the packets we send in `space`. */
@@ -286,7 +288,11 @@ export class Packetizer {
       ackEliciting: eliciting,
       inFlight: eliciting,
       // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
-      frames: { frames, phase: space === App && !zeroRtt ? keys.writePhase : -1 },
+      frames: {
+        frames,
+        phase: space === App && !zeroRtt ? keys.writePhase : -1,
+        ecn: this.src.ecn.onSent(space),
+      },
     };
   }
 

@@ -31,6 +31,8 @@ export interface PacketMeta {
   frames: SentFrame[];
   /** 1-RTT key phase the packet was sent with (-1: not 1-RTT). */
   phase: number;
+  /** Sent with ECT(0) (lib/quic/ecn.ts). */
+  ecn: boolean;
 }
 
 export class Space {

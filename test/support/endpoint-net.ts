@@ -42,6 +42,11 @@ export class EndpointNet {
   readonly trace: string[] = [];
   /** May drop (null) or replace a datagram as it is sent. */
   tap: ((d: Datagram) => Buffer | null) | undefined;
+  /** Deliver the datagrams due for a node at once, copied into one buffer, with one
+   * Endpoint.receiveBatch() call (as the native socket hands over one read). */
+  batch = false;
+  /** How many datagrams each receiveBatch() call carried. */
+  readonly batchSizes: number[] = [];
   private readonly queue: Datagram[] = [];
   private readonly nodes = new Map<string, Node>();
   private readonly ids = new WeakMap<Connection, number>();
@@ -125,7 +130,8 @@ export class EndpointNet {
     const rest = this.queue.filter((d) => d.at > this.now);
     this.queue.length = 0;
     this.queue.push(...rest);
-    for (const d of due) this.deliver(d);
+    if (this.batch) this.deliverBatches(due);
+    else for (const d of due) this.deliver(d);
     for (const node of this.nodes.values()) {
       // Expired half-open handshakes are forgotten by the endpoint: nothing drives them again.
       if (node.endpoint.nextTimeout() <= this.now)
@@ -151,7 +157,30 @@ export class EndpointNet {
       this.trace.push(`${this.now} ${addr(d.to)} unreachable`);
       return;
     }
-    const r = node.endpoint.receive(d.data, d.from, this.now);
+    this.record(node, node.endpoint.receive(d.data, d.from, this.now));
+  }
+
+  private deliverBatches(due: Datagram[]): void {
+    for (const node of this.nodes.values()) {
+      const mine = due.filter((d) => addr(d.to) === addr(node.address));
+      if (mine.length === 0) continue;
+      const slab = Buffer.concat(mine.map((d) => d.data));
+      let off = 0;
+      const views = mine.map((d) => slab.subarray(off, (off += d.data.length)));
+      this.batchSizes.push(mine.length);
+      node.endpoint.receiveBatch(
+        views,
+        mine.map((d) => d.from),
+        mine.map(() => 0),
+        this.now,
+        (r) => this.record(node, r),
+      );
+    }
+    for (const d of due)
+      if (!this.nodes.has(addr(d.to))) this.trace.push(`${this.now} ${addr(d.to)} unreachable`);
+  }
+
+  private record(node: Node, r: Received): void {
     node.received.push(r);
     switch (r.kind) {
       case 'routed':

@@ -50,6 +50,8 @@ interface InFlight {
   toServer: boolean;
   data: Buffer;
   from: Address;
+  /** The ECN codepoint the datagram arrives with. */
+  ecn: number;
 }
 
 export type Side = 'client' | 'server';
@@ -85,6 +87,8 @@ export class Link {
   readonly delivered = { client: 0, server: 0 };
   /** Hook called for every datagram before the link decides its fate; may replace it. */
   tap: ((d: { toServer: boolean; data: Buffer }) => Buffer | null) | undefined;
+  /** What the path does to a datagram's ECN codepoint (default: keeps it). */
+  ecnPath: ((codepoint: number, toServer: boolean) => number) | undefined;
   /** Called with each event as it is polled. */
   onEvent: ((side: Side, ev: ConnectionEvent, link: Link) => void) | undefined;
   clientAddr: Address = CLIENT_ADDR;
@@ -134,7 +138,7 @@ export class Link {
       for (let round = 0; round < 64; round++) {
         const out = c.send(this.now);
         if (out.length === 0) break;
-        for (const d of out) this.transmit(side === 'client', Buffer.from(d.data));
+        for (const d of out) this.transmit(side === 'client', Buffer.from(d.data), c.ecnCodepoint);
       }
       this.drainEvents(side);
     }
@@ -149,8 +153,9 @@ export class Link {
     }
   }
 
-  private transmit(toServer: boolean, data: Buffer): void {
+  private transmit(toServer: boolean, data: Buffer, codepoint = 0): void {
     const o = this.opts;
+    const ecn = this.ecnPath ? this.ecnPath(codepoint, toServer) : codepoint;
     this.sent[toServer ? 'client' : 'server'] += data.length;
     let d: Buffer | null = data;
     if (this.tap) d = this.tap({ toServer, data });
@@ -176,6 +181,7 @@ export class Link {
       toServer,
       data: d,
       from: toServer ? this.clientAddr : SERVER_ADDR,
+      ecn,
     });
     if (this.rand() < o.duplicate)
       this.queue.push({
@@ -184,6 +190,7 @@ export class Link {
         toServer,
         data: Buffer.from(d),
         from: toServer ? this.clientAddr : SERVER_ADDR,
+        ecn,
       });
   }
 
@@ -195,6 +202,7 @@ export class Link {
       toServer,
       data: Buffer.from(data),
       from: from ?? (toServer ? this.clientAddr : SERVER_ADDR),
+      ecn: 0,
     });
   }
 
@@ -230,17 +238,14 @@ export class Link {
       if (q.toServer) {
         this.delivered.server += q.data.length;
         if (!this.server) {
-          this.server = Connection.accept(
-            this.serverCfg,
-            q.data,
-            q.from,
-            this.now,
-            this.acceptInfo,
-          );
-        } else this.server.receive(q.data, q.from, this.now);
+          this.server = Connection.accept(this.serverCfg, q.data, q.from, this.now, {
+            ...this.acceptInfo,
+            ecn: q.ecn,
+          });
+        } else this.server.receiveBatch([q.data], q.from, this.now, [q.ecn]);
       } else {
         this.delivered.client += q.data.length;
-        this.client.receive(q.data, q.from, this.now);
+        this.client.receiveBatch([q.data], q.from, this.now, [q.ecn]);
       }
     }
     for (const c of [this.client, this.server])

@@ -47,8 +47,6 @@ export interface AckResult<F> {
   rttUpdated: boolean;
   /** Persistent congestion was declared (RFC 9002 §7.6). */
   persistentCongestion: boolean;
-  /** ECN-CE count increase was taken as a congestion signal (RFC 9002 §7.1). */
-  ecnCongestion: boolean;
   /** 0, or an RFC 9000 §20.1 error code (PROTOCOL_VIOLATION for acks of unsent packets). */
   error: number;
 }
@@ -113,7 +111,6 @@ export class LossDetection<F = unknown> {
   private readonly largestAcked = [-1, -1, -1];
   private readonly lossTime = [0, 0, 0];
   private readonly lastAckElicitingTime = [0, 0, 0];
-  private readonly ecnCe = [0, 0, 0];
   private readonly discarded = [false, false, false];
   private readonly skipped: [number[], number[], number[]] = [[], [], []];
   private timer = Infinity;
@@ -137,7 +134,6 @@ export class LossDetection<F = unknown> {
       lost: this.lostOut,
       rttUpdated: false,
       persistentCongestion: false,
-      ecnCongestion: false,
       error: 0,
     };
   }
@@ -227,15 +223,15 @@ export class LossDetection<F = unknown> {
 
   /**
    * RFC 9002 §A.7 OnAckReceived. `ranges` as the ACK frame carries them (descending, first
-   * holds Largest Acknowledged); `ackDelay` decoded to ms; `ecnCe` the ECN-CE count if the
-   * frame had ECN counts. The returned object and its arrays are reused by the next call.
+   * holds Largest Acknowledged); `ackDelay` decoded to ms. (ECN-CE counts are validated first
+   * and acted on by the caller: lib/quic/ecn.ts.) The returned object and its arrays are reused
+   * by the next call.
    */
   onAckReceived(
     space: PacketSpace,
     ranges: readonly AckRange[],
     ackDelay: number,
     now: number,
-    ecnCe?: number,
   ): AckResult<F> {
     const r = this.result;
     const acked = this.ackedOut;
@@ -244,7 +240,6 @@ export class LossDetection<F = unknown> {
     lost.length = 0;
     r.rttUpdated = false;
     r.persistentCongestion = false;
-    r.ecnCongestion = false;
     r.error = 0;
     if (ranges.length === 0 || this.discarded[space]) return r;
     const sent = this.spaces[space];
@@ -286,13 +281,6 @@ export class LossDetection<F = unknown> {
         r.rttUpdated = true;
         this.cc.onRttSample(this.rtt.latestRtt, newest.timeSent, now);
       }
-    }
-
-    // §A.7 ProcessECN: an increased CE count is a congestion signal (§7.1).
-    if (ecnCe !== undefined && ecnCe > this.ecnCe[space]) {
-      this.ecnCe[space] = ecnCe;
-      this.cc.onCongestionEvent(newest.timeSent, now);
-      r.ecnCongestion = true;
     }
 
     this.detectLost(space, now, lost);
