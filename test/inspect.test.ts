@@ -332,6 +332,22 @@ describe('zquic inspect', () => {
     expect(bad.stderr.trim().split('\n')).to.have.length(1);
     expect(bad.stderr).to.not.match(/\n\s+at /);
   });
+
+  it('ends quietly when its reader goes away (`| head`): exit 0, no EPIPE trace', function () {
+    this.timeout(60000);
+    const main = join(process.cwd(), 'lib/cli/main.ts');
+    const many = Array(100).fill(V.v1ClientProtected).join('\n\n'); // more than a pipe holds
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `"${process.execPath}" --import tsx "${main}" inspect --dump | head -c 100 >/dev/null; echo "status $\{PIPESTATUS[0]}" >&2`,
+      ],
+      { encoding: 'utf8', input: many },
+    );
+    expect(r.stderr).to.not.match(/EPIPE|\n\s+at /);
+    expect(r.stderr.trim()).to.equal('status 0');
+  });
 });
 
 // A pcapng file (SHB, one IDB with link type raw IPv4 and nanosecond resolution, EPBs).

@@ -66,6 +66,13 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+// A reader that goes away (`zquic inspect ... | head`) ends the output quietly, as Unix tools do.
+for (const out of [process.stdout, process.stderr])
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
