@@ -140,6 +140,28 @@ describe('net: lifecycle over loopback', function () {
     expect(s.destroyed).to.equal(true);
   });
 
+  it('a refused handshake: neither endpoint waits out its closing period to close', async () => {
+    let serverSide: QuicSession | undefined;
+    srv = await server((s) => (serverSide = s));
+    const sockets = udpHandles();
+    const client = await connect(`127.0.0.1:${srv.address.port}`, { ...clientTls, alpn: 'nope' });
+    const err = await client.opened.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).to.be.instanceOf(QuicSessionError);
+    expect((err as QuicSessionError).code).to.equal('ERR_QUIC_TLS_NO_APPLICATION_PROTOCOL');
+    // The client's own endpoint closed with the session, still draining (RFC 9000 §10.2.2).
+    await client.closed.catch(() => {});
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    expect(client.conn.state).to.equal('draining');
+    expect(udpHandles()).to.equal(sockets);
+    // The server's session, if the refusal made one, is cut short of its closing period too.
+    await srv.close();
+    if (serverSide) expect(serverSide.conn.state).to.be.oneOf(['closing', 'draining']);
+    expect(srv.sessionCount).to.equal(0);
+  });
+
   it('an HTTP/3 server close({ timeout }) bounds GOAWAY and the drain of an unanswered request', async function () {
     // Unbounded, HTTP/3's own drain took 20 s (two 10 s waits in a row): far past this limit.
     this.timeout(5_000);

@@ -71,11 +71,16 @@ export async function connect(
         token: options.token,
         version: options.version,
       },
-      own ? () => void endpoint.close() : undefined,
     );
   } catch (err) {
     if (own) endpoint.destroy();
     throw err;
+  }
+  // The session's own endpoint closes with it, without waiting for its closing period (the
+  // endpoint's close ends that: see QuicEndpoint.close()).
+  if (own) {
+    const close = (): void => void endpoint.close();
+    session.closed.then(close, close);
   }
   const signal = options.signal;
   if (signal) {

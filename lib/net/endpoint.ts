@@ -403,7 +403,16 @@ export class QuicEndpoint extends EventEmitter {
     const again = new Set<QuicSession>();
     for (const s of sessions) if (this.guard(s, () => s.afterSend(now))) again.add(s);
     if (again.size > 0) this.transmit(again, now);
-    for (const s of sessions) if (this.sessions.has(s.conn)) this.heap.set(s, s.nextDeadline());
+    for (const s of sessions) {
+      if (!this.sessions.has(s.conn)) continue;
+      const state = s.conn.state;
+      // Shutting down: a connection whose CONNECTION_CLOSE is out only waits to repeat it to
+      // a peer that missed it (RFC 9000 §10.2); the endpoint's close does not wait for that
+      // (such a peer stops at its idle timeout).
+      if (this.closing && (state === 'closing' || state === 'draining') && !this.waiting.has(s))
+        s.finish();
+      else this.heap.set(s, s.nextDeadline());
+    }
     this.arm();
   }
 
@@ -512,7 +521,10 @@ export class QuicEndpoint extends EventEmitter {
     this.closing = true;
     this.core.close();
     // A session that ends with an error is closed all the same (its `closed` says why).
-    for (const s of [...this.sessions.values()]) s.close({ timeout }).catch(ignore);
+    for (const s of [...this.sessions.values()]) {
+      s.close({ timeout }).catch(ignore);
+      this.kick(s); // those already closing end now (see drive())
+    }
     if (this.sessions.size === 0) this.closeSocket();
     else if (timeout <= MAX_DELAY) {
       // Each session's own bound is followed by its closing period (RFC 9000 §10.2, three
