@@ -24,14 +24,14 @@ export interface QuicLbConfig {
   /** This server's ID, 1..15 octets (§5.1, §5.3), as the load balancer's configuration has it. */
   serverId: Uint8Array;
   /** Config rotation codepoint 0..6 (default 0, §3.1). */
-  configId?: number;
+  configRotation?: number;
   /** Nonce octets, 4..18, with serverId at most 19 together (§5.3). */
   nonceLength: number;
 }
 
 /** What a QUIC-LB CID carries (decodeQuicLbCid). */
 export interface QuicLbFields {
-  configId: number;
+  configRotation: number;
   /** The length the first octet self-encodes (§3.3): the whole CID's length. */
   encodedLength: number;
   serverId: Uint8Array;
@@ -43,12 +43,16 @@ export function quicLbCidLength(config: QuicLbConfig): number {
   if (config === null || typeof config !== 'object')
     throw new TypeError('quicLb config must be an object');
   const { serverId, nonceLength } = config;
-  const configId = config.configId ?? 0;
+  const configRotation = config.configRotation ?? 0;
   if (!(serverId instanceof Uint8Array)) throw new TypeError('serverId must be a Uint8Array');
   if (serverId.length < 1 || serverId.length > MAX_BODY - MIN_NONCE)
     throw new RangeError(`serverId must be 1..${MAX_BODY - MIN_NONCE} bytes`);
-  if (!Number.isInteger(configId) || configId < 0 || configId >= QUIC_LB_UNROUTABLE)
-    throw new RangeError('configId must be an integer 0..6');
+  if (
+    !Number.isInteger(configRotation) ||
+    configRotation < 0 ||
+    configRotation >= QUIC_LB_UNROUTABLE
+  )
+    throw new RangeError('configRotation must be an integer 0..6');
   if (!Number.isInteger(nonceLength) || nonceLength < MIN_NONCE)
     throw new RangeError(`nonceLength must be an integer >= ${MIN_NONCE}`);
   if (serverId.length + nonceLength > MAX_BODY)
@@ -63,7 +67,7 @@ export function encodeQuicLbCid(config: QuicLbConfig, nonce: Uint8Array): Uint8A
   if (nonce.length !== config.nonceLength)
     throw new RangeError(`nonce must be ${config.nonceLength} bytes`);
   const cid = new Uint8Array(length);
-  cid[0] = ((config.configId ?? 0) << 5) | (length - 1);
+  cid[0] = ((config.configRotation ?? 0) << 5) | (length - 1);
   cid.set(config.serverId, 1);
   cid.set(nonce, 1 + config.serverId.length);
   return cid;
@@ -79,10 +83,10 @@ export function decodeQuicLbCid(cid: Uint8Array, serverIdLength: number): QuicLb
   if (!Number.isInteger(serverIdLength) || serverIdLength < 1 || serverIdLength > 15)
     throw new RangeError('serverIdLength must be an integer 1..15');
   if (cid.length < 1 + serverIdLength + MIN_NONCE || cid.length > 1 + MAX_BODY) return undefined;
-  const configId = cid[0]! >> 5;
-  if (configId === QUIC_LB_UNROUTABLE) return undefined;
+  const configRotation = cid[0]! >> 5;
+  if (configRotation === QUIC_LB_UNROUTABLE) return undefined;
   return {
-    configId,
+    configRotation,
     encodedLength: (cid[0]! & 0x1f) + 1,
     serverId: cid.slice(1, 1 + serverIdLength),
     nonce: cid.slice(1 + serverIdLength),
@@ -94,7 +98,7 @@ export function quicLbGenerator(config: QuicLbConfig, random: RandomSource): () 
   quicLbCidLength(config);
   const fixed: QuicLbConfig = {
     serverId: Uint8Array.from(config.serverId),
-    configId: config.configId ?? 0,
+    configRotation: config.configRotation ?? 0,
     nonceLength: config.nonceLength,
   };
   return () => encodeQuicLbCid(fixed, random(fixed.nonceLength));
