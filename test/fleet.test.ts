@@ -5,9 +5,31 @@
  * Then for real: nginx's UDP proxy in front of two `zquic server` processes.
  */
 import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-import { listen, selfSignedCertificate, type ListenOptions } from '../lib/index.js';
+import {
+  QuicEndpoint,
+  connectHttp3,
+  listen,
+  selfSignedCertificate,
+  type ConnectOptions,
+  type Http3Client,
+  type ListenOptions,
+} from '../lib/index.js';
 import type { Address, Connection, ConnectionConfig } from '../lib/quic/connection.js';
 import { Endpoint, type EndpointConfig } from '../lib/quic/endpoint.js';
 import { decodeQuicLbCid, quicLbGenerator } from '../lib/quic/quic-lb.js';
@@ -260,6 +282,263 @@ describe('fleet: servers sharing keys (two endpoints in memory)', () => {
       );
       expect(err, String(re)).to.be.instanceOf(Error);
       expect(err!.message).to.match(re);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------- nginx in front
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+const STREAM_MODULE = [
+  '/usr/lib/nginx/modules/ngx_stream_module.so',
+  '/usr/share/nginx/modules/ngx_stream_module.so',
+].find((p) => existsSync(p));
+const MISSING = !NGINX
+  ? 'nginx is not installed'
+  : !STREAM_MODULE
+    ? 'the nginx stream module (libnginx-mod-stream) is not installed'
+    : undefined;
+const MAIN = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
+const TEMPLATE = fileURLToPath(new URL('../examples/fleet/nginx.conf', import.meta.url));
+const BIG = 3_000_000;
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+function spawnProc(cmd: string, args: string[]): Proc {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c));
+  child.stderr!.on('data', (c: Buffer) => (out += c));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => out, exit };
+}
+
+/** The first line of `p`'s output matching `re`; Error if it exits first. */
+async function waitFor(p: Proc, re: RegExp): Promise<RegExpMatchArray> {
+  for (;;) {
+    const m = p.output().match(re);
+    if (m) return m;
+    const exited = await Promise.race([
+      p.exit.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 50)),
+    ]);
+    if (exited && !p.output().match(re))
+      throw new Error(`exited before ${re}; output:\n${p.output()}`);
+  }
+}
+
+/** A UDP port nobody uses right now (nginx needs one before it starts). */
+async function freePort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe(`fleet: nginx (UDP proxy) in front of two zquic servers${MISSING && !process.env.CI ? ` (${MISSING}: skipped)` : ''}`, function () {
+  this.timeout(60_000);
+  const dir = mkdtempSync(join(tmpdir(), 'zquic-fleet-'));
+  const { cert, key } = selfSignedCertificate();
+  const backends = new Map<'A' | 'B', Proc>();
+  let nginx: Proc | undefined;
+  let lb = '';
+  /** Client addresses (127.0.0.x) by the backend nginx sends them to. */
+  const route: Record<'A' | 'B', string[]> = { A: [], B: [] };
+
+  /** A client on `address` through nginx: its session, a GET, and what it learned. */
+  async function visit(
+    address: string,
+    path: string,
+    extra: Partial<ConnectOptions> = {},
+    qlogDir?: string,
+  ): Promise<{
+    body: Buffer;
+    client: Http3Client;
+    tickets: SessionTicket[];
+    tokens: Uint8Array[];
+  }> {
+    const endpoint = await QuicEndpoint.create({ host: address, qlogDir });
+    const tickets: SessionTicket[] = [];
+    const tokens: Uint8Array[] = [];
+    try {
+      const client = await connectHttp3(lb, {
+        endpoint,
+        ca: cert,
+        servername: 'localhost',
+        handshakeTimeout: 5000,
+        ...extra,
+      });
+      client.session.on('ticket', (t) => tickets.push(t));
+      client.session.on('token', (t) => tokens.push(t));
+      const res = await client.request(path);
+      expect(res.status, path).to.equal(200);
+      const body = Buffer.from(await res.bytes());
+      // Wait for the ticket and the token (sent after the handshake) before closing.
+      const deadline = Date.now() + 3000;
+      while ((tickets.length === 0 || tokens.length === 0) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      await client.close();
+      return { body, client, tickets, tokens };
+    } finally {
+      await endpoint.close().catch(() => {});
+      endpoint.destroy();
+    }
+  }
+
+  /** A retried `visit`: the first Initial through a fresh nginx session may be lost. */
+  async function visitRetrying(address: string, path: string) {
+    for (let i = 0; ; i++) {
+      try {
+        return await visit(address, path);
+      } catch (e) {
+        if (i === 4) throw e;
+      }
+    }
+  }
+
+  before(async function () {
+    if (MISSING) {
+      if (process.env.CI) throw new Error(`${MISSING}, and CI must run this test`);
+      return this.skip();
+    }
+    writeFileSync(join(dir, 'cert.pem'), cert);
+    writeFileSync(join(dir, 'key.pem'), key);
+    const hex = () => randomBytes(32).toString('hex');
+    writeFileSync(
+      join(dir, 'keys.json'),
+      JSON.stringify({ ticketKeys: [hex()], tokenKeys: [hex()], resetKey: hex() }),
+    );
+    const big = randomBytes(BIG);
+    const ports: number[] = [];
+    for (const [name, id] of [
+      ['A', '0a'],
+      ['B', '0b'],
+    ] as const) {
+      const www = join(dir, `www-${name}`);
+      mkdirSync(www);
+      writeFileSync(join(www, 'whoami'), name);
+      writeFileSync(join(www, 'big.bin'), big);
+      const p = spawnProc(process.execPath, [
+        '--import',
+        'tsx',
+        MAIN,
+        'server',
+        ...['--host', '127.0.0.1', '--port', '0', '--www', www, '--json', '--quiet'],
+        ...['--cert', join(dir, 'cert.pem'), '--key', join(dir, 'key.pem')],
+        ...['--early-data', '--retry', '--server-id', id, '--fleet-keys', join(dir, 'keys.json')],
+      ]);
+      backends.set(name, p);
+      ports.push(Number((await waitFor(p, /"event":"listening".*?"port":(\d+)/))[1]));
+    }
+    const listen = await freePort();
+    lb = `127.0.0.1:${listen}`;
+    const conf = readFileSync(TEMPLATE, 'utf8')
+      .replaceAll('{{MODULE}}', STREAM_MODULE!)
+      .replaceAll('{{PREFIX}}', dir)
+      .replaceAll('{{LISTEN}}', lb)
+      .replaceAll('{{BACKEND_A}}', `127.0.0.1:${ports[0]}`)
+      .replaceAll('{{BACKEND_B}}', `127.0.0.1:${ports[1]}`);
+    writeFileSync(join(dir, 'nginx.conf'), conf);
+    nginx = spawnProc(NGINX!, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+    // Which backend each client address lands on (nginx hashes the address): two of each.
+    for (let x = 2; x < 60 && (route.A.length < 2 || route.B.length < 2); x++) {
+      const address = `127.0.0.${x}`;
+      const { body } = await visitRetrying(address, '/whoami');
+      route[body.toString() as 'A' | 'B'].push(address);
+    }
+    expect(route.A.length, 'addresses routed to A').to.be.at.least(2);
+    expect(route.B.length, 'addresses routed to B').to.be.at.least(2);
+  });
+
+  after(async () => {
+    for (const p of [nginx, ...backends.values()])
+      if (p && p.child.exitCode === null) {
+        p.child.kill('SIGTERM');
+        await Promise.race([p.exit, new Promise((r) => setTimeout(r, 5000))]);
+        if (p.child.exitCode === null) p.child.kill('SIGKILL');
+      }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('HTTP/3 downloads through nginx from both backends', async () => {
+    for (const name of ['A', 'B'] as const) {
+      const { body } = await visit(route[name][0]!, '/big.bin');
+      expect(body.length).to.equal(BIG);
+      const expected = readFileSync(join(dir, `www-${name}`, 'big.bin'));
+      expect(body.equals(expected)).to.equal(true);
+    }
+  });
+
+  it('a session from A resumes on B (0-RTT refused there, its request still answered); on A with 0-RTT', async () => {
+    const first = await visit(route.A[0]!, '/whoami');
+    expect(first.body.toString()).to.equal('A');
+    expect(first.tickets.length).to.be.greaterThan(0);
+    const onB = await visit(route.B[0]!, '/whoami', {
+      session: first.tickets[0],
+      earlyData: true,
+      token: first.tokens[0],
+    });
+    expect(onB.body.toString()).to.equal('B');
+    const hB = await onB.client.session.opened;
+    expect(hB).to.include({ resumed: true, earlyDataAccepted: false });
+    const again = await visit(route.A[0]!, '/whoami');
+    const onA = await visit(route.A[1]!, '/whoami', {
+      session: again.tickets[0],
+      earlyData: true,
+      token: again.tokens[0],
+    });
+    expect(onA.body.toString()).to.equal('A');
+    expect(await onA.client.session.opened).to.include({ resumed: true, earlyDataAccepted: true });
+  });
+
+  it('an address-validation token from A is accepted by B: no Retry there', async () => {
+    // Both backends run with --retry. nginx's UDP proxy talks to a backend from a port of its
+    // own per client session, so a Retry token (bound to address and port, RFC 9000 §8.1.4)
+    // only comes back through the same session, to the same backend; a NEW_TOKEN token is
+    // bound to the address alone and sealed with the same shared key: it crosses backends.
+    const retried = (qlogDir: string): boolean =>
+      readdirSync(qlogDir).some((f) =>
+        /"packet_type":"retry"/.test(readFileSync(join(qlogDir, f), 'utf8')),
+      );
+    const q1 = mkdtempSync(join(dir, 'qlog-'));
+    const first = await visit(route.A[0]!, '/whoami', {}, q1);
+    expect(first.body.toString()).to.equal('A');
+    expect(retried(q1), 'a first visit is validated with Retry').to.equal(true);
+    expect(first.tokens.length).to.be.greaterThan(0);
+    const q2 = mkdtempSync(join(dir, 'qlog-'));
+    const onB = await visit(route.B[0]!, '/whoami', { token: first.tokens[0] }, q2);
+    expect(onB.body.toString()).to.equal('B');
+    expect(retried(q2), "B took A's token instead").to.equal(false);
+  });
+
+  it('draining A: GOAWAY, its download in flight completes, new connections go to B', async () => {
+    const a = backends.get('A')!;
+    const endpoint = await QuicEndpoint.create({ host: route.A[0]! });
+    try {
+      const client = await connectHttp3(lb, { endpoint, ca: cert, servername: 'localhost' });
+      let goaway = false;
+      client.session.on('goaway', () => (goaway = true));
+      const res = await client.request('/big.bin');
+      expect(res.status).to.equal(200);
+      a.child.kill('SIGTERM'); // the CLI closes gracefully: GOAWAY, then waits for requests
+      const body = Buffer.from(await res.bytes());
+      expect(body.length).to.equal(BIG);
+      expect(goaway).to.equal(true);
+      expect(await a.exit).to.equal(0);
+      expect(a.output()).to.match(/"event":"endpoint"/);
+    } finally {
+      await endpoint.close().catch(() => {});
+      endpoint.destroy();
+    }
+    // nginx finds A gone (ICMP port unreachable) on a new session and moves on to B.
+    for (const address of route.A) {
+      const { body } = await visitRetrying(address, '/whoami');
+      expect(body.toString()).to.equal('B');
     }
   });
 });

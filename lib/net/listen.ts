@@ -84,6 +84,8 @@ export async function listen(
       resetKey: options.statelessResetKey,
       tokenKeys: options.tokenKeys,
       cidGenerator: quicLb(options),
+      // Token times on the wall clock: another server of the fleet checks them.
+      wallClockOffset: performance.timeOrigin,
     },
   });
   options.signal?.addEventListener('abort', () => void endpoint.close(), { once: true });

@@ -43,6 +43,10 @@ export interface StatelessOptions {
   /** Makes our CIDs (QUIC-LB, lib/quic/quic-lb.ts): the SCIDs of Retry packets here, and the
    * endpoint gives it to every connection it accepts. Default: random CIDs. */
   cidGenerator?: CidGenerator;
+  /** Added to `now` for the time stamped into tokens and checked against it (default 0): with
+   * `now + wallClockOffset` the wall clock (ms since the epoch), the servers of a fleet, each
+   * with its own `now`, agree on a token's age. */
+  wallClockOffset?: number;
   /** How long a Retry token is valid (ms, default 10 s: it is returned at once, §8.1.3). */
   retryTokenLifetime?: number;
   /** How long a NEW_TOKEN token is valid (ms, default 24 h). Token keys rotate at this period. */
@@ -80,6 +84,9 @@ const TOKEN_HEADER = 2 + NONCE; // type, key id, nonce
 const MAX_NEW_TOKEN_SEEN = 10_000;
 const MAX_TOKEN_KEYS = 16;
 const MIN_TOKEN_KEY = 32;
+/** Tokens stamped up to this far (ms) in our future are taken: the clocks of a fleet's servers
+ * differ a little. */
+const CLOCK_SKEW = 1000;
 
 interface TokenKey {
   id: number;
@@ -149,6 +156,7 @@ export class StatelessServer {
   private readonly retryLifetime: number;
   private readonly newTokenLifetime: number;
   private readonly resetRate: number;
+  private readonly wallClockOffset: number;
   private resetBudget: number;
   private resetRefilled = -Infinity;
   private keys: TokenKey[] = [];
@@ -188,6 +196,9 @@ export class StatelessServer {
     this.retryLifetime = positive(options.retryTokenLifetime, 'retryTokenLifetime', 10_000);
     this.newTokenLifetime = positive(options.newTokenLifetime, 'newTokenLifetime', 86_400_000);
     this.resetRate = positive(options.resetRate, 'resetRate', 100);
+    this.wallClockOffset = options.wallClockOffset ?? 0;
+    if (typeof this.wallClockOffset !== 'number' || !Number.isFinite(this.wallClockOffset))
+      throw new TypeError('wallClockOffset must be a finite number');
     this.resetBudget = this.resetRate;
     this.versions = options.versions ?? [QUIC_V1, QUIC_V2];
     if (!Array.isArray(this.versions) || this.versions.length === 0)
@@ -259,7 +270,7 @@ export class StatelessServer {
     out[1] = key.id;
     out.set(this.random(NONCE), 2);
     const plain = Buffer.allocUnsafe(8 + body.length);
-    plain.writeDoubleBE(now, 0);
+    plain.writeDoubleBE(now + this.wallClockOffset, 0);
     plain.set(body, 8);
     const aad = addressAad(type, key.id, remote, type === TOKEN_RETRY);
     key.aead.seal(out.subarray(2, TOKEN_HEADER), aad, plain).copy(out, TOKEN_HEADER);
@@ -285,7 +296,8 @@ export class StatelessServer {
     }
     if (!plain) return undefined;
     const issued = plain.readDoubleBE(0);
-    if (!(issued <= now && now - issued <= lifetime)) return undefined;
+    const t = now + this.wallClockOffset;
+    if (!(issued <= t + CLOCK_SKEW && t - issued <= lifetime)) return undefined;
     return plain.subarray(8);
   }
 
