@@ -1,7 +1,9 @@
 /**
- * QUIC-LB connection IDs, plaintext algorithm (draft-ietf-quic-load-balancers-21): a CID that a
- * CID-aware load balancer can route to the server that issued it, whatever address the client
- * uses (NAT rebinding, migration).
+ * QUIC-LB connection IDs without a key (draft-ietf-quic-load-balancers-21: unencrypted CIDs,
+ * the "plaintext" algorithm of earlier drafts): a CID that a CID-aware load balancer can route
+ * to the server that issued it, whatever address the client uses (NAT rebinding, migration).
+ * Without a key anyone can read the server ID (§5.3: linkability of a client's CIDs to one
+ * server, never to one connection: the nonce is random).
  *
  *   First Octet { Config Rotation (3), CID Len or Random Bits (5) }   (§3, §3.4)
  *   Server ID (1..15 octets), Nonce (4..18 octets), together at most 19 octets   (§5.2, §5.3)
