@@ -420,8 +420,8 @@ export class StatelessServer {
         return { kind: 'accept', version, dcid, addressValidated: true };
     }
     if (options.retry) {
-      // QUIC-LB (draft-ietf-quic-load-balancers-21 §4.1): the client's next Initial goes to the
-      // DCID we choose here, so it carries our server ID like every CID we issue.
+      // QUIC-LB (draft-ietf-quic-load-balancers-21 §4.2): a balancer routes the client's next
+      // Initial by the DCID chosen here, so it carries our server ID like every CID we issue.
       const retryScid = this.newCid();
       const t = this.retryToken(remote, dcid, retryScid, now);
       const unused = this.random(1)[0];
@@ -431,7 +431,7 @@ export class StatelessServer {
   }
 
   /** A new CID of ours (cidGenerator's, else random). */
-  newCid(): Uint8Array {
+  private newCid(): Uint8Array {
     return newLocalCid(this.cidLength, this.random, this.cidGenerator);
   }
 
