@@ -492,6 +492,18 @@ describe(`fleet: nginx (UDP proxy) in front of two zquic servers${MISSING && !pr
       .replaceAll('{{BACKEND_B}}', `127.0.0.1:${ports[1]}`);
     writeFileSync(join(dir, 'nginx.conf'), conf);
     nginx = spawnProc(NGINX!, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;']);
+    // Its pid file appears once it listens; an nginx that stopped says why in its error log.
+    const ngx = nginx;
+    while (!existsSync(join(dir, 'nginx.pid'))) {
+      const exited = await Promise.race([
+        ngx.exit.then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 50)),
+      ]);
+      if (exited) {
+        const log = existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log')) : '';
+        throw new Error(`nginx exited: ${ngx.output()}${log}`);
+      }
+    }
     // Which backend each client address lands on (nginx hashes the address): two of each.
     for (let x = 2; x < 60 && (route.A.length < 2 || route.B.length < 2); x++) {
       const address = `127.0.0.${x}`;

@@ -61,7 +61,8 @@ export interface ListenOptions extends CommonOptions {
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
    * 8000: three PTO backoffs and a margin); then it is discarded. */
   halfOpenTimeout?: number;
-  /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets). */
+  /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets;
+   * `TicketKeys.fromSecrets(...)`: keys shared by the servers of a fleet). */
   ticketKeys?: TicketKeys | false;
   /** Accept 0-RTT data from resuming clients (single-use tickets, RFC 8446 §8). */
   earlyData?: boolean;
