@@ -19,6 +19,7 @@ import {
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
 import { argsError, reporter } from './args.js';
+import { parseServerId, readFleetKeys } from './fleet-keys.js';
 import { http3FileHandler, serveHq } from './www.js';
 
 export const SERVER_USAGE = `usage: zquic server [options]
@@ -40,6 +41,9 @@ options:
   --groups LIST       key exchange groups in preference order
                       (${GROUPS.map((g) => g.name).join(', ')})
   --retry             always validate client addresses with Retry
+  --server-id HEX     QUIC-LB server ID (1..3 bytes) in every connection ID issued
+  --fleet-keys FILE   keys shared by the servers of a fleet (JSON: ticketKeys,
+                      tokenKeys, resetKey as hex; see README "Running a fleet")
   --max-connections N most connections at once (default 10000)
   --qlog DIR          write a qlog file per connection into DIR
   --keylog FILE       append TLS secrets for Wireshark (NSS key log format)
@@ -105,6 +109,8 @@ export async function startServer(o: {
   www?: string;
   earlyData?: boolean;
   ciphers?: string;
+  serverId?: Uint8Array;
+  fleetKeys?: string;
   onsession?: (s: QuicSession) => void;
 }): Promise<ServerSetup> {
   let certs: string;
@@ -134,6 +140,8 @@ export async function startServer(o: {
     maxConnections: o.maxConnections,
     qlog: o.qlog ?? false,
     keylog: o.keylog ?? false,
+    serverId: o.serverId,
+    ...(o.fleetKeys === undefined ? {} : readFleetKeys(o.fleetKeys)),
   };
   if (o.www !== undefined) {
     // serveHttp3 speaks HTTP/3 on every session of its endpoint: one file protocol per server.
@@ -189,6 +197,8 @@ export async function run(argv: string[]): Promise<number> {
         www: { type: 'string' },
         'early-data': { type: 'boolean' },
         ciphers: { type: 'string' },
+        'server-id': { type: 'string' },
+        'fleet-keys': { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -225,6 +235,8 @@ export async function run(argv: string[]): Promise<number> {
       www: values.www,
       earlyData: values['early-data'],
       ciphers: values.ciphers,
+      serverId: parseServerId(values['server-id']),
+      fleetKeys: values['fleet-keys'],
       onsession: values.quiet
         ? undefined
         : (s) => {

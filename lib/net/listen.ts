@@ -1,12 +1,33 @@
 // listen(): a QUIC server endpoint from the public options.
+import { randomBytes } from 'node:crypto';
+
 import { kemReady } from '../crypto/mlkem.js';
-import type { ConnectionConfig } from '../quic/connection.js';
+import type { CidGenerator } from '../quic/cid.js';
+import { LOCAL_CID_LENGTH, type ConnectionConfig } from '../quic/connection.js';
+import { quicLbGenerator } from '../quic/quic-lb.js';
 import { AntiReplay } from '../tls/anti-replay.js';
 import { TlsServer, type TlsServerOptions } from '../tls/server.js';
 import { TicketKeys } from '../tls/session-ticket.js';
 import { QuicEndpoint } from './endpoint.js';
 import { abortError, commonOptions, type ListenOptions } from './options.js';
 import type { QuicSession } from './session.js';
+
+/** The CID generator for the serverId option (checked), or undefined without one. */
+function quicLb(options: ListenOptions): CidGenerator | undefined {
+  const { serverId, configRotation } = options;
+  if (serverId === undefined) {
+    if (configRotation !== undefined) throw new TypeError('configRotation needs serverId');
+    return undefined;
+  }
+  if (!(serverId instanceof Uint8Array)) throw new TypeError('serverId must be a Uint8Array');
+  // The first octet and a nonce of at least 4 bytes (draft-ietf-quic-load-balancers-21 §5.3)
+  // leave 3 of our LOCAL_CID_LENGTH bytes to the server ID.
+  const max = LOCAL_CID_LENGTH - 1 - 4;
+  if (serverId.length < 1 || serverId.length > max)
+    throw new RangeError(`serverId must be 1..${max} bytes (connection IDs are 8 bytes)`);
+  const nonceLength = LOCAL_CID_LENGTH - 1 - serverId.length;
+  return quicLbGenerator({ serverId, configRotation, nonceLength }, randomBytes);
+}
 
 /** Starts a QUIC server; `onsession` gets each new session (before its handshake completes:
  * await `session.opened`). */
@@ -59,8 +80,13 @@ export async function listen(
     halfOpenTimeout: options.halfOpenTimeout,
     qlogDir,
     io: options.io,
-    stateless:
-      options.statelessResetKey === undefined ? undefined : { resetKey: options.statelessResetKey },
+    stateless: {
+      resetKey: options.statelessResetKey,
+      tokenKeys: options.tokenKeys,
+      cidGenerator: quicLb(options),
+      // Token times on the wall clock: another server of the fleet checks them.
+      wallClockOffset: performance.timeOrigin,
+    },
   });
   options.signal?.addEventListener('abort', () => void endpoint.close(), { once: true });
   return endpoint;

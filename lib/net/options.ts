@@ -61,13 +61,24 @@ export interface ListenOptions extends CommonOptions {
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
    * 8000: three PTO backoffs and a margin); then it is discarded. */
   halfOpenTimeout?: number;
-  /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets). */
+  /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets;
+   * `TicketKeys.fromSecrets(...)`: keys shared by the servers of a fleet). */
   ticketKeys?: TicketKeys | false;
   /** Accept 0-RTT data from resuming clients (single-use tickets, RFC 8446 §8). */
   earlyData?: boolean;
   /** Static key (>= 16 bytes) for stateless reset tokens; keep it across restarts so clients
    * of a restarted server learn at once that their connection is gone (RFC 9000 §10.3). */
   statelessResetKey?: Uint8Array;
+  /** Keys (each >= 32 bytes) for Retry and NEW_TOKEN address-validation tokens, shared by the
+   * servers of a fleet so that each accepts the tokens of the others (RFC 9000 §8.1.3): the
+   * first seals, all open. Default: random keys per process. */
+  tokenKeys?: readonly Uint8Array[];
+  /** QUIC-LB server ID (draft-ietf-quic-load-balancers-21, plaintext algorithm), 1..3 bytes:
+   * every connection ID this server issues carries it, for a CID-aware load balancer to route
+   * by. Our CIDs are 8 bytes: the first octet, the server ID, a random nonce of >= 4 bytes. */
+  serverId?: Uint8Array;
+  /** QUIC-LB config rotation codepoint of serverId's configuration, 0..6 (default 0). */
+  configRotation?: number;
 }
 
 export interface ConnectOptions extends CommonOptions {

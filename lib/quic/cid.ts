@@ -57,6 +57,24 @@ function latin1(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
 }
 
+/** Makes one connection ID of ours, in a load balancer's format for instance
+ * (lib/quic/quic-lb.ts); it must have the endpoint's CID length (short headers carry none). */
+export type CidGenerator = () => Uint8Array;
+
+/** A CID of ours: from `generate` when given (checked), else `length` random bytes. */
+export function newLocalCid(
+  length: number,
+  random: RandomSource,
+  generate: CidGenerator | undefined,
+): Uint8Array {
+  if (generate === undefined) return random(length);
+  if (typeof generate !== 'function') throw new TypeError('cidGenerator must be a function');
+  const cid = generate();
+  if (!(cid instanceof Uint8Array) || cid.length !== length)
+    throw new TypeError(`cidGenerator must return a Uint8Array of ${length} bytes`);
+  return cid;
+}
+
 export interface IssuedCid {
   seq: number;
   cid: Uint8Array;
@@ -80,6 +98,7 @@ export class ConnectionIds {
     peerFirst: Uint8Array,
     readonly cidLength: number,
     private readonly random: RandomSource = randomBytes,
+    private readonly generate?: CidGenerator,
   ) {
     this.local.set(0, latin1(ourFirst));
     this.current = peerFirst;
@@ -117,10 +136,13 @@ export class ConnectionIds {
     const out: IssuedCid[] = [];
     const n = limit - this.local.size;
     if (n <= 0) return out;
-    const all = this.random(n * this.cidLength);
+    // One draw for all random CIDs (a seeded simulation replays it); a generator makes each.
+    const all = this.generate ? undefined : this.random(n * this.cidLength);
     for (let i = 0; i < n; i++) {
       const seq = this.nextSeq++;
-      const cid = all.subarray(i * this.cidLength, (i + 1) * this.cidLength);
+      const cid = all
+        ? all.subarray(i * this.cidLength, (i + 1) * this.cidLength)
+        : newLocalCid(this.cidLength, this.random, this.generate);
       this.local.set(seq, latin1(cid));
       out.push({ seq, cid });
     }

@@ -4,6 +4,7 @@
  */
 import type { TlsClientOptions } from '../tls/client.js';
 import type { TlsServerOptions } from '../tls/server.js';
+import type { CidGenerator } from './cid.js';
 import type { ConnectionStats } from './events.js';
 import type { Address } from './path.js';
 import type { QlogEvent } from './qlog.js';
@@ -45,6 +46,8 @@ export interface ConnectionConfig {
   newToken?: (remote: Address) => Uint8Array;
   /** The 16-byte stateless reset token for a CID of ours (default random). */
   statelessResetToken?: (cid: Uint8Array) => Uint8Array;
+  /** Server: makes our CIDs (QUIC-LB, lib/quic/quic-lb.ts); default: random ones. */
+  cidGenerator?: CidGenerator;
   /** Source of our CIDs, default reset tokens and PATH_CHALLENGE data (default node:crypto):
    * a simulation replays from a seed. */
   random?: RandomSource;

@@ -18,7 +18,7 @@ import { decodeAckDelay, Ecn, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
 import { equalBytes, ownCopy } from './bytes.js';
 import { checkAddress, checkCode, checkNow } from './checks.js';
-import { ConnectionIds } from './cid.js';
+import { ConnectionIds, newLocalCid } from './cid.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import {
   newStats,
@@ -230,7 +230,13 @@ export class Connection implements PacketizerHost {
     this.token = settings.token;
     this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
     this.scid = init.scid;
-    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH, this.random);
+    this.cids = new ConnectionIds(
+      this.scid,
+      init.dcid,
+      LOCAL_CID_LENGTH,
+      this.random,
+      config.cidGenerator,
+    );
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
@@ -365,7 +371,8 @@ export class Connection implements PacketizerHost {
     const h = packets[0];
     if (!h || h.type !== 'initial')
       throw new RangeError('firstDatagram must start with an Initial packet');
-    const scid = randomSource(config.random, 'config.random')(LOCAL_CID_LENGTH);
+    const random = randomSource(config.random, 'config.random');
+    const scid = newLocalCid(LOCAL_CID_LENGTH, random, config.cidGenerator);
     const c = new Connection(config, remote, now, {
       scid,
       dcid: ownCopy(h.scid),

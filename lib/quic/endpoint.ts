@@ -469,6 +469,7 @@ export class Endpoint {
         role: 'server',
         newToken: this.newToken,
         statelessResetToken: this.resetToken,
+        cidGenerator: stateless.cidGenerator,
       },
       d,
       remote,

@@ -19,6 +19,7 @@ import {
   parseHeader,
   parseInvariants,
 } from './header.js';
+import { newLocalCid, type CidGenerator } from './cid.js';
 import { unprotectPacket } from './parser.js';
 import { randomSource, uniform, type RandomSource } from './random.js';
 
@@ -34,6 +35,18 @@ export interface StatelessOptions {
   /** Static key for stateless reset tokens (>= 16 bytes); keep it across restarts so peers of a
    * crashed server get reset (§10.3.2). Default: random per process. */
   resetKey?: Uint8Array;
+  /** Shared token keys (each >= 32 bytes) for Retry and NEW_TOKEN tokens, so that any server of
+   * a fleet accepts the tokens of the others: the first seals, all open (rotation: put the new
+   * key first and keep the old one for newTokenLifetime). Default: random per process,
+   * replaced every newTokenLifetime. */
+  tokenKeys?: readonly Uint8Array[];
+  /** Makes our CIDs (QUIC-LB, lib/quic/quic-lb.ts): the SCIDs of Retry packets here, and the
+   * endpoint gives it to every connection it accepts. Default: random CIDs. */
+  cidGenerator?: CidGenerator;
+  /** Added to `now` for the time stamped into tokens and checked against it (default 0): with
+   * `now + wallClockOffset` the wall clock (ms since the epoch), the servers of a fleet, each
+   * with its own `now`, agree on a token's age. */
+  wallClockOffset?: number;
   /** How long a Retry token is valid (ms, default 10 s: it is returned at once, §8.1.3). */
   retryTokenLifetime?: number;
   /** How long a NEW_TOKEN token is valid (ms, default 24 h). Token keys rotate at this period. */
@@ -69,6 +82,11 @@ const NONCE = 12;
 const TAG = 16;
 const TOKEN_HEADER = 2 + NONCE; // type, key id, nonce
 const MAX_NEW_TOKEN_SEEN = 10_000;
+const MAX_TOKEN_KEYS = 16;
+const MIN_TOKEN_KEY = 32;
+/** Tokens stamped up to this far (ms) in our future are taken: the clocks of a fleet's servers
+ * differ a little. */
+const CLOCK_SKEW = 1000;
 
 interface TokenKey {
   id: number;
@@ -81,6 +99,17 @@ function positive(v: number | undefined, name: string, dflt: number): number {
   if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v))
     throw new RangeError(`${name} must be a positive number`);
   return v;
+}
+
+/** A shared token key from its secret: the AEAD key and the one-byte id that tokens carry are
+ * both derived from it, so every server holding the secret agrees on them. */
+function sharedTokenKey(secret: Uint8Array, i: number): TokenKey {
+  if (!(secret instanceof Uint8Array)) throw new TypeError(`tokenKeys[${i}] must be a Uint8Array`);
+  if (secret.length < MIN_TOKEN_KEY)
+    throw new RangeError(`tokenKeys[${i}] must be >= ${MIN_TOKEN_KEY} bytes`);
+  const derive = (label: string) => createHmac('sha256', secret).update(label).digest();
+  const id = derive('zquic token key id')[0]!;
+  return { id, aead: new Aead('aes-256-gcm', derive('zquic token key')), created: 0 };
 }
 
 /** Address bytes a token is bound to: IP (and port for Retry tokens). */
@@ -127,10 +156,15 @@ export class StatelessServer {
   private readonly retryLifetime: number;
   private readonly newTokenLifetime: number;
   private readonly resetRate: number;
+  private readonly wallClockOffset: number;
   private resetBudget: number;
   private resetRefilled = -Infinity;
   private keys: TokenKey[] = [];
   private nextKeyId = 0;
+  /** Keys from the tokenKeys option: never replaced. */
+  private readonly sharedKeys: boolean;
+  /** The cidGenerator option (the endpoint gives it to the connections it accepts). */
+  readonly cidGenerator: CidGenerator | undefined;
   /** NEW_TOKEN nonces already used (§8.1.4: SHOULD NOT be accepted twice); bounded. */
   private readonly seenNewTokens = new Map<string, number>();
 
@@ -147,10 +181,24 @@ export class StatelessServer {
       if (options.resetKey.length < 16) throw new RangeError('resetKey must be >= 16 bytes');
     }
     this.random = randomSource(options.random, 'random');
+    if (options.cidGenerator !== undefined && typeof options.cidGenerator !== 'function')
+      throw new TypeError('cidGenerator must be a function');
+    this.cidGenerator = options.cidGenerator;
+    const tokenKeys = options.tokenKeys;
+    if (tokenKeys !== undefined) {
+      if (!Array.isArray(tokenKeys)) throw new TypeError('tokenKeys must be an array');
+      if (tokenKeys.length < 1 || tokenKeys.length > MAX_TOKEN_KEYS)
+        throw new RangeError(`tokenKeys must hold 1..${MAX_TOKEN_KEYS} keys`);
+      this.keys = tokenKeys.map(sharedTokenKey);
+    }
+    this.sharedKeys = tokenKeys !== undefined;
     this.resetKey = Buffer.from(options.resetKey ?? this.random(32));
     this.retryLifetime = positive(options.retryTokenLifetime, 'retryTokenLifetime', 10_000);
     this.newTokenLifetime = positive(options.newTokenLifetime, 'newTokenLifetime', 86_400_000);
     this.resetRate = positive(options.resetRate, 'resetRate', 100);
+    this.wallClockOffset = options.wallClockOffset ?? 0;
+    if (typeof this.wallClockOffset !== 'number' || !Number.isFinite(this.wallClockOffset))
+      throw new TypeError('wallClockOffset must be a finite number');
     this.resetBudget = this.resetRate;
     this.versions = options.versions ?? [QUIC_V1, QUIC_V2];
     if (!Array.isArray(this.versions) || this.versions.length === 0)
@@ -202,7 +250,7 @@ export class StatelessServer {
    * so tokens issued just before a rotation stay valid for their whole lifetime. */
   private currentKey(now: number): TokenKey {
     const cur = this.keys[0];
-    if (cur && now - cur.created < this.newTokenLifetime) return cur;
+    if (cur && (this.sharedKeys || now - cur.created < this.newTokenLifetime)) return cur;
     const key: TokenKey = {
       id: this.nextKeyId,
       aead: new Aead('aes-256-gcm', this.random(32)),
@@ -222,7 +270,7 @@ export class StatelessServer {
     out[1] = key.id;
     out.set(this.random(NONCE), 2);
     const plain = Buffer.allocUnsafe(8 + body.length);
-    plain.writeDoubleBE(now, 0);
+    plain.writeDoubleBE(now + this.wallClockOffset, 0);
     plain.set(body, 8);
     const aad = addressAad(type, key.id, remote, type === TOKEN_RETRY);
     key.aead.seal(out.subarray(2, TOKEN_HEADER), aad, plain).copy(out, TOKEN_HEADER);
@@ -238,13 +286,18 @@ export class StatelessServer {
     lifetime: number,
   ): Buffer | undefined {
     if (token.length < TOKEN_HEADER + 8 + TAG || token[0] !== type) return undefined;
-    const key = this.keys.find((k) => k.id === token[1]);
-    if (!key) return undefined;
-    const aad = addressAad(type, key.id, remote, type === TOKEN_RETRY);
-    const plain = key.aead.open(token.subarray(2, TOKEN_HEADER), aad, token.subarray(TOKEN_HEADER));
+    // Shared keys derive their ids, which may collide: each key with the id is tried.
+    let plain: Buffer | null = null;
+    for (const key of this.keys) {
+      if (key.id !== token[1]) continue;
+      const aad = addressAad(type, key.id, remote, type === TOKEN_RETRY);
+      plain = key.aead.open(token.subarray(2, TOKEN_HEADER), aad, token.subarray(TOKEN_HEADER));
+      if (plain) break;
+    }
     if (!plain) return undefined;
     const issued = plain.readDoubleBE(0);
-    if (!(issued <= now && now - issued <= lifetime)) return undefined;
+    const t = now + this.wallClockOffset;
+    if (!(issued <= t + CLOCK_SKEW && t - issued <= lifetime)) return undefined;
     return plain.subarray(8);
   }
 
@@ -367,12 +420,19 @@ export class StatelessServer {
         return { kind: 'accept', version, dcid, addressValidated: true };
     }
     if (options.retry) {
-      const retryScid = this.random(this.cidLength);
+      // QUIC-LB (draft-ietf-quic-load-balancers-21 §4.2): a balancer routes the client's next
+      // Initial by the DCID chosen here, so it carries our server ID like every CID we issue.
+      const retryScid = this.newCid();
       const t = this.retryToken(remote, dcid, retryScid, now);
       const unused = this.random(1)[0];
       return { kind: 'retry', packet: encodeRetry(version, scid, retryScid, t, dcid, unused) };
     }
     return { kind: 'accept', version, dcid, addressValidated: false };
+  }
+
+  /** A new CID of ours (cidGenerator's, else random). */
+  private newCid(): Uint8Array {
+    return newLocalCid(this.cidLength, this.random, this.cidGenerator);
   }
 
   /** Wipes the token keys. */

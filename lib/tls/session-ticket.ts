@@ -1,8 +1,10 @@
 // Stateless session tickets (RFC 8446 §4.6.1, RFC 5077 style): the server's resumption state
 // is sealed with AES-256-GCM under a rotating server key and handed to the client as the
 // ticket. Any key within the retention window can open a ticket; older ones are dropped.
+// A fleet shares its keys instead (TicketKeys.fromSecrets): any server resumes any ticket, and
+// 0-RTT stays with the server that issued the ticket (see TicketKeys.open).
 
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Aead } from '../crypto/aead.js';
 import { Reader, Writer } from './codec.js';
 import { TlsAlert } from './alerts.js';
@@ -28,11 +30,49 @@ interface TicketKey {
   createdAt: number;
 }
 
-const VERSION = 1;
+/** Layout of the sealed state; 2 added the issuer. Tickets of another layout do not open. */
+const VERSION = 2;
+const ISSUER = 16;
+const MIN_SECRET = 32;
+const MAX_SECRETS = 16;
+
+/** A shared key from its secret: the AEAD key and the 16-byte id that tickets carry are both
+ * derived from it, so every server holding the secret agrees on them. */
+function sharedKey(secret: Uint8Array, i: number): TicketKey {
+  if (!(secret instanceof Uint8Array)) throw new TypeError(`secrets[${i}] must be a Uint8Array`);
+  if (secret.length < MIN_SECRET)
+    throw new RangeError(`secrets[${i}] must be >= ${MIN_SECRET} bytes`);
+  const derive = (label: string) => createHmac('sha256', secret).update(label).digest();
+  return {
+    id: derive('zquic ticket key id').subarray(0, 16),
+    aead: new Aead('aes-256-gcm', derive('zquic ticket key')),
+    createdAt: 0,
+  };
+}
 
 /** The server's ticket keys. Share one instance between connections of an endpoint. */
 export class TicketKeys {
   private keys: TicketKey[] = [];
+  /** Keys from fromSecrets(): never rotated nor aged out here (the operator rotates them). */
+  private shared = false;
+  /** Sealed into every ticket of this instance: only this instance accepts 0-RTT with it. */
+  private readonly issuer = randomBytes(ISSUER);
+
+  /**
+   * Keys shared by the servers of a fleet, so that a ticket from one resumes on any other:
+   * each secret (>= 32 random bytes) is a key, the first seals, all open. Rotation: deploy the
+   * new secret first in the list with the old ones after it, and drop an old one once the
+   * tickets it sealed have expired (the ticket lifetime, 7 days at most: RFC 8446 §4.6.1).
+   */
+  static fromSecrets(secrets: readonly Uint8Array[]): TicketKeys {
+    if (!Array.isArray(secrets)) throw new TypeError('secrets must be an array');
+    if (secrets.length < 1 || secrets.length > MAX_SECRETS)
+      throw new RangeError(`secrets must hold 1..${MAX_SECRETS} keys`);
+    const keys = new TicketKeys();
+    keys.keys = secrets.map(sharedKey);
+    keys.shared = true;
+    return keys;
+  }
 
   /**
    * rotateAfter: a new key is made when the current one is older (ms);
@@ -48,7 +88,7 @@ export class TicketKeys {
 
   private current(now: number): TicketKey {
     const k = this.keys[0];
-    if (k && now - k.createdAt < this.rotateAfter) return k;
+    if (k && (this.shared || now - k.createdAt < this.rotateAfter)) return k;
     const key: TicketKey = {
       id: randomBytes(16),
       aead: new Aead('aes-256-gcm', randomBytes(32)),
@@ -71,18 +111,26 @@ export class TicketKeys {
     w.u32(state.lifetime).u32(state.ageAdd).u32(state.maxEarlyData);
     w.vec8(Buffer.from(state.alpn, 'latin1'))
       .vec16(Buffer.from(state.serverName, 'latin1'))
-      .vec16(state.appData);
+      .vec16(state.appData)
+      .bytes(this.issuer);
     const nonce = randomBytes(12);
     return Buffer.concat([key.id, nonce, key.aead.seal(nonce, key.id, w.finish())]);
   }
 
-  /** Opens a ticket; undefined if it is not ours, tampered with, or its key has been retired. */
+  /**
+   * Opens a ticket; undefined if it is not ours, tampered with, or its key has been retired.
+   * A ticket another instance issued (another server of a fleet, or this one before a restart)
+   * resumes, but comes back with maxEarlyData 0, so the server refuses its 0-RTT: replay
+   * protection is the issuing server's memory of used tickets (lib/tls/anti-replay.ts), which
+   * no other process shares (RFC 8446 §8, RFC 9001 §9.2).
+   */
   open(ticket: Uint8Array, now: number): TicketState | undefined {
     if (ticket.length < 16 + 12 + 16) return undefined;
     const t = Buffer.from(ticket.buffer, ticket.byteOffset, ticket.length);
     const id = t.subarray(0, 16);
     const key = this.keys.find((k) => k.id.equals(id));
-    if (!key || now - key.createdAt > this.retain + this.rotateAfter) return undefined;
+    if (!key || (!this.shared && now - key.createdAt > this.retain + this.rotateAfter))
+      return undefined;
     const plain = key.aead.open(t.subarray(16, 28), id, t.subarray(28));
     if (!plain) return undefined;
     try {
@@ -98,6 +146,7 @@ export class TicketKeys {
       const alpn = r.vec8().toString('latin1');
       const serverName = r.vec16().toString('latin1');
       const appData = Buffer.from(r.vec16());
+      const ours = r.bytes(ISSUER).equals(this.issuer);
       r.expectEnd('ticket');
       return {
         suite,
@@ -106,7 +155,7 @@ export class TicketKeys {
         createdAt,
         lifetime,
         ageAdd,
-        maxEarlyData,
+        maxEarlyData: ours ? maxEarlyData : 0,
         alpn,
         serverName,
         appData,
