@@ -35,6 +35,12 @@ export { Http3Agent, type Http3AgentOptions, type Http3AgentStats } from './net/
 export { fetchHttp3, globalHttp3Agent, type Http3FetchInit } from './net/fetch.js';
 export { HQ_ALPN, HqError, formatHqRequest, parseHqRequest } from './h3/hq.js';
 export type { Address, ConnectionStats } from './quic/connection.js';
+export {
+  decodeQuicLbCid,
+  encodeQuicLbCid,
+  type QuicLbConfig,
+  type QuicLbFields,
+} from './quic/quic-lb.js';
 export type { GroupName } from './crypto/groups.js';
 export type { SessionTicket } from './tls/session-ticket.js';
 export { TicketKeys } from './tls/session-ticket.js';
