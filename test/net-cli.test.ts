@@ -9,12 +9,15 @@ import { Progress } from '../lib/cli/progress.js';
 
 const main = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
 
-function zquic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+type Result = { code: number; stdout: string; stderr: string };
+const zquic = (...args: string[]): Promise<Result> => zquicWithEnv({}, ...args);
+
+function zquicWithEnv(env: Record<string, string>, ...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', main, ...args],
-      { timeout: 30_000 },
+      { timeout: 30_000, env: { ...process.env, ...env } },
       (err, stdout, stderr) =>
         resolve({
           code: err ? ((err as { code?: number }).code ?? 1) : 0,
@@ -41,6 +44,35 @@ describe('cli: zquic client / server', function () {
       verified: true,
     });
     expect(s.handshakeMs).to.be.a('number').greaterThan(0);
+  });
+
+  it('--io is passed through; ZQUIC_BENCH_GC=1 adds one GC line on stderr', async () => {
+    for (const io of ['dgram', 'native', 'auto']) {
+      const r = await zquic('client', '--local', '--io', io, '--bytes', '100k', '--json');
+      expect(r.code, `${io}: ${r.stderr}`).to.equal(0);
+      expect(JSON.parse(r.stdout.trim())).to.include({ bytes: 100_000, verified: true });
+      expect(r.stderr, io).to.equal('');
+    }
+    const g = await zquicWithEnv({ ZQUIC_BENCH_GC: '1' }, 'client', '--local', '--bytes', '1M');
+    expect(g.code, g.stderr).to.equal(0);
+    const gc = JSON.parse(g.stderr.trim()) as Record<string, unknown>;
+    expect(gc.event).to.equal('gc');
+    expect(gc.ms).to.be.a('number').at.least(0);
+    expect(gc.count).to.be.a('number').at.least(0);
+    expect(gc.ms === 0).to.equal(gc.count === 0);
+  });
+
+  it('a bad --io value is one line and exit code 2 (client and server)', async () => {
+    for (const cmd of ['client', 'server']) {
+      const args =
+        cmd === 'client' ? [cmd, '--io', 'uring', '127.0.0.1:1'] : [cmd, '--io', 'uring'];
+      const r = await zquic(...args);
+      expect(r.code, cmd).to.equal(2);
+      expect(r.stderr.trim().split('\n'), cmd).to.have.length(1);
+      expect(r.stderr).to.equal(
+        `zquic ${cmd}: --io must be auto, native or dgram, got 'uring' (see zquic ${cmd} --help)\n`,
+      );
+    }
   });
 
   it('bad arguments give one clear line and exit code 2; --help prints usage', async () => {

@@ -1,5 +1,6 @@
 // What the zquic commands share about their command line: every mistake is one line on stderr
 // (exit code 2), and with --json every error line is a JSON object instead.
+import type { IoMode } from '../index.js';
 
 /** parseArgs' error as one line (its message for a value starting with '-' spans three). */
 export function argsError(err: unknown): string {
@@ -19,6 +20,16 @@ export function argsError(err: unknown): string {
     default:
       return message.split('\n', 1)[0]!;
   }
+}
+
+// Every IoMode once (the `satisfies` fails to compile when a mode is added or renamed).
+const IO_MODES = Object.keys({ auto: 0, native: 0, dgram: 0 } satisfies Record<IoMode, 0>);
+
+/** --io: the UDP I/O of listen()/connect() (lib/net/options.ts); undefined keeps the default. */
+export function parseIo(v: string | undefined): IoMode | undefined {
+  if (v === undefined) return undefined;
+  if (!IO_MODES.includes(v)) throw new Error(`--io must be auto, native or dgram, got '${v}'`);
+  return v as IoMode;
 }
 
 export interface Reporter {

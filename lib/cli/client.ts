@@ -9,13 +9,14 @@ import {
   connect,
   connectHttp3,
   type ConnectOptions,
+  type IoMode,
   type QuicSession,
   type QuicStream,
   type SessionTicket,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
 import { decodeSessionTicket, encodeSessionTicket } from '../tls/session-ticket.js';
-import { argsError, reporter, type Reporter } from './args.js';
+import { argsError, parseIo, reporter, type Reporter } from './args.js';
 import { Progress } from './progress.js';
 import { parseGroups, startServer } from './server.js';
 import { downloadH3, downloadHq, type Download } from './www.js';
@@ -47,6 +48,8 @@ options:
                    hq-interop)
   --key-update     start a key update as soon as the handshake is confirmed
   --cc NAME        cubic (default) or newreno
+  --io MODE        UDP I/O: auto (default: native where available), native (batched
+                   system calls; Linux) or dgram (node:dgram)
   --qlog DIR       write a qlog file into DIR
   --keylog FILE    append TLS secrets for Wireshark (NSS key log format)
   --local          start a server on loopback in this process and connect to it
@@ -147,6 +150,7 @@ export async function run(argv: string[]): Promise<number> {
         'early-data': { type: 'boolean' },
         'key-update': { type: 'boolean' },
         cc: { type: 'string' },
+        io: { type: 'string' },
         qlog: { type: 'string' },
         keylog: { type: 'string' },
         local: { type: 'boolean' },
@@ -165,6 +169,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const fail = (msg: string) => report.usage(msg);
   let bytes: number, streams: number, groups, version: number | undefined, ca: string | undefined;
+  let io: IoMode | undefined;
   try {
     bytes = parseSize(values.bytes ?? '1M');
     streams = values.streams === undefined ? 1 : Number(values.streams);
@@ -176,6 +181,7 @@ export async function run(argv: string[]): Promise<number> {
     )
       throw new Error(`--streams must be an integer 1..10000, got '${values.streams}'`);
     groups = parseGroups(values.groups);
+    io = parseIo(values.io);
     if (values['quic-version'] !== undefined && values.version !== undefined)
       throw new Error('--quic-version and --version are the same option');
     const v = (values['quic-version'] ?? values.version)?.replace(/^v/, '');
@@ -209,6 +215,7 @@ export async function run(argv: string[]): Promise<number> {
     cc: values.cc as 'cubic' | 'newreno' | undefined,
     qlog: values.qlog ?? false,
     keylog: values.keylog ?? false,
+    io,
   });
   const urls = positionals.filter((p) => /^[a-z][a-z0-9+.-]*:\/\//i.test(p));
   if (urls.length > 0) {
@@ -243,6 +250,7 @@ export async function run(argv: string[]): Promise<number> {
       host: '127.0.0.1',
       port: 0,
       alpn: [values.alpn ?? 'echo'],
+      io,
     });
     target = `127.0.0.1:${endpoint.address.port}`;
     ca = selfSigned;

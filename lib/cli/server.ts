@@ -13,12 +13,13 @@ import {
   serveHttp3,
   type Http3Request,
   type Http3Response,
+  type IoMode,
   type ListenOptions,
   type QuicEndpoint,
   type QuicSession,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
-import { argsError, reporter } from './args.js';
+import { argsError, parseIo, reporter } from './args.js';
 import { http3FileHandler, serveHq } from './www.js';
 
 export const SERVER_USAGE = `usage: zquic server [options]
@@ -41,6 +42,8 @@ options:
                       (${GROUPS.map((g) => g.name).join(', ')})
   --retry             always validate client addresses with Retry
   --max-connections N most connections at once (default 10000)
+  --io MODE           UDP I/O: auto (default: native where available), native
+                      (batched system calls; Linux) or dgram (node:dgram)
   --qlog DIR          write a qlog file per connection into DIR
   --keylog FILE       append TLS secrets for Wireshark (NSS key log format)
   --json              one JSON line per event
@@ -105,6 +108,7 @@ export async function startServer(o: {
   www?: string;
   earlyData?: boolean;
   ciphers?: string;
+  io?: IoMode;
   onsession?: (s: QuicSession) => void;
 }): Promise<ServerSetup> {
   let certs: string;
@@ -134,6 +138,7 @@ export async function startServer(o: {
     maxConnections: o.maxConnections,
     qlog: o.qlog ?? false,
     keylog: o.keylog ?? false,
+    io: o.io,
   };
   if (o.www !== undefined) {
     // serveHttp3 speaks HTTP/3 on every session of its endpoint: one file protocol per server.
@@ -184,6 +189,7 @@ export async function run(argv: string[]): Promise<number> {
         groups: { type: 'string' },
         retry: { type: 'boolean' },
         'max-connections': { type: 'string' },
+        io: { type: 'string' },
         qlog: { type: 'string' },
         keylog: { type: 'string' },
         www: { type: 'string' },
@@ -225,6 +231,7 @@ export async function run(argv: string[]): Promise<number> {
       www: values.www,
       earlyData: values['early-data'],
       ciphers: values.ciphers,
+      io: parseIo(values.io),
       onsession: values.quiet
         ? undefined
         : (s) => {
