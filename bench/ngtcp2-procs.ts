@@ -5,7 +5,7 @@
 // CLI print its GC total on exit, lib/cli/gc-report.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -172,8 +172,8 @@ export async function startServer(side: Side, setup: Setup): Promise<Server> {
   };
 }
 
-/** The result of running client processes at once: wall seconds from the first start to the
- * last exit; CPU seconds and GC summed over the processes. */
+/** The result of a download: wall seconds from the first client's start to the last one's
+ * exit; CPU seconds and GC summed over the client processes. */
 export interface ClientRun {
   wall: number;
   cpu: number;
@@ -192,8 +192,9 @@ async function timed(cmd: string[], setup: Setup): Promise<{ cpu: number; stderr
   return { cpu: Number(m[1]) + Number(m[2]), stderr };
 }
 
-/** `n` client processes at once, each downloading https://127.0.0.1:port`path` (pinned to
- * CLIENT_CPU); checks every file's size against the served one. */
+/** `n` connections at once, each downloading https://127.0.0.1:port`path` (pinned to
+ * CLIENT_CPU): zquic's CLI makes them in one process (--connections), ngtcp2's client is one
+ * process per connection. Checks every file's size against the served one. */
 export async function download(
   side: Side,
   port: number,
@@ -204,48 +205,59 @@ export async function download(
   const url = `https://127.0.0.1:${port}${path}`;
   const name = path.slice(path.lastIndexOf('/') + 1);
   const expected = statSync(join(setup.dir, 'www', name)).size;
-  const one = async () => {
-    const out = mkdtempSync(join(setup.dir, 'dl-'));
-    try {
-      const cmd =
-        side.impl === 'zquic'
-          ? zquicCommand([
-              'client',
-              url,
-              '--out',
-              out,
-              '--ca',
-              join(setup.dir, 'cert.pem'),
-              '--servername',
-              'localhost',
-              ...(side.io ? ['--io', side.io] : []),
-            ])
-          : [
+  const out = mkdtempSync(join(setup.dir, 'dl-'));
+  const outs = n === 1 ? [out] : Array.from({ length: n }, (_, i) => join(out, String(i + 1)));
+  try {
+    let runs: Array<{ cpu: number; stderr: string }>;
+    const t0 = performance.now();
+    if (side.impl === 'zquic') {
+      const cmd = zquicCommand([
+        'client',
+        url,
+        '--out',
+        out,
+        '--connections',
+        String(n),
+        '--ca',
+        join(setup.dir, 'cert.pem'),
+        '--servername',
+        'localhost',
+        ...(side.io ? ['--io', side.io] : []),
+      ]);
+      runs = [await timed(cmd, setup)];
+    } else {
+      for (const d of outs) mkdirSync(d, { recursive: true });
+      runs = await Promise.all(
+        outs.map((d) =>
+          timed(
+            [
               GTLSCLIENT!,
               '-q',
               '--exit-on-all-streams-close',
               '--download',
-              out,
+              d,
               '127.0.0.1',
               String(port),
               url,
-            ];
-      const r = await timed(cmd, setup);
-      const size = statSync(join(out, name)).size;
-      if (size !== expected) throw new Error(`${side.impl} client: ${name} has ${size} bytes`);
-      return r;
-    } finally {
-      rmSync(out, { recursive: true, force: true });
+            ],
+            setup,
+          ),
+        ),
+      );
     }
-  };
-  const t0 = performance.now();
-  const runs = await Promise.all(Array.from({ length: n }, one));
-  const wall = (performance.now() - t0) / 1000;
-  return {
-    wall,
-    cpu: runs.reduce((s, r) => s + r.cpu, 0),
-    gcMs: runs.reduce((s, r) => s + gcTotal(r.stderr).ms, 0),
-  };
+    const wall = (performance.now() - t0) / 1000;
+    for (const d of outs) {
+      const size = statSync(join(d, name)).size;
+      if (size !== expected) throw new Error(`${side.impl} client: ${name} has ${size} bytes`);
+    }
+    return {
+      wall,
+      cpu: runs.reduce((s, r) => s + r.cpu, 0),
+      gcMs: runs.reduce((s, r) => s + gcTotal(r.stderr).ms, 0),
+    };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 }
 
 /** `count` gtlsclient connections, `concurrency` at a time: each a full handshake, one GET of

@@ -1,6 +1,6 @@
-// HTTP/3 downloads for bench/ngtcp2.ts: `connections` client processes at once, each fetching
-// one file of bytes/connections from one server, after the same processes fetched a 14-byte
-// file; the figures are the difference (the marginal cost of the bytes: process start-up,
+// HTTP/3 downloads for bench/ngtcp2.ts: `connections` connections at once (zquic: one client
+// process; ngtcp2: one process each), each fetching one file of bytes/connections from one
+// server, after the same clients fetched a 14-byte file; the figures are the difference (the marginal cost of the bytes: process start-up,
 // handshake and teardown cancel out):
 //   goodput    = bytes * 8 / (wall(big) - wall(small))
 //   CPU/GB     = user+sys CPU (big - small) / GB, the server's and the clients' apart
@@ -20,7 +20,7 @@ import { round } from './ngtcp2-table.js';
 export interface TransferCase {
   server: Side;
   client: Side;
-  /** Client processes at once, each with its own connection. */
+  /** Connections at once. */
   connections: number;
   /** The file they download (under www/), bytes/connections each. */
   path: string;

@@ -3,7 +3,8 @@
 // every ratio divides by. Three measurements, each for the pairs ngtcp2 <-> ngtcp2, zquic server
 // -> ngtcp2 client, ngtcp2 server -> zquic client and zquic <-> zquic:
 //   1. one connection downloading --mb MB over HTTP/3 (bench/ngtcp2-transfers.ts);
-//   2. --conns connections at once (one client process each), --mb/--conns MB each: aggregate;
+//   2. --conns connections at once, --mb/--conns MB each: aggregate goodput (zquic's client
+//      makes them in one process, ngtcp2's is one process per connection);
 //   3. handshakes per second against each server from 16 concurrent clients, and the server's
 //      CPU per handshake (bench/ngtcp2-handshakes.ts).
 // Server and client CPU are reported apart (per GB; per handshake), and zquic's garbage
@@ -292,7 +293,7 @@ async function main(): Promise<number> {
     for (const f of concurrent) emit('concurrent', f);
     if (!o.json)
       console.log(
-        `\n## ${o.conns} connections at once (one client process each), ${perConn / 1e6} MB each, aggregate\n\n${transferTable(concurrent)}`,
+        `\n## ${o.conns} connections at once, ${perConn / 1e6} MB each, aggregate (zquic: one client process; ngtcp2: one per connection)\n\n${transferTable(concurrent)}`,
       );
 
     const handshakes: HandshakeFigure[] = [];
