@@ -1,11 +1,15 @@
 // The `zquic client` / `zquic server` commands as a user runs them (child processes).
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { formatSummary, parseSize } from '../lib/cli/client.js';
 import { Progress } from '../lib/cli/progress.js';
+import { selfSignedCertificate, serveHttp3 } from '../lib/index.js';
 
 const main = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
 
@@ -62,7 +66,70 @@ describe('cli: zquic client / server', function () {
     expect(gc.ms === 0).to.equal(gc.count === 0);
   });
 
-  it('a bad --io value is one line and exit code 2 (client and server)', async () => {
+  it('client URL --connections N downloads over N connections into DIR/1..N', async () => {
+    const body = randomBytes(200_000);
+    const { cert, key } = selfSignedCertificate(['localhost']);
+    const srv = await serveHttp3(
+      (req, res) => {
+        res.writeHead(200);
+        res.end(req.path === '/b.bin' ? body : 'small');
+      },
+      { certs: cert, keys: key, host: '127.0.0.1' },
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'zquic-cli-conns-'));
+    try {
+      writeFileSync(join(dir, 'ca.pem'), cert);
+      const base = `https://127.0.0.1:${srv.address.port}`;
+      const r = await zquic(
+        'client',
+        `${base}/b.bin`,
+        `${base}/s.txt`,
+        '--connections',
+        '3',
+        '--out',
+        join(dir, 'out'),
+        '--ca',
+        join(dir, 'ca.pem'),
+        '--servername',
+        'localhost',
+        '--json',
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout.trim())).to.include({
+        connections: 3,
+        files: 6,
+        bytes: 3 * (body.length + 5),
+        closeError: null,
+      });
+      for (const i of ['1', '2', '3']) {
+        expect(readFileSync(join(dir, 'out', i, 'b.bin')).equals(body), i).to.equal(true);
+        expect(readFileSync(join(dir, 'out', i, 's.txt'), 'utf8'), i).to.equal('small');
+      }
+      expect(srv.stats.accepted).to.equal(3);
+    } finally {
+      srv.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad --io or --connections is one line and exit code 2', async () => {
+    for (const [args, message] of [
+      [
+        ['client', '--connections', '2', 'https://127.0.0.1:1/a', '--session-file', 'x'],
+        '--session-file resumes one connection: not with --connections',
+      ],
+      [
+        ['client', '--connections', '1e3', 'https://127.0.0.1:1/a'],
+        "--connections must be an integer 1..1000, got '1e3'",
+      ],
+      [['client', '--connections', '2', '127.0.0.1:1'], '--connections needs URLs'],
+    ] as Array<[string[], string]>) {
+      const r = await zquic(...args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.equal(
+        `zquic client: ${message} (see zquic client --help)\n`,
+      );
+    }
     for (const cmd of ['client', 'server']) {
       const args =
         cmd === 'client' ? [cmd, '--io', 'uring', '127.0.0.1:1'] : [cmd, '--io', 'uring'];
