@@ -43,7 +43,8 @@ export interface HandshakeFigure {
   /** Server CPU per handshake (ms of one core) and what one server core could do at that cost. */
   serverCpuMsPerHandshake: number;
   handshakesPerServerCoreSecond: number;
-  /** How busy the server's core was during the batch (1 = saturated: the server limited it). */
+  /** The share of its core the server used during the batch (on an idle machine, below 1
+   * means the clients set the rate; on a loaded one, other processes on that core do too). */
   serverCoreUse: number;
   handshakesPerSecondRatio?: number;
   serverCpuRatio?: number;

@@ -156,7 +156,7 @@ export async function startServer(side: Side, setup: Setup): Promise<Server> {
     p.stderr!.on('data', (d: Buffer) => (stderr += d));
     p.stdout!.resume();
     // gtlsserver -q says nothing once it listens: give it a moment.
-    await Promise.race([new Promise((r) => setTimeout(r, 300)), exited('gtlsserver')]);
+    await Promise.race([new Promise((r) => setTimeout(r, 500)), exited('gtlsserver')]);
   }
   const pid = p.pid!;
   return {
@@ -172,29 +172,40 @@ export async function startServer(side: Side, setup: Setup): Promise<Server> {
   };
 }
 
-/** The result of a download: wall seconds from the first client's start to the last one's
- * exit; CPU seconds and GC summed over the client processes. */
+/** The result of a download: its wall seconds (see download()); CPU seconds and GC summed over
+ * the client processes. */
 export interface ClientRun {
   wall: number;
   cpu: number;
   gcMs: number;
 }
 
-/** Runs one command under /usr/bin/time; resolves with its CPU seconds and stderr. */
-async function timed(cmd: string[], setup: Setup): Promise<{ cpu: number; stderr: string }> {
+interface Timed {
+  cpu: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs one command under /usr/bin/time; resolves with its CPU seconds and output. */
+async function timed(cmd: string[], setup: Setup): Promise<Timed> {
   const [c, ...args] = pinned(setup, CLIENT_CPU, [TIME, '-f', 'ZQUIC_TIME %U %S', ...cmd]);
-  const p = spawn(c!, args, { cwd: ROOT, env: GC_ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn(c!, args, { cwd: ROOT, env: GC_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
   let stderr = '';
+  p.stdout!.on('data', (d: Buffer) => (stdout += d));
   p.stderr!.on('data', (d: Buffer) => (stderr += d));
   const code = await new Promise<number | null>((r) => p.once('close', r));
   const m = /ZQUIC_TIME ([\d.]+) ([\d.]+)/.exec(stderr);
   if (code !== 0 || !m) throw new Error(`${cmd[0]} failed (${code}): ${stderr.trim().slice(-300)}`);
-  return { cpu: Number(m[1]) + Number(m[2]), stderr };
+  return { cpu: Number(m[1]) + Number(m[2]), stdout, stderr };
 }
 
 /** `n` connections at once, each downloading https://127.0.0.1:port`path` (pinned to
  * CLIENT_CPU): zquic's CLI makes them in one process (--connections), ngtcp2's client is one
- * process per connection. Checks every file's size against the served one. */
+ * process per connection. Checks every file's size against the served one. The wall time of
+ * zquic's client is its own (from its first connect to its last close, in its --json summary):
+ * the start-up of node is about a second of CPU, and on a loaded machine its variation would
+ * drown the difference of two downloads; ngtcp2's client starts in milliseconds. */
 export async function download(
   side: Side,
   port: number,
@@ -208,8 +219,8 @@ export async function download(
   const out = mkdtempSync(join(setup.dir, 'dl-'));
   const outs = n === 1 ? [out] : Array.from({ length: n }, (_, i) => join(out, String(i + 1)));
   try {
-    let runs: Array<{ cpu: number; stderr: string }>;
-    const t0 = performance.now();
+    let runs: Timed[];
+    let wall: number;
     if (side.impl === 'zquic') {
       const cmd = zquicCommand([
         'client',
@@ -222,11 +233,14 @@ export async function download(
         join(setup.dir, 'cert.pem'),
         '--servername',
         'localhost',
+        '--json',
         ...(side.io ? ['--io', side.io] : []),
       ]);
       runs = [await timed(cmd, setup)];
+      wall = (JSON.parse(runs[0]!.stdout) as { seconds: number }).seconds;
     } else {
       for (const d of outs) mkdirSync(d, { recursive: true });
+      const t0 = performance.now();
       runs = await Promise.all(
         outs.map((d) =>
           timed(
@@ -244,8 +258,8 @@ export async function download(
           ),
         ),
       );
+      wall = (performance.now() - t0) / 1000;
     }
-    const wall = (performance.now() - t0) / 1000;
     for (const d of outs) {
       const size = statSync(join(d, name)).size;
       if (size !== expected) throw new Error(`${side.impl} client: ${name} has ${size} bytes`);

@@ -1,7 +1,8 @@
 // HTTP/3 downloads for bench/ngtcp2.ts: `connections` connections at once (zquic: one client
 // process; ngtcp2: one process each), each fetching one file of bytes/connections from one
-// server, after the same clients fetched a 14-byte file; the figures are the difference (the marginal cost of the bytes: process start-up,
-// handshake and teardown cancel out):
+// server, after the same clients fetched a 14-byte file. The figures are the difference, the
+// marginal cost of the bytes (process start-up, handshake and teardown cancel out; zquic's
+// client times itself, see download() in bench/ngtcp2-procs.ts):
 //   goodput    = bytes * 8 / (wall(big) - wall(small))
 //   CPU/GB     = user+sys CPU (big - small) / GB, the server's and the clients' apart
 //   GC ms/GB   = zquic's garbage collection time per GB: the clients' big - small; the
