@@ -61,4 +61,4 @@ const t0 = performance.now();
 await connections(count);
 const seconds = (performance.now() - t0) / 1000;
 console.log(JSON.stringify({ event: 'done', handshakes: count, seconds, group }));
-process.exit(0);
+process.stdin.destroy();

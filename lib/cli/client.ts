@@ -401,9 +401,12 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
     earlyData: ticket !== undefined && o.earlyData,
   };
   const sessions: QuicSession[] = [];
+  let failed = false;
   let gotTicket: (() => void) | undefined;
   const ticketSaved = new Promise<void>((r) => (gotTicket = r));
   const watch = (s: QuicSession) => {
+    // (A connection that opens after another one failed is not needed any more.)
+    if (failed) s.destroy();
     sessions.push(s);
     if (o.sessionFile !== undefined)
       s.on('ticket', (t: SessionTicket) => {
@@ -444,6 +447,7 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
     await Promise.all(fetched.map((f) => f.finish().catch((e: Error) => (closeError ??= e))));
   } catch (err) {
     progress.clear();
+    failed = true;
     for (const s of sessions) s.destroy();
     return report.fail((err as Error).message);
   }
