@@ -305,8 +305,10 @@ async function main(): Promise<number> {
       console.log(
         `\n## Handshakes: ${o.handshakes} connections, ${HANDSHAKE_CONCURRENCY} at a time (full handshake, GET ${SMALL.path}, close)\n\n` +
           `${handshakeTable(handshakes)}\n\n` +
-          "Ratios to the ngtcp2 server with the same client. ngtcp2's GnuTLS examples have no ML-KEM " +
-          '(classical groups only): their rows are X25519; zquic ↔ zquic is shown at X25519 and X25519MLKEM768.\n' +
+          'Ratios to the ngtcp2 server with the same client. ' +
+          "ngtcp2's client is one process per connection: process start-up on the client CPU bounds its rows. " +
+          "ngtcp2's GnuTLS examples have no ML-KEM (classical groups only): their rows are X25519; " +
+          'zquic ↔ zquic is shown at X25519 and X25519MLKEM768.\n' +
           `\nTotal ${((performance.now() - started) / 1000).toFixed(0)} s.`,
       );
     return 0;
