@@ -253,7 +253,7 @@ async function main(): Promise<number> {
       handshakes: o.handshakes,
       runs: o.runs,
       cpus: availableParallelism(),
-      loadavg: loadavg().map((l) => Math.round(l * 100) / 100),
+      loadavg: loadavg().map((l) => round(l, 2)),
       node: process.version,
     };
     if (o.json) console.log(JSON.stringify(setupLine));
