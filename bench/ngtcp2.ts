@@ -1,226 +1,224 @@
-// zquic against ngtcp2, same run: a 100 MB HTTP/3 download over loopback for zquic server ->
-// ngtcp2 client, ngtcp2 server -> zquic client, zquic <-> zquic and ngtcp2 <-> ngtcp2 (the native
-// ceiling: gtlsserver/gtlsclient, ngtcp2 + nghttp3 over GnuTLS). Each pair downloads a 14-byte
-// file and then the big one with fresh client processes; the figures are the difference (the
-// marginal cost of the bytes: process start-up, handshake and teardown cancel out):
-//   goodput  = bytes * 8 / (wall(big) - wall(small))
-//   CPU/GB   = (client + server user+sys CPU, big - small) / GB
-// client CPU from /usr/bin/time, server CPU from /proc/PID/stat around each download. Ratios are
-// to ngtcp2 <-> ngtcp2 measured in the same run.
-// Run: `npm run bench:ngtcp2 [-- --mb 100] [-- --runs 3] [-- --json]` (needs ngtcp2-client/-server:
-// scripts/interop/install-peers.sh).
-import { spawn, type ChildProcess } from 'node:child_process';
+// zquic against ngtcp2, same run, over loopback between separate processes. ngtcp2 <-> ngtcp2
+// (gtlsserver/gtlsclient: ngtcp2 + nghttp3 over GnuTLS, native C with UDP GSO) is the reference
+// every ratio divides by. Three measurements, each for the pairs ngtcp2 <-> ngtcp2, zquic server
+// -> ngtcp2 client, ngtcp2 server -> zquic client and zquic <-> zquic:
+//   1. one connection downloading --mb MB over HTTP/3 (bench/ngtcp2-transfers.ts);
+//   2. --conns connections at once, --mb/--conns MB each: aggregate goodput (zquic's client
+//      makes them in one process, ngtcp2's is one process per connection);
+//   3. handshakes per second against each server from 16 concurrent clients, and the server's
+//      CPU per handshake (bench/ngtcp2-handshakes.ts).
+// Server and client CPU are reported apart (per GB; per handshake), and zquic's garbage
+// collection per GB. With --pin (the default where taskset exists and there are >= 2 CPUs) the
+// server runs on CPU 0 and its clients on CPU 1, so that they do not compete for one core.
+// `--io auto|native|dgram` is passed to the zquic CLI (its UDP I/O); `--io both` runs every
+// zquic row with native and with dgram.
+// Run: `npm run bench:ngtcp2 [-- --runs 3 --mb 100 --conns 10 --handshakes 300 --io both
+// --no-pin --json]` (needs ngtcp2-client/-server: scripts/interop/install-peers.sh).
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { selfSignedCertificate } from '../lib/net/self-signed.js';
+import {
+  HANDSHAKE_CONCURRENCY,
+  measureHandshakes,
+  type HandshakeCase,
+  type HandshakeFigure,
+} from './ngtcp2-handshakes.js';
+import {
+  canPin,
+  CLIENT_CPU,
+  GTLSCLIENT,
+  GTLSSERVER,
+  SERVER_CPU,
+  SMALL,
+  TIME,
+  type Io,
+  type Setup,
+  type Side,
+} from './ngtcp2-procs.js';
+import { markdownTable, num, round } from './ngtcp2-table.js';
+import { measureTransfer, type TransferFigure } from './ngtcp2-transfers.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const GTLSSERVER = ['/usr/sbin/gtlsserver', '/usr/bin/gtlsserver'].find((p) => existsSync(p));
-const GTLSCLIENT = ['/usr/bin/gtlsclient', '/usr/sbin/gtlsclient'].find((p) => existsSync(p));
-const TIME = '/usr/bin/time';
-const CLK_TCK = 100;
-const zquic = (args: string[]) => [
-  process.execPath,
-  '--import',
-  'tsx',
-  join(ROOT, 'lib/cli/main.ts'),
-  ...args,
-];
+const IO_CHOICES = ['auto', 'native', 'dgram', 'both'] as const;
+const NGTCP2: Side = { impl: 'ngtcp2' };
 
-type Impl = 'zquic' | 'ngtcp2';
-interface Pair {
-  server: Impl;
-  client: Impl;
-}
-const PAIRS: Pair[] = [
-  { server: 'ngtcp2', client: 'ngtcp2' },
-  { server: 'zquic', client: 'ngtcp2' },
-  { server: 'ngtcp2', client: 'zquic' },
-  { server: 'zquic', client: 'zquic' },
-];
-const label = (p: Pair) => `${p.server} server -> ${p.client} client`;
-
-export interface Ngtcp2Figure {
-  server: Impl;
-  client: Impl;
-  bytes: number;
-  seconds: number;
-  goodputMbps: number;
-  cpuSecondsPerGB: number;
-  clientCpuSeconds: number;
-  serverCpuSeconds: number;
-  goodputRatio?: number;
-  cpuRatio?: number;
+interface Options {
+  mb: number;
+  conns: number;
+  handshakes: number;
+  runs: number;
+  io: Io[];
+  pin: boolean;
+  json: boolean;
 }
 
-function procCpu(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 (utime, stime); `rest` starts at field 3.
-  return (Number(rest[11]) + Number(rest[12])) / CLK_TCK;
-}
-
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function startServer(impl: Impl, dir: string): Promise<{ p: ChildProcess; port: number }> {
-  const www = join(dir, 'www');
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  if (impl === 'zquic') {
-    const [cmd, ...args] = zquic([
-      'server',
-      '--json',
-      '-q',
-      '--www',
-      www,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--cert',
-      cert,
-      '--key',
-      key,
-    ]);
-    const p = spawn(cmd!, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-    const port = await new Promise<number>((res, rej) => {
-      p.stdout!.on('data', (d: Buffer) => {
-        const m = /"port":(\d+)/.exec(d.toString());
-        if (m) res(Number(m[1]));
-      });
-      p.once('exit', (c) => rej(new Error(`zquic server exited with ${c}`)));
-    });
-    return { p, port };
-  }
-  const port = await freePort();
-  const p = spawn(GTLSSERVER!, ['-q', '-d', www, '127.0.0.1', String(port), key, cert], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  await new Promise<void>((res, rej) => {
-    const on = (d: Buffer) => d.toString().includes('document root') && res();
-    p.stdout!.on('data', on);
-    p.stderr!.on('data', on);
-    p.once('exit', (c) => rej(new Error(`gtlsserver exited with ${c}`)));
-    setTimeout(res, 1500);
-  });
-  return { p, port };
-}
-
-/** Runs one client download; returns its wall seconds and user+sys CPU seconds. */
-async function download(
-  impl: Impl,
-  port: number,
-  path: string,
-  dir: string,
-): Promise<{ wall: number; cpu: number }> {
-  const out = mkdtempSync(join(dir, 'dl-'));
-  const url = `https://127.0.0.1:${port}${path}`;
-  const cmd =
-    impl === 'zquic'
-      ? zquic([
-          'client',
-          url,
-          '--out',
-          out,
-          '--ca',
-          join(dir, 'cert.pem'),
-          '--servername',
-          'localhost',
-        ])
-      : [
-          GTLSCLIENT!,
-          '-q',
-          '--exit-on-all-streams-close',
-          '--download',
-          out,
-          '127.0.0.1',
-          String(port),
-          url,
-        ];
-  const t0 = performance.now();
-  const p = spawn(TIME, ['-f', 'ZQUIC_TIME %U %S', ...cmd], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  p.stderr!.on('data', (d: Buffer) => (err += d));
-  const code = await new Promise<number | null>((r) => p.once('close', r));
-  const wall = (performance.now() - t0) / 1000;
-  const m = /ZQUIC_TIME ([\d.]+) ([\d.]+)/.exec(err);
-  if (code !== 0 || !m)
-    throw new Error(`${impl} client failed (${code}): ${err.trim().slice(-300)}`);
-  const name = path.slice(path.lastIndexOf('/') + 1);
-  const size = readFileSync(join(out, name)).length;
-  rmSync(out, { recursive: true, force: true });
-  if (size !== statSize(dir, name)) throw new Error(`${impl} client: ${name} has ${size} bytes`);
-  return { wall, cpu: Number(m[1]) + Number(m[2]) };
-}
-
-const statSize = (dir: string, name: string) => readFileSync(join(dir, 'www', name)).length;
-
-async function measure(
-  pair: Pair,
-  dir: string,
-  bytes: number,
-  runs: number,
-): Promise<Ngtcp2Figure> {
-  const { p, port } = await startServer(pair.server, dir);
-  try {
-    let best: Ngtcp2Figure | undefined;
-    for (let i = 0; i < runs; i++) {
-      const s0 = procCpu(p.pid!);
-      const small = await download(pair.client, port, '/small.txt', dir);
-      const s1 = procCpu(p.pid!);
-      const big = await download(pair.client, port, '/big.bin', dir);
-      const s2 = procCpu(p.pid!);
-      const seconds = big.wall - small.wall;
-      const clientCpu = big.cpu - small.cpu;
-      const serverCpu = s2 - s1 - (s1 - s0);
-      const f: Ngtcp2Figure = {
-        ...pair,
-        bytes,
-        seconds: round(seconds, 3),
-        goodputMbps: round((bytes * 8) / seconds / 1e6, 1),
-        cpuSecondsPerGB: round((clientCpu + serverCpu) / (bytes / 1e9), 2),
-        clientCpuSeconds: round(clientCpu, 2),
-        serverCpuSeconds: round(serverCpu, 2),
-      };
-      if (!best || f.goodputMbps > best.goodputMbps) best = f;
-    }
-    return best!;
-  } finally {
-    p.kill('SIGTERM');
-    await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
-  }
-}
-
-const round = (v: number, d: number) => Math.round(v * 10 ** d) / 10 ** d;
-
-async function main(): Promise<number> {
+function options(): Options | string {
   const { values } = parseArgs({
     options: {
-      mb: { type: 'string' },
-      runs: { type: 'string' },
+      mb: { type: 'string', default: '100' },
+      conns: { type: 'string', default: '10' },
+      handshakes: { type: 'string', default: '300' },
+      runs: { type: 'string', default: '1' },
+      io: { type: 'string', default: 'auto' },
+      pin: { type: 'boolean' },
+      'no-pin': { type: 'boolean' },
       json: { type: 'boolean' },
     },
     strict: true,
   });
-  const mb = Number(values.mb ?? '100');
-  const runs = Number(values.runs ?? '1');
-  if (!(mb > 0) || !Number.isInteger(runs) || runs < 1) {
-    console.error('bench:ngtcp2: --mb must be > 0 and --runs a positive integer');
+  const int = (name: 'conns' | 'handshakes' | 'runs') => {
+    const v = values[name];
+    return /^\d+$/.test(v) && Number(v) >= 1 ? Number(v) : undefined;
+  };
+  const mb = Number(values.mb);
+  const [conns, handshakes, runs] = [int('conns'), int('handshakes'), int('runs')];
+  if (!(mb > 0)) return `--mb must be a number > 0, got '${values.mb}'`;
+  if (conns === undefined) return `--conns must be an integer >= 1, got '${values.conns}'`;
+  if (handshakes === undefined)
+    return `--handshakes must be an integer >= 1, got '${values.handshakes}'`;
+  if (runs === undefined) return `--runs must be an integer >= 1, got '${values.runs}'`;
+  const io = IO_CHOICES.find((c) => c === values.io);
+  if (!io) return `--io must be ${IO_CHOICES.join(', ')}, got '${values.io}'`;
+  if (values.pin && values['no-pin']) return '--pin and --no-pin exclude each other';
+  if (values.pin && !canPin()) return '--pin needs taskset and at least 2 CPUs';
+  return {
+    mb,
+    conns,
+    handshakes,
+    runs,
+    io: io === 'both' ? ['native', 'dgram'] : [io],
+    pin: values['no-pin'] ? false : (values.pin ?? canPin()),
+    json: values.json === true,
+  };
+}
+
+/** The pairs in table order: the reference first, then the zquic ones per I/O mode. */
+function pairs(io: readonly Io[]): Array<{ server: Side; client: Side }> {
+  const out = [{ server: NGTCP2, client: NGTCP2 }];
+  for (const mode of io) {
+    const zquic: Side = { impl: 'zquic', io: mode };
+    out.push(
+      { server: zquic, client: NGTCP2 },
+      { server: NGTCP2, client: zquic },
+      { server: zquic, client: zquic },
+    );
+  }
+  return out;
+}
+
+/** Ratios to the first figure (ngtcp2 <-> ngtcp2). */
+function transferRatios(figures: TransferFigure[]): void {
+  const ref = figures[0]!;
+  for (const f of figures) {
+    f.goodputRatio = round(f.goodputMbps / ref.goodputMbps, 3);
+    f.serverCpuRatio = round(f.serverCpuSecondsPerGB / ref.serverCpuSecondsPerGB, 2);
+    f.clientCpuRatio = round(f.clientCpuSecondsPerGB / ref.clientCpuSecondsPerGB, 2);
+    f.cpuRatio = round(f.cpuSecondsPerGB / ref.cpuSecondsPerGB, 2);
+  }
+}
+
+/** The handshake cases: ngtcp2's client against both servers at X25519 (its GnuTLS build has
+ * no ML-KEM), zquic's client against both at X25519 and zquic's server at X25519MLKEM768 too. */
+function handshakeCases(io: readonly Io[]): HandshakeCase[] {
+  const cases: HandshakeCase[] = [{ server: NGTCP2, client: NGTCP2, group: 'X25519' }];
+  for (const mode of io)
+    cases.push({ server: { impl: 'zquic', io: mode }, client: NGTCP2, group: 'X25519' });
+  for (const mode of io) {
+    const zquic: Side = { impl: 'zquic', io: mode };
+    cases.push(
+      { server: NGTCP2, client: zquic, group: 'X25519' },
+      { server: zquic, client: zquic, group: 'X25519' },
+      { server: zquic, client: zquic, group: 'X25519MLKEM768' },
+    );
+  }
+  return cases;
+}
+
+/** Ratios to the ngtcp2 server's row with the same client (the servers compared alike). */
+function handshakeRatios(figures: HandshakeFigure[]): void {
+  for (const f of figures) {
+    const ref = figures.find(
+      (r) => r.server === 'ngtcp2' && r.client === f.client && r.clientIo === f.clientIo,
+    )!;
+    f.handshakesPerSecondRatio = round(f.handshakesPerSecond / ref.handshakesPerSecond, 2);
+    f.serverCpuRatio = round(f.serverCpuMsPerHandshake / ref.serverCpuMsPerHandshake, 2);
+  }
+}
+
+const ioLabel = (f: { serverIo?: Io; clientIo?: Io }) => f.serverIo ?? f.clientIo ?? '-';
+
+function transferTable(figures: TransferFigure[]): string {
+  return markdownTable(
+    [
+      'server → client',
+      'io',
+      'Mbit/s',
+      'ratio',
+      'server CPU s/GB',
+      'ratio',
+      'client CPU s/GB',
+      'ratio',
+      'CPU s/GB',
+      'ratio',
+      'server GC ms/GB',
+      'client GC ms/GB',
+    ],
+    figures.map((f) => [
+      `${f.server} → ${f.client}`,
+      ioLabel(f),
+      num(f.goodputMbps, 1),
+      num(f.goodputRatio, 2),
+      num(f.serverCpuSecondsPerGB, 2),
+      num(f.serverCpuRatio, 1),
+      num(f.clientCpuSecondsPerGB, 2),
+      num(f.clientCpuRatio, 1),
+      num(f.cpuSecondsPerGB, 2),
+      num(f.cpuRatio, 1),
+      num(f.serverGcMsPerGB, 0),
+      num(f.clientGcMsPerGB, 0),
+    ]),
+  );
+}
+
+function handshakeTable(figures: HandshakeFigure[]): string {
+  return markdownTable(
+    [
+      'server ← client',
+      'group',
+      'io',
+      'handshakes/s',
+      'ratio',
+      'server CPU ms/handshake',
+      'ratio',
+      'handshakes/s per server core',
+      'server core use',
+    ],
+    figures.map((f) => [
+      `${f.server} ← ${f.client}`,
+      f.group,
+      ioLabel(f),
+      num(f.handshakesPerSecond, 0),
+      num(f.handshakesPerSecondRatio, 2),
+      num(f.serverCpuMsPerHandshake, 3),
+      num(f.serverCpuRatio, 2),
+      num(f.handshakesPerServerCoreSecond, 0),
+      num(f.serverCoreUse, 2),
+    ]),
+  );
+}
+
+async function main(): Promise<number> {
+  let o: Options | string;
+  try {
+    o = options();
+  } catch (err) {
+    o = (err as Error).message.split('\n', 1)[0]!;
+  }
+  if (typeof o === 'string') {
+    console.error(`bench:ngtcp2: ${o}`);
     return 2;
   }
   if (!GTLSSERVER || !GTLSCLIENT || !existsSync(TIME)) {
@@ -229,36 +227,90 @@ async function main(): Promise<number> {
     );
     return 1;
   }
+  const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'zquic-bench-ngtcp2-'));
+  const setup: Setup = { dir, pin: o.pin };
   try {
     mkdirSync(join(dir, 'www'));
-    const bytes = Math.round(mb * 1e6);
+    const bytes = Math.round(o.mb * 1e6);
+    const perConn = Math.round(bytes / o.conns);
     writeFileSync(join(dir, 'www', 'big.bin'), randomBytes(bytes));
-    writeFileSync(join(dir, 'www', 'small.txt'), 'hello, ngtcp2\n');
+    writeFileSync(join(dir, 'www', 'conn.bin'), randomBytes(perConn));
+    writeFileSync(join(dir, 'www', SMALL.path.slice(1)), SMALL.body);
     const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
     writeFileSync(join(dir, 'cert.pem'), cert);
     writeFileSync(join(dir, 'key.pem'), key);
-    const figures: Ngtcp2Figure[] = [];
-    for (const pair of PAIRS) figures.push(await measure(pair, dir, bytes, runs));
-    const ref = figures[0]!;
-    for (const f of figures) {
-      f.goodputRatio = round(f.goodputMbps / ref.goodputMbps, 3);
-      f.cpuRatio = round(f.cpuSecondsPerGB / ref.cpuSecondsPerGB, 2);
-      console.log(JSON.stringify({ bench: 'ngtcp2', ...f }));
-    }
-    if (!values.json) {
-      console.log('');
+    const pinning = o.pin
+      ? `server on CPU ${SERVER_CPU}, clients on CPU ${CLIENT_CPU} (taskset -c)`
+      : 'off (client and server share the CPUs)';
+    const setupLine = {
+      bench: 'ngtcp2',
+      kind: 'setup',
+      pin: o.pin,
+      io: o.io,
+      mb: o.mb,
+      conns: o.conns,
+      handshakes: o.handshakes,
+      runs: o.runs,
+      cpus: availableParallelism(),
+      loadavg: loadavg().map((l) => round(l, 2)),
+      node: process.version,
+    };
+    if (o.json) console.log(JSON.stringify(setupLine));
+    else
       console.log(
-        `${mb} MB HTTP/3 download over loopback (best of ${runs}), ratios to ngtcp2 <-> ngtcp2`,
+        [
+          `# zquic vs ngtcp2 over loopback (npm run bench:ngtcp2), ${new Date().toISOString()}`,
+          '',
+          `- pinning: ${pinning}`,
+          `- zquic io: ${o.io.join(', ')}; ${setupLine.cpus} CPUs, load average ${setupLine.loadavg.join(' ')}, node ${process.version}`,
+          `- best of ${o.runs} run${o.runs === 1 ? '' : 's'}; ratios to ngtcp2 ↔ ngtcp2 in this run`,
+        ].join('\n'),
       );
+    const emit = (kind: string, f: object) =>
+      o.json && console.log(JSON.stringify({ bench: 'ngtcp2', kind, ...f }));
+
+    const single: TransferFigure[] = [];
+    for (const p of pairs(o.io))
+      single.push(
+        await measureTransfer({ ...p, connections: 1, path: '/big.bin', bytes }, o.runs, setup),
+      );
+    transferRatios(single);
+    for (const f of single) emit('download', f);
+    if (!o.json)
+      console.log(`\n## One connection, ${o.mb} MB download\n\n${transferTable(single)}`);
+
+    const concurrent: TransferFigure[] = [];
+    for (const p of pairs(o.io))
+      concurrent.push(
+        await measureTransfer(
+          { ...p, connections: o.conns, path: '/conn.bin', bytes: perConn * o.conns },
+          o.runs,
+          setup,
+        ),
+      );
+    transferRatios(concurrent);
+    for (const f of concurrent) emit('concurrent', f);
+    if (!o.json)
       console.log(
-        `  ${'pair'.padEnd(30)} ${'Mbit/s'.padStart(8)} ${'ratio'.padStart(6)} ${'CPU s/GB'.padStart(9)} ${'ratio'.padStart(6)}`,
+        `\n## ${o.conns} connections at once, ${perConn / 1e6} MB each, aggregate (zquic: one client process; ngtcp2: one per connection)\n\n${transferTable(concurrent)}`,
       );
-      for (const f of figures)
-        console.log(
-          `  ${label(f).padEnd(30)} ${f.goodputMbps.toFixed(1).padStart(8)} ${f.goodputRatio!.toFixed(2).padStart(6)} ${f.cpuSecondsPerGB.toFixed(1).padStart(9)} ${f.cpuRatio!.toFixed(1).padStart(6)}`,
-        );
-    }
+
+    const handshakes: HandshakeFigure[] = [];
+    for (const c of handshakeCases(o.io))
+      handshakes.push(await measureHandshakes(c, o.handshakes, o.runs, setup));
+    handshakeRatios(handshakes);
+    for (const f of handshakes) emit('handshakes', f);
+    if (!o.json)
+      console.log(
+        `\n## Handshakes: ${o.handshakes} connections, ${HANDSHAKE_CONCURRENCY} at a time (full handshake, GET ${SMALL.path}, close)\n\n` +
+          `${handshakeTable(handshakes)}\n\n` +
+          'Ratios to the ngtcp2 server with the same client. ' +
+          "ngtcp2's client is one process per connection: process start-up on the client CPU bounds its rows. " +
+          "ngtcp2's GnuTLS examples have no ML-KEM (classical groups only): their rows are X25519; " +
+          'zquic ↔ zquic is shown at X25519 and X25519MLKEM768.\n' +
+          `\nTotal ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+      );
     return 0;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,20 +1,27 @@
 // The `zquic client` / `zquic server` commands as a user runs them (child processes).
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { formatSummary, parseSize } from '../lib/cli/client.js';
 import { Progress } from '../lib/cli/progress.js';
+import { selfSignedCertificate, serveHttp3 } from '../lib/index.js';
 
 const main = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
 
-function zquic(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+type Result = { code: number; stdout: string; stderr: string };
+const zquic = (...args: string[]): Promise<Result> => zquicWithEnv({}, ...args);
+
+function zquicWithEnv(env: Record<string, string>, ...args: string[]): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', main, ...args],
-      { timeout: 30_000 },
+      { timeout: 30_000, env: { ...process.env, ...env } },
       (err, stdout, stderr) =>
         resolve({
           code: err ? ((err as { code?: number }).code ?? 1) : 0,
@@ -41,6 +48,98 @@ describe('cli: zquic client / server', function () {
       verified: true,
     });
     expect(s.handshakeMs).to.be.a('number').greaterThan(0);
+  });
+
+  it('--io is passed through; ZQUIC_BENCH_GC=1 adds one GC line on stderr', async () => {
+    for (const io of ['dgram', 'native', 'auto']) {
+      const r = await zquic('client', '--local', '--io', io, '--bytes', '100k', '--json');
+      expect(r.code, `${io}: ${r.stderr}`).to.equal(0);
+      expect(JSON.parse(r.stdout.trim())).to.include({ bytes: 100_000, verified: true });
+      expect(r.stderr, io).to.equal('');
+    }
+    const g = await zquicWithEnv({ ZQUIC_BENCH_GC: '1' }, 'client', '--local', '--bytes', '1M');
+    expect(g.code, g.stderr).to.equal(0);
+    const gc = JSON.parse(g.stderr.trim()) as Record<string, unknown>;
+    expect(gc.event).to.equal('gc');
+    expect(gc.ms).to.be.a('number').at.least(0);
+    expect(gc.count).to.be.a('number').at.least(0);
+    expect(gc.ms === 0).to.equal(gc.count === 0);
+  });
+
+  it('client URL --connections N downloads over N connections into DIR/1..N', async () => {
+    const body = randomBytes(200_000);
+    const { cert, key } = selfSignedCertificate(['localhost']);
+    const srv = await serveHttp3(
+      (req, res) => {
+        res.writeHead(200);
+        res.end(req.path === '/b.bin' ? body : 'small');
+      },
+      { certs: cert, keys: key, host: '127.0.0.1' },
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'zquic-cli-conns-'));
+    try {
+      writeFileSync(join(dir, 'ca.pem'), cert);
+      const base = `https://127.0.0.1:${srv.address.port}`;
+      const r = await zquic(
+        'client',
+        `${base}/b.bin`,
+        `${base}/s.txt`,
+        '--connections',
+        '3',
+        '--out',
+        join(dir, 'out'),
+        '--ca',
+        join(dir, 'ca.pem'),
+        '--servername',
+        'localhost',
+        '--json',
+      );
+      expect(r.code, r.stderr).to.equal(0);
+      expect(JSON.parse(r.stdout.trim())).to.include({
+        connections: 3,
+        files: 6,
+        bytes: 3 * (body.length + 5),
+        closeError: null,
+      });
+      for (const i of ['1', '2', '3']) {
+        expect(readFileSync(join(dir, 'out', i, 'b.bin')).equals(body), i).to.equal(true);
+        expect(readFileSync(join(dir, 'out', i, 's.txt'), 'utf8'), i).to.equal('small');
+      }
+      expect(srv.stats.accepted).to.equal(3);
+    } finally {
+      srv.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad --io or --connections is one line and exit code 2', async () => {
+    for (const [args, message] of [
+      [
+        ['client', '--connections', '2', 'https://127.0.0.1:1/a', '--session-file', 'x'],
+        '--session-file resumes one connection: not with --connections',
+      ],
+      [
+        ['client', '--connections', '1e3', 'https://127.0.0.1:1/a'],
+        "--connections must be an integer 1..1000, got '1e3'",
+      ],
+      [['client', '--connections', '2', '127.0.0.1:1'], '--connections needs URLs'],
+    ] as Array<[string[], string]>) {
+      const r = await zquic(...args);
+      expect(r.code, args.join(' ')).to.equal(2);
+      expect(r.stderr, args.join(' ')).to.equal(
+        `zquic client: ${message} (see zquic client --help)\n`,
+      );
+    }
+    for (const cmd of ['client', 'server']) {
+      const args =
+        cmd === 'client' ? [cmd, '--io', 'uring', '127.0.0.1:1'] : [cmd, '--io', 'uring'];
+      const r = await zquic(...args);
+      expect(r.code, cmd).to.equal(2);
+      expect(r.stderr.trim().split('\n'), cmd).to.have.length(1);
+      expect(r.stderr).to.equal(
+        `zquic ${cmd}: --io must be auto, native, dgram; got 'uring' (see zquic ${cmd} --help)\n`,
+      );
+    }
   });
 
   it('bad arguments give one clear line and exit code 2; --help prints usage', async () => {

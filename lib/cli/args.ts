@@ -1,5 +1,6 @@
 // What the zquic commands share about their command line: every mistake is one line on stderr
 // (exit code 2), and with --json every error line is a JSON object instead.
+import { IO_MODES, type IoMode } from '../net/endpoint.js';
 
 /** parseArgs' error as one line (its message for a value starting with '-' spans three). */
 export function argsError(err: unknown): string {
@@ -19,6 +20,14 @@ export function argsError(err: unknown): string {
     default:
       return message.split('\n', 1)[0]!;
   }
+}
+
+/** --io: the UDP I/O of listen()/connect() (lib/net/options.ts); undefined keeps the default. */
+export function parseIo(v: string | undefined): IoMode | undefined {
+  if (v === undefined) return undefined;
+  const mode = IO_MODES.find((m) => m === v);
+  if (!mode) throw new Error(`--io must be ${IO_MODES.join(', ')}; got '${v}'`);
+  return mode;
 }
 
 export interface Reporter {

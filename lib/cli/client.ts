@@ -3,19 +3,21 @@
 // `zquic client https://HOST:PORT/PATH... --out DIR` downloads files over HTTP/3 or hq-interop.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import {
   connect,
   connectHttp3,
   type ConnectOptions,
+  type IoMode,
   type QuicSession,
   type QuicStream,
   type SessionTicket,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
 import { decodeSessionTicket, encodeSessionTicket } from '../tls/session-ticket.js';
-import { argsError, reporter, type Reporter } from './args.js';
+import { argsError, parseIo, reporter, type Reporter } from './args.js';
 import { Progress } from './progress.js';
 import { parseGroups, startServer } from './server.js';
 import { downloadH3, downloadHq, type Download } from './www.js';
@@ -41,12 +43,16 @@ options:
                    client offers v2 too (compatible version negotiation, RFC 9368)
   --ciphers LIST   TLS 1.3 cipher suites to offer (e.g. TLS_CHACHA20_POLY1305_SHA256)
   --out DIR        with URLs: where the files go (default .)
+  --connections N  with URLs: download them over N connections at once, into
+                   DIR/1 ... DIR/N (default 1: into DIR)
   --session-file F with URLs: resume with the ticket in F if it exists; save the newest
                    ticket the server sends to F (waits up to 1 s for one)
   --early-data     with --session-file: send the requests as 0-RTT data (h3 and
                    hq-interop)
   --key-update     start a key update as soon as the handshake is confirmed
   --cc NAME        cubic (default) or newreno
+  --io MODE        UDP I/O: auto (default: native where available), native (batched
+                   system calls; Linux) or dgram (node:dgram)
   --qlog DIR       write a qlog file into DIR
   --keylog FILE    append TLS secrets for Wireshark (NSS key log format)
   --local          start a server on loopback in this process and connect to it
@@ -143,10 +149,12 @@ export async function run(argv: string[]): Promise<number> {
         version: { type: 'string' },
         ciphers: { type: 'string' },
         out: { type: 'string' },
+        connections: { type: 'string' },
         'session-file': { type: 'string' },
         'early-data': { type: 'boolean' },
         'key-update': { type: 'boolean' },
         cc: { type: 'string' },
+        io: { type: 'string' },
         qlog: { type: 'string' },
         keylog: { type: 'string' },
         local: { type: 'boolean' },
@@ -165,6 +173,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const fail = (msg: string) => report.usage(msg);
   let bytes: number, streams: number, groups, version: number | undefined, ca: string | undefined;
+  let io: IoMode | undefined;
   try {
     bytes = parseSize(values.bytes ?? '1M');
     streams = values.streams === undefined ? 1 : Number(values.streams);
@@ -176,6 +185,7 @@ export async function run(argv: string[]): Promise<number> {
     )
       throw new Error(`--streams must be an integer 1..10000, got '${values.streams}'`);
     groups = parseGroups(values.groups);
+    io = parseIo(values.io);
     if (values['quic-version'] !== undefined && values.version !== undefined)
       throw new Error('--quic-version and --version are the same option');
     const v = (values['quic-version'] ?? values.version)?.replace(/^v/, '');
@@ -209,21 +219,29 @@ export async function run(argv: string[]): Promise<number> {
     cc: values.cc as 'cubic' | 'newreno' | undefined,
     qlog: values.qlog ?? false,
     keylog: values.keylog ?? false,
+    io,
   });
   const urls = positionals.filter((p) => /^[a-z][a-z0-9+.-]*:\/\//i.test(p));
   if (urls.length > 0) {
     if (values.local) return fail('--local takes no URL');
     if (urls.length !== positionals.length) return fail('give either HOST:PORT or URLs, not both');
     let plan: DownloadPlan;
+    let connections: number;
     try {
       plan = downloadPlan(urls, values.alpn);
       if (values['early-data'] && values['session-file'] === undefined)
         throw new Error('--early-data needs --session-file');
+      connections = values.connections === undefined ? 1 : Number(values.connections);
+      if (!/^\d+$/.test(values.connections ?? '1') || connections < 1 || connections > 1000)
+        throw new Error(`--connections must be an integer 1..1000, got '${values.connections}'`);
+      if (connections > 1 && values['session-file'] !== undefined)
+        throw new Error('--session-file resumes one connection: not with --connections');
     } catch (err) {
       return fail((err as Error).message);
     }
     return download(plan, report, {
       out: values.out ?? '.',
+      connections,
       sessionFile: values['session-file'],
       earlyData: values['early-data'] === true,
       keyUpdate: values['key-update'] === true,
@@ -231,7 +249,7 @@ export async function run(argv: string[]): Promise<number> {
       connect: connectOptions(),
     });
   }
-  for (const o of ['out', 'session-file', 'early-data'] as const)
+  for (const o of ['out', 'connections', 'session-file', 'early-data'] as const)
     if (values[o] !== undefined) return fail(`--${o} needs URLs`);
   if (values.local ? positionals.length > 0 : positionals.length !== 1)
     return fail(values.local ? '--local takes no HOST:PORT' : 'expected one HOST:PORT argument');
@@ -243,6 +261,7 @@ export async function run(argv: string[]): Promise<number> {
       host: '127.0.0.1',
       port: 0,
       alpn: [values.alpn ?? 'echo'],
+      io,
     });
     target = `127.0.0.1:${endpoint.address.port}`;
     ca = selfSigned;
@@ -357,6 +376,7 @@ async function keyUpdateWhenConfirmed(session: QuicSession): Promise<void> {
 
 interface DownloadOptions {
   out: string;
+  connections: number;
   sessionFile: string | undefined;
   earlyData: boolean;
   keyUpdate: boolean;
@@ -380,11 +400,14 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
     session: ticket,
     earlyData: ticket !== undefined && o.earlyData,
   };
-  let session: QuicSession | undefined;
+  const sessions: QuicSession[] = [];
+  let failed = false;
   let gotTicket: (() => void) | undefined;
   const ticketSaved = new Promise<void>((r) => (gotTicket = r));
   const watch = (s: QuicSession) => {
-    session = s;
+    // (A connection that opens after another one failed is not needed any more.)
+    if (failed) s.destroy();
+    sessions.push(s);
     if (o.sessionFile !== undefined)
       s.on('ticket', (t: SessionTicket) => {
         writeFileSync(o.sessionFile!, encodeSessionTicket(t));
@@ -396,35 +419,45 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
   const progress = new Progress(undefined);
   let received = 0;
   const onBytes = (n: number) => progress.update((received += n));
-  let downloads: Download[];
-  let closeError: Error | null = null;
-  try {
-    let finish: () => Promise<void>;
+  /** One connection's downloads into `out`, and how to close it. */
+  const fetchInto = async (out: string) => {
     if (plan.alpn === 'h3') {
       const client = await connectHttp3(plan.authority, options);
       watch(client.session);
-      downloads = await downloadH3(client, plan.paths, o.out, onBytes);
-      finish = () => client.close();
-    } else {
-      const s = await connect(plan.authority, options);
-      watch(s);
-      downloads = await downloadHq(s, plan.paths, o.out, onBytes);
-      await s.opened;
-      finish = () => s.close();
+      const downloads = await downloadH3(client, plan.paths, out, onBytes);
+      return { downloads, finish: () => client.close() };
     }
+    const s = await connect(plan.authority, options);
+    watch(s);
+    const downloads = await downloadHq(s, plan.paths, out, onBytes);
+    await s.opened;
+    return { downloads, finish: () => s.close() };
+  };
+  const outs =
+    o.connections === 1
+      ? [o.out]
+      : Array.from({ length: o.connections }, (_, i) => join(o.out, String(i + 1)));
+  let downloads: Download[];
+  let closeError: Error | null = null;
+  try {
+    const fetched = await Promise.all(outs.map(fetchInto));
+    downloads = fetched.flatMap((f) => f.downloads);
     if (o.sessionFile !== undefined)
       await Promise.race([ticketSaved, new Promise((r) => setTimeout(r, 1000).unref())]);
-    await finish().catch((e: Error) => (closeError = e));
+    await Promise.all(fetched.map((f) => f.finish().catch((e: Error) => (closeError ??= e))));
   } catch (err) {
     progress.clear();
-    session?.destroy();
+    failed = true;
+    for (const s of sessions) s.destroy();
     return report.fail((err as Error).message);
   }
   progress.clear();
   const seconds = (performance.now() - t0) / 1000;
-  const s = session!;
-  const h = s.handshake!;
-  const st = s.stats;
+  const h = sessions[0]!.handshake!;
+  const st = {
+    keyUpdates: sessions.reduce((n, s) => n + s.stats.keyUpdates, 0),
+    packetsLost: sessions.reduce((n, s) => n + s.stats.packetsLost, 0),
+  };
   const bytes = downloads.reduce((n, d) => n + d.bytes, 0);
   const summary = {
     group: h.group,
@@ -433,6 +466,7 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
     version: `0x${h.version.toString(16)}`,
     resumed: h.resumed,
     earlyDataAccepted: h.earlyDataAccepted,
+    ...(o.connections > 1 ? { connections: o.connections } : {}),
     keyUpdates: st.keyUpdates,
     files: downloads.length,
     bytes,
@@ -446,7 +480,8 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
     console.log(
       `${h.group} ${h.cipher} alpn=${h.alpn} version=${summary.version}` +
         `${h.resumed ? ' resumed' : ''}${h.earlyDataAccepted ? ' early-data' : ''}: ` +
-        `${downloads.length} file${downloads.length === 1 ? '' : 's'}, ${bytes} bytes in ` +
+        `${downloads.length} file${downloads.length === 1 ? '' : 's'}` +
+        `${o.connections > 1 ? ` over ${o.connections} connections` : ''}, ${bytes} bytes in ` +
         `${summary.seconds} s (${summary.goodputMbps} Mbit/s), ${st.keyUpdates} key updates, ` +
         `lost ${st.packetsLost} packets, ${closeError ? `closed with error: ${summary.closeError}` : 'closed cleanly'}`,
     );

@@ -62,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`zquic: unknown command '${name}' (see zquic --help)`);
     return 2;
   }
+  if (process.env.ZQUIC_BENCH_GC === '1') (await import('./gc-report.js')).reportGcOnExit();
   const mod = await command.load();
   return mod.run(rest);
 }

@@ -13,12 +13,13 @@ import {
   serveHttp3,
   type Http3Request,
   type Http3Response,
+  type IoMode,
   type ListenOptions,
   type QuicEndpoint,
   type QuicSession,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
-import { argsError, reporter } from './args.js';
+import { argsError, parseIo, reporter } from './args.js';
 import { parseServerId, readFleetKeys } from './fleet-keys.js';
 import { http3FileHandler, serveHq } from './www.js';
 
@@ -45,6 +46,8 @@ options:
   --fleet-keys FILE   keys shared by the servers of a fleet (JSON: ticketKeys,
                       tokenKeys, resetKey as hex; see README "Running a fleet")
   --max-connections N most connections at once (default 10000)
+  --io MODE           UDP I/O: auto (default: native where available), native
+                      (batched system calls; Linux) or dgram (node:dgram)
   --qlog DIR          write a qlog file per connection into DIR
   --keylog FILE       append TLS secrets for Wireshark (NSS key log format)
   --json              one JSON line per event
@@ -111,6 +114,7 @@ export async function startServer(o: {
   ciphers?: string;
   serverId?: Uint8Array;
   fleetKeys?: string;
+  io?: IoMode;
   onsession?: (s: QuicSession) => void;
 }): Promise<ServerSetup> {
   let certs: string;
@@ -142,6 +146,7 @@ export async function startServer(o: {
     keylog: o.keylog ?? false,
     serverId: o.serverId,
     ...(o.fleetKeys === undefined ? {} : readFleetKeys(o.fleetKeys)),
+    io: o.io,
   };
   if (o.www !== undefined) {
     // serveHttp3 speaks HTTP/3 on every session of its endpoint: one file protocol per server.
@@ -192,6 +197,7 @@ export async function run(argv: string[]): Promise<number> {
         groups: { type: 'string' },
         retry: { type: 'boolean' },
         'max-connections': { type: 'string' },
+        io: { type: 'string' },
         qlog: { type: 'string' },
         keylog: { type: 'string' },
         www: { type: 'string' },
@@ -237,6 +243,7 @@ export async function run(argv: string[]): Promise<number> {
       ciphers: values.ciphers,
       serverId: parseServerId(values['server-id']),
       fleetKeys: values['fleet-keys'],
+      io: parseIo(values.io),
       onsession: values.quiet
         ? undefined
         : (s) => {

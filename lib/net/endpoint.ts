@@ -63,7 +63,8 @@ export interface QuicEndpointStats extends EndpointStats {
   datagramsDropped: number;
 }
 
-const IO_MODES = ['auto', 'native', 'dgram'] as const;
+/** The values of the io option. */
+export const IO_MODES = ['auto', 'native', 'dgram'] as const;
 export type IoMode = (typeof IO_MODES)[number];
 
 /** Datagrams a connection writes per round, and the slab all connections write to before it is
