@@ -228,7 +228,8 @@ void UdpSocket::Emit(napi_value* argv, size_t argc) {
   if (closing_ || emit_ == nullptr) return;
   napi_value fn, recv, result;
   if (napi_get_reference_value(env_, emit_, &fn) != napi_ok || fn == nullptr) return;
-  napi_get_undefined(env_, &recv);
+  // napi_make_callback needs an object receiver: the global one, as for a plain call.
+  if (napi_get_global(env_, &recv) != napi_ok) return;
   // napi_make_callback runs queued microtasks and nextTicks afterwards, like Node's own I/O.
   napi_status st = napi_make_callback(env_, async_, recv, fn, argc, argv, &result);
   bool pending = false;
