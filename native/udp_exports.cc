@@ -121,30 +121,39 @@ class Destinations {
 }
 
 // udpSend(handle, buf, desc, count, peers) -> accepted
+// Reading peers may run JavaScript (getters) that detaches buffers or closes the socket, so
+// desc is copied first, peers are read next, and buf is looked at only after that.
 napi_value JsSend(napi_env env, napi_callback_info info) {
   return Guard(env, [&] {
     Args<5> a(env, info);
     UdpSocket* s = ArgHandleAny<UdpSocket>(env, a[0], "socket");
     if (!s->live()) ThrowError(env, "send on a closed UDP socket");
-    Bytes buf = ArgBytes(env, a[1], "buf");
-    Words desc = ArgUint32(env, a[2], "desc");
-    auto count = static_cast<size_t>(ArgInt(env, a[3], "count", 0, static_cast<int64_t>(desc.count / 4)));
+    Words words = ArgUint32(env, a[2], "desc");
+    auto count = static_cast<size_t>(
+        ArgInt(env, a[3], "count", 0, static_cast<int64_t>(words.count / 4)));
+    std::vector<uint32_t> desc(words.data, words.data + count * 4);
     Destinations dests(env, a[4], *s, count);
     std::vector<Datagram> datagrams(count);
     const Endpoint* last = nullptr;
     uint32_t lastIndex = 0;
     for (size_t i = 0; i < count; i++) {
-      const uint32_t* e = desc.data + i * 4;
-      uint32_t offset = e[0], length = e[1], peer = e[2], ecn = e[3];
-      if (offset > buf.length) BadDesc(env, i, 0, "offset");
-      if (length > kMaxDatagram || length > buf.length - offset) BadDesc(env, i, 1, "length");
+      uint32_t peer = desc[i * 4 + 2], ecn = desc[i * 4 + 3];
       if (peer >= dests.length()) BadDesc(env, i, 2, "peer index");
       if (ecn > 3) BadDesc(env, i, 3, "ecn");
       if (last == nullptr || peer != lastIndex) {
         last = dests.Get(peer);
         lastIndex = peer;
       }
-      datagrams[i] = Datagram{buf.data + offset, length, last, static_cast<uint8_t>(ecn)};
+      datagrams[i] = Datagram{nullptr, 0, last, static_cast<uint8_t>(ecn)};
+    }
+    if (!s->live()) ThrowError(env, "send on a closed UDP socket");
+    Bytes buf = ArgBytes(env, a[1], "buf");
+    for (size_t i = 0; i < count; i++) {
+      uint32_t offset = desc[i * 4], length = desc[i * 4 + 1];
+      if (offset > buf.length) BadDesc(env, i, 0, "offset");
+      if (length > kMaxDatagram || length > buf.length - offset) BadDesc(env, i, 1, "length");
+      datagrams[i].data = buf.data + offset;
+      datagrams[i].length = length;
     }
     return NewNumber(env, static_cast<double>(s->Send(datagrams.data(), count)));
   });
