@@ -3,6 +3,8 @@
 // stack, ECN marks, ICMP errors, bind errors, junk arguments and close.
 import { expect } from 'chai';
 import { createSocket, type Socket } from 'node:dgram';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 
 import { native, nativeUdp } from '../lib/crypto/native.js';
 import type { Address } from '../lib/quic/connection.js';
@@ -552,6 +554,58 @@ describe('net: native UDP socket', function () {
         Error,
         /closed/,
       );
+    });
+  });
+
+  describe('in a worker thread', () => {
+    // The addon as lib/crypto/native.ts loads it; the worker requires it directly.
+    const addonPath =
+      process.env['ZQUIC_ADDON'] ??
+      (createRequire(import.meta.url)('bindings') as (o: object) => string)({
+        bindings: 'zquic',
+        path: true,
+      });
+    /** Runs `body` (CommonJS, `a` = the addon, `post` = postMessage) in a worker. */
+    function worker(body: string): Worker {
+      const code = `const { parentPort, workerData } = require('node:worker_threads');
+        const a = require(workerData); const post = (m) => parentPort.postMessage(m);
+        ${body}`;
+      return new Worker(code, { eval: true, workerData: addonPath });
+    }
+    const poke = async (port: number): Promise<void> => {
+      const s = await dgramBound('udp4', '127.0.0.1');
+      open.push(s);
+      s.send(Buffer.from('poke'), port, '127.0.0.1');
+    };
+
+    it('an exception thrown by a callback is an uncaught exception, not swallowed', async () => {
+      const w = worker(`const h = a.udpBind('127.0.0.1', 0, false, false, 65536, 65536, 65536,
+          (kind) => { if (kind === 0) throw new Error('thrown by onbatch'); });
+        post(a.udpAddress(h).port);`);
+      w.once('message', (port: number) => void poke(port));
+      const err = await new Promise<Error>((resolve) => w.once('error', resolve));
+      expect(err.message).to.equal('thrown by onbatch');
+      await new Promise((resolve) => w.once('exit', resolve));
+    });
+
+    it('a socket left open is closed when its environment goes away', async () => {
+      const w = worker(`const h = a.udpBind('127.0.0.1', 0, false, false, 65536, 65536, 65536,
+          (kind) => { if (kind === 0) post('got'); });
+        post(a.udpAddress(h).port);`);
+      const port = await new Promise<number>((resolve) => w.once('message', resolve));
+      await poke(port);
+      expect(await new Promise((resolve) => w.once('message', resolve))).to.equal('got');
+      // A handle still open at teardown would make the worker's loop close abort the process.
+      expect(await w.terminate()).to.equal(1);
+      const again = bind({ address: '127.0.0.1', port }); // the port is free again
+      expect(again.address().port).to.equal(port);
+    });
+
+    it('an unref()ed socket does not keep its event loop alive', async () => {
+      const w = worker(`const h = a.udpBind('127.0.0.1', 0, false, false, 65536, 65536, 65536,
+          () => {});
+        a.udpRef(h, false);`);
+      expect(await new Promise((resolve) => w.once('exit', resolve))).to.equal(0);
     });
   });
 
