@@ -130,10 +130,14 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
 
 napi_value UdpSocket::Wrap() {
   napi_value ext;
-  if (napi_create_external(env_, this, OnFinalize, nullptr, &ext) != napi_ok ||
-      napi_type_tag_object(env_, ext, &kTag) != napi_ok) {
-    finalized_ = true;
+  if (napi_create_external(env_, this, OnFinalize, nullptr, &ext) != napi_ok) {
+    finalized_ = true;  // no External will ever own it: OnClosed deletes it
     Close(false);
+    ThrowError(env_, "cannot create native handle");
+  }
+  if (napi_type_tag_object(env_, ext, &kTag) != napi_ok ||
+      napi_create_reference(env_, ext, 1, &self_) != napi_ok) {
+    Close(false);  // the External owns it: deleted when both are done
     ThrowError(env_, "cannot create native handle");
   }
   return ext;
@@ -161,6 +165,8 @@ void UdpSocket::Close(bool teardown) {
   fd_ = -1;
   if (emit_) napi_delete_reference(env_, emit_);
   emit_ = nullptr;
+  if (self_) napi_delete_reference(env_, self_);
+  self_ = nullptr;
   // At teardown no JavaScript runs any more: async hooks get no destroy event.
   if (!teardown && async_) napi_async_destroy(env_, async_);
   async_ = nullptr;
@@ -282,7 +288,9 @@ size_t UdpSocket::DrainErrors() {
       if (!recverr || c->cmsg_len < CMSG_LEN(sizeof(sock_extended_err))) continue;
       sock_extended_err ee;
       memcpy(&ee, CMSG_DATA(c), sizeof ee);
-      err = static_cast<int>(ee.ee_errno);
+      // Local errors (e.g. EMSGSIZE) were already returned by the send call that caused them.
+      if (ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6)
+        err = static_cast<int>(ee.ee_errno);
     }
     // msg_name is the destination of the datagram that caused the error (ip(7) IP_RECVERR).
     if (err > 0) EmitError(SysError(env_, err, "recvmsg", dest.sa(), dest.len));

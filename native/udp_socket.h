@@ -49,8 +49,9 @@ class UdpSocket {
   // Creates, configures and binds the socket and starts polling; throws a Napi::Error made by
   // SysError on a failing system call. `emit` is called as emit(kind, ...) (see Emit).
   static UdpSocket* Open(napi_env env, const BindOptions& options, napi_value emit);
-  // The External handed to JavaScript. The object is deleted only when both the External is
-  // finalized and the libuv handle is closed, whichever comes last.
+  // The External handed to JavaScript, held strongly until Close (an open socket is never
+  // collected). The object is deleted once both the External is finalized and the libuv
+  // handle is closed, whichever comes last.
   napi_value Wrap();
 
   bool live() const { return !closing_; }
@@ -124,6 +125,7 @@ class UdpSocket {
   int pollEvents_ = 0;
   bool closing_ = false, closed_ = false, finalized_ = false;
   napi_ref emit_ = nullptr;
+  napi_ref self_ = nullptr;  // the External, while open
   napi_async_context async_ = nullptr;
   napi_async_cleanup_hook_handle hook_ = nullptr;
   Stats stats_;

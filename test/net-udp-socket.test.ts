@@ -352,6 +352,21 @@ describe('net: native UDP socket', function () {
     expect(got[0]!.data.toString()).to.equal('after');
   });
 
+  it('reports a datagram the kernel refuses through onerror and sends the rest', async () => {
+    const tx = bind({ address: '127.0.0.1', port: 0 });
+    const rx = bind({ address: '127.0.0.1', port: 0 });
+    const { got, until } = collect(rx);
+    const error = new Promise<UdpSocketError>((resolve) => (tx.onerror = resolve));
+    // 65,535 bytes do not fit an IPv4 UDP datagram (at most 65,507): EMSGSIZE, then the rest.
+    const d = datagrams([100, 65535, 200]);
+    expect(tx.send(d.buf, d.desc, d.count, [rx.address()])).to.equal(3);
+    const err = await error;
+    expect(err).to.include({ code: 'EMSGSIZE', address: '127.0.0.1', port: rx.address().port });
+    await until(2);
+    expect(got.map((g) => g.data.length)).to.deep.equal([100, 200]);
+    expect(tx.stats).to.include({ sendErrors: 1, datagramsSent: 2 });
+  });
+
   it('fails to bind a port in use with EADDRINUSE', async () => {
     const a = bind({ address: '127.0.0.1', port: 0 });
     const port = a.address().port;
