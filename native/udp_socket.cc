@@ -53,6 +53,8 @@ bool IsV4Mapped(const Endpoint& ep) {
 }  // namespace
 
 UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) {
+  std::unique_ptr<UdpSocket> s(new UdpSocket(env));
+  s->slab_.reset(new uint8_t[kRecvMessages * kRecvSlot]);
   int fd = socket(o.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) ThrowSys(env, errno, "socket");
   bool v6 = o.family == AF_INET6;
@@ -89,7 +91,6 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
     ThrowSys(env, e, "getsockname");
   }
 
-  std::unique_ptr<UdpSocket> s(new UdpSocket(env));
   s->fd_ = fd;
   s->v6_ = v6;
   s->v6Only_ = v6 && o.ipv6Only;
@@ -99,7 +100,6 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
   s->queueLimit_ = o.sendQueueSize;
   s->stats_.recvBufferSize = GetInt(fd, SOL_SOCKET, SO_RCVBUF);
   s->stats_.sendBufferSize = GetInt(fd, SOL_SOCKET, SO_SNDBUF);
-  s->slab_.reset(new uint8_t[kRecvMessages * kRecvSlot]);
 
   uv_loop_t* loop = nullptr;
   napi_value name;
@@ -119,12 +119,14 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
   // From here on the uv handle exists, so the object goes away only through Close.
   UdpSocket* p = s.release();
   p->poll_.data = p;
-  if (napi_add_async_cleanup_hook(env, OnTeardown, p, &p->hook_) != napi_ok) {
+  rc = uv_poll_start(&p->poll_, UV_READABLE, OnPoll);
+  p->pollEvents_ = UV_READABLE;
+  if (rc != 0 || napi_add_async_cleanup_hook(env, OnTeardown, p, &p->hook_) != napi_ok) {
     p->finalized_ = true;  // nothing else owns it: OnClosed deletes it
     p->Close(false);
+    if (rc != 0) ThrowSys(env, -rc, "uv_poll_start");
     ThrowError(env, "cannot set up the UDP socket");
   }
-  p->UpdatePoll(true);
   return p;
 }
 
@@ -208,8 +210,14 @@ void UdpSocket::OnPoll(uv_poll_t* handle, int status, int events) {
   try {
     s->Poll(status, events);
   } catch (const Napi::Error& e) {
-    // Out of memory and the like while building a batch: report it like a thrown callback.
+    // Out of memory and the like while building a batch: an uncaught exception, like a
+    // throwing callback (never silently dropped).
     napi_fatal_exception(s->env_, e.Value());
+  } catch (const std::exception& e) {
+    napi_value msg, err;
+    if (napi_create_string_utf8(s->env_, e.what(), NAPI_AUTO_LENGTH, &msg) == napi_ok &&
+        napi_create_error(s->env_, nullptr, msg, &err) == napi_ok)
+      napi_fatal_exception(s->env_, err);
   }
   napi_close_handle_scope(s->env_, scope);
 }
