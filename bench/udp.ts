@@ -111,8 +111,8 @@ async function runDgram(): Promise<Figure> {
     sent,
     received: counter.received,
     datagramsPerSecond: Math.round(counter.received / seconds),
-    sendSyscallsPerDatagram: null, // not counted by node:dgram (libuv: one sendmsg each)
-    recvSyscallsPerDatagram: null, // (libuv: one recvmsg each)
+    sendSyscallsPerDatagram: null, // node:dgram does not count its system calls
+    recvSyscallsPerDatagram: null,
   };
 }
 

@@ -62,7 +62,7 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
   if (o.reusePort) SetInt(env, fd, SOL_SOCKET, SO_REUSEPORT, 1);
   SetInt(env, fd, SOL_SOCKET, SO_RCVBUF, o.recvBufferSize);
   SetInt(env, fd, SOL_SOCKET, SO_SNDBUF, o.sendBufferSize);
-  // ICMP errors on the error queue (ip(7) IP_RECVERR): unconnected sockets get them only so.
+  // ICMP errors on the error queue (Linux IP_RECVERR): unconnected sockets get them only so.
   // ECN arrives in the TOS / Traffic Class byte (RFC 3168 §5, RFC 9000 §13.4). A dual-stack
   // socket receives IPv4 traffic through the IPv4 options, so it sets both.
   if (!v6 || !o.ipv6Only) {
@@ -300,7 +300,7 @@ size_t UdpSocket::DrainErrors() {
       if (ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6)
         err = static_cast<int>(ee.ee_errno);
     }
-    // msg_name is the destination of the datagram that caused the error (ip(7) IP_RECVERR).
+    // msg_name is the destination of the datagram that caused the error (IP_RECVERR).
     if (err > 0) EmitError(SysError(env_, err, "recvmsg", dest.sa(), dest.len));
   }
   return drained;
