@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   zquic::InitPacket(env, exports);
   zquic::InitX25519(env, exports);
   zquic::InitMlKem(env, exports);
+  zquic::InitUdp(env, exports);
   return exports;
 }
 

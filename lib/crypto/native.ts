@@ -84,6 +84,66 @@ export interface NativeAddon {
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Buffer;
 }
 
+/** Counters of a native UDP socket (udpStats). */
+export interface NativeUdpStats {
+  datagramsSent: number;
+  bytesSent: number;
+  datagramsReceived: number;
+  bytesReceived: number;
+  sendSyscalls: number;
+  recvSyscalls: number;
+  /** Messages sent with UDP_SEGMENT (more than one datagram each). */
+  gsoMessages: number;
+  /** Received messages the kernel had coalesced (UDP_GRO), split again natively. */
+  groMessages: number;
+  /** Sends the kernel pushed back (EAGAIN / ENOBUFS). */
+  eagain: number;
+  /** Datagrams in the native queue now. */
+  queued: number;
+  /** Datagrams refused because the native queue was full. */
+  queueDrops: number;
+  /** Datagrams the kernel rejected (reported through the error callback). */
+  sendErrors: number;
+  /** Received datagrams dropped because they did not fit (never expected). */
+  truncated: number;
+  /** SO_RCVBUF / SO_SNDBUF as granted by the kernel. */
+  recvBufferSize: number;
+  sendBufferSize: number;
+  /** Whether the kernel takes UDP_SEGMENT (GSO) / UDP_GRO on this socket. */
+  gso: boolean;
+  gro: boolean;
+}
+
+/** The addon's native UDP socket exports (native/udp_*.cc; Linux only: udpSupported). */
+export interface NativeUdpAddon {
+  udpSupported: boolean;
+  /** emit(kind, ...): 0 = batch (buffer, desc, count, peers), 1 = writable, 2 = error (err). */
+  udpBind(
+    address: string,
+    port: number,
+    ipv6Only: boolean,
+    reusePort: boolean,
+    recvBufferSize: number,
+    sendBufferSize: number,
+    sendQueueSize: number,
+    emit: (kind: number, ...args: unknown[]) => void,
+  ): NativeHandle;
+  udpSend(
+    socket: NativeHandle,
+    buf: Uint8Array,
+    desc: Uint32Array,
+    count: number,
+    peers: readonly { address: string; port: number }[],
+  ): number;
+  udpAddress(socket: NativeHandle): { address: string; port: number; family: 'IPv4' | 'IPv6' };
+  udpBlocked(socket: NativeHandle): boolean;
+  udpStats(socket: NativeHandle): NativeUdpStats;
+  udpRef(socket: NativeHandle, ref: boolean): void;
+  udpClose(socket: NativeHandle): void;
+  /** Test seam: the next `calls` send system calls report EAGAIN without being made. */
+  udpInjectEagain(socket: NativeHandle, calls: number): void;
+}
+
 const require = createRequire(import.meta.url);
 const override = process.env['ZQUIC_ADDON'];
 
@@ -94,3 +154,6 @@ export const addon: Record<string, unknown> = override
 
 /** The addon's symmetric-crypto exports, typed. */
 export const native = addon as unknown as NativeAddon;
+
+/** The addon's native UDP socket exports, typed (udpSupported is false off Linux). */
+export const nativeUdp = addon as unknown as NativeUdpAddon;

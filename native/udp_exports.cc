@@ -1,0 +1,254 @@
+// N-API functions of the native UDP socket (udp_socket.h): every argument checked here, with
+// TypeError/RangeError naming it, before the socket sees it. Typed in lib/crypto/native.ts.
+#include "zquic.h"
+
+#ifdef __linux__
+
+#include <unordered_map>
+#include <vector>
+
+#include "udp_socket.h"
+
+namespace zquic {
+
+namespace {
+
+using udp::Datagram;
+using udp::Endpoint;
+using udp::UdpSocket;
+
+// Largest UDP payload a datagram descriptor may name (the UDP length field is 16 bits).
+constexpr int64_t kMaxDatagram = 65535;
+// Largest socket buffer asked of the kernel (it doubles the value it is given).
+constexpr int64_t kMaxSocketBuffer = 1 << 30;
+
+bool ArgBool(napi_env env, napi_value v, const char* name) {
+  bool b = false;
+  if (napi_get_value_bool(env, v, &b) != napi_ok)
+    ThrowType(env, std::string(name) + " must be a boolean");
+  return b;
+}
+
+// A Uint32Array (count = number of elements).
+struct Words {
+  const uint32_t* data;
+  size_t count;
+};
+Words ArgUint32(napi_env env, napi_value v, const char* name) {
+  // ArgTypedArray measures non-Float64 arrays in elements.
+  Bytes b = ArgTypedArray(env, v, name, napi_uint32_array, "Uint32Array");
+  return Words{reinterpret_cast<const uint32_t*>(b.data), b.length};
+}
+
+napi_value Prop(napi_env env, napi_value obj, const char* key) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok)
+    ThrowType(env, std::string("cannot read ") + key);
+  return v;
+}
+
+// udpBind(address, port, ipv6Only, reusePort, recvBufferSize, sendBufferSize, sendQueueSize,
+// emit) -> handle
+napi_value JsBind(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<8> a(env, info);
+    udp::BindOptions o;
+    std::string address = ArgString(env, a[0], "address", 64);
+    auto port = static_cast<uint16_t>(ArgInt(env, a[1], "port", 0, 65535));
+    o.ipv6Only = ArgBool(env, a[2], "ipv6Only");
+    o.reusePort = ArgBool(env, a[3], "reusePort");
+    o.recvBufferSize = static_cast<int>(ArgInt(env, a[4], "recvBufferSize", 1, kMaxSocketBuffer));
+    o.sendBufferSize = static_cast<int>(ArgInt(env, a[5], "sendBufferSize", 1, kMaxSocketBuffer));
+    o.sendQueueSize = static_cast<size_t>(ArgInt(env, a[6], "sendQueueSize", 0, kMaxSocketBuffer));
+    napi_valuetype t;
+    if (napi_typeof(env, a[7], &t) != napi_ok || t != napi_function)
+      ThrowType(env, "emit must be a function");
+    o.family = udp::ParseEndpoint(address, port, false, &o.local);
+    if (o.family == 0) ThrowRange(env, "address must be an IPv4 or IPv6 literal");
+    if (o.family == AF_INET6) udp::ParseEndpoint(address, port, true, &o.local);
+    return UdpSocket::Open(env, o, a[7])->Wrap();
+  });
+}
+
+// Destinations read from the peers array, each parsed once per call.
+class Destinations {
+ public:
+  Destinations(napi_env env, napi_value peers, const UdpSocket& s, size_t count)
+      : env_(env), peers_(peers), socket_(s) {
+    bool isArray = false;
+    if (napi_is_array(env, peers, &isArray) != napi_ok || !isArray)
+      ThrowType(env, "peers must be an array of addresses");
+    napi_get_array_length(env, peers, &length_);
+    parsed_.reserve(count);  // at most one per datagram: pointers stay valid
+  }
+  uint32_t length() const { return length_; }
+
+  const Endpoint* Get(uint32_t index) {
+    auto it = index_.find(index);
+    if (it != index_.end()) return &parsed_[it->second];
+    std::string name = "peers[" + std::to_string(index) + "]";
+    napi_value v;
+    napi_valuetype t;
+    if (napi_get_element(env_, peers_, index, &v) != napi_ok ||
+        napi_typeof(env_, v, &t) != napi_ok || t != napi_object)
+      ThrowType(env_, name + " must be an address object");
+    std::string ip = ArgString(env_, Prop(env_, v, "address"), (name + ".address").c_str(), 64);
+    auto port = static_cast<uint16_t>(ArgInt(env_, Prop(env_, v, "port"), (name + ".port").c_str(), 1, 65535));
+    Endpoint ep;
+    int family = udp::ParseEndpoint(ip, port, socket_.v6(), &ep);
+    if (family == 0) ThrowRange(env_, name + ".address must be an IPv4 or IPv6 literal");
+    if (family == AF_INET6 && !socket_.v6())
+      ThrowRange(env_, name + " is an IPv6 address but the socket is IPv4");
+    if (family == AF_INET && socket_.v6Only())
+      ThrowRange(env_, name + " is an IPv4 address but the socket is IPv6-only");
+    index_.emplace(index, parsed_.size());
+    parsed_.push_back(ep);
+    return &parsed_.back();
+  }
+
+ private:
+  napi_env env_;
+  napi_value peers_;
+  const UdpSocket& socket_;
+  uint32_t length_ = 0;
+  std::vector<Endpoint> parsed_;
+  std::unordered_map<uint32_t, size_t> index_;
+};
+
+[[noreturn]] void BadDesc(napi_env env, size_t i, size_t field, const char* what) {
+  ThrowRange(env, "desc[" + std::to_string(i * 4 + field) + "] (" + what + " of datagram " +
+                      std::to_string(i) + ") is out of range");
+}
+
+// udpSend(handle, buf, desc, count, peers) -> accepted
+// Reading peers may run JavaScript (getters) that detaches buffers or closes the socket, so
+// desc is copied first, peers are read next, and buf is looked at only after that.
+napi_value JsSend(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<5> a(env, info);
+    UdpSocket* s = ArgHandleAny<UdpSocket>(env, a[0], "socket");
+    if (!s->live()) ThrowError(env, "send on a closed UDP socket");
+    Words words = ArgUint32(env, a[2], "desc");
+    auto count = static_cast<size_t>(
+        ArgInt(env, a[3], "count", 0, static_cast<int64_t>(words.count / 4)));
+    std::vector<uint32_t> desc(words.data, words.data + count * 4);
+    Destinations dests(env, a[4], *s, count);
+    std::vector<Datagram> datagrams(count);
+    const Endpoint* last = nullptr;
+    uint32_t lastIndex = 0;
+    for (size_t i = 0; i < count; i++) {
+      uint32_t peer = desc[i * 4 + 2], ecn = desc[i * 4 + 3];
+      if (peer >= dests.length()) BadDesc(env, i, 2, "peer index");
+      if (ecn > 3) BadDesc(env, i, 3, "ecn");
+      if (last == nullptr || peer != lastIndex) {
+        last = dests.Get(peer);
+        lastIndex = peer;
+      }
+      datagrams[i] = Datagram{nullptr, 0, last, static_cast<uint8_t>(ecn)};
+    }
+    if (!s->live()) ThrowError(env, "send on a closed UDP socket");
+    Bytes buf = ArgBytes(env, a[1], "buf");
+    for (size_t i = 0; i < count; i++) {
+      uint32_t offset = desc[i * 4], length = desc[i * 4 + 1];
+      if (offset > buf.length) BadDesc(env, i, 0, "offset");
+      if (length > kMaxDatagram || length > buf.length - offset) BadDesc(env, i, 1, "length");
+      datagrams[i].data = buf.data + offset;
+      datagrams[i].length = length;
+    }
+    return NewNumber(env, static_cast<double>(s->Send(datagrams.data(), count)));
+  });
+}
+
+napi_value JsAddress(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    UdpSocket* s = ArgHandle<UdpSocket>(env, a[0], "socket");
+    return udp::EndpointToJs(env, s->local().sa(), s->local().len);
+  });
+}
+
+napi_value JsBlocked(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    return NewBool(env, ArgHandleAny<UdpSocket>(env, a[0], "socket")->blocked());
+  });
+}
+
+napi_value JsStats(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    UdpSocket* s = ArgHandleAny<UdpSocket>(env, a[0], "socket");
+    const udp::Stats& st = s->stats();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("datagramsSent", st.datagramsSent);
+    o.Set("bytesSent", st.bytesSent);
+    o.Set("datagramsReceived", st.datagramsReceived);
+    o.Set("bytesReceived", st.bytesReceived);
+    o.Set("sendSyscalls", st.sendSyscalls);
+    o.Set("recvSyscalls", st.recvSyscalls);
+    o.Set("gsoMessages", st.gsoMessages);
+    o.Set("groMessages", st.groMessages);
+    o.Set("eagain", st.eagain);
+    o.Set("queued", static_cast<double>(s->queued()));
+    o.Set("queueDrops", st.queueDrops);
+    o.Set("sendErrors", st.sendErrors);
+    o.Set("truncated", st.truncated);
+    o.Set("recvBufferSize", st.recvBufferSize);
+    o.Set("sendBufferSize", st.sendBufferSize);
+    o.Set("gso", s->gso());
+    o.Set("gro", s->gro());
+    return static_cast<napi_value>(o);
+  });
+}
+
+napi_value JsRef(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<2> a(env, info);
+    UdpSocket* s = ArgHandleAny<UdpSocket>(env, a[0], "socket");
+    s->SetRef(ArgBool(env, a[1], "ref"));
+    return Undefined(env);
+  });
+}
+
+napi_value JsClose(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    ArgHandleAny<UdpSocket>(env, a[0], "socket")->Close(false);
+    return Undefined(env);
+  });
+}
+
+napi_value JsInjectEagain(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<2> a(env, info);
+    UdpSocket* s = ArgHandle<UdpSocket>(env, a[0], "socket");
+    s->InjectEagain(static_cast<uint32_t>(ArgInt(env, a[1], "calls", 0, UINT32_MAX)));
+    return Undefined(env);
+  });
+}
+
+}  // namespace
+
+void InitUdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("udpSupported", Napi::Boolean::New(env, true));
+  Export(env, exports, "udpBind", JsBind);
+  Export(env, exports, "udpSend", JsSend);
+  Export(env, exports, "udpAddress", JsAddress);
+  Export(env, exports, "udpBlocked", JsBlocked);
+  Export(env, exports, "udpStats", JsStats);
+  Export(env, exports, "udpRef", JsRef);
+  Export(env, exports, "udpClose", JsClose);
+  Export(env, exports, "udpInjectEagain", JsInjectEagain);
+}
+
+}  // namespace zquic
+
+#else  // the socket is Linux-only: elsewhere the addon says so and lib/net keeps node:dgram
+
+namespace zquic {
+void InitUdp(Napi::Env env, Napi::Object exports) {
+  exports.Set("udpSupported", Napi::Boolean::New(env, false));
+}
+}  // namespace zquic
+
+#endif  // __linux__
