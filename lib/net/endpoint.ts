@@ -18,12 +18,8 @@ import type { StatelessOptions } from '../quic/stateless.js';
 import { QlogWriter } from './diagnostics.js';
 import { checkCloseTimeout, checkDestroyArgs, QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
-import {
-  bindTransport,
-  type DatagramBatch,
-  type Transport,
-  type TransportError,
-} from './transport.js';
+import { bindTransport, type Transport, type TransportError } from './transport.js';
+import type { UdpBatch } from './udp-socket.js';
 
 export interface EndpointOptions {
   /** Local address to bind (default '::' when IPv6 is available, else '0.0.0.0'). */
@@ -290,7 +286,7 @@ export class QuicEndpoint extends EventEmitter {
   }
 
   /** What one read of the socket brought: one call into the core endpoint. */
-  private onBatch(batch: DatagramBatch): void {
+  private onBatch(batch: UdpBatch): void {
     const { buffer, desc, count, peers } = batch;
     const datagrams = new Array<Uint8Array>(count);
     const remotes = new Array<Address>(count);

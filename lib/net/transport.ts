@@ -1,24 +1,17 @@
 // The datagram transports an endpoint runs on, behind one interface: the addon's batched socket
 // (udp-socket.ts: recvmmsg/GRO, sendmmsg/GSO; Linux) and node:dgram (elsewhere, or on request).
-// Both hand over what one read brought as a DatagramBatch and take a whole batch per send().
+// Both hand over what one read brought as a UdpBatch (udp-socket.ts) and take a whole batch per
+// send().
 import { createSocket, type Socket } from 'node:dgram';
 
 import type { Address } from '../quic/connection.js';
-
-/** The datagrams of one read. `buffer` is fresh for every batch (views into it may be kept);
- * `desc` holds count × 4 uint32: [offset, length, peerIndex, ecn]; `peers[peerIndex]` sent it. */
-export interface DatagramBatch {
-  buffer: Buffer;
-  desc: Uint32Array;
-  count: number;
-  peers: Address[];
-}
+import { NativeUdpSocket, type UdpBatch } from './udp-socket.js';
 
 /** A socket error about a peer (an ICMP error, e.g. 'ECONNREFUSED'), or about the socket. */
 export type TransportError = Error & { code?: string; address?: string; port?: number };
 
 export interface Transport {
-  onbatch: (batch: DatagramBatch) => void;
+  onbatch: (batch: UdpBatch) => void;
   /** The transport accepts datagrams again after `blocked`. */
   onwritable: () => void;
   onerror: (err: TransportError) => void;
@@ -45,11 +38,53 @@ const BUFFER_SIZE = 4 << 20;
 
 /** Binds a transport of the requested kind ('auto': native where the addon has it). */
 export async function bindTransport(o: TransportOptions): Promise<Transport> {
-  if (o.io === 'native') throw new Error("io 'native' is not available yet");
+  if (o.io === 'native' && !NativeUdpSocket.supported)
+    throw new Error("io 'native' is not available here (the addon's UDP socket needs Linux)");
+  if (o.io !== 'dgram' && NativeUdpSocket.supported) {
+    const socket = NativeUdpSocket.bind({
+      address: o.host,
+      port: o.port,
+      recvBufferSize: BUFFER_SIZE,
+      sendBufferSize: BUFFER_SIZE,
+    });
+    return new NativeTransport(socket);
+  }
   return DgramTransport.bind(o.host, o.port);
 }
 
 const noop = (): void => {};
+
+/** The addon's socket as a Transport. */
+class NativeTransport implements Transport {
+  readonly kind = 'native';
+  readonly ecn = true;
+  onbatch: (batch: UdpBatch) => void = noop;
+  onwritable: () => void = noop;
+  onerror: (err: TransportError) => void = noop;
+
+  constructor(private readonly socket: NativeUdpSocket) {
+    socket.onbatch = (b) => this.onbatch(b);
+    socket.onwritable = () => this.onwritable();
+    socket.onerror = (e) => this.onerror(e);
+  }
+
+  address(): Address {
+    return this.socket.address();
+  }
+
+  send(buf: Uint8Array, desc: Uint32Array, count: number, peers: readonly Address[]): number {
+    return this.socket.send(buf, desc, count, peers);
+  }
+
+  get blocked(): boolean {
+    return this.socket.blocked;
+  }
+
+  close(): Promise<void> {
+    this.socket.close();
+    return Promise.resolve();
+  }
+}
 
 /** Datagrams node:dgram may hold before we stop producing (it queues without bound). */
 const MAX_SEND_QUEUE = 4096;
@@ -59,7 +94,7 @@ const MAX_SEND_QUEUE = 4096;
 class DgramTransport implements Transport {
   readonly kind = 'dgram';
   readonly ecn = false;
-  onbatch: (batch: DatagramBatch) => void = noop;
+  onbatch: (batch: UdpBatch) => void = noop;
   onwritable: () => void = noop;
   onerror: (err: TransportError) => void = noop;
   private readonly one = new Uint32Array(4);
