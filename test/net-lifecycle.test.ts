@@ -18,6 +18,7 @@ import {
   type QuicSession,
   type QuicStream,
 } from '../lib/index.js';
+import { NativeUdpSocket } from '../lib/net/udp-socket.js';
 import { fixture, serverCreds } from './support/tls-pair.js';
 
 const creds = serverCreds();
@@ -49,7 +50,10 @@ function writeUntilError(s: QuicStream): Promise<Error> {
   });
 }
 
-const udpHandles = () => process.getActiveResourcesInfo().filter((r) => r === 'UDPWRAP').length;
+/** UDP sockets open: node:dgram's and the addon's. */
+const udpHandles = () =>
+  process.getActiveResourcesInfo().filter((r) => r === 'UDPWRAP').length +
+  NativeUdpSocket.openCount;
 
 describe('net: lifecycle over loopback', function () {
   this.timeout(20_000);
@@ -203,7 +207,13 @@ describe('net: lifecycle over loopback', function () {
             .match(/handshakeTimeout/),
       );
     }
-    for (const bad of [{ maxConnections: -1 }, { halfOpenTimeout: 0.5 }, { handshakeTimeout: -5 }])
+    for (const bad of [
+      { maxConnections: -1 },
+      { halfOpenTimeout: 0.5 },
+      { handshakeTimeout: -5 },
+      { recvBufferSize: 5 },
+      { sendBufferSize: 2 ** 31 },
+    ])
       await QuicEndpoint.create({ host: '127.0.0.1', ...bad }).then(
         () => expect.fail(`QuicEndpoint.create accepted ${JSON.stringify(bad)}`),
         (e: unknown) => expect(e).to.be.instanceOf(RangeError),

@@ -50,6 +50,8 @@ export async function connect(
       handshakeTimeout,
       qlogDir,
       io: options.io,
+      recvBufferSize: options.recvBufferSize,
+      sendBufferSize: options.sendBufferSize,
     }));
   let session: QuicSession;
   try {

@@ -52,6 +52,9 @@ export interface EndpointOptions {
   stateless?: StatelessOptions;
   /** UDP I/O (default 'auto'; see CommonOptions.io). */
   io?: IoMode;
+  /** Kernel socket buffer sizes in bytes (default 4 MiB each). */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
 }
 
 export interface QuicEndpointStats extends EndpointStats {
@@ -88,10 +91,22 @@ export function checkHandshakeTimeout(v: number | undefined): number {
   return nonNegInt(v, 'handshakeTimeout', HANDSHAKE_TIMEOUT) || HANDSHAKE_TIMEOUT;
 }
 
+const BUFFER_SIZE = 4 << 20;
+
+/** A socket buffer size option: 1 KiB .. 1 GiB (the kernel may grant less: its rmem_max). */
+function bufferSize(v: number | undefined, name: string): number {
+  if (v === undefined) return BUFFER_SIZE;
+  if (!Number.isInteger(v) || v < 1024 || v > 2 ** 30)
+    throw new RangeError(`${name} must be an integer in 1024..2^30`);
+  return v;
+}
+
 /** Options checked before the socket is bound, and the core endpoint built from them. */
 interface CheckedOptions {
   core: Endpoint;
   handshakeTimeout: number;
+  recvBufferSize: number;
+  sendBufferSize: number;
   /** The endpoint the core's server callback serves (set by its constructor). */
   owner: { endpoint?: QuicEndpoint };
 }
@@ -198,7 +213,13 @@ export class QuicEndpoint extends EventEmitter {
       halfOpenTimeout: options.halfOpenTimeout,
       stateless: options.stateless,
     });
-    return { core, owner, handshakeTimeout: checkHandshakeTimeout(options.handshakeTimeout) };
+    return {
+      core,
+      owner,
+      handshakeTimeout: checkHandshakeTimeout(options.handshakeTimeout),
+      recvBufferSize: bufferSize(options.recvBufferSize, 'recvBufferSize'),
+      sendBufferSize: bufferSize(options.sendBufferSize, 'sendBufferSize'),
+    };
   }
 
   private static async bindSocket(
@@ -207,7 +228,13 @@ export class QuicEndpoint extends EventEmitter {
     host: string,
     port: number,
   ): Promise<QuicEndpoint> {
-    const transport = await bindTransport({ io: options.io ?? 'auto', host, port });
+    const transport = await bindTransport({
+      io: options.io ?? 'auto',
+      host,
+      port,
+      recvBufferSize: checked.recvBufferSize,
+      sendBufferSize: checked.sendBufferSize,
+    });
     return new QuicEndpoint(transport, options, checked);
   }
 

@@ -80,6 +80,8 @@ export async function listen(
     halfOpenTimeout: options.halfOpenTimeout,
     qlogDir,
     io: options.io,
+    recvBufferSize: options.recvBufferSize,
+    sendBufferSize: options.sendBufferSize,
     stateless: {
       resetKey: options.statelessResetKey,
       tokenKeys: options.tokenKeys,

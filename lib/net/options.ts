@@ -34,6 +34,10 @@ export interface CommonOptions {
   /** UDP I/O: 'native' (the addon's batched socket: recvmmsg/GRO, sendmmsg/GSO; Linux),
    * 'dgram' (node:dgram), 'auto' (default: native where available). */
   io?: IoMode;
+  /** SO_RCVBUF / SO_SNDBUF asked of the kernel for the UDP socket, bytes (default 4 MiB each;
+   * node:dgram names). */
+  recvBufferSize?: number;
+  sendBufferSize?: number;
 }
 
 export interface ListenOptions extends CommonOptions {

@@ -32,9 +32,9 @@ export interface TransportOptions {
   io: 'auto' | 'native' | 'dgram';
   host: string;
   port: number;
+  recvBufferSize: number;
+  sendBufferSize: number;
 }
-
-const BUFFER_SIZE = 4 << 20;
 
 /** Binds a transport of the requested kind ('auto': native where the addon has it). */
 export async function bindTransport(o: TransportOptions): Promise<Transport> {
@@ -44,12 +44,12 @@ export async function bindTransport(o: TransportOptions): Promise<Transport> {
     const socket = NativeUdpSocket.bind({
       address: o.host,
       port: o.port,
-      recvBufferSize: BUFFER_SIZE,
-      sendBufferSize: BUFFER_SIZE,
+      recvBufferSize: o.recvBufferSize,
+      sendBufferSize: o.sendBufferSize,
     });
     return new NativeTransport(socket);
   }
-  return DgramTransport.bind(o.host, o.port);
+  return DgramTransport.bind(o);
 }
 
 const noop = (): void => {};
@@ -110,12 +110,13 @@ class DgramTransport implements Transport {
     socket.on('error', (err) => this.onerror(err));
   }
 
-  static async bind(host: string, port: number): Promise<DgramTransport> {
-    const type = host.includes(':') ? 'udp6' : 'udp4';
-    const socket = createSocket({ type, recvBufferSize: BUFFER_SIZE, sendBufferSize: BUFFER_SIZE });
+  static async bind(o: TransportOptions): Promise<DgramTransport> {
+    const type = o.host.includes(':') ? 'udp6' : 'udp4';
+    const { recvBufferSize, sendBufferSize } = o;
+    const socket = createSocket({ type, recvBufferSize, sendBufferSize });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(port, host, () => {
+      socket.bind(o.port, o.host, () => {
         socket.off('error', reject);
         resolve();
       });

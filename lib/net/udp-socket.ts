@@ -82,6 +82,8 @@ export class NativeUdpSocket {
   onerror: (err: UdpSocketError) => void = () => {};
 
   private readonly handle: NativeHandle;
+  private closed = false;
+  private static open = 0;
 
   private constructor(o: UdpSocketOptions) {
     this.handle = nativeUdp.udpBind(
@@ -94,6 +96,7 @@ export class NativeUdpSocket {
       optionalSize(o.sendQueueSize, 'sendQueueSize'),
       (kind, a, b, c, d) => this.emit(kind, a, b, c, d),
     );
+    NativeUdpSocket.open++;
   }
 
   private emit(kind: number, a: unknown, b: unknown, c: unknown, d: unknown): void {
@@ -142,7 +145,15 @@ export class NativeUdpSocket {
 
   /** Stops polling and closes the socket; idempotent. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    NativeUdpSocket.open--;
     nativeUdp.udpClose(this.handle);
+  }
+
+  /** Sockets of this process bound and not closed yet (to check that nothing leaks). */
+  static get openCount(): number {
+    return NativeUdpSocket.open;
   }
 
   /** Test seam: the next `calls` send system calls report EAGAIN without being made (a
