@@ -52,6 +52,7 @@ import {
   unprotectPacket,
 } from './parser.js';
 import { Path, sameAddress, type Address } from './path.js';
+import { MAX_UDP_PAYLOAD, Pmtud } from './pmtud.js';
 import { hex, qlogFrame, qlogPacket, type QlogEvent } from './qlog.js';
 import { randomSource, type RandomSource } from './random.js';
 import {
@@ -148,8 +149,8 @@ export class Connection implements PacketizerHost {
   private readonly keys = new AppKeys();
   private readonly ld: LossDetection<PacketMeta>;
   private readonly pacer = new Pacer();
-  /** The largest datagram this connection writes (config.maxDatagramSize). */
-  readonly maxDatagramSize: number;
+  /** Path MTU discovery: the size of our datagrams. */
+  private readonly pmtu: Pmtud;
 
   // Connection IDs.
   /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
@@ -218,7 +219,7 @@ export class Connection implements PacketizerHost {
     this.version = init.version;
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
-    this.maxDatagramSize = settings.maxDatagramSize;
+    this.pmtu = new Pmtud(settings.pmtud, settings.maxDatagramSize);
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
     if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
@@ -248,7 +249,7 @@ export class Connection implements PacketizerHost {
       new Space(App, this.local.maxAckDelay, this.local.ackDelayExponent),
     ];
     const cc = createCongestionController(config.cc ?? 'cubic', {
-      maxDatagramSize: this.maxDatagramSize,
+      maxDatagramSize: this.pmtu.size,
     });
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
     this.streams = new StreamSet({
@@ -276,8 +277,8 @@ export class Connection implements PacketizerHost {
         streams: this.streams,
         stats: this._stats,
         pnSkip: this.pnSkip,
+        pmtu: this.pmtu,
       },
-      this.maxDatagramSize,
     );
 
     this.initialKeysDcid = init.dcid;
@@ -420,6 +421,9 @@ export class Connection implements PacketizerHost {
     s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
     s.latestRtt = rtt.latestRtt;
     s.optimisticAcks = this.ld.stats.optimisticAcks;
+    s.pmtu = this.pmtu.size;
+    s.pmtuProbesSent = this.pmtu.probesSent;
+    s.pmtuProbesLost = this.pmtu.probesLost;
     return { ...s, ...this.streams.stats };
   }
 
@@ -437,6 +441,12 @@ export class Connection implements PacketizerHost {
    * packet arrived, so it processed our first flight). */
   get initialDiscarded(): boolean {
     return this.spaces[Initial].discarded;
+  }
+
+  /** The largest datagram this connection may write now: with path MTU discovery, the size
+   * it found so far (pmtud.ts); else config.maxDatagramSize. */
+  get maxDatagramSize(): number {
+    return this.pmtu.size;
   }
 
   /** The path's remote address (changes on NAT rebinding). */
@@ -901,6 +911,9 @@ export class Connection implements PacketizerHost {
     if (probing) return;
     if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
     this.path.migrate(remote, this.random(8));
+    // RFC 9000 §14.3: a new path starts again at the base size.
+    const old = this.pmtu.size;
+    if (this.pmtu.onNewPath(now)) this.onMtuUpdated(old, now);
     this.events.push({ type: 'path-changed', remote });
     this.emitQlog(now, 'connectivity:connection_id_updated', {
       remote: `${remote.address}:${remote.port}`,
@@ -1007,6 +1020,11 @@ export class Connection implements PacketizerHost {
 
   private onAcked(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
     const sp = this.spaces[space];
+    if (space === App) {
+      const old = this.pmtu.size;
+      if (!p.mtuProbe) this.pmtu.onPacketAcked(p.pn, p.size);
+      else if (this.pmtu.onProbeAcked(p.pn, now)) this.onMtuUpdated(old, now);
+    }
     if (p.frames.phase >= 0) {
       // RFC 9001 §4.1.2: a client may consider the handshake confirmed on an ACK of 1-RTT.
       if (this.role === 'client' && !this.handshakeConfirmed && this.info)
@@ -1035,8 +1053,12 @@ export class Connection implements PacketizerHost {
 
   private onLost(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
     const sp = this.spaces[space];
-    this._stats.packetsLost++;
     if (this.qlog) this.emitQlog(now, 'recovery:packet_lost', qlogPacket(packetType(space), p.pn));
+    // A path MTU probe carries nothing to send again (RFC 9000 §14.4).
+    if (p.mtuProbe) return this.pmtu.onProbeLost(p.pn, now);
+    this._stats.packetsLost++;
+    const old = this.pmtu.size;
+    if (space === App && this.pmtu.onPacketLost(p.pn, p.size, now)) this.onMtuUpdated(old, now);
     for (const f of p.frames.frames) {
       switch (f.t) {
         case 'crypto':
@@ -1240,6 +1262,8 @@ export class Connection implements PacketizerHost {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
     this.ld.onHandshakeConfirmed(now);
+    // RFC 9000 §14.3: path MTU discovery once the handshake is confirmed.
+    this.pmtu.start(this.peer?.maxUdpPayloadSize ?? MAX_UDP_PAYLOAD, now);
     // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);
@@ -1509,7 +1533,8 @@ export class Connection implements PacketizerHost {
    * the next send() of any connection. (writeDatagrams() fills a builder of the caller's.)
    */
   send(now: number): { data: Uint8Array; remote: Address }[] {
-    const b = sharedBuilder(this.maxDatagramSize);
+    // (Sized for the largest datagram the connection may ever write.)
+    const b = sharedBuilder(this.pmtu.maxDatagramSize);
     b.reset();
     const n = this.writeDatagrams(b, now, MAX_DATAGRAMS_PER_SEND);
     b.protect();
@@ -1579,6 +1604,22 @@ export class Connection implements PacketizerHost {
   /** @internal */
   onPathBytesSent(now: number): void {
     if (!this.path.validated) this.updateAmplification(now);
+  }
+
+  /** @internal */
+  onMtuProbeSent(pn: number): void {
+    this.pmtu.onProbeSent(pn);
+  }
+
+  /** The path MTU changed: the congestion controller's datagram size follows (RFC 9002 §7.2),
+   * and the qlog says so (draft-ietf-quic-qlog-quic-events: connectivity:mtu_updated). */
+  private onMtuUpdated(old: number, now: number): void {
+    this.ld.cc.setMaxDatagramSize(this.pmtu.size);
+    this.emitQlog(now, 'connectivity:mtu_updated', {
+      old,
+      new: this.pmtu.size,
+      done: this.pmtu.done,
+    });
   }
 
   // ---------------------------------------------------------------- Retry / VN (client)
