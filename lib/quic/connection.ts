@@ -265,21 +265,18 @@ export class Connection implements PacketizerHost {
     this.idleTimeout = this.local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this._stats = newStats(now);
-    this.packets = new Packetizer(
-      this,
-      {
-        spaces: this.spaces,
-        keys: this.keys,
-        path: this.path,
-        ld: this.ld,
-        pacer: this.pacer,
-        control: this.control,
-        streams: this.streams,
-        stats: this._stats,
-        pnSkip: this.pnSkip,
-        pmtu: this.pmtu,
-      },
-    );
+    this.packets = new Packetizer(this, {
+      spaces: this.spaces,
+      keys: this.keys,
+      path: this.path,
+      ld: this.ld,
+      pacer: this.pacer,
+      control: this.control,
+      streams: this.streams,
+      stats: this._stats,
+      pnSkip: this.pnSkip,
+      pmtu: this.pmtu,
+    });
 
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
