@@ -113,9 +113,14 @@ describe('quic pmtud: the search', () => {
     for (let pn = 1; pn < 10; pn++) expect(p.onPacketLost(pn, 1448, 0)).to.equal(false);
     // Small packets are no signal either.
     for (let pn = 11; pn < 20; pn++) expect(p.onPacketLost(pn, 1000, 0)).to.equal(false);
-    for (let i = 1; i < BLACK_HOLE_LOSSES; i++)
-      expect(p.onPacketLost(20 + i, 1448, 0)).to.equal(false);
-    expect(p.onPacketLost(30, 1448, 0)).to.equal(true);
+    // One burst, however long, is congestion: its retransmissions may get through.
+    for (let pn = 20; pn < 20 + 2 * BLACK_HOLE_LOSSES; pn++)
+      expect(p.onPacketLost(pn, 1448, 1)).to.equal(false);
+    p.onPacketAcked(40, 1448);
+    for (let pn = 41; pn < 41 + BLACK_HOLE_LOSSES; pn++)
+      expect(p.onPacketLost(pn, 1448, 2)).to.equal(false);
+    // Full-size losses at a second time, nothing full-size acknowledged since: a black hole.
+    expect(p.onPacketLost(50, 1448, 3)).to.equal(true);
     expect(p.size).to.equal(BASE_PLPMTU);
     // 1350 fails; 1280..1349 spans 69 bytes: one bisection step (1315) too.
     expect(search(p, 1300)).to.deep.equal([

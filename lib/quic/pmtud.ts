@@ -17,9 +17,12 @@ export const BASE_PLPMTU = 1200;
 export const MAX_PROBES = 3;
 /** RFC 8899 §5.1.1 PMTU_RAISE_TIMER (ms): a completed search looks for more after it. */
 export const PMTU_RAISE_TIMER = 600_000;
-/** RFC 8899 §4.3: full-size packets lost in a row, all sent after the last full-size packet
- * that got through, that make the current size a black hole. */
+/** RFC 8899 §4.3: full-size packets lost, all sent after the last full-size packet that got
+ * through, that make the current size a black hole, in at least BLACK_HOLE_EVENTS loss
+ * detections at distinct times (one burst of losses, e.g. at the tail of a transfer, whose
+ * retransmissions get through, is congestion, not a black hole). */
 export const BLACK_HOLE_LOSSES = 3;
+export const BLACK_HOLE_EVENTS = 2;
 /** RFC 9000 §18.2: the largest max_udp_payload_size. */
 export const MAX_UDP_PAYLOAD = 65527;
 /** The default ceiling of the search: fits IPv6 over Ethernet (1500 − 40 − 8), and IPv4. */
@@ -49,9 +52,12 @@ export class Pmtud {
   private losses = 0;
   /** When a completed search starts again (Infinity: while searching). */
   private raiseAt = Infinity;
-  /** Black-hole detection: the largest full-size packet acknowledged, full-size losses since. */
+  /** Black-hole detection: the largest full-size packet acknowledged; full-size packets lost
+   * since, the distinct times they were declared lost, and the last of these times. */
   private largestFullAcked = -1;
   private fullLosses = 0;
+  private lossEvents = 0;
+  private lastLossAt = -1;
 
   /**
    * `enabled` false: every datagram may be `maxDatagramSize` bytes and nothing is probed.
@@ -123,20 +129,26 @@ export class Pmtud {
   onPacketAcked(pn: number, size: number): void {
     if (this.isFullSize(size) && pn > this.largestFullAcked) {
       this.largestFullAcked = pn;
-      this.fullLosses = 0;
+      this.fullLosses = this.lossEvents = 0;
     }
   }
 
   /**
    * A packet that was not a probe was lost. RFC 8899 §4.3 black-hole detection: full-size
    * packets keep being lost, all sent after the last full-size packet acknowledged, while
-   * later smaller ones got through (losses are only declared by the ACK of a later packet):
-   * back to BASE_PLPMTU, and a new search below the size that failed. True if the size changed.
+   * later smaller ones got through (losses are only declared by the ACK of a later packet;
+   * PTO probes go at BASE_PLPMTU): back to BASE_PLPMTU, and a new search below the size that
+   * failed. True if the size changed.
    */
   onPacketLost(pn: number, size: number, now: number): boolean {
     if (!this.active || this.size <= BASE_PLPMTU) return false;
     if (!this.isFullSize(size) || pn <= this.largestFullAcked) return false;
-    if (++this.fullLosses < BLACK_HOLE_LOSSES) return false;
+    this.fullLosses++;
+    if (now !== this.lastLossAt) {
+      this.lastLossAt = now;
+      this.lossEvents++;
+    }
+    if (this.fullLosses < BLACK_HOLE_LOSSES || this.lossEvents < BLACK_HOLE_EVENTS) return false;
     const failed = this.size;
     this.size = BASE_PLPMTU;
     this.search(failed - 1, true, now);
@@ -162,7 +174,7 @@ export class Pmtud {
   private search(hi: number, ceilingTried: boolean, now: number): void {
     this.hi = hi;
     this.ceilingTried = ceilingTried;
-    this.fullLosses = 0;
+    this.fullLosses = this.lossEvents = 0;
     this.probePn = -1;
     this.next(now);
   }
