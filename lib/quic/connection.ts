@@ -908,7 +908,7 @@ export class Connection implements PacketizerHost {
     if (probing) return;
     if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
     this.path.migrate(remote, this.random(8));
-    // RFC 9000 §14.3: a new path starts again at the base size.
+    // A new path (RFC 9000 §9) may carry less: back to the base size, and a new search.
     const old = this.pmtu.size;
     if (this.pmtu.onNewPath(now)) this.onMtuUpdated(old, now);
     this.events.push({ type: 'path-changed', remote });
@@ -1259,7 +1259,7 @@ export class Connection implements PacketizerHost {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
     this.ld.onHandshakeConfirmed(now);
-    // RFC 9000 §14.3: path MTU discovery once the handshake is confirmed.
+    // RFC 9000 §14.3.1: path MTU discovery once the handshake is confirmed.
     this.pmtu.start(this.peer?.maxUdpPayloadSize ?? MAX_UDP_PAYLOAD, now);
     // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
     this.discardSpace(Initial, now);

@@ -232,7 +232,7 @@ export class Packetizer {
   }
 
   /**
-   * A path MTU probe when one is due (RFC 9000 §14.3.1, RFC 8899 §4.1): a datagram of its own,
+   * A path MTU probe when one is due (RFC 9000 §14.4, RFC 8899 §4.1): a datagram of its own,
    * one 1-RTT packet of PING and PADDING up to the probed size, within the congestion window
    * and the pacer. Nothing in it is sent again when it is lost. False if none went out.
    */

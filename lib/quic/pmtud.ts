@@ -38,7 +38,7 @@ export class Pmtud {
   size: number;
   probesSent = 0;
   probesLost = 0;
-  /** The configured size, then capped by the peer's max_udp_payload_size (RFC 9000 §14.3). */
+  /** The configured size, then capped by the peer's max_udp_payload_size (RFC 9000 §18.2). */
   private ceiling: number;
   /** Probing runs (the handshake is confirmed and discovery is enabled). */
   private active = false;
@@ -71,8 +71,8 @@ export class Pmtud {
     this.ceiling = this.hi = maxDatagramSize;
   }
 
-  /** The handshake is confirmed (RFC 9000 §14.3: probe after it); the peer's
-   * max_udp_payload_size caps the search. */
+  /** The handshake is confirmed (RFC 9000 §14.3.1: probing starts then); the peer's
+   * max_udp_payload_size caps the search (§18.2). */
   start(peerMaxUdpPayloadSize: number, now: number): void {
     if (!this.enabled || this.active) return;
     this.ceiling = Math.min(this.ceiling, peerMaxUdpPayloadSize, MAX_UDP_PAYLOAD);
@@ -155,7 +155,8 @@ export class Pmtud {
     return true;
   }
 
-  /** A new path (RFC 9000 §14.3, §9: migration): back to BASE_PLPMTU, and a new search. */
+  /** A new path (RFC 9000 §9: migration) may carry less: back to BASE_PLPMTU, and a new
+   * search. True if the size changed. */
   onNewPath(now: number): boolean {
     if (!this.enabled) return false;
     const changed = this.size !== BASE_PLPMTU;
