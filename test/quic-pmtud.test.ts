@@ -13,7 +13,8 @@ import {
   PMTU_RAISE_TIMER,
   Pmtud,
 } from '../lib/quic/pmtud.js';
-import { initialWindow, NewReno } from '../lib/quic/recovery/index.js';
+import { PacketSpace } from '../lib/quic/ack-tracker.js';
+import { initialWindow, LossDetection, NewReno } from '../lib/quic/recovery/index.js';
 import { Link, SERVER_ADDR, clientConfig, serverConfig, type Side } from './support/link.js';
 
 /** Drives a Pmtud through a path that carries datagrams up to `mtu` bytes; returns the sizes
@@ -31,6 +32,8 @@ function search(p: Pmtud, mtu: number, now = 0): number[] {
   }
   return probed;
 }
+
+const App = PacketSpace.ApplicationData;
 
 /** `n` times the same size. */
 const times = (n: number, size: number): number[] => Array<number>(n).fill(size);
@@ -154,6 +157,28 @@ describe('quic pmtud: the search', () => {
     cc.onPacketSent(1200, 10);
     cc.onPacketsLost([{ timeSent: 10, size: 1200, inFlight: true }], 20);
     expect(cc.cwnd).to.be.below(initialWindow(1200));
+  });
+
+  it('lost probes spanning the persistent congestion duration are no persistent congestion', () => {
+    const cc = new NewReno();
+    const ld = new LossDetection<string>({ isServer: true, cc });
+    const send = (pn: number, t: number, mtuProbe = false) =>
+      ld.onPacketSent(
+        App,
+        { pn, timeSent: t, size: 1200, ackEliciting: true, inFlight: true, mtuProbe, frames: '' },
+        t,
+      );
+    ld.onHandshakeConfirmed(0);
+    send(0, 0);
+    ld.onAckReceived(App, [{ start: 0, end: 0 }], 0, 100);
+    const cwnd = cc.cwnd;
+    // The same times as a persistent congestion of data packets (quic-recovery-loss.test.ts).
+    [200, 700, 1200].forEach((t, i) => send(1 + i, t, true));
+    [1300, 1301, 1302].forEach((t, i) => send(4 + i, t));
+    const r = ld.onAckReceived(App, [{ start: 4, end: 6 }], 0, 1400);
+    expect(r.lost.map((p) => p.pn)).to.deep.equal([1, 2, 3]);
+    expect(r.persistentCongestion).to.equal(false);
+    expect(cc.cwnd).to.be.at.least(cwnd);
   });
 
   it('config: pmtud must be a boolean, maxDatagramSize in 1200..65527', () => {
