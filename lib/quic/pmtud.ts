@@ -45,8 +45,8 @@ export class Pmtud {
   /** The largest size not known to be infeasible. */
   private hi: number;
   private ceilingTried = false;
-  /** The size being probed (0: none, the search is complete), its outstanding probe's packet number (-1: none)
-   * and the probes of it lost so far. */
+  /** The size being probed (0: none, the search is complete), the packet number of its
+   * outstanding probe (-1: none) and the probes of it lost so far. */
   private target = 0;
   private probePn = -1;
   private losses = 0;
