@@ -226,7 +226,9 @@ describe('quic connection: lifecycle', function () {
 
   it('idle timeout closes both sides silently (min of both max_idle_timeout)', () => {
     const l = new Link(clientConfig({ transport: { maxIdleTimeout: 2000 } }), serverConfig());
-    l.run(() => established(l), 5000);
+    // Established, and path MTU discovery (probes after the handshake) at its ceiling.
+    l.run(() => established(l) && l.client.maxDatagramSize === 1452, 5000);
+    l.run(() => l.server!.maxDatagramSize === 1452, 5000);
     const sentBefore = l.sent.client + l.sent.server;
     l.run(() => l.client.state === 'closed' && l.server!.state === 'closed', 60_000);
     expect(l.client.state).to.equal('closed');

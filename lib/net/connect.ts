@@ -70,6 +70,8 @@ export async function connect(
         },
         transport: options.transportParams,
         cc: options.cc,
+        pmtud: options.pmtud,
+        maxDatagramSize: options.maxDatagramSize,
         token: options.token,
         version: options.version,
       },

@@ -60,6 +60,8 @@ export async function listen(
     },
     transport: options.transportParams,
     cc: options.cc,
+    pmtud: options.pmtud,
+    maxDatagramSize: options.maxDatagramSize,
   });
   // Option errors (bad PEM, unknown group, ...) surface here, not as silently failing handshakes.
   new TlsServer({

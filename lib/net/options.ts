@@ -20,6 +20,12 @@ export interface CommonOptions {
   requirePostQuantum?: boolean;
   /** Congestion control (default 'cubic'). */
   cc?: 'newreno' | 'cubic';
+  /** Path MTU discovery (default true): datagrams grow from 1200 bytes to what the path
+   * carries, at most `maxDatagramSize` (RFC 9000 §14.3). */
+  pmtud?: boolean;
+  /** Largest UDP payload sent (1200..65527): the ceiling of path MTU discovery (default 1452),
+   * or with `pmtud: false` the fixed size (default 1200). */
+  maxDatagramSize?: number;
   /** Our transport parameters (max_idle_timeout, initial_max_data, ...). */
   transportParams?: Partial<TransportParameters>;
   /** Directory for per-connection qlog files (JSON-SEQ); true: $QLOGDIR or '.'. Default:

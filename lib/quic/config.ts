@@ -7,6 +7,7 @@ import type { TlsServerOptions } from '../tls/server.js';
 import type { CidGenerator } from './cid.js';
 import type { ConnectionStats } from './events.js';
 import type { Address } from './path.js';
+import { BASE_PLPMTU, DEFAULT_PMTU_CEILING } from './pmtud.js';
 import type { QlogEvent } from './qlog.js';
 import type { RandomSource } from './random.js';
 import type { TransportParameters } from './transport-params.js';
@@ -25,7 +26,12 @@ export interface ConnectionConfig {
   /** `now + wallClockOffset` is the wall-clock time (ms since the epoch) the TLS engine uses
    * for certificate validity and ticket ages (default 0: `now` is epoch ms). */
   wallClockOffset?: number;
-  /** Largest UDP payload we send (default 1200; no PMTU discovery). */
+  /** Path MTU discovery (RFC 9000 §14.3, pmtud.ts; default true): datagrams start at 1200
+   * bytes and grow, once the handshake is confirmed, up to what the path carries, at most
+   * `maxDatagramSize`. false: every datagram may be `maxDatagramSize` bytes. */
+  pmtud?: boolean;
+  /** Largest UDP payload we send, 1200..65527: with `pmtud`, the ceiling of the search
+   * (default 1452: fits IPv6 over Ethernet, and IPv4); without, the fixed size (default 1200). */
   maxDatagramSize?: number;
   /** The socket marks our datagrams with the codepoint the connection asks for
    * (Connection.ecnCodepoint): mark ECT(0) and validate the peer's ECN counts (RFC 9000
@@ -87,6 +93,7 @@ export interface ResourceBounds {
 
 /** The config's scalar settings, checked, with their defaults. */
 export function resolveConfig(config: ConnectionConfig): {
+  pmtud: boolean;
   maxDatagramSize: number;
   ecn: boolean;
   bounds: ResourceBounds;
@@ -97,7 +104,9 @@ export function resolveConfig(config: ConnectionConfig): {
     throw new TypeError('config must be an object');
   if (config.role !== 'client' && config.role !== 'server')
     throw new TypeError("config.role must be 'client' or 'server'");
-  const maxDatagramSize = config.maxDatagramSize ?? 1200;
+  const pmtud = config.pmtud ?? true;
+  if (typeof pmtud !== 'boolean') throw new TypeError('config.pmtud must be a boolean');
+  const maxDatagramSize = config.maxDatagramSize ?? (pmtud ? DEFAULT_PMTU_CEILING : BASE_PLPMTU);
   if (!Number.isInteger(maxDatagramSize) || maxDatagramSize < 1200 || maxDatagramSize > 65527)
     throw new RangeError('config.maxDatagramSize must be an integer in 1200..65527');
   if (config.ecn !== undefined && typeof config.ecn !== 'boolean')
@@ -117,6 +126,7 @@ export function resolveConfig(config: ConnectionConfig): {
   if (config.token !== undefined && !(config.token instanceof Uint8Array))
     throw new TypeError('config.token must be a Uint8Array');
   return {
+    pmtud,
     maxDatagramSize,
     ecn: config.ecn === true,
     bounds,
@@ -181,5 +191,8 @@ export function newStats(now: number): ConnectionStats {
     reassemblyBytes: 0,
     reassemblyRanges: 0,
     streamFramesDropped: 0,
+    pmtu: 0,
+    pmtuProbesSent: 0,
+    pmtuProbesLost: 0,
   };
 }

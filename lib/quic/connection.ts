@@ -53,6 +53,7 @@ import {
   unprotectPacket,
 } from './parser.js';
 import { Path, sameAddress, type Address } from './path.js';
+import { MAX_UDP_PAYLOAD, Pmtud } from './pmtud.js';
 import { hex, qlogFrame, qlogPacket, type QlogEvent } from './qlog.js';
 import { randomSource, type RandomSource } from './random.js';
 import {
@@ -149,10 +150,10 @@ export class Connection implements PacketizerHost {
   private readonly keys = new AppKeys();
   private readonly ld: LossDetection<PacketMeta>;
   private readonly pacer = new Pacer();
-  /** The largest datagram this connection writes (config.maxDatagramSize). */
-  readonly maxDatagramSize: number;
   private readonly ecnEnabled: boolean;
   private readonly ecn: EcnValidator;
+  /** Path MTU discovery: the size of our datagrams. */
+  private readonly pmtu: Pmtud;
 
   // Connection IDs.
   /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
@@ -221,9 +222,9 @@ export class Connection implements PacketizerHost {
     this.version = init.version;
     if (!isSupportedVersion(this.version))
       throw new RangeError(`config.version 0x${this.version.toString(16)} is not supported`);
-    this.maxDatagramSize = settings.maxDatagramSize;
     this.ecnEnabled = settings.ecn;
     this.ecn = new EcnValidator(settings.ecn);
+    this.pmtu = new Pmtud(settings.pmtud, settings.maxDatagramSize);
     this.wallClockOffset = settings.wallClockOffset;
     this.qlog = config.qlog;
     if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
@@ -259,7 +260,7 @@ export class Connection implements PacketizerHost {
       new Space(App, this.local.maxAckDelay, this.local.ackDelayExponent),
     ];
     const cc = createCongestionController(config.cc ?? 'cubic', {
-      maxDatagramSize: this.maxDatagramSize,
+      maxDatagramSize: this.pmtu.size,
     });
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
     this.streams = new StreamSet({
@@ -275,22 +276,19 @@ export class Connection implements PacketizerHost {
     this.idleTimeout = this.local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this._stats = newStats(now);
-    this.packets = new Packetizer(
-      this,
-      {
-        spaces: this.spaces,
-        keys: this.keys,
-        path: this.path,
-        ld: this.ld,
-        pacer: this.pacer,
-        control: this.control,
-        streams: this.streams,
-        stats: this._stats,
-        pnSkip: this.pnSkip,
-        ecn: this.ecn,
-      },
-      this.maxDatagramSize,
-    );
+    this.packets = new Packetizer(this, {
+      spaces: this.spaces,
+      keys: this.keys,
+      path: this.path,
+      ld: this.ld,
+      pacer: this.pacer,
+      control: this.control,
+      streams: this.streams,
+      stats: this._stats,
+      pnSkip: this.pnSkip,
+      ecn: this.ecn,
+      pmtu: this.pmtu,
+    });
 
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
@@ -435,6 +433,9 @@ export class Connection implements PacketizerHost {
     s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
     s.latestRtt = rtt.latestRtt;
     s.optimisticAcks = this.ld.stats.optimisticAcks;
+    s.pmtu = this.pmtu.size;
+    s.pmtuProbesSent = this.pmtu.probesSent;
+    s.pmtuProbesLost = this.pmtu.probesLost;
     return { ...s, ...this.streams.stats };
   }
 
@@ -452,6 +453,12 @@ export class Connection implements PacketizerHost {
    * packet arrived, so it processed our first flight). */
   get initialDiscarded(): boolean {
     return this.spaces[Initial].discarded;
+  }
+
+  /** The largest datagram this connection may write now: with path MTU discovery, the size
+   * it found so far (pmtud.ts); else config.maxDatagramSize. */
+  get maxDatagramSize(): number {
+    return this.pmtu.size;
   }
 
   /** The path's remote address (changes on NAT rebinding). */
@@ -917,6 +924,9 @@ export class Connection implements PacketizerHost {
     if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
     this.path.migrate(remote, this.random(8));
     this.ecn.onNewPath(this.ecnEnabled);
+    // A new path (RFC 9000 §9) may carry less: back to the base size, and a new search.
+    const old = this.pmtu.size;
+    if (this.pmtu.onNewPath(now)) this.onMtuUpdated(old, now);
     this.events.push({ type: 'path-changed', remote });
     this.emitQlog(now, 'connectivity:connection_id_updated', {
       remote: `${remote.address}:${remote.port}`,
@@ -1043,6 +1053,11 @@ export class Connection implements PacketizerHost {
 
   private onAcked(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
     const sp = this.spaces[space];
+    if (space === App) {
+      const old = this.pmtu.size;
+      if (!p.mtuProbe) this.pmtu.onPacketAcked(p.pn, p.size);
+      else if (this.pmtu.onProbeAcked(p.pn, now)) this.onMtuUpdated(old, now);
+    }
     if (p.frames.phase >= 0) {
       // RFC 9001 §4.1.2: a client may consider the handshake confirmed on an ACK of 1-RTT.
       if (this.role === 'client' && !this.handshakeConfirmed && this.info)
@@ -1071,9 +1086,13 @@ export class Connection implements PacketizerHost {
 
   private onLost(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
     const sp = this.spaces[space];
+    if (this.qlog) this.emitQlog(now, 'recovery:packet_lost', qlogPacket(packetType(space), p.pn));
+    // A path MTU probe carries nothing to send again (RFC 9000 §14.4).
+    if (p.mtuProbe) return this.pmtu.onProbeLost(p.pn, now);
     this._stats.packetsLost++;
     if (p.frames.ecn) this.ecn.onMarkedLost();
-    if (this.qlog) this.emitQlog(now, 'recovery:packet_lost', qlogPacket(packetType(space), p.pn));
+    const old = this.pmtu.size;
+    if (space === App && this.pmtu.onPacketLost(p.pn, p.size, now)) this.onMtuUpdated(old, now);
     for (const f of p.frames.frames) {
       switch (f.t) {
         case 'crypto':
@@ -1277,6 +1296,8 @@ export class Connection implements PacketizerHost {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
     this.ld.onHandshakeConfirmed(now);
+    // RFC 9000 §14.3.1: path MTU discovery once the handshake is confirmed.
+    this.pmtu.start(this.peer?.maxUdpPayloadSize ?? MAX_UDP_PAYLOAD, now);
     // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);
@@ -1546,7 +1567,8 @@ export class Connection implements PacketizerHost {
    * the next send() of any connection. (writeDatagrams() fills a builder of the caller's.)
    */
   send(now: number): { data: Uint8Array; remote: Address }[] {
-    const b = sharedBuilder(this.maxDatagramSize);
+    // (Sized for the largest datagram the connection may ever write.)
+    const b = sharedBuilder(this.pmtu.maxDatagramSize);
     b.reset();
     const n = this.writeDatagrams(b, now, MAX_DATAGRAMS_PER_SEND);
     b.protect();
@@ -1628,6 +1650,22 @@ export class Connection implements PacketizerHost {
   /** @internal */
   onPathBytesSent(now: number): void {
     if (!this.path.validated) this.updateAmplification(now);
+  }
+
+  /** @internal */
+  onMtuProbeSent(pn: number): void {
+    this.pmtu.onProbeSent(pn);
+  }
+
+  /** The path MTU changed: the congestion controller's datagram size follows (RFC 9002 §7.2),
+   * and the qlog says so (draft-ietf-quic-qlog-quic-events: connectivity:mtu_updated). */
+  private onMtuUpdated(old: number, now: number): void {
+    this.ld.cc.setMaxDatagramSize(this.pmtu.size);
+    this.emitQlog(now, 'connectivity:mtu_updated', {
+      old,
+      new: this.pmtu.size,
+      done: this.pmtu.done,
+    });
   }
 
   // ---------------------------------------------------------------- Retry / VN (client)

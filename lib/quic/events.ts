@@ -26,6 +26,11 @@ export interface ConnectionStats extends StreamSetStats {
   keyUpdates: number;
   /** ACKs that claimed a packet number we skipped (RFC 9000 §21.4); the connection closes. */
   optimisticAcks: number;
+  /** The largest datagram we send now (path MTU discovery, pmtud.ts), and its probes. */
+  pmtu: number;
+  pmtuProbesSent: number;
+  /** Probes lost (not counted in packetsLost: no loss of data, RFC 9000 §14.4). */
+  pmtuProbesLost: number;
 }
 
 export type ConnectionEvent =

@@ -3,7 +3,8 @@
  * per packet number space with keys, coalesced (RFC 9000 §12.2); ACK frames first, then the
  * space's other frames in priority order; Initial datagrams padded (§14.1); within the
  * anti-amplification limit (§8.1), the congestion window and the pacer (RFC 9002 §7), except
- * ACK-only packets and probes (§6.2.4). Each packet sent is recorded for loss recovery.
+ * ACK-only packets and probes (§6.2.4); path MTU probes (pmtud.ts) in datagrams of their own.
+ * Each packet sent is recorded for loss recovery.
  */
 import type { PacketKey } from '../crypto/packet.js';
 import { PacketSpace } from './ack-tracker.js';
@@ -12,10 +13,11 @@ import type { ConnectionCloseFrame } from './close.js';
 import type { ControlFrames } from './control-frames.js';
 import { TransportError } from './errors.js';
 import type { ConnectionStats } from './events.js';
-import { frameSize } from './frames.js';
+import { frameSize, type Frame } from './frames.js';
 import { MIN_INITIAL_DATAGRAM } from './header.js';
 import type { AppKeys } from './key-phases.js';
 import type { Path } from './path.js';
+import type { Pmtud } from './pmtud.js';
 import { qlogFrame, qlogPacket, qlogSentFrame } from './qlog.js';
 import type { LossDetection, Pacer, PacketNumberSkipper, SentPacket } from './recovery/index.js';
 import type { EcnValidator } from './ecn.js';
@@ -49,6 +51,8 @@ export interface PacketizerHost {
   onFirstHandshakePacket(now: number): void;
   /** Bytes went out on the path: the amplification limit may bind now (RFC 9000 §8.1). */
   onPathBytesSent(now: number): void;
+  /** A path MTU probe went out. */
+  onMtuProbeSent(pn: number): void;
   /** Emits a qlog event; undefined when nobody listens (events are not even built then). */
   readonly qlogEmit:
     ((now: number, name: string, data: Record<string, unknown>) => void) | undefined;
@@ -66,6 +70,8 @@ export interface PacketSources {
   readonly stats: ConnectionStats;
   readonly pnSkip: PacketNumberSkipper;
   readonly ecn: EcnValidator;
+  /** The datagram size (path MTU discovery). */
+  readonly pmtu: Pmtud;
 }
 
 /** The type of the packets we send in `space`. */
@@ -84,7 +90,6 @@ export class Packetizer {
   constructor(
     private readonly host: PacketizerHost,
     private readonly src: PacketSources,
-    private readonly maxDatagramSize: number,
   ) {}
 
   /** Writes up to `max` datagrams of what is due at the end of `out`; returns how many. */
@@ -92,13 +97,14 @@ export class Packetizer {
     const first = out.datagramCount;
     this.b = out;
     try {
-      for (let i = 0; i < max; i++) if (!this.datagram(now)) break;
+      let i = max > 0 && this.mtuProbe(now) ? 1 : 0;
+      for (; i < max; i++) if (!this.datagram(now)) break;
     } finally {
       this.b = NO_BUILDER;
     }
     // RFC 9002 §7.8: the window had room and nothing waits: do not grow it on ACKs.
     const cc = this.src.ld.cc;
-    cc.appLimited = cc.canSend(this.maxDatagramSize) && this.pacingAt === 0 && !this.hasAppData();
+    cc.appLimited = cc.canSend(this.src.pmtu.size) && this.pacingAt === 0 && !this.hasAppData();
     return out.datagramCount - first;
   }
 
@@ -111,7 +117,7 @@ export class Packetizer {
   writeClose(out: PacketBuilder, now: number, close: ConnectionCloseFrame): boolean {
     const { spaces, keys, path, stats } = this.src;
     // RFC 9000 §8.1: within the anti-amplification limit.
-    const room = Math.min(path.amplificationRoom(), this.maxDatagramSize);
+    const room = Math.min(path.amplificationRoom(), this.src.pmtu.size);
     if (room < MIN_CLOSE_DATAGRAM) return false;
     this.b = out;
     try {
@@ -162,9 +168,9 @@ export class Packetizer {
 
   /** One datagram, coalescing Initial, Handshake and 1-RTT packets. False if nothing to send. */
   private datagram(now: number): boolean {
-    const { ld, pacer, path, stats } = this.src;
+    const { ld, pacer, path, pmtu, spaces, stats } = this.src;
     const b = this.b;
-    let limit = this.maxDatagramSize;
+    let limit = spaces[App].probes > 0 ? pmtu.ptoDatagramSize : pmtu.size;
     const amp = path.amplificationRoom();
     if (amp < limit) {
       // RFC 9000 §8.1: at most 3x the bytes received before the address is validated.
@@ -224,6 +230,64 @@ export class Packetizer {
       this.host.onFirstHandshakePacket(now);
     }
     this.host.onPathBytesSent(now);
+    return true;
+  }
+
+  /**
+   * A path MTU probe when one is due (RFC 9000 §14.4, RFC 8899 §4.1): a datagram of its own,
+   * one 1-RTT packet of PING and PADDING up to the probed size, within the congestion window
+   * and the pacer. Nothing in it is sent again when it is lost. False if none went out.
+   */
+  private mtuProbe(now: number): boolean {
+    const { keys, ld, pacer, path, pmtu, spaces, stats } = this.src;
+    const size = pmtu.probeSize(now);
+    const key = keys.write;
+    const b = this.b;
+    if (size === 0 || !key || !path.validated || b.slabRoom < size) return false;
+    const cc = ld.cc;
+    if (!cc.canSend(size) || pacer.nextSendTime(now, size, cc.cwnd, ld.rtt.smoothedRtt) > now)
+      return false;
+    b.startDatagram(size);
+    if (!this.startPacket(App, key)) {
+      b.finishDatagram(false);
+      return false;
+    }
+    b.writeFrame(PING);
+    const padding: Frame = { type: 'padding', length: b.room };
+    b.writeFrame(padding);
+    b.finishPacket();
+    const len = b.finishDatagram(false);
+    const sp = spaces[App];
+    const pn = sp.nextPn++;
+    keys.packetsThisKey++;
+    this.host.qlogEmit?.(
+      now,
+      'transport:packet_sent',
+      qlogPacket('1rtt', pn, len, [qlogFrame(PING), qlogFrame(padding)]),
+    );
+    ld.onPacketSent(
+      App,
+      {
+        pn,
+        timeSent: now,
+        size: len,
+        ackEliciting: true,
+        inFlight: true,
+        mtuProbe: true,
+        frames: {
+          frames: [{ t: 'other', name: 'ping' }],
+          phase: keys.writePhase,
+          ecn: this.src.ecn.onSent(App),
+        },
+      },
+      now,
+    );
+    stats.packetsSent++;
+    pacer.onPacketSent(now, len, cc.cwnd, ld.rtt.smoothedRtt);
+    this.host.onAckElicitingSent(now);
+    this.host.onMtuProbeSent(pn);
+    path.bytesSent += len;
+    stats.bytesSent += len;
     return true;
   }
 
@@ -287,6 +351,7 @@ export class Packetizer {
       size,
       ackEliciting: eliciting,
       inFlight: eliciting,
+      mtuProbe: false,
       // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
       frames: {
         frames,
@@ -323,6 +388,8 @@ export class Packetizer {
     });
   }
 }
+
+const PING: Frame = Object.freeze({ type: 'ping' });
 
 /** RFC 9000 §10.2.3: an application close as Initial and Handshake packets carry it. */
 const CONVERTED_CLOSE: ConnectionCloseFrame = Object.freeze({

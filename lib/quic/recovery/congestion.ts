@@ -11,6 +11,8 @@ export interface CcPacket {
   timeSent: number;
   size: number;
   inFlight: boolean;
+  /** A path MTU probe: its loss is no congestion signal (RFC 9000 §14.4). */
+  mtuProbe?: boolean;
 }
 
 export interface CongestionController {
@@ -146,6 +148,7 @@ export abstract class WindowController implements CongestionController {
     for (const p of lost) {
       if (!p.inFlight) continue;
       this.removeFromFlight(p.size);
+      if (p.mtuProbe) continue;
       if (p.timeSent > lastLossSent) lastLossSent = p.timeSent;
     }
     // §B.8: one congestion event for the most recently sent lost packet.

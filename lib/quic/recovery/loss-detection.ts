@@ -373,7 +373,8 @@ export class LossDetection<F = unknown> {
       const p = lost[i];
       if (p.pn !== prevPn + 1 && !this.onlySkippedBetween(space, prevPn, p.pn)) runStart = -1;
       prevPn = p.pn;
-      if (!p.ackEliciting || p.timeSent <= first) continue;
+      // RFC 9000 §14.4: a lost path MTU probe does not count toward persistent congestion.
+      if (!p.ackEliciting || p.mtuProbe || p.timeSent <= first) continue;
       if (runStart < 0) runStart = p.timeSent;
       else if (p.timeSent - runStart > duration) return true;
     }

@@ -16,6 +16,8 @@ export interface SentPacket<F = unknown> {
   ackEliciting: boolean;
   /** Counts towards bytes in flight (§2: ack-eliciting or padding). */
   inFlight: boolean;
+  /** A path MTU probe: its loss is no congestion signal (RFC 9000 §14.4). */
+  mtuProbe?: boolean;
   frames: F;
 }
 
