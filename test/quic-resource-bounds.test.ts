@@ -46,6 +46,8 @@ function streamSet(peer: { stream: number; data: number }, connectionSendBuffer:
     connectionSendBuffer,
     maxReassemblyRanges: DEFAULT_BOUNDS.maxReassemblyRanges,
     maxReassemblyBytes: DEFAULT_BOUNDS.maxReassemblyBytes,
+    maxStreamWindow: DEFAULT_BOUNDS.maxStreamWindow,
+    maxConnectionWindow: DEFAULT_BOUNDS.maxConnectionWindow,
     events,
     ctrl: [],
   });

@@ -61,6 +61,8 @@ interface SideOptions {
   connectionSendBuffer?: number;
   maxReassemblyRanges?: number;
   maxReassemblyBytes?: number;
+  maxStreamWindow?: number;
+  maxConnectionWindow?: number;
 }
 
 /** A StreamSet as the server (peer = client) or the client, with the peer's limits applied. */
@@ -74,6 +76,8 @@ function side(server: boolean, o: SideOptions = {}): Side {
     connectionSendBuffer: o.connectionSendBuffer ?? DEFAULT_BOUNDS.connectionSendBuffer,
     maxReassemblyRanges: o.maxReassemblyRanges ?? DEFAULT_BOUNDS.maxReassemblyRanges,
     maxReassemblyBytes: o.maxReassemblyBytes ?? DEFAULT_BOUNDS.maxReassemblyBytes,
+    maxStreamWindow: o.maxStreamWindow ?? DEFAULT_BOUNDS.maxStreamWindow,
+    maxConnectionWindow: o.maxConnectionWindow ?? DEFAULT_BOUNDS.maxConnectionWindow,
     events,
     ctrl,
   });

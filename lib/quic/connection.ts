@@ -255,6 +255,8 @@ export class Connection implements PacketizerHost {
       connectionSendBuffer: settings.bounds.connectionSendBuffer,
       maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
       maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
+      maxStreamWindow: settings.bounds.maxStreamWindow,
+      maxConnectionWindow: settings.bounds.maxConnectionWindow,
       events: this.events,
       ctrl: this.control.queue,
     });
