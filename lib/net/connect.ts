@@ -68,6 +68,8 @@ export async function connect(
         },
         transport: options.transportParams,
         cc: options.cc,
+        maxStreamWindow: options.maxStreamWindow,
+        maxConnectionWindow: options.maxConnectionWindow,
         token: options.token,
         version: options.version,
       },

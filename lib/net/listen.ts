@@ -39,6 +39,8 @@ export async function listen(
     },
     transport: options.transportParams,
     cc: options.cc,
+    maxStreamWindow: options.maxStreamWindow,
+    maxConnectionWindow: options.maxConnectionWindow,
   });
   // Option errors (bad PEM, unknown group, ...) surface here, not as silently failing handshakes.
   new TlsServer({
