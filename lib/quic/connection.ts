@@ -1227,6 +1227,7 @@ export class Connection implements PacketizerHost {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
     this.ld.onHandshakeConfirmed(now);
+    this.spaces[App].acks.startDecimation(this.ld.rtt);
     // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);
