@@ -91,4 +91,11 @@ describe('quic: flow control, ACKs and pacing at speed', function () {
     const steady = u.bursts.slice(50, -1);
     expect(Math.min(...steady)).to.be.at.least(10);
   });
+
+  it('through a 100 Mbit/s bottleneck, packets arriving one by one: an ACK per ~10', () => {
+    const u = upload({ delay: 5, rate: 12_500, queue: 8 * MB });
+    expect(sha(u.got)).to.equal(sha(data));
+    // Every second packet would be toServer / 2; the MAX_STREAM_DATA updates add a few.
+    expect(u.toClient).to.be.below(u.toServer / 8);
+  });
 });
