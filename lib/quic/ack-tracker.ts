@@ -42,10 +42,10 @@ export interface AckTrackerOptions {
  * its first round trips of slow start (whose window growth is paced by ACKs), we ACK every
  * `decimationThreshold` ack-eliciting packets or after min(max_ack_delay, smoothed RTT / 4),
  * whichever comes first (the RTT bound keeps a sender with a small window from waiting a full
- * max_ack_delay). This is the receiver-side heuristic of draft-ietf-quic-ack-frequency's
- * motivation, without its ACK_FREQUENCY frame: the sender does not choose. Packets that
- * reveal loss or congestion are still acknowledged at once (§13.2.1): reordered ones, ones
- * above a gap, and ECN-CE marked ones. An ACK never waits longer than max_ack_delay.
+ * max_ack_delay). The receiver decides alone: draft-ietf-quic-ack-frequency, whose
+ * ACK_FREQUENCY frame lets the sender choose, is not implemented. Packets that reveal loss or
+ * congestion are still acknowledged at once (§13.2.1): reordered ones, ones above a gap, and
+ * ECN-CE marked ones. An ACK never waits longer than max_ack_delay.
  */
 const DECIMATION_THRESHOLD = 10;
 const DECIMATION_AFTER = 100;
