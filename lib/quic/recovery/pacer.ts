@@ -13,9 +13,11 @@
  * Send quantum: once the bucket runs dry, nothing goes until a whole quantum has refilled,
  * which then leaves at once: the rate stays N * cwnd / smoothed_rtt on average, but packets
  * go in batches a batched socket can hand to the kernel in one call (and one GSO buffer)
- * instead of one packet per timer wake-up. The quantum is what the rate delivers in 1 ms,
+ * instead of one packet per timer wake-up. The quantum is what the rate delivers in 0.25 ms,
  * clamped to [minBurst, maxQuantum] (10 to 64 packets of 1200 bytes by default) and never
- * above the bucket.
+ * above the bucket. It is kept well below the bucket's 2 ms: the timer that ends the wait
+ * fires late (event loop timers have a granularity of about 1 ms), and what the rate
+ * delivers meanwhile must still fit the bucket, or the average rate would fall below §7.7's.
  */
 
 /** RFC 9002 §7.7: N = 1.25, so pacing does not cap the rate below the window. */
@@ -33,7 +35,7 @@ export interface PacerOptions {
 }
 
 /** Time (ms) of sending at the pacing rate that one quantum covers. */
-const QUANTUM_INTERVAL = 1;
+const QUANTUM_INTERVAL = 0.25;
 
 export class Pacer {
   readonly burstInterval: number;
@@ -95,9 +97,11 @@ export class Pacer {
     if (!this.dry && this.tokens >= need) return now;
     // Dry: wait for a whole quantum (at least this packet), then release it at once.
     const target = Math.max(need, this.quantum(cwnd, smoothedRtt, cap));
-    // (1 byte of slack: the refill at the promised time may fall short by rounding.)
+    // (1 byte of slack: the refill at the promised time may fall short by rounding, which
+    // must not cost the quantum a packet.)
     if (this.tokens + 1 >= target) {
       this.dry = false;
+      this.tokens = Math.max(this.tokens, target);
       return now;
     }
     this.dry = true;
