@@ -74,26 +74,65 @@ describe('quic/flow-control (RFC 9000 §4)', () => {
 
     it('auto-tunes: doubles the window (up to the cap) when updates come within 2 RTTs', () => {
       const w = new RecvWindow({ window: 1000, maxWindow: 3000 });
+      // The peer keeps 1 byte of credit unused (not blocked): only the RTT rule applies.
       const cycle = (now: number, rtt: number) => {
-        w.onReceivedOffset(w.limit);
+        w.onReceivedOffset(w.limit - 1);
         w.onConsumed(w.received - w.consumed);
         return w.takeUpdate(now, rtt);
       };
-      expect(cycle(0, 100)).to.equal(2000); // first update: no history, window 1000
+      expect(cycle(0, 100)).to.equal(1999); // first update: no history, window 1000
       expect(w.window).to.equal(1000);
-      expect(cycle(150, 100)).to.equal(4000); // 150 ms < 2 RTT: window 2000
+      expect(cycle(150, 100)).to.equal(3998); // 150 ms < 2 RTT: window 2000
       expect(w.window).to.equal(2000);
-      expect(cycle(250, 100)).to.equal(7000); // capped at 3000
+      expect(cycle(250, 100)).to.equal(6997); // capped at 3000
       expect(w.window).to.equal(3000);
-      expect(cycle(260, 100)).to.equal(10000);
+      expect(cycle(260, 100)).to.equal(9996);
       const slow = new RecvWindow({ window: 1000, maxWindow: 3000 });
-      slow.onReceivedOffset(1000);
-      slow.onConsumed(1000);
+      slow.onReceivedOffset(999);
+      slow.onConsumed(999);
       slow.takeUpdate(0, 100);
-      slow.onReceivedOffset(2000);
-      slow.onConsumed(1000);
+      slow.onReceivedOffset(1998);
+      slow.onConsumed(999);
       slow.takeUpdate(500, 100); // 500 ms >= 2 RTT: no growth
       expect(slow.window).to.equal(1000);
+    });
+
+    it('auto-tunes when the peer used all the credit, whatever the RTT says', () => {
+      const w = new RecvWindow({ window: 1000, maxWindow: 4000 });
+      // The peer sent up to the limit (it is blocked); the reader took 10 s, RTT 1 ms.
+      const blocked = (now: number) => {
+        w.onReceivedOffset(w.limit);
+        w.onConsumed(w.limit - w.window / 2 + 1 - w.consumed);
+        return w.takeUpdate(now, 1);
+      };
+      expect(blocked(0)).to.equal(501 + 2000);
+      expect(w.window).to.equal(2000);
+      expect(blocked(10_000)).to.equal(1502 + 4000);
+      expect(w.window).to.equal(4000);
+      expect(blocked(20_000)).to.equal(3503 + 4000); // capped
+      expect(w.window).to.equal(4000);
+    });
+
+    it('an RTT inflated by a busy event loop stops growth but never shrinks the window', () => {
+      const w = new RecvWindow({ window: 1000, maxWindow: 8000 });
+      let now = 0;
+      const step = (rtt: number) => {
+        now += 10;
+        w.onReceivedOffset(w.limit - 1);
+        w.onConsumed(w.received - w.consumed);
+        return w.takeUpdate(now, rtt);
+      };
+      step(100);
+      step(100);
+      expect(w.window).to.equal(2000);
+      let prev = w.limit;
+      for (const rtt of [1, 0.5, 0.1, 0]) {
+        // Updates 10 ms apart now look slow: no growth, and no smaller grant either.
+        const u = step(rtt);
+        expect(w.window).to.equal(2000);
+        expect(u - prev).to.be.at.least(1000);
+        prev = u;
+      }
     });
 
     it('never lowers the advertised limit nor grants more than maxWindow ahead', () => {
@@ -112,7 +151,8 @@ describe('quic/flow-control (RFC 9000 §4)', () => {
               expect(w.onReceivedOffset(end)).to.be.at.least(0);
               w.onConsumed(Math.min(consume, w.received - w.consumed));
               const u = w.takeUpdate(now, 100);
-              if (u >= 0) expect(u).to.be.greaterThan(prev);
+              // Updates come in steps of at least half the window, not byte by byte.
+              if (u >= 0) expect(u - prev).to.be.at.least(w.window / 2);
               expect(w.limit).to.be.at.least(prev);
               expect(w.limit - w.consumed).to.be.at.most(8000);
               expect(w.window).to.be.oneOf([1000, 2000, 4000, 8000]);

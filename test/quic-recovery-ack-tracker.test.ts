@@ -137,4 +137,87 @@ describe('quic/ack-tracker', () => {
       { start: 2, end: 2 },
     ]);
   });
+
+  describe('ACK decimation', () => {
+    /** A tracker past its handshake that received `n` packets, all acknowledged. */
+    function decimating(n = 100, rtt = { smoothedRtt: 40 }) {
+      const t = new AckTracker(PacketSpace.ApplicationData, { maxAckDelay: 25 });
+      t.startDecimation(rtt);
+      for (let pn = 0; pn < n; pn++) {
+        t.onPacketReceived(pn, true, 0);
+        if (t.ackDue(0)) t.onAckSent();
+      }
+      t.onAckSent();
+      return t;
+    }
+
+    /** How many more in-order ack-eliciting packets until an ACK is due at once. */
+    function packetsPerAck(t: AckTracker, first: number): number {
+      for (let pn = first; ; pn++) {
+        t.onPacketReceived(pn, true, 1000);
+        if (t.ackImmediately) {
+          t.onAckSent();
+          return pn - first + 1;
+        }
+      }
+    }
+
+    it('every 2nd packet until the handshake is confirmed and 100 packets arrived', () => {
+      const early = new AckTracker(PacketSpace.ApplicationData);
+      for (let pn = 0; pn < 200; pn += 2) expect(packetsPerAck(early, pn)).to.equal(2);
+      expect(early.decimating).to.equal(false);
+      const t = decimating(98);
+      expect(t.decimating).to.equal(false);
+      expect(packetsPerAck(t, 98)).to.equal(10); // the 100th packet starts decimation
+      expect(t.decimating).to.equal(true);
+      expect(packetsPerAck(t, 108)).to.equal(10);
+    });
+
+    it('a delayed ACK waits min(max_ack_delay, smoothed RTT / 4)', () => {
+      const rtt = { smoothedRtt: 40 };
+      const t = decimating(100, rtt);
+      t.onPacketReceived(100, true, 1000);
+      expect(t.nextTimeout()).to.equal(1010);
+      t.onAckSent();
+      rtt.smoothedRtt = 400;
+      t.onPacketReceived(101, true, 2000);
+      expect(t.nextTimeout()).to.equal(2025);
+    });
+
+    it('still ACKs at once on a gap, on reordering and on ECN-CE (RFC 9000 §13.2.1)', () => {
+      const t = decimating();
+      t.onPacketReceived(100, true, 1000);
+      expect(t.ackImmediately).to.equal(false);
+      t.onPacketReceived(102, true, 1000); // 101 missing
+      expect(t.ackImmediately).to.equal(true);
+      t.onAckSent();
+      t.onPacketReceived(101, true, 1000); // arrives late
+      expect(t.ackImmediately).to.equal(true);
+      t.onAckSent();
+      t.onPacketReceived(103, true, 1000, Ecn.Ce);
+      expect(t.ackImmediately).to.equal(true);
+    });
+
+    it('Initial and Handshake spaces never decimate', () => {
+      const t = new AckTracker(PacketSpace.Handshake);
+      t.startDecimation({ smoothedRtt: 40 });
+      for (let pn = 0; pn < 150; pn++) {
+        t.onPacketReceived(pn, true, 0);
+        expect(t.ackImmediately).to.equal(true);
+        t.onAckSent();
+      }
+    });
+
+    it('checks its options', () => {
+      const App = PacketSpace.ApplicationData;
+      expect(() => new AckTracker(App, { decimationThreshold: 1 })).to.throw(
+        RangeError,
+        /decimationThreshold/,
+      );
+      expect(() => new AckTracker(App, { decimationAfter: -1 })).to.throw(
+        RangeError,
+        /decimationAfter/,
+      );
+    });
+  });
 });

@@ -212,13 +212,48 @@ describe('quic/recovery/congestion', () => {
         expect(pacer.nextSendTime(0, MDS, 12000, 100)).to.equal(0);
         pacer.onPacketSent(0, MDS, 12000, 100);
       }
-      // Bucket empty: the next 1200 bytes need 1200 / 150 = 8 ms.
-      expect(pacer.nextSendTime(0, MDS, 12000, 100)).to.equal(8);
-      expect(pacer.nextSendTime(4, MDS, 12000, 100)).to.equal(8);
-      expect(pacer.nextSendTime(8, MDS, 12000, 100)).to.equal(8);
-      pacer.onPacketSent(8, MDS, 12000, 100);
-      // Doubling cwnd doubles the rate: 4 ms per packet.
-      expect(pacer.nextSendTime(8, MDS, 24000, 100)).to.equal(12);
+      // Bucket empty: the next quantum (the 12000-byte minimum) needs 12000 / 150 = 80 ms.
+      expect(pacer.quantum(12000, 100)).to.equal(12000);
+      expect(pacer.nextSendTime(0, MDS, 12000, 100)).to.equal(80);
+      expect(pacer.nextSendTime(8, MDS, 12000, 100)).to.equal(80); // one packet's worth: wait
+      expect(pacer.nextSendTime(80, MDS, 12000, 100)).to.equal(80);
+      pacer.onPacketSent(80, MDS, 12000, 100);
+      // Doubling cwnd doubles the rate: the rest of the quantum goes, then 40 ms per quantum.
+      for (let i = 0; i < 9; i++) {
+        expect(pacer.nextSendTime(80, MDS, 24000, 100)).to.equal(80);
+        pacer.onPacketSent(80, MDS, 24000, 100);
+      }
+      expect(pacer.nextSendTime(80, MDS, 24000, 100)).to.equal(120);
+    });
+
+    it('lets a quantum out at once, then spaces quanta at the pacing rate', () => {
+      const pacer = new Pacer();
+      // cwnd 1 MB, srtt 10 ms: 125 000 B/ms; quantum = 0.25 ms of that (26 packets).
+      const cwnd = 1_000_000;
+      expect(pacer.quantum(cwnd, 10)).to.equal(31_250);
+      expect(pacer.quantum(200_000, 10)).to.equal(12_000); // at least 10 packets
+      expect(pacer.quantum(10_000_000, 10)).to.equal(64 * MDS); // at most 64
+      let now = 0;
+      let sent = 0;
+      const bursts: number[] = [];
+      while (now < 100) {
+        let burst = 0;
+        while (pacer.nextSendTime(now, MDS, cwnd, 10) <= now) {
+          pacer.onPacketSent(now, MDS, cwnd, 10);
+          burst++;
+        }
+        bursts.push(burst);
+        sent += burst * MDS;
+        now = pacer.nextSendTime(now, MDS, cwnd, 10);
+      }
+      // The first burst empties the full bucket (2 ms at the rate: 250 000 B, 208 packets);
+      // then every burst is one whole quantum of 26 packets (27 once the bytes left over from
+      // earlier bursts add up to a packet), never one at a time.
+      expect(bursts[0]).to.equal(Math.floor(250_000 / MDS));
+      for (const b of bursts.slice(1)) expect(b).to.be.within(26, 27);
+      expect(bursts.length).to.be.greaterThan(100);
+      // On average the rate: what the bucket held plus 125 000 B/ms.
+      expect(sent).to.be.within(125_000 * now, 125_000 * now + 250_000 + 31_250);
     });
 
     it('refills no further than its capacity', () => {
@@ -228,7 +263,8 @@ describe('quic/recovery/congestion', () => {
       expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10000);
       pacer.onPacketSent(10000, MDS, 12000, 100);
       pacer.onPacketSent(10000, MDS, 12000, 100);
-      expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10008);
+      // Then a whole quantum (the 2-packet bucket) refills before the next goes: 16 ms.
+      expect(pacer.nextSendTime(10000, MDS, 12000, 100)).to.equal(10016);
     });
 
     it('sizes the bucket to cover the burst interval at high rates, up to maxBurst', () => {
@@ -238,6 +274,7 @@ describe('quic/recovery/congestion', () => {
       // cwnd 10 MB, srtt 1 ms: capped at 256 * 1200.
       expect(pacer.capacity(10_000_000, 1)).to.equal(307_200);
       expect(() => new Pacer({ minBurst: 1000 })).to.throw(RangeError, /minBurst/);
+      expect(() => new Pacer({ maxQuantum: 1200 })).to.throw(RangeError, /maxQuantum/);
     });
   });
 });

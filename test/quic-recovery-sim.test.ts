@@ -36,6 +36,10 @@ function simulate(
   jitter: number,
   seed: number,
   size: number,
+  /** The receiver decimates its ACKs from the first packet (every 10th, or srtt/4). */
+  decimate = false,
+  /** A bottleneck: data packets reach the receiver at least this many ms apart. */
+  spacing = 0,
 ) {
   const rand = lcg(seed);
   const src = Buffer.alloc(size);
@@ -51,7 +55,8 @@ function simulate(
   send.end();
   const credit = new SendCredit(64 * 1024);
 
-  const acks = new AckTracker(App);
+  const acks = new AckTracker(App, { decimationAfter: 0 });
+  if (decimate) acks.startDecimation(ld.rtt); // the receiver's RTT estimate: the same path's
   const recv = new RecvBuffer({ limit: 64 * 1024 });
   const window = new RecvWindow({ window: 64 * 1024, maxWindow: 1024 * 1024 });
   const out: Buffer[] = [];
@@ -59,9 +64,13 @@ function simulate(
   const toReceiver: Array<{ at: number; p: DataPacket }> = [];
   const toSender: Array<{ at: number; p: AckPacket }> = [];
   const oneWay = 10;
-  const transmit = <T>(q: Array<{ at: number; p: T }>, p: T, now: number) => {
+  let lastArrival = 0;
+  /** `gap`: the packet arrives at least that long after the previous one so spaced. */
+  const transmit = <T>(q: Array<{ at: number; p: T }>, p: T, now: number, gap = 0) => {
     if (rand() < loss) return;
-    q.push({ at: now + oneWay + rand() * jitter, p }); // jitter reorders packets
+    let at = now + oneWay + rand() * jitter; // jitter reorders packets
+    if (gap > 0) at = lastArrival = Math.max(at, lastArrival + gap);
+    q.push({ at, p });
   };
 
   let now = 0;
@@ -69,6 +78,7 @@ function simulate(
   let lostCount = 0;
   let ptoCount = 0;
   let pendingMaxData = -1;
+  let acksSent = 0;
   const sendPacket = (frame: Frame) => {
     const size = 40 + (frame.stream ? frame.stream.data.length : 1);
     ld.onPacketSent(
@@ -77,7 +87,7 @@ function simulate(
       now,
     );
     pacer.onPacketSent(now, size, controller.cwnd, ld.rtt.smoothedRtt);
-    transmit(toReceiver, { pn, frame }, now);
+    transmit(toReceiver, { pn, frame }, now, spacing);
     pn++;
   };
   const onLost = (f: Frame) => {
@@ -111,6 +121,7 @@ function simulate(
     if (acks.ackDue(now) || (pendingMaxData >= 0 && acks.hasNewAcks)) {
       const a = acks.buildAck(now)!;
       acks.onAckSent();
+      acksSent++;
       transmit(toSender, { ranges: a.ranges, ackDelay: a.ackDelay }, now);
       // MAX_STREAM_DATA is delivered reliably in this model (flow control is tested apart).
       if (pendingMaxData >= 0) {
@@ -165,7 +176,17 @@ function simulate(
     expect(next).to.be.lessThan(Infinity);
     now = Math.max(now + 0.001, next);
   }
-  return { src, got: Buffer.concat(out), lostCount, ptoCount, srtt: ld.rtt.smoothedRtt, ld };
+  return {
+    src,
+    got: Buffer.concat(out),
+    lostCount,
+    ptoCount,
+    srtt: ld.rtt.smoothedRtt,
+    ld,
+    cwnd: controller.cwnd,
+    packets: pn,
+    acksSent,
+  };
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -185,6 +206,22 @@ describe('quic/recovery simulated transfer', () => {
       expect(sha(r.got)).to.equal(sha(r.src));
       expect(r.lostCount).to.be.greaterThan(0);
       expect(r.ld.bytesInFlight).to.equal(0);
+    });
+  }
+
+  for (const cc of ['newreno', 'cubic'] as const) {
+    it(`${cc}: a receiver ACKing every 10th packet still lets the window grow`, () => {
+      // (Packets arrive 10 µs apart, one at a time, as through a 120 MB/s bottleneck.)
+      const every2 = simulate(cc, 0, 0, 1, 1_000_000, false, 0.01);
+      const r = simulate(cc, 0, 0, 1, 1_000_000, true, 0.01);
+      expect(sha(r.got)).to.equal(sha(r.src));
+      expect(r.lostCount).to.equal(0);
+      // Far fewer ACKs than every second packet...
+      expect(r.acksSent).to.be.below(r.packets / 5);
+      expect(every2.acksSent).to.be.at.least(every2.packets / 3);
+      // ...yet the window grew out of its initial 10 packets, as with every second packet.
+      expect(r.cwnd).to.be.at.least(10 * 12_000);
+      expect(r.cwnd).to.be.at.least(every2.cwnd / 2);
     });
   }
 

@@ -46,6 +46,8 @@ function streamSet(peer: { stream: number; data: number }, connectionSendBuffer:
     connectionSendBuffer,
     maxReassemblyRanges: DEFAULT_BOUNDS.maxReassemblyRanges,
     maxReassemblyBytes: DEFAULT_BOUNDS.maxReassemblyBytes,
+    maxStreamWindow: DEFAULT_BOUNDS.maxStreamWindow,
+    maxConnectionWindow: DEFAULT_BOUNDS.maxConnectionWindow,
     events,
     ctrl: [],
   });
@@ -428,7 +430,13 @@ describe('quic: resource bounds against hostile peers', function () {
   });
 
   it('bounds are options checked like the others', () => {
-    for (const k of ['connectionSendBuffer', 'maxReassemblyRanges', 'maxReassemblyBytes'] as const)
+    for (const k of [
+      'connectionSendBuffer',
+      'maxReassemblyRanges',
+      'maxReassemblyBytes',
+      'maxStreamWindow',
+      'maxConnectionWindow',
+    ] as const)
       for (const v of [0, -1, 1.5, Infinity])
         expect(() => Connection.connect(clientConfig({ [k]: v }), SERVER_ADDR, 0)).to.throw(
           RangeError,

@@ -61,6 +61,8 @@ interface SideOptions {
   connectionSendBuffer?: number;
   maxReassemblyRanges?: number;
   maxReassemblyBytes?: number;
+  maxStreamWindow?: number;
+  maxConnectionWindow?: number;
 }
 
 /** A StreamSet as the server (peer = client) or the client, with the peer's limits applied. */
@@ -74,6 +76,8 @@ function side(server: boolean, o: SideOptions = {}): Side {
     connectionSendBuffer: o.connectionSendBuffer ?? DEFAULT_BOUNDS.connectionSendBuffer,
     maxReassemblyRanges: o.maxReassemblyRanges ?? DEFAULT_BOUNDS.maxReassemblyRanges,
     maxReassemblyBytes: o.maxReassemblyBytes ?? DEFAULT_BOUNDS.maxReassemblyBytes,
+    maxStreamWindow: o.maxStreamWindow ?? DEFAULT_BOUNDS.maxStreamWindow,
+    maxConnectionWindow: o.maxConnectionWindow ?? DEFAULT_BOUNDS.maxConnectionWindow,
     events,
     ctrl,
   });
@@ -228,6 +232,30 @@ describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
       expect(msd.streamId).to.equal(0);
       expect(msd.maximum).to.be.greaterThan(1000);
       expect(set.hasData).to.equal(false);
+    });
+
+    it('auto-tuning: a peer using all its credit doubles the windows up to the maxima', () => {
+      const { set } = side(true, { maxStreamWindow: 4000, maxConnectionWindow: 5000 });
+      const grants: number[] = [];
+      let offset = 0;
+      for (let i = 0; i < 4; i++) {
+        // The peer sends up to our limit (it is blocked there); we read all of it.
+        const limit = grants.at(-1) ?? 1000;
+        set.received(stream(0, offset, data(limit - offset)));
+        offset = limit;
+        set.readChunk(0, Infinity);
+        const msd = build(set).frames.find((f) => f.type === 'max_stream_data');
+        grants.push((msd as Extract<Frame, { type: 'max_stream_data' }>).maximum);
+      }
+      // Windows 2000, 4000, then capped at 4000: the grant runs that far past what was read.
+      expect(grants).to.deep.equal([3000, 7000, 11000, 15000]);
+      const st = set.stats;
+      expect(st.streamWindowMax).to.equal(4000);
+      // Two stream doublings; the connection window (10 000, above its 5000 cap: the initial
+      // limit wins) is already more than 1.5x the stream window and stays.
+      expect(st.windowUpdates).to.equal(2);
+      expect(set.recvWindow.window).to.equal(10_000);
+      expect(set.recvWindow.maxWindow).to.equal(10_000);
     });
 
     it('sends within the peer credit, then STREAM_DATA_BLOCKED (§4.1)', () => {

@@ -72,6 +72,8 @@ export async function connect(
         cc: options.cc,
         pmtud: options.pmtud,
         maxDatagramSize: options.maxDatagramSize,
+        maxStreamWindow: options.maxStreamWindow,
+        maxConnectionWindow: options.maxConnectionWindow,
         token: options.token,
         version: options.version,
       },

@@ -62,6 +62,8 @@ export async function listen(
     cc: options.cc,
     pmtud: options.pmtud,
     maxDatagramSize: options.maxDatagramSize,
+    maxStreamWindow: options.maxStreamWindow,
+    maxConnectionWindow: options.maxConnectionWindow,
   });
   // Option errors (bad PEM, unknown group, ...) surface here, not as silently failing handshakes.
   new TlsServer({

@@ -28,6 +28,10 @@ export interface CommonOptions {
   maxDatagramSize?: number;
   /** Our transport parameters (max_idle_timeout, initial_max_data, ...). */
   transportParams?: Partial<TransportParameters>;
+  /** Receive window auto-tuning: the most a stream's window grows to (default 16 MiB) and the
+   * connection's (default 24 MiB). */
+  maxStreamWindow?: number;
+  maxConnectionWindow?: number;
   /** Directory for per-connection qlog files (JSON-SEQ); true: $QLOGDIR or '.'. Default:
    * $QLOGDIR when set. */
   qlog?: string | boolean;

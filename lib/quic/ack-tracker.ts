@@ -29,7 +29,26 @@ export interface AckTrackerOptions {
   ackElicitingThreshold?: number;
   /** Ranges remembered for ACK frames and for duplicate detection (memory bound). */
   maxRanges?: number;
+  /** Once decimating (startDecimation()): ack-eliciting packets per ACK (default 10). */
+  decimationThreshold?: number;
+  /** Ack-eliciting packets received before decimation starts (default 100). */
+  decimationAfter?: number;
 }
+
+/**
+ * ACK decimation. RFC 9000 §13.2.2 asks for an ACK at least every second ack-eliciting packet;
+ * at high packet rates that costs the receiver a packet and the sender an ACK to process per
+ * two packets. Once the handshake is confirmed and the peer has sent enough packets to leave
+ * its first round trips of slow start (whose window growth is paced by ACKs), we ACK every
+ * `decimationThreshold` ack-eliciting packets or after min(max_ack_delay, smoothed RTT / 4),
+ * whichever comes first (the RTT bound keeps a sender with a small window from waiting a full
+ * max_ack_delay). The receiver decides alone: draft-ietf-quic-ack-frequency, whose
+ * ACK_FREQUENCY frame lets the sender choose, is not implemented. Packets that reveal loss or
+ * congestion are still acknowledged at once (§13.2.1): reordered ones, ones above a gap, and
+ * ECN-CE marked ones. An ACK never waits longer than max_ack_delay.
+ */
+const DECIMATION_THRESHOLD = 10;
+const DECIMATION_AFTER = 100;
 
 /**
  * Contents of the ACK frame to send, shaped like the wire layer's AckFrame (lib/quic/frames.ts)
@@ -49,6 +68,12 @@ export class AckTracker {
   readonly ackDelayExponent: number;
   private readonly threshold: number;
   private readonly maxRanges: number;
+  private readonly decimationThreshold: number;
+  private readonly decimationAfter: number;
+  /** Our RTT estimate once decimation was started (undefined: not decimating). */
+  private rtt: { readonly smoothedRtt: number } | undefined;
+  /** Ack-eliciting packets received (counts up to decimationAfter). */
+  private elicitingReceived = 0;
 
   /** Packet numbers to report in the next ACK frame (pruned per §13.2.4). */
   private readonly toAck: RangeSet;
@@ -83,13 +108,31 @@ export class AckTracker {
     this.ackDelayExponent = options.ackDelayExponent ?? 3;
     this.threshold = options.ackElicitingThreshold ?? 2;
     this.maxRanges = options.maxRanges ?? 64;
+    this.decimationThreshold = options.decimationThreshold ?? DECIMATION_THRESHOLD;
+    this.decimationAfter = options.decimationAfter ?? DECIMATION_AFTER;
     if (!(this.maxAckDelay >= 0)) throw new RangeError('maxAckDelay must be >= 0');
     if (!(this.ackDelayExponent >= 0 && this.ackDelayExponent <= 20)) {
       throw new RangeError('ackDelayExponent must be in 0..20');
     }
     if (!(this.threshold >= 1)) throw new RangeError('ackElicitingThreshold must be >= 1');
+    if (!(this.decimationThreshold >= this.threshold))
+      throw new RangeError('decimationThreshold must be >= ackElicitingThreshold');
+    if (!(this.decimationAfter >= 0)) throw new RangeError('decimationAfter must be >= 0');
     this.toAck = new RangeSet(this.maxRanges);
     this.seen = new RangeSet(this.maxRanges * 4);
+  }
+
+  /**
+   * The handshake is confirmed (RFC 9001 §4.1.2): ACK decimation may start (see
+   * DECIMATION_THRESHOLD) once enough packets arrived. `rtt` is read when an ACK is delayed.
+   */
+  startDecimation(rtt: { readonly smoothedRtt: number }): void {
+    if (this.space === PacketSpace.ApplicationData) this.rtt = rtt;
+  }
+
+  /** Whether ACKs are decimated now. */
+  get decimating(): boolean {
+    return this.rtt !== undefined && this.elicitingReceived >= this.decimationAfter;
   }
 
   /**
@@ -133,6 +176,8 @@ export class AckTracker {
     if (!ackEliciting) return true;
 
     this.unackedEliciting++;
+    if (this.elicitingReceived < this.decimationAfter) this.elicitingReceived++;
+    const decimating = this.decimating;
     if (this.space !== PacketSpace.ApplicationData) {
       // §13.2.1: Initial and Handshake ack-eliciting packets are acknowledged immediately.
       this.immediate = true;
@@ -145,12 +190,13 @@ export class AckTracker {
     } else if (ecn === Ecn.Ce) {
       // §13.2.1: CE-marked packets should be acknowledged immediately.
       this.immediate = true;
-    } else if (this.unackedEliciting >= this.threshold) {
-      // §13.2.2: at least every second ack-eliciting packet.
+    } else if (this.unackedEliciting >= (decimating ? this.decimationThreshold : this.threshold)) {
+      // §13.2.2: at least every second ack-eliciting packet (or every tenth, decimating).
       this.immediate = true;
     } else if (this.ackDeadline === Infinity) {
       // §13.2.1: otherwise within max_ack_delay.
-      this.ackDeadline = now + this.maxAckDelay;
+      const rtt = decimating ? this.rtt!.smoothedRtt / 4 : Infinity;
+      this.ackDeadline = now + Math.min(this.maxAckDelay, rtt);
     }
     if (pn > this.largestAckEliciting) this.largestAckEliciting = pn;
     if (this.immediate) this.ackDeadline = now;

@@ -48,6 +48,12 @@ export interface ConnectionConfig {
   maxReassemblyRanges?: number;
   /** Bytes held beyond such holes, over all streams (default 4 MiB); likewise. */
   maxReassemblyBytes?: number;
+  /** Receive window auto-tuning (see RecvWindow in flow-control.ts): the most a stream's
+   * window grows to (default 16 MiB) and the connection's (default 24 MiB). Each is at least
+   * the matching initial limit of `transport`. What the peer may make us buffer is bounded
+   * by what we grant. */
+  maxStreamWindow?: number;
+  maxConnectionWindow?: number;
   /** Server: makes NEW_TOKEN tokens. */
   newToken?: (remote: Address) => Uint8Array;
   /** The 16-byte stateless reset token for a CID of ours (default random). */
@@ -81,6 +87,8 @@ export const DEFAULT_BOUNDS: Readonly<ResourceBounds> = {
   connectionSendBuffer: 2 << 20,
   maxReassemblyRanges: 4096,
   maxReassemblyBytes: 4 << 20,
+  maxStreamWindow: 16 << 20,
+  maxConnectionWindow: 24 << 20,
 };
 
 /** What a connection's streams may hold (ConnectionConfig's options of these names). */
@@ -89,6 +97,8 @@ export interface ResourceBounds {
   connectionSendBuffer: number;
   maxReassemblyRanges: number;
   maxReassemblyBytes: number;
+  maxStreamWindow: number;
+  maxConnectionWindow: number;
 }
 
 /** The config's scalar settings, checked, with their defaults. */
@@ -194,5 +204,7 @@ export function newStats(now: number): ConnectionStats {
     pmtu: 0,
     pmtuProbesSent: 0,
     pmtuProbesLost: 0,
+    windowUpdates: 0,
+    streamWindowMax: 0,
   };
 }

@@ -270,6 +270,8 @@ export class Connection implements PacketizerHost {
       connectionSendBuffer: settings.bounds.connectionSendBuffer,
       maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
       maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
+      maxStreamWindow: settings.bounds.maxStreamWindow,
+      maxConnectionWindow: settings.bounds.maxConnectionWindow,
       events: this.events,
       ctrl: this.control.queue,
     });
@@ -1298,6 +1300,7 @@ export class Connection implements PacketizerHost {
     this.ld.onHandshakeConfirmed(now);
     // RFC 9000 §14.3.1: path MTU discovery once the handshake is confirmed.
     this.pmtu.start(this.peer?.maxUdpPayloadSize ?? MAX_UDP_PAYLOAD, now);
+    this.spaces[App].acks.startDecimation(this.ld.rtt);
     // RFC 9001 §4.9.2: Handshake keys are discarded once the handshake is confirmed.
     this.discardSpace(Initial, now);
     this.discardSpace(Handshake, now);

@@ -93,9 +93,26 @@ export interface RecvWindowOptions {
 /**
  * Receive-side window we grant (RFC 9000 §4.1/§4.2). For a stream, report the highest offset
  * received with onReceivedOffset; for the connection, report newly counted bytes with
- * onReceivedBytes. Bytes consumed by the application move the window: once half of it is
- * used a MAX_(STREAM_)DATA update is due. Auto-tuning (as quinn/chromium): when updates are
- * needed less than 2 RTTs apart, the window doubles up to maxWindow.
+ * onReceivedBytes. Bytes consumed by the application move the window.
+ *
+ * Updates: a MAX_(STREAM_)DATA is due once the credit consumed but not yet announced reaches
+ * half the window (the peer then still has half a window to send while the update travels),
+ * so updates come in steps of at least half a window, never byte by byte.
+ *
+ * Auto-tuning (the window is what a sender may have in flight towards us, so it must cover
+ * the bandwidth-delay product of the path plus our own delay in reading and answering): when
+ * an update is taken, the window doubles, up to maxWindow, if either
+ * - the previous update was taken less than 2 smoothed RTTs ago: the application drains the
+ *   window faster than the update loop turns, so the window and not the application limits
+ *   the transfer (the rule of Chromium's QUIC), or
+ * - the peer had used all the credit we granted before the update went out: it stopped
+ *   sending for lack of credit. This catches what the RTT rule misses when our own delay
+ *   (an event loop busy with a burst of packets) dominates a short path's RTT: the smoothed
+ *   RTT does not count the time data waits for us, so updates look slow while the sender
+ *   idles. A reader slower than the network meets this rule too; the maxima bound what it
+ *   may then hold (the connection's window caps all its streams together).
+ * The window never shrinks and an announced limit is never lowered (RFC 9000 §4.1): an RTT
+ * inflated by a busy event loop only stops further growth by the first rule.
  */
 export class RecvWindow {
   /** Limit currently advertised to the peer. */
@@ -149,7 +166,7 @@ export class RecvWindow {
     this.stopped = true;
   }
 
-  /** A MAX_(STREAM_)DATA update is due: less than half the window is left (RFC 9000 §4.2). */
+  /** A MAX_(STREAM_)DATA update is due: half the window is consumed and unannounced. */
   get updateNeeded(): boolean {
     return !this.stopped && this.limit - this.consumed < this.window / 2;
   }
@@ -160,17 +177,17 @@ export class RecvWindow {
    */
   takeUpdate(now: number, smoothedRtt: number): number {
     if (!this.updateNeeded) return -1;
-    if (
-      this.lastUpdateTime >= 0 &&
-      now - this.lastUpdateTime < 2 * smoothedRtt &&
-      this.window < this.maxWindow
-    ) {
-      // The peer drains a window in under 2 RTTs: the window limits throughput; grow it.
+    if (this.window < this.maxWindow && this.windowLimited(now, smoothedRtt))
       this.window = Math.min(this.window * 2, this.maxWindow);
-    }
     this.lastUpdateTime = now;
     this.limit = Math.min(this.consumed + this.window, MAX_VARINT);
     return this.limit;
+  }
+
+  /** The window, not the application, limits the transfer (the class comment's two rules). */
+  private windowLimited(now: number, smoothedRtt: number): boolean {
+    if (this.lastUpdateTime >= 0 && now - this.lastUpdateTime < 2 * smoothedRtt) return true;
+    return this.received === this.limit;
   }
 
   /** Current limit to resend when a MAX_(STREAM_)DATA frame was lost, or -1 if stale. */
@@ -178,9 +195,12 @@ export class RecvWindow {
     return !this.stopped && limit === this.limit ? this.limit : -1;
   }
 
-  /** Grow the window to at least `window` (e.g. connection window >= 1.5x a stream window). */
-  ensureWindow(window: number): void {
-    if (window > this.window) this.window = Math.min(window, this.maxWindow);
+  /** Grow the window to at least `window` (e.g. connection window >= 1.5x a stream window);
+   * returns true if it grew. */
+  ensureWindow(window: number): boolean {
+    if (!(window > this.window) || this.window === this.maxWindow) return false;
+    this.window = Math.min(window, this.maxWindow);
+    return true;
   }
 }
 

@@ -30,9 +30,6 @@ export type { StreamSentFrame };
 
 const { FLOW_CONTROL_ERROR, STREAM_STATE_ERROR } = TransportError;
 
-/** Receive windows may grow (auto-tuning) up to these multiples of the initial ones. */
-const WINDOW_GROWTH = 16;
-
 // Room a frame needs at most: its largest encoding (RFC 9000 §19, 8-byte varints). Checked
 // before the frame's state is taken, so that what is taken is always written.
 /** MAX_DATA (§19.9): type, Maximum Data. */
@@ -97,6 +94,10 @@ export interface StreamSetStats {
   reassemblyRanges: number;
   /** STREAM frames (or parts) not stored because the reassembly limits were reached. */
   streamFramesDropped: number;
+  /** Receive windows (stream or connection) grown by auto-tuning (see RecvWindow). */
+  windowUpdates: number;
+  /** Largest stream receive window reached so far (bytes). */
+  streamWindowMax: number;
 }
 
 /** The frames from the peer that StreamSet handles. */
@@ -139,6 +140,10 @@ export interface StreamSetOptions {
   /** Out-of-order state held over all streams (RFC 9000 §2.2): holes, and bytes. */
   maxReassemblyRanges: number;
   maxReassemblyBytes: number;
+  /** Auto-tuning caps of the receive windows of a stream and of the connection (each at
+   * least the initial window of the transport parameters). */
+  maxStreamWindow: number;
+  maxConnectionWindow: number;
   events: { push(e: StreamEvent): unknown };
   /** Control frames to send (MAX_STREAMS and the *_BLOCKED frames). */
   ctrl: { push(f: Frame): unknown };
@@ -167,6 +172,10 @@ export class StreamSet {
   private readonly windowBidiLocal: number;
   private readonly windowBidiRemote: number;
   private readonly windowUni: number;
+  private readonly maxStreamWindow: number;
+  /** Auto-tuning figures for the stats (StreamSetStats). */
+  private windowUpdates = 0;
+  private streamWindowMax: number;
   /** The peer's (0 until its transport parameters are known). */
   private creditBidiLocal = 0;
   private creditBidiRemote = 0;
@@ -191,6 +200,8 @@ export class StreamSet {
     this.windowBidiLocal = l.initialMaxStreamDataBidiLocal;
     this.windowBidiRemote = l.initialMaxStreamDataBidiRemote;
     this.windowUni = l.initialMaxStreamDataUni;
+    this.maxStreamWindow = options.maxStreamWindow;
+    this.streamWindowMax = Math.max(this.windowBidiLocal, this.windowBidiRemote, this.windowUni);
     this.sendBuffer = options.sendBuffer;
     this.connectionSendBuffer = options.connectionSendBuffer;
     this.budget = new ReassemblyBudget(options.maxReassemblyRanges, options.maxReassemblyBytes);
@@ -198,7 +209,7 @@ export class StreamSet {
     this.ctrl = options.ctrl;
     this.recvWindow = new RecvWindow({
       window: l.initialMaxData,
-      maxWindow: l.initialMaxData * WINDOW_GROWTH,
+      maxWindow: Math.max(l.initialMaxData, options.maxConnectionWindow),
     });
     this.peerBidi = new PeerStreamLimit(l.initialMaxStreamsBidi);
     this.peerUni = new PeerStreamLimit(l.initialMaxStreamsUni);
@@ -224,6 +235,8 @@ export class StreamSet {
       reassemblyBytes: b.bytes,
       reassemblyRanges: b.ranges,
       streamFramesDropped: b.dropped,
+      windowUpdates: this.windowUpdates,
+      streamWindowMax: this.streamWindowMax,
     };
   }
 
@@ -354,7 +367,7 @@ export class StreamSet {
       id,
       local || !uni ? credit : undefined,
       !local || !uni ? window : undefined,
-      window * WINDOW_GROWTH,
+      this.maxStreamWindow,
       this.budget,
     );
     this.streams.set(id, s);
@@ -589,7 +602,9 @@ export class StreamSet {
   writeControl(w: FrameWriter, frames: SentFrame[], now: number, smoothedRtt: number): boolean {
     let wrote = false;
     if (this.recvWindow.updateNeeded && w.room >= MAX_DATA_SIZE) {
+      const before = this.recvWindow.window;
       const max = this.recvWindow.takeUpdate(now, smoothedRtt);
+      if (this.recvWindow.window > before) this.windowUpdates++;
       if (max >= 0) {
         const f: Frame = { type: 'max_data', maximum: max };
         w.writeFrame(f);
@@ -601,9 +616,15 @@ export class StreamSet {
       if (w.room < MAX_STREAM_DATA_SIZE) break;
       this.maxDataUpdates.delete(r);
       const win = r.window;
-      // Stream windows stay within the connection window (auto-tuning keeps pace).
-      this.recvWindow.ensureWindow(Math.floor(win.window * 1.5));
+      const before = win.window;
       const max = win.updateNeeded ? win.takeUpdate(now, smoothedRtt) : win.limit;
+      if (win.window > before) {
+        this.windowUpdates++;
+        if (win.window > this.streamWindowMax) this.streamWindowMax = win.window;
+      }
+      // The connection window stays ahead of the stream windows (auto-tuning keeps pace), so
+      // that one fast stream is not held back by MAX_DATA.
+      if (this.recvWindow.ensureWindow(Math.floor(win.window * 1.5))) this.windowUpdates++;
       w.writeFrame({ type: 'max_stream_data', streamId: r.stream.id, maximum: max });
       frames.push({ t: 'max_stream_data', half: r, max });
       wrote = true;
