@@ -107,6 +107,10 @@ const single: Uint8Array[] = [];
 
 /** Receive batches for onDatagrams() (a pool: replayed packets nest a second batch). */
 const batches: ReceiveBatch[] = [];
+/** Datagrams unprotected per native call, and the packets a batch holds (room for some
+ * coalesced packets beyond one per datagram). */
+const BATCH_DATAGRAMS = 96;
+const BATCH_PACKETS = 128;
 type BatchKey = { key: PacketKey; largestPn: number; expectedKeyPhase: number };
 /** batchKey()'s answer, consumed at once by the batch. */
 const batchKey = {} as BatchKey;
@@ -579,7 +583,11 @@ export class Connection implements PacketizerHost {
     try {
       for (let i = 0; i < datagrams.length;) {
         let j = i + 1;
-        while (j < datagrams.length && datagrams[j]!.buffer === datagrams[i]!.buffer) j++;
+        // A read can bring thousands of datagrams (GRO): batches of a size the unprotect
+        // batch holds (packets beyond its capacity would be opened one by one).
+        const buffer = datagrams[i]!.buffer;
+        while (j < datagrams.length && j - i < BATCH_DATAGRAMS && datagrams[j]!.buffer === buffer)
+          j++;
         this.onDatagrams(datagrams, i, j, remote, now, false, ecn);
         i = j;
       }
@@ -602,7 +610,7 @@ export class Connection implements PacketizerHost {
     // One datagram is its own slab; several are offsets into their common buffer.
     const first = list[from]!;
     const slab = to - from === 1 ? first : new Uint8Array(first.buffer);
-    const batch = batches.pop() ?? new ReceiveBatch(LOCAL_CID_LENGTH);
+    const batch = batches.pop() ?? new ReceiveBatch(LOCAL_CID_LENGTH, BATCH_PACKETS);
     try {
       batch.reset(slab);
       if (this._state !== 'closing') {
