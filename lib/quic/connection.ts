@@ -61,6 +61,7 @@ import {
   PacketNumberSkipper,
   type SentPacket,
 } from './recovery/index.js';
+import type { SendBuffer } from './send-buffer.js';
 import { Space, type PacketMeta } from './spaces.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
 import {
@@ -430,6 +431,20 @@ export class Connection implements PacketizerHost {
     return this.tls.engineHeld;
   }
 
+  /** @internal memory per connection: what else the handshake left (false once released). */
+  get handshakeStateHeld(): { initialSpace: boolean; handshakeSpace: boolean; appCrypto: boolean } {
+    return {
+      initialSpace: !this.spaces[Initial].discarded,
+      handshakeSpace: !this.spaces[Handshake].discarded,
+      appCrypto: this.spaces[App].cryptoHeld,
+    };
+  }
+
+  /** @internal tests: the 1-RTT CRYPTO stream's send side (post-handshake messages). */
+  get appCryptoSend(): SendBuffer {
+    return this.spaces[App].cryptoSend;
+  }
+
   /** RFC 9001 §4.9.1: the Initial keys are discarded (a server: the client's first Handshake
    * packet arrived, so it processed our first flight). */
   get initialDiscarded(): boolean {
@@ -511,8 +526,7 @@ export class Connection implements PacketizerHost {
     }
     sp.probes = probes;
     // RFC 9002 §6.2.4: probes carry unacknowledged CRYPTO data when there is some.
-    const cs = sp.cryptoSend;
-    if (cs.sentOffset > 0) cs.onLost(0, cs.sentOffset, false);
+    sp.resendCrypto();
   }
 
   // ---------------------------------------------------------------- receiving
@@ -547,6 +561,8 @@ export class Connection implements PacketizerHost {
         this.onDatagrams(datagrams, i, j, remote, now, false);
         i = j;
       }
+      // Memory per idle connection: the 1-RTT CRYPTO stream holds nothing between tickets.
+      if (this.handshakeConfirmed) this.spaces[App].compactCrypto();
     } catch (e) {
       this.fatal(e, now);
     }
@@ -569,9 +585,10 @@ export class Connection implements PacketizerHost {
     try {
       batch.reset(slab);
       if (this._state !== 'closing') {
+        Connection.keying = this;
         for (let k = from; k < to; k++) {
           const start = slab === first ? 0 : list[k]!.byteOffset;
-          batch.addDatagram(start, start + list[k]!.length, k, this.batchKey);
+          batch.addDatagram(start, start + list[k]!.length, k, Connection.lookupKey);
         }
         batch.run();
       }
@@ -586,6 +603,7 @@ export class Connection implements PacketizerHost {
     } finally {
       batch.release(); // no received buffer stays reachable from the pool
       batches.push(batch);
+      Connection.keying = undefined;
       this.packetDcid = NO_CID; // a view into the datagram
     }
   }
@@ -593,7 +611,7 @@ export class Connection implements PacketizerHost {
   /** The key a packet is unprotected with in the batch, when that needs no decision (a
    * version change, a key phase change, keys that come with earlier packets): the rest are
    * left to onPacket(). */
-  private readonly batchKey = (h: PacketHeader): BatchKey | undefined => {
+  private batchKey(h: PacketHeader): BatchKey | undefined {
     if (h.type !== '1rtt' && h.version !== this.version) return undefined;
     const space = spaceOf(h);
     const sp = this.spaces[space];
@@ -612,7 +630,13 @@ export class Connection implements PacketizerHost {
     batchKey.largestPn = sp.acks.largestReceived;
     batchKey.expectedKeyPhase = keys.readPhase;
     return batchKey;
-  };
+  }
+
+  /** The connection whose datagrams are being split (addDatagram() is synchronous), and one
+   * lookup for all connections: no closure per connection (memory per connection). */
+  private static keying: Connection | undefined;
+  private static readonly lookupKey = (h: PacketHeader): BatchKey | undefined =>
+    Connection.keying!.batchKey(h);
 
   /** The packets [from, to) of the datagram slab[start, end). */
   private onDatagram(
@@ -1004,7 +1028,7 @@ export class Connection implements PacketizerHost {
           sp.acks.onAckAcknowledged(f.largest);
           break;
         case 'crypto':
-          sp.cryptoSend.onAcked(f.offset, f.len, false);
+          sp.cryptoAcked(f.offset, f.len);
           break;
         case 'stream':
         case 'reset':
@@ -1025,7 +1049,7 @@ export class Connection implements PacketizerHost {
     for (const f of p.frames.frames) {
       switch (f.t) {
         case 'crypto':
-          sp.cryptoSend.onLost(f.offset, f.len, false);
+          sp.cryptoLost(f.offset, f.len);
           break;
         case 'stream':
         case 'reset':

@@ -97,10 +97,9 @@ export interface EndpointStats {
 /** Client endpoints with at most this many connections look for Stateless Resets. */
 const MAX_RESET_CANDIDATES = 8;
 
-interface Entry {
-  /** Routing keys of this connection. */
-  readonly routes: Set<string>;
-}
+/** Routing keys of one connection (a few: its live CIDs; an array, the smallest container for
+ * them, memory per connection). */
+type Entry = string[];
 
 function intIn(v: number | undefined, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
@@ -248,7 +247,8 @@ export class Endpoint {
       else {
         const k = key(ev.cid);
         if (this.routes.get(k) === conn) this.routes.delete(k);
-        entry.routes.delete(k);
+        const i = entry.indexOf(k);
+        if (i >= 0) entry.splice(i, 1);
       }
     } else if (ev.type === 'handshake-complete') this.admission.end(conn);
   }
@@ -258,7 +258,7 @@ export class Endpoint {
     const entry = this.entries.get(conn);
     if (!entry) return;
     this.entries.delete(conn);
-    for (const k of entry.routes) if (this.routes.get(k) === conn) this.routes.delete(k);
+    for (const k of entry) if (this.routes.get(k) === conn) this.routes.delete(k);
     this.admission.end(conn);
   }
 
@@ -309,7 +309,7 @@ export class Endpoint {
   }
 
   private add(conn: Connection): Entry {
-    const entry: Entry = { routes: new Set() };
+    const entry: Entry = [];
     this.entries.set(conn, entry);
     for (const cid of conn.localConnectionIds()) this.addRoute(conn, entry, cid);
     return entry;
@@ -320,7 +320,7 @@ export class Endpoint {
     const owner = this.routes.get(k);
     if (owner !== undefined && owner !== conn) return; // collision: keep the first
     this.routes.set(k, conn);
-    entry.routes.add(k);
+    if (!entry.includes(k)) entry.push(k);
   }
 
   private route(d: Uint8Array): Connection | undefined {
