@@ -3,13 +3,15 @@
 //    X25519MLKEM768, measured alternately in the same run (ratio);
 //  - single-connection bulk goodput (one stream, client -> server) in Mbit/s and CPU seconds per
 //    GB (process CPU: both ends of the connection are in this process);
-//  - memory per idle connection with N connections open (heap + external after GC, divided by
-//    N; both the client and the server side of each connection are in this process; heapUsed +
-//    external, where external includes Buffers and ArrayBuffers).
+//  - memory per idle connection with N connections open (heapUsed + external after GC, divided
+//    by N; external includes Buffers and ArrayBuffers): the client sides live in a child
+//    process and the server sides in this one, so each side is measured on its own; the figure
+//    is their sum (one client + server pair), the detail has each side.
 // Run: `npm run bench:quic [-- --json] [-- --handshakes=60] [-- --mb=100] [-- --conns=10000]`
 // (node --expose-gc makes the memory figure exact; without it the figure includes garbage).
+import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { QuicEndpoint } from '../lib/net/endpoint.js';
 import { connect, listen, selfSignedCertificate, type QuicSession } from '../lib/index.js';
@@ -57,6 +59,8 @@ export async function runQuicBench(
       host: '127.0.0.1',
       maxConnections: 20_000,
       retry: false,
+      // Idle connections must outlive section 3 however loaded the machine is.
+      transportParams: { maxIdleTimeout: 600_000 },
     },
   );
   const target = `127.0.0.1:${server.address.port}`;
@@ -122,46 +126,94 @@ export async function runQuicBench(
     });
   }
 
-  // 3. Memory per idle connection.
+  // 3. Memory per idle connection: the server sides here, the client sides in a child process.
   const conns = opts.conns ?? 10_000;
   {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    const mem = () => {
-      gc?.();
-      const m = process.memoryUsage();
-      return m.heapUsed + m.external; // external already includes arrayBuffers
-    };
     await new Promise((r) => setTimeout(r, 200));
-    const before = mem();
-    const sessions: QuicSession[] = [];
-    const concurrency = 32;
-    let next = 0;
-    const worker = async () => {
-      while (next < conns) {
-        next++;
-        const s = await connect(target, {
-          ...base,
-          transportParams: { maxIdleTimeout: 600_000 },
-          handshakeTimeout: 60_000,
-        });
-        await s.opened;
-        sessions.push(s);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    await new Promise((r) => setTimeout(r, 500)); // let handshakes settle (acks, tickets)
-    const after = mem();
+    const before = heapAndExternal();
+    const child = fork(fileURLToPath(import.meta.url), ['--idle-clients'], {
+      execArgv: ['--expose-gc', '--import', 'tsx'],
+    });
+    const reply = new Promise<IdleClientsReply>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as IdleClientsReply));
+      child.once('exit', (code) => reject(new Error(`idle clients exited with ${code}`)));
+    });
+    child.send({ target, ca: cert, conns } satisfies IdleClientsRequest);
+    const clients = await reply;
+    if (server.sessionCount !== conns)
+      throw new Error(`${server.sessionCount} server sessions open, ${conns} expected`);
+    const serverSide = (heapAndExternal() - before) / conns / 1024;
+    const clientSide = clients.bytes / conns / 1024;
+    child.send('done');
+    await new Promise((r) => child.once('exit', r));
     emit({
       what: `memory per idle connection (${conns} open, client + server side)`,
-      value: (after - before) / conns / 1024,
+      value: clientSide + serverSide,
       unit: 'KiB',
-      detail: { gcExposed: gc !== undefined, serverSessions: server.sessionCount },
+      detail: {
+        clientSide,
+        serverSide,
+        gcExposed: clients.gcExposed && gcFn() !== undefined,
+        serverSessions: server.sessionCount,
+      },
     });
-    for (const s of sessions) s.destroy();
   }
   client.destroy();
   server.destroy();
   return figures;
+}
+
+const gcFn = () => (globalThis as { gc?: () => void }).gc;
+
+/** heapUsed + external after a full GC (external already includes arrayBuffers). */
+function heapAndExternal(): number {
+  gcFn()?.();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+interface IdleClientsRequest {
+  target: string;
+  ca: string;
+  conns: number;
+}
+interface IdleClientsReply {
+  bytes: number;
+  gcExposed: boolean;
+}
+
+/** The child process of section 3: opens `conns` idle client connections, reports what they
+ * take, and waits for 'done'. */
+async function idleClients(req: IdleClientsRequest): Promise<void> {
+  const endpoint = await QuicEndpoint.create({ host: '127.0.0.1' });
+  await new Promise((r) => setTimeout(r, 200));
+  const before = heapAndExternal();
+  const sessions: QuicSession[] = [];
+  const options = {
+    alpn: 'bench',
+    ca: req.ca,
+    servername: 'localhost',
+    endpoint,
+    transportParams: { maxIdleTimeout: 600_000 },
+    handshakeTimeout: 60_000,
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < req.conns) {
+      next++;
+      const s = await connect(req.target, options);
+      await s.opened;
+      sessions.push(s);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  await new Promise((r) => setTimeout(r, 500)); // let handshakes settle (acks, tickets)
+  const bytes = heapAndExternal() - before;
+  process.send!({ bytes, gcExposed: gcFn() !== undefined } satisfies IdleClientsReply);
+  await new Promise((r) => process.once('message', r));
+  for (const s of sessions) s.destroy();
+  endpoint.destroy();
+  process.disconnect();
 }
 
 export function table(figures: QuicFigure[]): string {
@@ -175,7 +227,9 @@ export function table(figures: QuicFigure[]): string {
     .join('\n');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (process.argv.includes('--idle-clients')) {
+  process.once('message', (req) => void idleClients(req as IdleClientsRequest));
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const json = process.argv.includes('--json');
   runQuicBench(
     { handshakes: arg('handshakes', 60), mb: arg('mb', 100), conns: arg('conns', 10_000) },

@@ -25,7 +25,8 @@ export class PeerCid {
   ) {
     this.cidLength = cid.length;
     this.hasToken = token !== undefined;
-    this.bytes = latin1(cid) + (token ? latin1(token) : '');
+    // One flat string (a concatenation would be a rope of three strings).
+    this.bytes = latin1(token ? Buffer.concat([cid, token]) : cid);
   }
   get cid(): Uint8Array {
     return bytesOf(this.bytes, 0, this.cidLength);
@@ -69,8 +70,9 @@ export class ConnectionIds {
    * connection; see localIds()). */
   private readonly local = new Map<number, string>();
   private nextSeq = 1;
-  /** CIDs the peer issued that we have not retired. */
-  readonly peer: PeerCid[] = [];
+  /** CIDs the peer issued that we have not retired (an exact-size array: a pushed-to one
+   * keeps spare capacity for the connection's life). */
+  peer: PeerCid[] = [];
   private retirePriorTo = 0;
   /** The peer CID we send with. */
   current: Uint8Array;
@@ -88,7 +90,8 @@ export class ConnectionIds {
   /** The handshake CID of the peer (sequence 0) with the token from its transport parameters. */
   setPeerFirst(cid: Uint8Array, token: Uint8Array | undefined): void {
     this.current = cid;
-    if (!this.peer.some((c) => c.seq === 0)) this.peer.push(new PeerCid(0, cid, token));
+    if (!this.peer.some((c) => c.seq === 0))
+      this.peer = this.peer.concat(new PeerCid(0, cid, token));
   }
 
   isLocal(cid: Uint8Array): boolean {
@@ -161,7 +164,7 @@ export class ConnectionIds {
     // §5.1.2: a CID below the retire_prior_to already seen is retired at once.
     if (seq < this.retirePriorTo) return [seq];
     // Copied (views into the datagram would keep it alive for the connection's life).
-    this.peer.push(new PeerCid(seq, cid, token));
+    this.peer = this.peer.concat(new PeerCid(seq, cid, token));
     const retire: number[] = [];
     if (retirePriorTo > this.retirePriorTo) {
       this.retirePriorTo = retirePriorTo;
@@ -172,6 +175,7 @@ export class ConnectionIds {
           retire.push(c.seq);
         }
       }
+      this.peer = this.peer.slice(); // exact size again
       // Move to the oldest CID still active.
       if (!this.peer.some((c) => c.isCid(this.current)))
         this.current = this.peer.reduce((a, b) => (a.seq < b.seq ? a : b)).cid;

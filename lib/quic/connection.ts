@@ -62,6 +62,7 @@ import {
   type SentPacket,
 } from './recovery/index.js';
 import type { SendBuffer } from './send-buffer.js';
+import { dequeue } from './queue.js';
 import { Space, type PacketMeta } from './spaces.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
 import {
@@ -457,7 +458,7 @@ export class Connection implements PacketizerHost {
   }
 
   poll(): ConnectionEvent | undefined {
-    return this.events.shift();
+    return dequeue(this.events);
   }
 
   // ---------------------------------------------------------------- timers

@@ -6,6 +6,7 @@
  */
 import type { FrameWriter } from './builder.js';
 import { frameSize, type Frame } from './frames.js';
+import { dequeue } from './queue.js';
 import type { SentFrame } from './spaces.js';
 
 /** DATAGRAM frames queued at most; the oldest goes first when more come (RFC 9221 §5 lets a
@@ -52,7 +53,7 @@ export class ControlFrames {
       if (frameSize(f) > w.room) break;
       w.writeFrame(f);
       frames.push({ t: 'ctrl', f });
-      this.queue.shift();
+      dequeue(this.queue);
       wrote = true;
     }
     return wrote;
@@ -67,11 +68,11 @@ export class ControlFrames {
       if (frameSize(f) > w.room) {
         // Too big for what is left of this packet: the next one (an empty packet takes it).
         if (frames.length > 0) break;
-        this.datagrams.shift();
+        dequeue(this.datagrams);
         continue;
       }
       w.writeFrame(f);
-      this.datagrams.shift();
+      dequeue(this.datagrams);
       frames.push({ t: 'other', name: 'datagram' });
       wrote = true;
     }

@@ -14,6 +14,7 @@ export function sameAddress(a: Address, b: Address): boolean {
 }
 
 import type { FrameWriter } from './builder.js';
+import { dequeue } from './queue.js';
 import type { SentFrame } from './spaces.js';
 
 /** §19.17/§19.18: PATH_CHALLENGE / PATH_RESPONSE: type byte + 8 bytes of data. */
@@ -82,7 +83,7 @@ export class Path {
   writeFrames(w: FrameWriter, frames: SentFrame[]): boolean {
     let wrote = false;
     while (this.responses.length && w.room >= PATH_FRAME_SIZE) {
-      w.writeFrame({ type: 'path_response', data: this.responses.shift()! });
+      w.writeFrame({ type: 'path_response', data: dequeue(this.responses)! });
       frames.push({ t: 'other', name: 'path_response' });
       wrote = true;
     }
