@@ -4,9 +4,9 @@
 //  - single-connection bulk goodput (one stream, client -> server) in Mbit/s and CPU seconds per
 //    GB (process CPU: both ends of the connection are in this process);
 //  - memory per idle connection with N connections open (heapUsed + external after GC, divided
-//    by N; external includes Buffers and ArrayBuffers): the client sides live in a child
-//    process and the server sides in this one, so each side is measured on its own; the figure
-//    is their sum (one client + server pair), the detail has each side.
+//    by N; external includes Buffers and ArrayBuffers): both sides in this process (one client
+//    + server pair), then each side on its own (the server sides here, the client sides in a
+//    child process, whose figure includes its own compiled code and caches).
 // Run: `npm run bench:quic [-- --json] [-- --handshakes=60] [-- --mb=100] [-- --conns=10000]`
 // (node --expose-gc makes the memory figure exact; without it the figure includes garbage).
 import { fork } from 'node:child_process';
@@ -126,8 +126,28 @@ export async function runQuicBench(
     });
   }
 
-  // 3. Memory per idle connection: the server sides here, the client sides in a child process.
+  // 3. Memory per idle connection. (a) Both sides in this process: the pair figure.
   const conns = opts.conns ?? 10_000;
+  const gcExposed = gcFn() !== undefined;
+  {
+    await new Promise((r) => setTimeout(r, 200));
+    const before = heapAndExternal();
+    const sessions = await openIdle(client, target, cert, conns);
+    checkServerSessions(server.sessionCount, conns);
+    const after = heapAndExternal();
+    emit({
+      what: `memory per idle connection (${conns} open, client + server side)`,
+      value: (after - before) / conns / 1024,
+      unit: 'KiB',
+      detail: { gcExposed, serverSessions: conns },
+    });
+    for (const s of sessions) s.destroy();
+    // The server's sessions end after their closing period.
+    for (let waited = 0; server.sessionCount > 0 && waited < 60_000; waited += 50)
+      await new Promise((r) => setTimeout(r, 50));
+  }
+  // (b) Each side on its own: the server sides here, the client sides in a child process (it
+  // has its own compiled code and caches, counted in its figure).
   {
     await new Promise((r) => setTimeout(r, 200));
     const before = heapAndExternal();
@@ -140,22 +160,21 @@ export async function runQuicBench(
     });
     child.send({ target, ca: cert, conns } satisfies IdleClientsRequest);
     const clients = await reply;
-    if (server.sessionCount !== conns)
-      throw new Error(`${server.sessionCount} server sessions open, ${conns} expected`);
+    checkServerSessions(server.sessionCount, conns);
     const serverSide = (heapAndExternal() - before) / conns / 1024;
-    const clientSide = clients.bytes / conns / 1024;
     child.send('done');
     await new Promise((r) => child.once('exit', r));
     emit({
-      what: `memory per idle connection (${conns} open, client + server side)`,
-      value: clientSide + serverSide,
+      what: `memory per idle connection (${conns} open, server side)`,
+      value: serverSide,
       unit: 'KiB',
-      detail: {
-        clientSide,
-        serverSide,
-        gcExposed: clients.gcExposed && gcFn() !== undefined,
-        serverSessions: server.sessionCount,
-      },
+      detail: { gcExposed },
+    });
+    emit({
+      what: `memory per idle connection (${conns} open, client side, own process)`,
+      value: clients.bytes / conns / 1024,
+      unit: 'KiB',
+      detail: { gcExposed: clients.gcExposed },
     });
   }
   client.destroy();
@@ -182,16 +201,21 @@ interface IdleClientsReply {
   gcExposed: boolean;
 }
 
-/** The child process of section 3: opens `conns` idle client connections, reports what they
- * take, and waits for 'done'. */
-async function idleClients(req: IdleClientsRequest): Promise<void> {
-  const endpoint = await QuicEndpoint.create({ host: '127.0.0.1' });
-  await new Promise((r) => setTimeout(r, 200));
-  const before = heapAndExternal();
+function checkServerSessions(open: number, expected: number): void {
+  if (open !== expected) throw new Error(`${open} server sessions open, ${expected} expected`);
+}
+
+/** Opens `conns` idle client connections (32 handshakes at a time) and lets them settle. */
+async function openIdle(
+  endpoint: QuicEndpoint,
+  target: string,
+  ca: string,
+  conns: number,
+): Promise<QuicSession[]> {
   const sessions: QuicSession[] = [];
   const options = {
     alpn: 'bench',
-    ca: req.ca,
+    ca,
     servername: 'localhost',
     endpoint,
     transportParams: { maxIdleTimeout: 600_000 },
@@ -199,15 +223,25 @@ async function idleClients(req: IdleClientsRequest): Promise<void> {
   };
   let next = 0;
   const worker = async () => {
-    while (next < req.conns) {
+    while (next < conns) {
       next++;
-      const s = await connect(req.target, options);
+      const s = await connect(target, options);
       await s.opened;
       sessions.push(s);
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
   await new Promise((r) => setTimeout(r, 500)); // let handshakes settle (acks, tickets)
+  return sessions;
+}
+
+/** The child process of section 3 (b): opens `conns` idle client connections, reports what
+ * they take, and waits for 'done'. */
+async function idleClients(req: IdleClientsRequest): Promise<void> {
+  const endpoint = await QuicEndpoint.create({ host: '127.0.0.1' });
+  await new Promise((r) => setTimeout(r, 200));
+  const before = heapAndExternal();
+  const sessions = await openIdle(endpoint, req.target, req.ca, req.conns);
   const bytes = heapAndExternal() - before;
   process.send!({ bytes, gcExposed: gcFn() !== undefined } satisfies IdleClientsReply);
   await new Promise((r) => process.once('message', r));
