@@ -76,6 +76,8 @@ export class ConnectionIds {
   private retirePriorTo = 0;
   /** The peer CID we send with. */
   current: Uint8Array;
+  /** Our first CID (sequence 0), also once retired: the SCID of our long headers. */
+  private readonly first: string;
 
   constructor(
     ourFirst: Uint8Array,
@@ -83,7 +85,8 @@ export class ConnectionIds {
     readonly cidLength: number,
     private readonly random: RandomSource = randomBytes,
   ) {
-    this.local.set(0, latin1(ourFirst));
+    this.first = latin1(ourFirst);
+    this.local.set(0, this.first);
     this.current = peerFirst;
   }
 
@@ -92,6 +95,16 @@ export class ConnectionIds {
     this.current = cid;
     if (!this.peer.some((c) => c.seq === 0))
       this.peer = this.peer.concat(new PeerCid(0, cid, token));
+  }
+
+  /** Our first CID (a copy). */
+  get firstCid(): Uint8Array {
+    return bytesOf(this.first, 0, this.first.length);
+  }
+
+  /** `cid` is our first CID (retired or not). */
+  isFirst(cid: Uint8Array): boolean {
+    return sameBytes(this.first, cid);
   }
 
   isLocal(cid: Uint8Array): boolean {

@@ -69,7 +69,6 @@ import {
   authenticateConnectionIds,
   decodeTransportParameters,
   withDefaults,
-  TRANSPORT_PARAMETER_DEFAULTS,
   type ResolvedTransportParameters,
 } from './transport-params.js';
 import {
@@ -143,8 +142,9 @@ export class Connection implements PacketizerHost {
   private oldInitialRead: PacketKey | undefined;
   private oldVersion = 0;
   private initialKeysDcid: Uint8Array;
-  private local: ResolvedTransportParameters;
-  private peer: ResolvedTransportParameters | undefined;
+  /** Our and the peer's transport parameters: once confirmed, only what is still read. */
+  private local: Limits;
+  private peer: Limits | undefined;
   private readonly spaces: [Space, Space, Space];
   /** 0-RTT and 1-RTT keys and key phases. */
   private readonly keys = new AppKeys();
@@ -153,8 +153,6 @@ export class Connection implements PacketizerHost {
   private readonly maxDatagramSize: number;
 
   // Connection IDs.
-  /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
-  readonly scid: Uint8Array;
   private originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
   private peerInitialScid: Uint8Array | undefined;
@@ -175,7 +173,7 @@ export class Connection implements PacketizerHost {
 
   // Lifecycle.
   private _state: ConnectionState = 'handshake';
-  private info: HandshakeInfo | undefined;
+  private info: StoredHandshakeInfo | undefined;
   private handshakeConfirmed = false;
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
@@ -223,8 +221,7 @@ export class Connection implements PacketizerHost {
     if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
     this.token = settings.token;
     this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
-    this.scid = init.scid;
-    this.cids = new ConnectionIds(this.scid, init.dcid, LOCAL_CID_LENGTH, this.random);
+    this.cids = new ConnectionIds(init.scid, init.dcid, LOCAL_CID_LENGTH, this.random);
     this.originalDcid = init.originalDcid;
     this.peerInitialScid = init.peerInitialScid;
     this.retrySourceCid = init.retrySourceCid;
@@ -239,12 +236,13 @@ export class Connection implements PacketizerHost {
     const tp = ourTransportParameters(config, this.version, init, () =>
       this.resetTokenFor(init.scid),
     );
-    this.local = withDefaults(tp);
+    const local = withDefaults(tp);
+    this.local = local;
 
     this.spaces = [
       new Space(Initial, 0, 3),
       new Space(Handshake, 0, 3),
-      new Space(App, this.local.maxAckDelay, this.local.ackDelayExponent),
+      new Space(App, local.maxAckDelay, local.ackDelayExponent),
     ];
     const cc = createCongestionController(config.cc ?? 'cubic', {
       maxDatagramSize: this.maxDatagramSize,
@@ -252,7 +250,7 @@ export class Connection implements PacketizerHost {
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
     this.streams = new StreamSet({
       server: this.role === 'server',
-      local: this.local,
+      local,
       sendBuffer: settings.bounds.streamSendBuffer,
       connectionSendBuffer: settings.bounds.connectionSendBuffer,
       maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
@@ -260,7 +258,7 @@ export class Connection implements PacketizerHost {
       events: this.events,
       ctrl: this.control.queue,
     });
-    this.idleTimeout = this.local.maxIdleTimeout || Infinity;
+    this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this._stats = newStats(now);
     this.packets = new Packetizer(
@@ -285,9 +283,9 @@ export class Connection implements PacketizerHost {
     if (this.role === 'server' && tlsOptions.earlyData === true) {
       // RFC 9000 §7.4.1: tickets remember the limits 0-RTT may use; 0-RTT is accepted only
       // if the current ones are at least as large.
-      tlsOptions.ticketAppData ??= encodeZeroRttLimits(this.local);
+      tlsOptions.ticketAppData ??= encodeZeroRttLimits(local);
       tlsOptions.acceptEarlyData ??= (remembered: Buffer): boolean =>
-        zeroRttLimitsFit(remembered, this.local);
+        zeroRttLimitsFit(remembered, local);
     }
     // Encoding our parameters for the engine validates every value (RangeError/TypeError
     // naming the parameter).
@@ -298,7 +296,7 @@ export class Connection implements PacketizerHost {
     this.emitQlog(now, 'transport:connection_started', {
       role: this.role,
       version: this.version.toString(16),
-      src_cid: hex(this.scid),
+      src_cid: hex(init.scid),
       dst_cid: hex(this.dcid),
       dst_ip: remote.address,
       dst_port: remote.port,
@@ -406,8 +404,13 @@ export class Connection implements PacketizerHost {
     return this._state;
   }
 
+  /** What the handshake negotiated (a new object each time: its Buffer is made on demand). */
   get handshake(): HandshakeInfo | undefined {
-    return this.info;
+    const i = this.info;
+    if (!i) return undefined;
+    const { peerParameters, ...info } = i;
+    const bytes = peerParameters === undefined ? undefined : Buffer.from(peerParameters, 'latin1');
+    return { ...info, peerTransportParameters: bytes };
   }
 
   get stats(): ConnectionStats {
@@ -425,6 +428,12 @@ export class Connection implements PacketizerHost {
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
   localConnectionIds(): Uint8Array[] {
     return this.cids.localIds();
+  }
+
+  /** @internal our first CID: the SCID of our long headers (PacketizerHost; a copy, made for
+   * the few long-header packets: the connection keeps it as a string). */
+  get scid(): Uint8Array {
+    return this.cids.firstCid;
   }
 
   /** @internal memory per connection: whether the TLS engine is still held. */
@@ -765,7 +774,7 @@ export class Connection implements PacketizerHost {
     // RFC 9000 §17.2.3: only clients send 0-RTT; servers drop it once 1-RTT keys are in use.
     if (h.type === '0rtt' && (this.role === 'client' || this.keys.readPhaseStartPn >= 0))
       return this.drop(now, h, size, 'rejected', '0-RTT');
-    if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.cids.isLocal(h.dcid))
+    if (h.type === '1rtt' && !this.cids.isFirst(h.dcid) && !this.cids.isLocal(h.dcid))
       return this.drop(now, h, size, 'connection_unknown', 'DCID');
     const largest = sp.acks.largestReceived;
     let pn = status;
@@ -1140,12 +1149,7 @@ export class Connection implements PacketizerHost {
           this.onPeerTransportParameters(ev.data, now);
           break;
         case 'handshake-complete':
-          this.info = {
-            ...ev.info,
-            peerTransportParameters:
-              ev.info.peerTransportParameters &&
-              Buffer.from(ownCopy(ev.info.peerTransportParameters).buffer),
-          };
+          this.info = storedInfo(ev.info);
           if (this.keys.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
           this._state = 'established';
           this._stats.handshakeDurationMs = now - this._stats.handshakeStart;
@@ -1618,7 +1622,7 @@ export class Connection implements PacketizerHost {
     const drop = (why: string) => this.drop(now, h, h.end - h.start, 'rejected', why);
     // RFC 9000 §6.2: ignore VN after any other packet or listing our version.
     if (this.role !== 'client' || this.receivedFromPeer) return drop('unexpected VN');
-    if (!equalBytes(h.dcid, this.scid) || !equalBytes(h.scid, this.originalDcid))
+    if (!this.cids.isFirst(h.dcid) || !equalBytes(h.scid, this.originalDcid))
       return drop('VN connection IDs');
     const versions = h.supportedVersions ?? [];
     if (versions.includes(this.version)) return drop('VN lists our version');
@@ -1668,9 +1672,29 @@ export class Connection implements PacketizerHost {
   }
 }
 
-/** The numeric limits and flags of a parameter set, without its CIDs, tokens and objects. */
-function limitsOnly(p: ResolvedTransportParameters): ResolvedTransportParameters {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(TRANSPORT_PARAMETER_DEFAULTS)) out[k] = p[k as keyof typeof p];
-  return out as unknown as ResolvedTransportParameters;
+/** HandshakeInfo as a connection keeps it: the peer's encoded transport parameters as a latin1
+ * string (memory per connection: no Buffer and ArrayBuffer of their own). */
+type StoredHandshakeInfo = Omit<HandshakeInfo, 'peerTransportParameters'> & {
+  peerParameters: string | undefined;
+};
+
+function storedInfo(i: HandshakeInfo): StoredHandshakeInfo {
+  const { peerTransportParameters: tp, ...rest } = i;
+  return { ...rest, peerParameters: tp?.toString('latin1') };
+}
+
+/** What of a parameter set the connection reads once the handshake is confirmed (the rest was
+ * applied, checked or taken over during the handshake). */
+type Limits = Pick<
+  ResolvedTransportParameters,
+  'activeConnectionIdLimit' | 'maxDatagramFrameSize' | 'ackDelayExponent'
+>;
+
+/** A parameter set's Limits, as a small object of their own. */
+function limitsOnly(p: Limits): Limits {
+  return {
+    activeConnectionIdLimit: p.activeConnectionIdLimit,
+    maxDatagramFrameSize: p.maxDatagramFrameSize,
+    ackDelayExponent: p.ackDelayExponent,
+  };
 }
