@@ -63,7 +63,7 @@ import {
 } from './recovery/index.js';
 import type { SendBuffer } from './send-buffer.js';
 import { dequeue } from './queue.js';
-import { Space, type PacketMeta } from './spaces.js';
+import { DISCARDED_SPACE, Space, type PacketMeta } from './spaces.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
 import {
   authenticateConnectionIds,
@@ -1278,7 +1278,8 @@ export class Connection implements PacketizerHost {
     if (sp.writeKey) this.retiredKeys.push(sp.writeKey);
     sp.readKey = sp.writeKey = undefined;
     sp.probes = 0;
-    sp.release();
+    sp.release(); // (a send in progress may still hold `sp`)
+    this.spaces[space] = DISCARDED_SPACE;
     this.ld.discardSpace(space, now);
     this.emitQlog(now, 'security:key_discarded', {
       key_type: space === Initial ? 'initial' : 'handshake',
@@ -1481,6 +1482,7 @@ export class Connection implements PacketizerHost {
   private terminate(): void {
     this._state = 'closed';
     for (const sp of this.spaces) {
+      if (sp.discarded) continue; // keys already gone
       sp.readKey?.destroy();
       sp.writeKey?.destroy();
       sp.readKey = sp.writeKey = undefined;

@@ -162,3 +162,16 @@ const DISCARDED = deepFreeze({
   cryptoSend: new SendBuffer(),
   cryptoRecv: new RecvBuffer({ cryptoBufferLimit: 0 }),
 });
+
+/**
+ * What a connection keeps for a space once its keys are discarded (RFC 9001 §4.9): one frozen
+ * Space shared by every connection (memory per idle connection); reads see a discarded space
+ * without keys, and a write would throw (a bug, closing the connection with INTERNAL_ERROR)
+ * rather than touch another connection.
+ */
+export const DISCARDED_SPACE: Space = (() => {
+  const sp = new Space(0 as PacketSpace, 0, 3);
+  sp.discarded = true;
+  sp.release();
+  return Object.freeze(sp) as Space;
+})();
