@@ -179,14 +179,16 @@ export class SentPackets<F = unknown> {
       this.pns.length = 0;
       this.packets.length = 0;
       this.head = 0;
-    } else if (len > 64 && this.live * 2 < len - this.head) {
-      const pns: number[] = [];
-      const packets: (SentPacket<F> | undefined)[] = [];
-      for (let i = this.head; i < len; i++) {
+    } else if ((len > 64 && this.live * 2 < len - this.head) || (this.head > 0 && this.live <= 2)) {
+      // (A few packets left, e.g. the last ACK-only one of an idle connection: exact-size
+      // arrays instead of the capacity grown while more were in flight.)
+      const pns: number[] = new Array<number>(this.live);
+      const packets: (SentPacket<F> | undefined)[] = new Array<SentPacket<F>>(this.live);
+      for (let i = this.head, j = 0; i < len; i++) {
         const p = this.packets[i];
         if (p !== undefined) {
-          pns.push(p.pn);
-          packets.push(p);
+          pns[j] = p.pn;
+          packets[j++] = p;
         }
       }
       this.pns = pns;
