@@ -11,39 +11,44 @@ import type { RandomSource } from './random.js';
 
 /**
  * A CID the peer issued, with its stateless reset token (RFC 9000 §10.3) when it gave one.
- * Both are kept as one short latin1 string (memory per connection: a few dozen bytes instead
- * of typed arrays and their buffers); the byte views are made when asked for (rarely).
+ * Both are kept as one short latin1 string, after a first character holding the CID's length
+ * (memory per connection: a few dozen bytes instead of typed arrays and their buffers); the
+ * byte views are made when asked for (rarely).
  */
 export class PeerCid {
   private readonly bytes: string;
-  private readonly cidLength: number;
-  private readonly hasToken: boolean;
   constructor(
     readonly seq: number,
     cid: Uint8Array,
     token: Uint8Array | undefined,
   ) {
-    this.cidLength = cid.length;
-    this.hasToken = token !== undefined;
-    // One flat string (a concatenation would be a rope of three strings).
-    this.bytes = latin1(token ? Buffer.concat([cid, token]) : cid);
+    // One flat string (a concatenation would be a rope of several strings).
+    const parts = [Uint8Array.of(cid.length), cid];
+    if (token) parts.push(token);
+    this.bytes = latin1(Buffer.concat(parts));
+  }
+  private get cidEnd(): number {
+    return 1 + this.bytes.charCodeAt(0);
   }
   get cid(): Uint8Array {
-    return bytesOf(this.bytes, 0, this.cidLength);
+    return bytesOf(this.bytes, 1, this.cidEnd);
   }
   get token(): Uint8Array | undefined {
-    return this.hasToken ? bytesOf(this.bytes, this.cidLength, this.bytes.length) : undefined;
+    const end = this.cidEnd;
+    return end < this.bytes.length ? bytesOf(this.bytes, end, this.bytes.length) : undefined;
   }
   /** Same CID bytes as `cid`. */
   isCid(cid: Uint8Array): boolean {
-    return cid.length === this.cidLength && sameBytes(this.bytes, cid, cid.length);
+    if (cid.length !== this.cidEnd - 1) return false;
+    for (let i = 0; i < cid.length; i++) if (this.bytes.charCodeAt(1 + i) !== cid[i]) return false;
+    return true;
   }
 }
 
-/** The first `n` (default: all) characters of latin1 string `s` are the bytes `b`. */
-function sameBytes(s: string, b: Uint8Array, n = s.length): boolean {
-  if (b.length !== n) return false;
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) !== b[i]) return false;
+/** Latin1 string `s` holds the bytes `b`. */
+function sameBytes(s: string, b: Uint8Array): boolean {
+  if (b.length !== s.length) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[i]) return false;
   return true;
 }
 

@@ -1194,7 +1194,8 @@ export class Connection implements PacketizerHost {
       this.applyRememberedParameters();
     } else this.keys.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
-      const pending = this.pendingPackets.splice(0);
+      const pending = this.pendingPackets.slice();
+      this.pendingPackets.length = 0; // (splice(0) would keep the array's capacity)
       // Already counted when they arrived (amplification budget, stats).
       for (const p of pending) this.onDatagrams([p.data], 0, 1, p.remote, now, true);
     }
