@@ -232,6 +232,10 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     this.handshakeDeadline = driver.now() + handshakeTimeout;
   }
 
+  // Callers need not await `opened` and `closed`: a failure must not become an unhandled
+  // rejection. Each gets its handler when it is rejected (settle(), rejected()), not while it
+  // is pending (memory per idle session).
+
   /** Resolves with the handshake summary when the handshake completes. */
   get opened(): Promise<HandshakeSummary> {
     if (!this.openedPromise) {
@@ -242,21 +246,16 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
             this.resolveOpened = res;
             this.rejectOpened = rej;
           });
-      // Callers need not await it: a failure must not become an unhandled rejection.
-      this.openedPromise.catch(ignore);
     }
     return this.openedPromise;
   }
 
   /** Resolves when the session closed cleanly; rejects with a QuicSessionError otherwise. */
   get closed(): Promise<void> {
-    if (!this.closedPromise) {
-      this.closedPromise = new Promise((res, rej) => {
-        this.resolveClosed = res;
-        this.rejectClosed = rej;
-      });
-      this.closedPromise.catch(ignore);
-    }
+    this.closedPromise ??= new Promise((res, rej) => {
+      this.resolveClosed = res;
+      this.rejectClosed = rej;
+    });
     return this.closedPromise;
   }
 
@@ -513,8 +512,10 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
           kind: 'local',
           address: this.remoteAddress,
         });
-      if (this.rejectOpened) this.rejectOpened(err);
-      else this.openedPromise ??= rejected(err);
+      if (this.rejectOpened) {
+        this.openedPromise!.catch(ignore);
+        this.rejectOpened(err);
+      } else this.openedPromise ??= rejected(err);
     }
     this.resolveOpened = this.rejectOpened = undefined;
     const streams = this.streams;
@@ -524,8 +525,10 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     this.wakeStreamWaiters();
     const error = this.closeError;
     if (this.resolveClosed) {
-      if (error) this.rejectClosed!(error);
-      else this.resolveClosed();
+      if (error) {
+        this.closedPromise!.catch(ignore);
+        this.rejectClosed!(error);
+      } else this.resolveClosed();
     } else this.closedPromise ??= error ? rejected(error) : Promise.resolve();
     this.resolveClosed = this.rejectClosed = undefined;
   }
