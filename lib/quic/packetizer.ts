@@ -285,8 +285,9 @@ export class Packetizer {
       size,
       ackEliciting: eliciting,
       inFlight: eliciting,
-      // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
-      frames: { frames, phase: space === App && !zeroRtt ? keys.writePhase : -1 },
+      // 0-RTT packets count as no phase: their ACK does not confirm the handshake. The list
+      // is kept in an exact-size copy (a pushed-to array has room for 17 frames).
+      frames: { frames: frames.slice(), phase: space === App && !zeroRtt ? keys.writePhase : -1 },
     };
   }
 

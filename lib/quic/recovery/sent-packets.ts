@@ -41,8 +41,15 @@ export class SentPackets<F = unknown> {
   /** Records a packet; packet numbers must increase (RFC 9000 §12.3). */
   add(p: SentPacket<F>): void {
     if (!(p.pn > this.largestSent)) throw new RangeError('packet numbers must increase');
-    this.pns.push(p.pn);
-    this.packets.push(p);
+    if (this.pns.length === 0) {
+      // Exact-size arrays for a first packet: an idle connection's last (ACK-only) packet
+      // keeps no spare capacity.
+      this.pns = [p.pn];
+      this.packets = [p];
+    } else {
+      this.pns.push(p.pn);
+      this.packets.push(p);
+    }
     this.largestSent = p.pn;
     this.live++;
     if (p.inFlight) {
