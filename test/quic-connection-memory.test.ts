@@ -6,7 +6,7 @@
  * offset, shared empty containers) are pinned here too.
  */
 import { expect } from 'chai';
-import { added, emptyMap, emptySet, withEntry } from '../lib/quic/empty.js';
+import { added, appended, emptyArray, emptyMap, emptySet, withEntry } from '../lib/quic/empty.js';
 import { RangeSet } from '../lib/quic/range-set.js';
 import { RecvBuffer } from '../lib/quic/recv-buffer.js';
 import { SendBuffer } from '../lib/quic/send-buffer.js';
@@ -171,6 +171,12 @@ describe('quic connection: memory per idle connection', () => {
     expect(withEntry(ownMap, 2, 'b')).to.equal(ownMap);
     expect(emptySet<number>().size).to.equal(0);
     expect(emptyMap<number, string>().size).to.equal(0);
+    const arr = emptyArray<number>();
+    expect(() => arr.push(1)).to.throw(TypeError);
+    const ownArr = appended(arr, 1);
+    expect(ownArr).to.deep.equal([1]);
+    expect(appended(ownArr, 2)).to.equal(ownArr);
+    expect(emptyArray<number>()).to.deep.equal([]);
   });
 
   it('a RangeSet emptied by clear(), subtract() or removeBelow() takes ranges again', () => {

@@ -71,9 +71,12 @@ export interface IssuedCid {
 const NCID = { frameType: FrameType.NEW_CONNECTION_ID };
 
 export class ConnectionIds {
-  /** CIDs we issued and the peer may use, by sequence number (latin1 strings: memory per
-   * connection; see localIds()). */
-  private readonly local = new Map<number, string>();
+  /** CIDs we issued, by sequence number from `localBase` (undefined once retired): latin1
+   * strings in an exact-size array (memory per connection; see localIds()). */
+  private local: (string | undefined)[];
+  private localBase = 0;
+  /** CIDs we issued that the peer may use (not retired). */
+  private localLive = 1;
   private nextSeq = 1;
   /** CIDs the peer issued that we have not retired (an exact-size array: a pushed-to one
    * keeps spare capacity for the connection's life). */
@@ -91,7 +94,7 @@ export class ConnectionIds {
     private readonly random: RandomSource = randomBytes,
   ) {
     this.first = latin1(ourFirst);
-    this.local.set(0, this.first);
+    this.local = [this.first];
     this.current = peerFirst;
   }
 
@@ -113,38 +116,47 @@ export class ConnectionIds {
   }
 
   isLocal(cid: Uint8Array): boolean {
-    for (const c of this.local.values()) if (sameBytes(c, cid)) return true;
+    for (const c of this.local) if (c !== undefined && sameBytes(c, cid)) return true;
     return false;
   }
 
   /** The CIDs we issued and have not retired (copies). */
   localIds(): Uint8Array[] {
-    return [...this.local.values()].map((c) => bytesOf(c, 0, c.length));
+    const out: Uint8Array[] = [];
+    for (const c of this.local) if (c !== undefined) out.push(bytesOf(c, 0, c.length));
+    return out;
   }
 
   /** Our CID with this sequence number is still active. */
   hasLocal(seq: number): boolean {
-    return this.local.has(seq);
+    return this.localAt(seq) !== undefined;
   }
 
   /** Our CID with sequence number `seq` is `cid`. */
   isLocalSeq(seq: number, cid: Uint8Array): boolean {
-    const c = this.local.get(seq);
+    const c = this.localAt(seq);
     return c !== undefined && sameBytes(c, cid);
+  }
+
+  private localAt(seq: number): string | undefined {
+    return seq >= this.localBase ? this.local[seq - this.localBase] : undefined;
   }
 
   /** New CIDs to announce so that `limit` are active (RFC 9000 §5.1.1). */
   issue(limit: number): IssuedCid[] {
     const out: IssuedCid[] = [];
-    const n = limit - this.local.size;
+    const n = limit - this.localLive;
     if (n <= 0) return out;
     const all = this.random(n * this.cidLength);
+    const added: string[] = [];
     for (let i = 0; i < n; i++) {
-      const seq = this.nextSeq++;
+      const seq = this.nextSeq++; // = localBase + local.length + i
       const cid = all.subarray(i * this.cidLength, (i + 1) * this.cidLength);
-      this.local.set(seq, latin1(cid));
+      added.push(latin1(cid));
       out.push({ seq, cid });
     }
+    this.local = this.local.concat(added);
+    this.localLive += n;
     return out;
   }
 
@@ -219,9 +231,17 @@ export class ConnectionIds {
         'RETIRE_CONNECTION_ID of an unissued sequence',
         { frameType: FrameType.RETIRE_CONNECTION_ID },
       );
-    const cid = this.local.get(seq);
+    const cid = this.localAt(seq);
     if (cid === undefined) return undefined;
-    this.local.delete(seq);
+    this.local[seq - this.localBase] = undefined;
+    this.localLive--;
+    // Retired sequence numbers at the front leave the array.
+    let k = 0;
+    while (k < this.local.length && this.local[k] === undefined) k++;
+    if (k > 0) {
+      this.local = this.local.slice(k);
+      this.localBase += k;
+    }
     return bytesOf(cid, 0, cid.length);
   }
 }

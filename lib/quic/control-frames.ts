@@ -5,6 +5,7 @@
  * (RFC 9221 §5: never retransmitted).
  */
 import type { FrameWriter } from './builder.js';
+import { appended, emptyArray } from './empty.js';
 import { frameSize, type Frame } from './frames.js';
 import { dequeue } from './queue.js';
 import type { SentFrame } from './spaces.js';
@@ -18,17 +19,17 @@ export class ControlFrames {
   handshakeDonePending = false;
   /** Control frames in the order they are sent. */
   readonly queue: Frame[] = [];
-  private readonly datagrams: Uint8Array[] = [];
+  private datagrams: Uint8Array[] = emptyArray();
 
   /** Queues a DATAGRAM frame's payload (the caller checked that it fits a packet). */
   queueDatagram(data: Uint8Array): void {
-    if (this.datagrams.length >= MAX_QUEUED_DATAGRAMS) this.datagrams.shift();
-    this.datagrams.push(data);
+    if (this.datagrams.length >= MAX_QUEUED_DATAGRAMS) dequeue(this.datagrams);
+    this.datagrams = appended(this.datagrams, data);
   }
 
   /** The peer does not take DATAGRAM frames (any more): forget the queued ones. */
   clearDatagrams(): void {
-    this.datagrams.length = 0;
+    this.datagrams = emptyArray();
   }
 
   hasData(datagramsAllowed: boolean): boolean {

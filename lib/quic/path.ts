@@ -14,6 +14,7 @@ export function sameAddress(a: Address, b: Address): boolean {
 }
 
 import type { FrameWriter } from './builder.js';
+import { appended, emptyArray } from './empty.js';
 import { dequeue } from './queue.js';
 import type { SentFrame } from './spaces.js';
 
@@ -31,7 +32,7 @@ export class Path {
   challenge: Uint8Array | undefined;
   challengePending = false;
   /** PATH_RESPONSE data to send. */
-  readonly responses: Uint8Array[] = [];
+  responses: Uint8Array[] = emptyArray();
 
   constructor(
     public remote: Address,
@@ -58,7 +59,8 @@ export class Path {
   }
 
   onChallenge(data: Uint8Array): void {
-    if (this.responses.length < MAX_PATH_RESPONSES) this.responses.push(Buffer.from(data));
+    if (this.responses.length < MAX_PATH_RESPONSES)
+      this.responses = appended(this.responses, Buffer.from(data));
   }
 
   /** §8.2.3: a PATH_RESPONSE echoing our challenge validates the path. True if it did. */
