@@ -3,13 +3,15 @@
 //    X25519MLKEM768, measured alternately in the same run (ratio);
 //  - single-connection bulk goodput (one stream, client -> server) in Mbit/s and CPU seconds per
 //    GB (process CPU: both ends of the connection are in this process);
-//  - memory per idle connection with N connections open (heap + external after GC, divided by
-//    N; both the client and the server side of each connection are in this process; heapUsed +
-//    external, where external includes Buffers and ArrayBuffers).
+//  - memory per idle connection with N connections open (heapUsed + external after GC, divided
+//    by N; external includes Buffers and ArrayBuffers): both sides in this process (one client
+//    + server pair), then each side on its own (the server sides here, the client sides in a
+//    child process, whose figure includes its own compiled code and caches).
 // Run: `npm run bench:quic [-- --json] [-- --handshakes=60] [-- --mb=100] [-- --conns=10000]`
 // (node --expose-gc makes the memory figure exact; without it the figure includes garbage).
+import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import { QuicEndpoint } from '../lib/net/endpoint.js';
 import { connect, listen, selfSignedCertificate, type QuicSession } from '../lib/index.js';
@@ -57,6 +59,8 @@ export async function runQuicBench(
       host: '127.0.0.1',
       maxConnections: 20_000,
       retry: false,
+      // Idle connections must outlive section 3 however loaded the machine is.
+      transportParams: { maxIdleTimeout: 600_000 },
     },
   );
   const target = `127.0.0.1:${server.address.port}`;
@@ -122,46 +126,128 @@ export async function runQuicBench(
     });
   }
 
-  // 3. Memory per idle connection.
+  // 3. Memory per idle connection. (a) Both sides in this process: the pair figure.
   const conns = opts.conns ?? 10_000;
+  const gcExposed = gcFn() !== undefined;
   {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    const mem = () => {
-      gc?.();
-      const m = process.memoryUsage();
-      return m.heapUsed + m.external; // external already includes arrayBuffers
-    };
     await new Promise((r) => setTimeout(r, 200));
-    const before = mem();
-    const sessions: QuicSession[] = [];
-    const concurrency = 32;
-    let next = 0;
-    const worker = async () => {
-      while (next < conns) {
-        next++;
-        const s = await connect(target, {
-          ...base,
-          transportParams: { maxIdleTimeout: 600_000 },
-          handshakeTimeout: 60_000,
-        });
-        await s.opened;
-        sessions.push(s);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    await new Promise((r) => setTimeout(r, 500)); // let handshakes settle (acks, tickets)
-    const after = mem();
+    const before = heapAndExternal();
+    const sessions = await openIdle(client, target, cert, conns);
+    checkServerSessions(server.sessionCount, conns);
+    const after = heapAndExternal();
     emit({
       what: `memory per idle connection (${conns} open, client + server side)`,
       value: (after - before) / conns / 1024,
       unit: 'KiB',
-      detail: { gcExposed: gc !== undefined, serverSessions: server.sessionCount },
+      detail: { gcExposed, serverSessions: conns },
     });
     for (const s of sessions) s.destroy();
+    // The server's sessions end after their closing period.
+    for (let waited = 0; server.sessionCount > 0 && waited < 60_000; waited += 50)
+      await new Promise((r) => setTimeout(r, 50));
+  }
+  // (b) Each side on its own: the server sides here, the client sides in a child process (it
+  // has its own compiled code and caches, counted in its figure).
+  {
+    await new Promise((r) => setTimeout(r, 200));
+    const before = heapAndExternal();
+    const child = fork(fileURLToPath(import.meta.url), ['--idle-clients'], {
+      execArgv: ['--expose-gc', '--import', 'tsx'],
+    });
+    const reply = new Promise<IdleClientsReply>((resolve, reject) => {
+      child.once('message', (m) => resolve(m as IdleClientsReply));
+      child.once('exit', (code) => reject(new Error(`idle clients exited with ${code}`)));
+    });
+    child.send({ target, ca: cert, conns } satisfies IdleClientsRequest);
+    const clients = await reply;
+    checkServerSessions(server.sessionCount, conns);
+    const serverSide = (heapAndExternal() - before) / conns / 1024;
+    child.send('done');
+    await new Promise((r) => child.once('exit', r));
+    emit({
+      what: `memory per idle connection (${conns} open, server side)`,
+      value: serverSide,
+      unit: 'KiB',
+      detail: { gcExposed },
+    });
+    emit({
+      what: `memory per idle connection (${conns} open, client side, own process)`,
+      value: clients.bytes / conns / 1024,
+      unit: 'KiB',
+      detail: { gcExposed: clients.gcExposed },
+    });
   }
   client.destroy();
   server.destroy();
   return figures;
+}
+
+const gcFn = () => (globalThis as { gc?: () => void }).gc;
+
+/** heapUsed + external after a full GC (external already includes arrayBuffers). */
+function heapAndExternal(): number {
+  gcFn()?.();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+interface IdleClientsRequest {
+  target: string;
+  ca: string;
+  conns: number;
+}
+interface IdleClientsReply {
+  bytes: number;
+  gcExposed: boolean;
+}
+
+function checkServerSessions(open: number, expected: number): void {
+  if (open !== expected) throw new Error(`${open} server sessions open, ${expected} expected`);
+}
+
+/** Opens `conns` idle client connections (32 handshakes at a time) and lets them settle. */
+async function openIdle(
+  endpoint: QuicEndpoint,
+  target: string,
+  ca: string,
+  conns: number,
+): Promise<QuicSession[]> {
+  const sessions: QuicSession[] = [];
+  const options = {
+    alpn: 'bench',
+    ca,
+    servername: 'localhost',
+    endpoint,
+    transportParams: { maxIdleTimeout: 600_000 },
+    handshakeTimeout: 60_000,
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < conns) {
+      next++;
+      const s = await connect(target, options);
+      await s.opened;
+      sessions.push(s);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  await new Promise((r) => setTimeout(r, 500)); // let handshakes settle (acks, tickets)
+  return sessions;
+}
+
+/** The child process of section 3 (b): opens `conns` idle client connections, reports what
+ * they take, and waits for 'done'. */
+async function idleClients(req: IdleClientsRequest): Promise<void> {
+  const endpoint = await QuicEndpoint.create({ host: '127.0.0.1' });
+  await new Promise((r) => setTimeout(r, 200));
+  const before = heapAndExternal();
+  const sessions = await openIdle(endpoint, req.target, req.ca, req.conns);
+  const bytes = heapAndExternal() - before;
+  process.send!({ bytes, gcExposed: gcFn() !== undefined } satisfies IdleClientsReply);
+  await new Promise((r) => process.once('message', r));
+  for (const s of sessions) s.destroy();
+  endpoint.destroy();
+  process.disconnect();
 }
 
 export function table(figures: QuicFigure[]): string {
@@ -175,7 +261,9 @@ export function table(figures: QuicFigure[]): string {
     .join('\n');
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (process.argv.includes('--idle-clients')) {
+  process.once('message', (req) => void idleClients(req as IdleClientsRequest));
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const json = process.argv.includes('--json');
   runQuicBench(
     { handshakes: arg('handshakes', 60), mb: arg('mb', 100), conns: arg('conns', 10_000) },

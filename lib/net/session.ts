@@ -131,6 +131,13 @@ export interface SessionDriver {
 const GRACEFUL_CLOSE_LIMIT = 10_000;
 const ignore = (): void => {};
 
+/** A rejected promise nobody need await (no unhandled rejection). */
+function rejected(err: Error): Promise<never> {
+  const p = Promise.reject(err);
+  p.catch(ignore);
+  return p;
+}
+
 /** The `timeout` option of a graceful close (ms, default 10 s; Infinity waits for ever). */
 export function checkCloseTimeout(options: { timeout?: number } | undefined): number {
   if (options !== undefined && (options === null || typeof options !== 'object'))
@@ -172,10 +179,6 @@ export interface QuicSessionEvents {
 }
 
 export class QuicSession extends EventEmitter<QuicSessionEvents> implements HeapItem {
-  /** Resolves with the handshake summary when the handshake completes. */
-  readonly opened: Promise<HandshakeSummary>;
-  /** Resolves when the session closed cleanly; rejects with a QuicSessionError otherwise. */
-  readonly closed: Promise<void>;
   onstream: ((stream: QuicStream) => void) | undefined;
   ondatagram: ((data: Uint8Array) => void) | undefined;
   onhandshake: ((info: HandshakeSummary) => void) | undefined;
@@ -197,12 +200,17 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
   /** Ids of streams the connection still holds ('stream-closed' removes them): graceful close
    * waits for none to be left. */
   private open: Set<number> | undefined;
-  private readonly host: StreamHost;
+  /** The streams' way to the connection (created with the first stream). */
+  private host: StreamHost | undefined;
   private summary: HandshakeSummary | undefined;
-  private resolveOpened!: (info: HandshakeSummary) => void;
-  private rejectOpened!: (err: Error) => void;
-  private resolveClosed!: () => void;
-  private rejectClosed!: (err: Error) => void;
+  /** `opened` and `closed`, made when first asked for or when the session ends (memory per
+   * idle session); their settle functions only while they are pending. */
+  private openedPromise: Promise<HandshakeSummary> | undefined;
+  private closedPromise: Promise<void> | undefined;
+  private resolveOpened: ((info: HandshakeSummary) => void) | undefined;
+  private rejectOpened: ((err: Error) => void) | undefined;
+  private resolveClosed: (() => void) | undefined;
+  private rejectClosed: ((err: Error) => void) | undefined;
   private finished = false;
   private closeError: Error | null = null;
   /** The code of the CONNECTION_CLOSE sent or received. */
@@ -210,7 +218,7 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
   private gracefulSince = -1;
   private gracefulLimit = GRACEFUL_CLOSE_LIMIT;
   private handshakeDeadline: number;
-  private streamWaiters: Array<() => void> = [];
+  private streamWaiters: Array<() => void> | undefined;
   private readonly onFinish: (() => void) | undefined;
 
   /** @internal created by the endpoint */
@@ -221,22 +229,41 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     onFinish?: () => void,
   ) {
     super();
+    // Memory per idle session: most sessions never get a listener, so the listener table is
+    // left to the first one (EventEmitter creates `_events` in on() when it is undefined, and
+    // every other method reads an undefined table as empty).
+    (this as unknown as { _events: object | undefined })._events = undefined;
     this.driver = driver;
     this.conn = conn;
     this.onFinish = onFinish;
     this.handshakeDeadline = driver.now() + handshakeTimeout;
-    this.opened = new Promise((res, rej) => {
-      this.resolveOpened = res;
-      this.rejectOpened = rej;
-    });
-    this.closed = new Promise((res, rej) => {
+  }
+
+  // Callers need not await `opened` and `closed`: a failure must not become an unhandled
+  // rejection. Each gets its handler when it is rejected (settle(), rejected()), not while it
+  // is pending (memory per idle session).
+
+  /** Resolves with the handshake summary when the handshake completes. */
+  get opened(): Promise<HandshakeSummary> {
+    if (!this.openedPromise) {
+      const summary = this.summary;
+      this.openedPromise = summary
+        ? Promise.resolve(summary)
+        : new Promise((res, rej) => {
+            this.resolveOpened = res;
+            this.rejectOpened = rej;
+          });
+    }
+    return this.openedPromise;
+  }
+
+  /** Resolves when the session closed cleanly; rejects with a QuicSessionError otherwise. */
+  get closed(): Promise<void> {
+    this.closedPromise ??= new Promise((res, rej) => {
       this.resolveClosed = res;
       this.rejectClosed = rej;
     });
-    // Callers need not await these: a failure must not become an unhandled rejection.
-    this.opened.catch(ignore);
-    this.closed.catch(ignore);
-    this.host = new SessionStreamHost(this);
+    return this.closedPromise;
   }
 
   /** The handshake summary, once the handshake completed. */
@@ -271,7 +298,7 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
       // earlyData); the data is then sent as 0-RTT (or again as 1-RTT if the server refuses).
       const id = this.conn.openStream(bidi);
       if (id !== null) {
-        const s = new QuicStream(this.host, id, bidi, true);
+        const s = new QuicStream(this.streamHost(), id, bidi, true);
         this.track(s);
         this.driver.kick(this);
         return s;
@@ -282,7 +309,7 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
       }
       // The peer's MAX_STREAMS is reached: wait for 'streams-available' (or the end).
       this.driver.kick(this);
-      await new Promise<void>((res) => this.streamWaiters.push(res));
+      await new Promise<void>((res) => (this.streamWaiters ??= []).push(res));
     }
   }
 
@@ -341,6 +368,10 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     this.streams?.delete(s.id);
   }
 
+  private streamHost(): StreamHost {
+    return (this.host ??= new SessionStreamHost(this));
+  }
+
   private track(s: QuicStream): void {
     (this.streams ??= new Map()).set(s.id, s);
     (this.open ??= new Set()).add(s.id);
@@ -396,14 +427,15 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
             postQuantum: i.postQuantum,
             version: this.conn.version,
           };
-          this.resolveOpened(this.summary);
+          this.resolveOpened?.(this.summary);
+          this.resolveOpened = this.rejectOpened = undefined;
           this.emit('handshake', this.summary);
           this.onhandshake?.(this.summary);
           break;
         }
         case 'stream-opened': {
           const id = ev.streamId;
-          const s = new QuicStream(this.host, id, true, (id & 2) === 0);
+          const s = new QuicStream(this.streamHost(), id, true, (id & 2) === 0);
           this.track(s);
           if (this.listenerCount('stream') === 0 && !this.onstream) {
             s.resetCode = 0;
@@ -430,7 +462,7 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
           this.open?.delete(ev.streamId);
           break;
         case 'streams-available':
-          for (const w of this.streamWaiters.splice(0)) w();
+          this.wakeStreamWaiters();
           break;
         case 'datagram':
           this.emit('datagram', ev.data);
@@ -477,26 +509,44 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     return !this.open || this.open.size === 0;
   }
 
-  /** The connection reported its close: settle the promises and fail open streams. */
+  /** The connection reported its close: settle the promises and fail open streams. The
+   * first call decides how they settle (made now if nobody asked for them yet). */
   private settle(): void {
-    if (this.summary === undefined)
-      this.rejectOpened(
+    if (this.summary === undefined) {
+      const err =
         this.closeError ??
-          new QuicSessionError('closed during handshake', {
-            errorCode: 0,
-            application: false,
-            remote: false,
-            kind: 'local',
-            address: this.remoteAddress,
-          }),
-      );
+        new QuicSessionError('closed during handshake', {
+          errorCode: 0,
+          application: false,
+          remote: false,
+          kind: 'local',
+          address: this.remoteAddress,
+        });
+      if (this.rejectOpened) {
+        this.openedPromise!.catch(ignore);
+        this.rejectOpened(err);
+      } else this.openedPromise ??= rejected(err);
+    }
+    this.resolveOpened = this.rejectOpened = undefined;
     const streams = this.streams;
     this.streams = undefined;
     if (streams)
       for (const s of streams.values()) s.onConnectionClosed(this.closeError, this.closeCode);
-    for (const w of this.streamWaiters.splice(0)) w();
-    if (this.closeError) this.rejectClosed(this.closeError);
-    else this.resolveClosed();
+    this.wakeStreamWaiters();
+    const error = this.closeError;
+    if (this.resolveClosed) {
+      if (error) {
+        this.closedPromise!.catch(ignore);
+        this.rejectClosed!(error);
+      } else this.resolveClosed();
+    } else this.closedPromise ??= error ? rejected(error) : Promise.resolve();
+    this.resolveClosed = this.rejectClosed = undefined;
+  }
+
+  private wakeStreamWaiters(): void {
+    const waiters = this.streamWaiters;
+    this.streamWaiters = undefined;
+    if (waiters) for (const w of waiters) w();
   }
 
   /** @internal the connection is gone (closed state, or abandoned): detach from the endpoint. */

@@ -11,38 +11,44 @@ import type { RandomSource } from './random.js';
 
 /**
  * A CID the peer issued, with its stateless reset token (RFC 9000 §10.3) when it gave one.
- * Both are kept as one short latin1 string (memory per connection: a few dozen bytes instead
- * of typed arrays and their buffers); the byte views are made when asked for (rarely).
+ * Both are kept as one short latin1 string, after a first character holding the CID's length
+ * (memory per connection: a few dozen bytes instead of typed arrays and their buffers); the
+ * byte views are made when asked for (rarely).
  */
 export class PeerCid {
   private readonly bytes: string;
-  private readonly cidLength: number;
-  private readonly hasToken: boolean;
   constructor(
     readonly seq: number,
     cid: Uint8Array,
     token: Uint8Array | undefined,
   ) {
-    this.cidLength = cid.length;
-    this.hasToken = token !== undefined;
-    this.bytes = latin1(cid) + (token ? latin1(token) : '');
+    // One flat string (a concatenation would be a rope of several strings).
+    const parts = [Uint8Array.of(cid.length), cid];
+    if (token) parts.push(token);
+    this.bytes = latin1(Buffer.concat(parts));
+  }
+  private get cidEnd(): number {
+    return 1 + this.bytes.charCodeAt(0);
   }
   get cid(): Uint8Array {
-    return bytesOf(this.bytes, 0, this.cidLength);
+    return bytesOf(this.bytes, 1, this.cidEnd);
   }
   get token(): Uint8Array | undefined {
-    return this.hasToken ? bytesOf(this.bytes, this.cidLength, this.bytes.length) : undefined;
+    const end = this.cidEnd;
+    return end < this.bytes.length ? bytesOf(this.bytes, end, this.bytes.length) : undefined;
   }
   /** Same CID bytes as `cid`. */
   isCid(cid: Uint8Array): boolean {
-    return cid.length === this.cidLength && sameBytes(this.bytes, cid, cid.length);
+    if (cid.length !== this.cidEnd - 1) return false;
+    for (let i = 0; i < cid.length; i++) if (this.bytes.charCodeAt(1 + i) !== cid[i]) return false;
+    return true;
   }
 }
 
-/** The first `n` (default: all) characters of latin1 string `s` are the bytes `b`. */
-function sameBytes(s: string, b: Uint8Array, n = s.length): boolean {
-  if (b.length !== n) return false;
-  for (let i = 0; i < n; i++) if (s.charCodeAt(i) !== b[i]) return false;
+/** Latin1 string `s` holds the bytes `b`. */
+function sameBytes(s: string, b: Uint8Array): boolean {
+  if (b.length !== s.length) return false;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== b[i]) return false;
   return true;
 }
 
@@ -83,15 +89,21 @@ export interface IssuedCid {
 const NCID = { frameType: FrameType.NEW_CONNECTION_ID };
 
 export class ConnectionIds {
-  /** CIDs we issued and the peer may use, by sequence number (latin1 strings: memory per
-   * connection; see localIds()). */
-  private readonly local = new Map<number, string>();
+  /** CIDs we issued, by sequence number from `localBase` (undefined once retired): latin1
+   * strings in an exact-size array (memory per connection; see localIds()). */
+  private local: (string | undefined)[];
+  private localBase = 0;
+  /** CIDs we issued that the peer may use (not retired). */
+  private localLive = 1;
   private nextSeq = 1;
-  /** CIDs the peer issued that we have not retired. */
-  readonly peer: PeerCid[] = [];
+  /** CIDs the peer issued that we have not retired (an exact-size array: a pushed-to one
+   * keeps spare capacity for the connection's life). */
+  peer: PeerCid[] = [];
   private retirePriorTo = 0;
   /** The peer CID we send with. */
   current: Uint8Array;
+  /** Our first CID (sequence 0), also once retired: the SCID of our long headers. */
+  private readonly first: string;
 
   constructor(
     ourFirst: Uint8Array,
@@ -100,52 +112,73 @@ export class ConnectionIds {
     private readonly random: RandomSource = randomBytes,
     private readonly generate?: CidGenerator,
   ) {
-    this.local.set(0, latin1(ourFirst));
+    this.first = latin1(ourFirst);
+    this.local = [this.first];
     this.current = peerFirst;
   }
 
   /** The handshake CID of the peer (sequence 0) with the token from its transport parameters. */
   setPeerFirst(cid: Uint8Array, token: Uint8Array | undefined): void {
     this.current = cid;
-    if (!this.peer.some((c) => c.seq === 0)) this.peer.push(new PeerCid(0, cid, token));
+    if (!this.peer.some((c) => c.seq === 0))
+      this.peer = this.peer.concat(new PeerCid(0, cid, token));
+  }
+
+  /** Our first CID (a copy). */
+  get firstCid(): Uint8Array {
+    return bytesOf(this.first, 0, this.first.length);
+  }
+
+  /** `cid` is our first CID (retired or not). */
+  isFirst(cid: Uint8Array): boolean {
+    return sameBytes(this.first, cid);
   }
 
   isLocal(cid: Uint8Array): boolean {
-    for (const c of this.local.values()) if (sameBytes(c, cid)) return true;
+    for (const c of this.local) if (c !== undefined && sameBytes(c, cid)) return true;
     return false;
   }
 
   /** The CIDs we issued and have not retired (copies). */
   localIds(): Uint8Array[] {
-    return [...this.local.values()].map((c) => bytesOf(c, 0, c.length));
+    const out: Uint8Array[] = [];
+    for (const c of this.local) if (c !== undefined) out.push(bytesOf(c, 0, c.length));
+    return out;
   }
 
   /** Our CID with this sequence number is still active. */
   hasLocal(seq: number): boolean {
-    return this.local.has(seq);
+    return this.localAt(seq) !== undefined;
   }
 
   /** Our CID with sequence number `seq` is `cid`. */
   isLocalSeq(seq: number, cid: Uint8Array): boolean {
-    const c = this.local.get(seq);
+    const c = this.localAt(seq);
     return c !== undefined && sameBytes(c, cid);
+  }
+
+  private localAt(seq: number): string | undefined {
+    return seq >= this.localBase ? this.local[seq - this.localBase] : undefined;
   }
 
   /** New CIDs to announce so that `limit` are active (RFC 9000 §5.1.1). */
   issue(limit: number): IssuedCid[] {
     const out: IssuedCid[] = [];
-    const n = limit - this.local.size;
+    const n = limit - this.localLive;
     if (n <= 0) return out;
     // One draw for all random CIDs (a seeded simulation replays it); a generator makes each.
     const all = this.generate ? undefined : this.random(n * this.cidLength);
+    const added: string[] = [];
     for (let i = 0; i < n; i++) {
-      const seq = this.nextSeq++;
+      const seq = this.nextSeq++; // = localBase + local.length + i
       const cid = all
         ? all.subarray(i * this.cidLength, (i + 1) * this.cidLength)
         : newLocalCid(this.cidLength, this.random, this.generate);
-      this.local.set(seq, latin1(cid));
+      added.push(latin1(cid));
       out.push({ seq, cid });
     }
+    this.local = this.local.concat(added);
+    this.localLive += n;
     return out;
   }
 
@@ -183,7 +216,7 @@ export class ConnectionIds {
     // §5.1.2: a CID below the retire_prior_to already seen is retired at once.
     if (seq < this.retirePriorTo) return [seq];
     // Copied (views into the datagram would keep it alive for the connection's life).
-    this.peer.push(new PeerCid(seq, cid, token));
+    this.peer = this.peer.concat(new PeerCid(seq, cid, token));
     const retire: number[] = [];
     if (retirePriorTo > this.retirePriorTo) {
       this.retirePriorTo = retirePriorTo;
@@ -194,6 +227,7 @@ export class ConnectionIds {
           retire.push(c.seq);
         }
       }
+      this.peer = this.peer.slice(); // exact size again
       // Move to the oldest CID still active.
       if (!this.peer.some((c) => c.isCid(this.current)))
         this.current = this.peer.reduce((a, b) => (a.seq < b.seq ? a : b)).cid;
@@ -219,9 +253,17 @@ export class ConnectionIds {
         'RETIRE_CONNECTION_ID of an unissued sequence',
         { frameType: FrameType.RETIRE_CONNECTION_ID },
       );
-    const cid = this.local.get(seq);
+    const cid = this.localAt(seq);
     if (cid === undefined) return undefined;
-    this.local.delete(seq);
+    this.local[seq - this.localBase] = undefined;
+    this.localLive--;
+    // Retired sequence numbers at the front leave the array.
+    let k = 0;
+    while (k < this.local.length && this.local[k] === undefined) k++;
+    if (k > 0) {
+      this.local = this.local.slice(k);
+      this.localBase += k;
+    }
     return bytesOf(cid, 0, cid.length);
   }
 }

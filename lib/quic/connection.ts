@@ -63,13 +63,14 @@ import {
   PacketNumberSkipper,
   type SentPacket,
 } from './recovery/index.js';
-import { Space, type PacketMeta } from './spaces.js';
+import type { SendBuffer } from './send-buffer.js';
+import { dequeue } from './queue.js';
+import { DISCARDED_SPACE, Space, type PacketMeta } from './spaces.js';
 import { StreamSet, type StreamRead } from './stream-set.js';
 import {
   authenticateConnectionIds,
   decodeTransportParameters,
   withDefaults,
-  TRANSPORT_PARAMETER_DEFAULTS,
   type ResolvedTransportParameters,
 } from './transport-params.js';
 import {
@@ -147,8 +148,9 @@ export class Connection implements PacketizerHost {
   private oldInitialRead: PacketKey | undefined;
   private oldVersion = 0;
   private initialKeysDcid: Uint8Array;
-  private local: ResolvedTransportParameters;
-  private peer: ResolvedTransportParameters | undefined;
+  /** Our and the peer's transport parameters: once confirmed, only what is still read. */
+  private local: Limits;
+  private peer: Limits | undefined;
   private readonly spaces: [Space, Space, Space];
   /** 0-RTT and 1-RTT keys and key phases. */
   private readonly keys = new AppKeys();
@@ -160,8 +162,6 @@ export class Connection implements PacketizerHost {
   private readonly pmtu: Pmtud;
 
   // Connection IDs.
-  /** @internal our first CID: the SCID of our long headers (PacketizerHost) */
-  readonly scid: Uint8Array;
   private originalDcid: Uint8Array;
   private retrySourceCid: Uint8Array | undefined;
   private peerInitialScid: Uint8Array | undefined;
@@ -184,7 +184,7 @@ export class Connection implements PacketizerHost {
 
   // Lifecycle.
   private _state: ConnectionState = 'handshake';
-  private info: HandshakeInfo | undefined;
+  private info: StoredHandshakeInfo | undefined;
   private handshakeConfirmed = false;
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
@@ -234,9 +234,8 @@ export class Connection implements PacketizerHost {
     if (this.qlog) this.qlogEmit = (now, name, data) => this.emitQlog(now, name, data);
     this.token = settings.token;
     this.path = new Path(remote, this.role === 'client' || init.addressValidated === true);
-    this.scid = init.scid;
     this.cids = new ConnectionIds(
-      this.scid,
+      init.scid,
       init.dcid,
       LOCAL_CID_LENGTH,
       this.random,
@@ -256,12 +255,13 @@ export class Connection implements PacketizerHost {
     const tp = ourTransportParameters(config, this.version, init, () =>
       this.resetTokenFor(init.scid),
     );
-    this.local = withDefaults(tp);
+    const local = withDefaults(tp);
+    this.local = local;
 
     this.spaces = [
       new Space(Initial, 0, 3),
       new Space(Handshake, 0, 3),
-      new Space(App, this.local.maxAckDelay, this.local.ackDelayExponent),
+      new Space(App, local.maxAckDelay, local.ackDelayExponent),
     ];
     const cc = createCongestionController(config.cc ?? 'cubic', {
       maxDatagramSize: this.pmtu.size,
@@ -269,7 +269,7 @@ export class Connection implements PacketizerHost {
     this.ld = new LossDetection<PacketMeta>({ isServer: this.role === 'server', cc });
     this.streams = new StreamSet({
       server: this.role === 'server',
-      local: this.local,
+      local,
       sendBuffer: settings.bounds.streamSendBuffer,
       connectionSendBuffer: settings.bounds.connectionSendBuffer,
       maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
@@ -279,7 +279,7 @@ export class Connection implements PacketizerHost {
       events: this.events,
       ctrl: this.control.queue,
     });
-    this.idleTimeout = this.local.maxIdleTimeout || Infinity;
+    this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this._stats = newStats(now);
     this.packets = new Packetizer(this, {
@@ -302,9 +302,9 @@ export class Connection implements PacketizerHost {
     if (this.role === 'server' && tlsOptions.earlyData === true) {
       // RFC 9000 §7.4.1: tickets remember the limits 0-RTT may use; 0-RTT is accepted only
       // if the current ones are at least as large.
-      tlsOptions.ticketAppData ??= encodeZeroRttLimits(this.local);
+      tlsOptions.ticketAppData ??= encodeZeroRttLimits(local);
       tlsOptions.acceptEarlyData ??= (remembered: Buffer): boolean =>
-        zeroRttLimitsFit(remembered, this.local);
+        zeroRttLimitsFit(remembered, local);
     }
     // Encoding our parameters for the engine validates every value (RangeError/TypeError
     // naming the parameter).
@@ -315,7 +315,7 @@ export class Connection implements PacketizerHost {
     this.emitQlog(now, 'transport:connection_started', {
       role: this.role,
       version: this.version.toString(16),
-      src_cid: hex(this.scid),
+      src_cid: hex(init.scid),
       dst_cid: hex(this.dcid),
       dst_ip: remote.address,
       dst_port: remote.port,
@@ -426,8 +426,13 @@ export class Connection implements PacketizerHost {
     return this._state;
   }
 
+  /** What the handshake negotiated (a new object each time: its Buffer is made on demand). */
   get handshake(): HandshakeInfo | undefined {
-    return this.info;
+    const i = this.info;
+    if (!i) return undefined;
+    const { peerParameters, ...info } = i;
+    const bytes = peerParameters === undefined ? undefined : Buffer.from(peerParameters, 'latin1');
+    return { ...info, peerTransportParameters: bytes };
   }
 
   get stats(): ConnectionStats {
@@ -450,9 +455,29 @@ export class Connection implements PacketizerHost {
     return this.cids.localIds();
   }
 
+  /** @internal our first CID: the SCID of our long headers (PacketizerHost; a copy, made for
+   * the few long-header packets: the connection keeps it as a string). */
+  get scid(): Uint8Array {
+    return this.cids.firstCid;
+  }
+
   /** @internal memory per connection: whether the TLS engine is still held. */
   get tlsEngineHeld(): boolean {
     return this.tls.engineHeld;
+  }
+
+  /** @internal memory per connection: what else the handshake left (false once released). */
+  get handshakeStateHeld(): { initialSpace: boolean; handshakeSpace: boolean; appCrypto: boolean } {
+    return {
+      initialSpace: !this.spaces[Initial].discarded,
+      handshakeSpace: !this.spaces[Handshake].discarded,
+      appCrypto: this.spaces[App].cryptoHeld,
+    };
+  }
+
+  /** @internal tests: the 1-RTT CRYPTO stream's send side (post-handshake messages). */
+  get appCryptoSend(): SendBuffer {
+    return this.spaces[App].cryptoSend;
   }
 
   /** RFC 9001 §4.9.1: the Initial keys are discarded (a server: the client's first Handshake
@@ -473,7 +498,7 @@ export class Connection implements PacketizerHost {
   }
 
   poll(): ConnectionEvent | undefined {
-    return this.events.shift();
+    return dequeue(this.events);
   }
 
   // ---------------------------------------------------------------- timers
@@ -542,8 +567,7 @@ export class Connection implements PacketizerHost {
     }
     sp.probes = probes;
     // RFC 9002 §6.2.4: probes carry unacknowledged CRYPTO data when there is some.
-    const cs = sp.cryptoSend;
-    if (cs.sentOffset > 0) cs.onLost(0, cs.sentOffset, false);
+    sp.resendCrypto();
   }
 
   // ---------------------------------------------------------------- receiving
@@ -591,6 +615,8 @@ export class Connection implements PacketizerHost {
         this.onDatagrams(datagrams, i, j, remote, now, false, ecn);
         i = j;
       }
+      // Memory per idle connection: the 1-RTT CRYPTO stream holds nothing between tickets.
+      if (this.handshakeConfirmed) this.spaces[App].compactCrypto();
     } catch (e) {
       this.fatal(e, now);
     }
@@ -614,9 +640,10 @@ export class Connection implements PacketizerHost {
     try {
       batch.reset(slab);
       if (this._state !== 'closing') {
+        Connection.keying = this;
         for (let k = from; k < to; k++) {
           const start = slab === first ? 0 : list[k]!.byteOffset;
-          batch.addDatagram(start, start + list[k]!.length, k, this.batchKey);
+          batch.addDatagram(start, start + list[k]!.length, k, Connection.lookupKey);
         }
         batch.run();
       }
@@ -632,6 +659,7 @@ export class Connection implements PacketizerHost {
     } finally {
       batch.release(); // no received buffer stays reachable from the pool
       batches.push(batch);
+      Connection.keying = undefined;
       this.packetDcid = NO_CID; // a view into the datagram
       this.datagramEcn = Ecn.NotEct;
     }
@@ -640,7 +668,7 @@ export class Connection implements PacketizerHost {
   /** The key a packet is unprotected with in the batch, when that needs no decision (a
    * version change, a key phase change, keys that come with earlier packets): the rest are
    * left to onPacket(). */
-  private readonly batchKey = (h: PacketHeader): BatchKey | undefined => {
+  private batchKey(h: PacketHeader): BatchKey | undefined {
     if (h.type !== '1rtt' && h.version !== this.version) return undefined;
     const space = spaceOf(h);
     const sp = this.spaces[space];
@@ -659,7 +687,13 @@ export class Connection implements PacketizerHost {
     batchKey.largestPn = sp.acks.largestReceived;
     batchKey.expectedKeyPhase = keys.readPhase;
     return batchKey;
-  };
+  }
+
+  /** The connection whose datagrams are being split (addDatagram() is synchronous), and one
+   * lookup for all connections: no closure per connection (memory per connection). */
+  private static keying: Connection | undefined;
+  private static readonly lookupKey = (h: PacketHeader): BatchKey | undefined =>
+    Connection.keying!.batchKey(h);
 
   /** The packets [from, to) of the datagram slab[start, end). */
   private onDatagram(
@@ -787,7 +821,7 @@ export class Connection implements PacketizerHost {
     // RFC 9000 §17.2.3: only clients send 0-RTT; servers drop it once 1-RTT keys are in use.
     if (h.type === '0rtt' && (this.role === 'client' || this.keys.readPhaseStartPn >= 0))
       return this.drop(now, h, size, 'rejected', '0-RTT');
-    if (h.type === '1rtt' && !equalBytes(h.dcid, this.scid) && !this.cids.isLocal(h.dcid))
+    if (h.type === '1rtt' && !this.cids.isFirst(h.dcid) && !this.cids.isLocal(h.dcid))
       return this.drop(now, h, size, 'connection_unknown', 'DCID');
     const largest = sp.acks.largestReceived;
     let pn = status;
@@ -1080,7 +1114,7 @@ export class Connection implements PacketizerHost {
           sp.acks.onAckAcknowledged(f.largest);
           break;
         case 'crypto':
-          sp.cryptoSend.onAcked(f.offset, f.len, false);
+          sp.cryptoAcked(f.offset, f.len);
           break;
         case 'stream':
         case 'reset':
@@ -1106,7 +1140,7 @@ export class Connection implements PacketizerHost {
     for (const f of p.frames.frames) {
       switch (f.t) {
         case 'crypto':
-          sp.cryptoSend.onLost(f.offset, f.len, false);
+          sp.cryptoLost(f.offset, f.len);
           break;
         case 'stream':
         case 'reset':
@@ -1196,12 +1230,7 @@ export class Connection implements PacketizerHost {
           this.onPeerTransportParameters(ev.data, now);
           break;
         case 'handshake-complete':
-          this.info = {
-            ...ev.info,
-            peerTransportParameters:
-              ev.info.peerTransportParameters &&
-              Buffer.from(ownCopy(ev.info.peerTransportParameters).buffer),
-          };
+          this.info = storedInfo(ev.info);
           if (this.keys.zeroRttWrite) this.endZeroRtt(ev.info.earlyDataAccepted, now);
           this._state = 'established';
           this._stats.handshakeDurationMs = now - this._stats.handshakeStart;
@@ -1246,7 +1275,8 @@ export class Connection implements PacketizerHost {
       this.applyRememberedParameters();
     } else this.keys.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
-      const pending = this.pendingPackets.splice(0);
+      const pending = this.pendingPackets.slice();
+      this.pendingPackets.length = 0; // (splice(0) would keep the array's capacity)
       // Already counted when they arrived (amplification budget, stats).
       for (const p of pending) this.onDatagrams([p.data], 0, 1, p.remote, now, true);
     }
@@ -1333,7 +1363,8 @@ export class Connection implements PacketizerHost {
     if (sp.writeKey) this.retiredKeys.push(sp.writeKey);
     sp.readKey = sp.writeKey = undefined;
     sp.probes = 0;
-    sp.release();
+    sp.release(); // (a send in progress may still hold `sp`)
+    this.spaces[space] = DISCARDED_SPACE;
     this.ld.discardSpace(space, now);
     this.emitQlog(now, 'security:key_discarded', {
       key_type: space === Initial ? 'initial' : 'handshake',
@@ -1536,6 +1567,7 @@ export class Connection implements PacketizerHost {
   private terminate(): void {
     this._state = 'closed';
     for (const sp of this.spaces) {
+      if (sp.discarded) continue; // keys already gone
       sp.readKey?.destroy();
       sp.writeKey?.destroy();
       sp.readKey = sp.writeKey = undefined;
@@ -1706,7 +1738,7 @@ export class Connection implements PacketizerHost {
     const drop = (why: string) => this.drop(now, h, h.end - h.start, 'rejected', why);
     // RFC 9000 §6.2: ignore VN after any other packet or listing our version.
     if (this.role !== 'client' || this.receivedFromPeer) return drop('unexpected VN');
-    if (!equalBytes(h.dcid, this.scid) || !equalBytes(h.scid, this.originalDcid))
+    if (!this.cids.isFirst(h.dcid) || !equalBytes(h.scid, this.originalDcid))
       return drop('VN connection IDs');
     const versions = h.supportedVersions ?? [];
     if (versions.includes(this.version)) return drop('VN lists our version');
@@ -1756,9 +1788,30 @@ export class Connection implements PacketizerHost {
   }
 }
 
-/** The numeric limits and flags of a parameter set, without its CIDs, tokens and objects. */
-function limitsOnly(p: ResolvedTransportParameters): ResolvedTransportParameters {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(TRANSPORT_PARAMETER_DEFAULTS)) out[k] = p[k as keyof typeof p];
-  return out as unknown as ResolvedTransportParameters;
+/** HandshakeInfo as a connection keeps it: the peer's encoded transport parameters as a latin1
+ * string (memory per connection: no Buffer and ArrayBuffer of their own). */
+type StoredHandshakeInfo = Omit<HandshakeInfo, 'peerTransportParameters'> & {
+  peerParameters: string | undefined;
+};
+
+function storedInfo(i: HandshakeInfo): StoredHandshakeInfo {
+  const { peerTransportParameters: tp, ...rest } = i;
+  return { ...rest, peerParameters: tp?.toString('latin1') };
+}
+
+/** What of a parameter set the connection reads once the handshake is confirmed (the rest was
+ * applied, checked or taken over during the handshake). */
+type Limits = Pick<
+  ResolvedTransportParameters,
+  'activeConnectionIdLimit' | 'maxDatagramFrameSize' | 'ackDelayExponent' | 'maxUdpPayloadSize'
+>;
+
+/** A parameter set's Limits, as a small object of their own. */
+function limitsOnly(p: Limits): Limits {
+  return {
+    activeConnectionIdLimit: p.activeConnectionIdLimit,
+    maxDatagramFrameSize: p.maxDatagramFrameSize,
+    ackDelayExponent: p.ackDelayExponent,
+    maxUdpPayloadSize: p.maxUdpPayloadSize,
+  };
 }

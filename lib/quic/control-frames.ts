@@ -5,7 +5,9 @@
  * (RFC 9221 §5: never retransmitted).
  */
 import type { FrameWriter } from './builder.js';
+import { appended, emptyArray } from './empty.js';
 import { frameSize, type Frame } from './frames.js';
+import { dequeue } from './queue.js';
 import type { SentFrame } from './spaces.js';
 
 /** DATAGRAM frames queued at most; the oldest goes first when more come (RFC 9221 §5 lets a
@@ -17,17 +19,17 @@ export class ControlFrames {
   handshakeDonePending = false;
   /** Control frames in the order they are sent. */
   readonly queue: Frame[] = [];
-  private readonly datagrams: Uint8Array[] = [];
+  private datagrams: Uint8Array[] = emptyArray();
 
   /** Queues a DATAGRAM frame's payload (the caller checked that it fits a packet). */
   queueDatagram(data: Uint8Array): void {
-    if (this.datagrams.length >= MAX_QUEUED_DATAGRAMS) this.datagrams.shift();
-    this.datagrams.push(data);
+    if (this.datagrams.length >= MAX_QUEUED_DATAGRAMS) dequeue(this.datagrams);
+    this.datagrams = appended(this.datagrams, data);
   }
 
   /** The peer does not take DATAGRAM frames (any more): forget the queued ones. */
   clearDatagrams(): void {
-    this.datagrams.length = 0;
+    this.datagrams = emptyArray();
   }
 
   hasData(datagramsAllowed: boolean): boolean {
@@ -52,7 +54,7 @@ export class ControlFrames {
       if (frameSize(f) > w.room) break;
       w.writeFrame(f);
       frames.push({ t: 'ctrl', f });
-      this.queue.shift();
+      dequeue(this.queue);
       wrote = true;
     }
     return wrote;
@@ -67,11 +69,11 @@ export class ControlFrames {
       if (frameSize(f) > w.room) {
         // Too big for what is left of this packet: the next one (an empty packet takes it).
         if (frames.length > 0) break;
-        this.datagrams.shift();
+        dequeue(this.datagrams);
         continue;
       }
       w.writeFrame(f);
-      this.datagrams.shift();
+      dequeue(this.datagrams);
       frames.push({ t: 'other', name: 'datagram' });
       wrote = true;
     }

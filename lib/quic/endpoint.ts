@@ -104,10 +104,9 @@ export interface EndpointStats {
 /** Client endpoints with at most this many connections look for Stateless Resets. */
 const MAX_RESET_CANDIDATES = 8;
 
-interface Entry {
-  /** Routing keys of this connection. */
-  readonly routes: Set<string>;
-}
+/** Routing keys of one connection (a few: its live CIDs; an exact-size array, the smallest
+ * container for them, replaced when one is added: memory per connection). */
+type Entry = readonly string[];
 
 function intIn(v: number | undefined, name: string, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
@@ -305,11 +304,12 @@ export class Endpoint {
     const entry = this.entries.get(conn);
     if (!entry) return;
     if (ev.type === 'connection-id') {
-      if (ev.action === 'add') this.addRoute(conn, entry, ev.cid);
+      if (ev.action === 'add') this.addRoute(conn, ev.cid);
       else {
         const k = key(ev.cid);
         if (this.routes.get(k) === conn) this.routes.delete(k);
-        entry.routes.delete(k);
+        const i = entry.indexOf(k);
+        if (i >= 0) this.entries.set(conn, entry.slice(0, i).concat(entry.slice(i + 1)));
       }
     } else if (ev.type === 'handshake-complete') this.admission.end(conn);
   }
@@ -319,7 +319,7 @@ export class Endpoint {
     const entry = this.entries.get(conn);
     if (!entry) return;
     this.entries.delete(conn);
-    for (const k of entry.routes) if (this.routes.get(k) === conn) this.routes.delete(k);
+    for (const k of entry) if (this.routes.get(k) === conn) this.routes.delete(k);
     this.admission.end(conn);
   }
 
@@ -369,19 +369,18 @@ export class Endpoint {
     if (now > this.clock) this.clock = now;
   }
 
-  private add(conn: Connection): Entry {
-    const entry: Entry = { routes: new Set() };
-    this.entries.set(conn, entry);
-    for (const cid of conn.localConnectionIds()) this.addRoute(conn, entry, cid);
-    return entry;
+  private add(conn: Connection): void {
+    this.entries.set(conn, []);
+    for (const cid of conn.localConnectionIds()) this.addRoute(conn, cid);
   }
 
-  private addRoute(conn: Connection, entry: Entry, cid: Uint8Array): void {
+  private addRoute(conn: Connection, cid: Uint8Array): void {
     const k = key(cid);
     const owner = this.routes.get(k);
     if (owner !== undefined && owner !== conn) return; // collision: keep the first
     this.routes.set(k, conn);
-    entry.routes.add(k);
+    const entry = this.entries.get(conn)!;
+    if (!entry.includes(k)) this.entries.set(conn, entry.concat(k));
   }
 
   private route(d: Uint8Array): Connection | undefined {
@@ -481,10 +480,10 @@ export class Endpoint {
     if (conn.stats.packetsReceived === 0)
       return this.failed('initialsRejected', 'first Initial rejected by the connection');
     this.stats.accepted++;
-    const entry = this.add(conn);
+    this.add(conn);
     this.admission.start(conn, remote.address, this.clock);
     // The client keeps using the DCID it chose until it learns ours (§7.2).
-    this.addRoute(conn, entry, dcid);
+    this.addRoute(conn, dcid);
     return { kind: 'new', conn };
   }
 }

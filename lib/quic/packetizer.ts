@@ -163,7 +163,7 @@ export class Packetizer {
   hasAppData(): boolean {
     const { control, path, spaces, streams } = this.src;
     if (control.hasData(this.host.established) || path.hasFrames) return true;
-    return spaces[App].cryptoSend.hasPending || streams.hasData;
+    return spaces[App].cryptoPending || streams.hasData;
   }
 
   /** One datagram, coalescing Initial, Handshake and 1-RTT packets. False if nothing to send. */
@@ -305,7 +305,7 @@ export class Packetizer {
     // RFC 9000 §12.4: no ACK frames in 0-RTT packets.
     const ackWanted =
       !zeroRtt && (sp.acks.ackDue(now) || (sp.acks.hasNewAcks && sp.acks.ackImmediately));
-    const hasData = space === App ? this.hasAppData() : sp.cryptoSend.hasPending;
+    const hasData = space === App ? this.hasAppData() : sp.cryptoPending;
     // Only application data waits for the congestion window. Initial and Handshake packets
     // count in flight (RFC 9002 §7), but their CRYPTO data, small and bounded by the
     // anti-amplification limit, must not wait behind 0-RTT or 0.5-RTT data the peer cannot
@@ -352,9 +352,10 @@ export class Packetizer {
       ackEliciting: eliciting,
       inFlight: eliciting,
       mtuProbe: false,
-      // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
+      // 0-RTT packets count as no phase: their ACK does not confirm the handshake. The list
+      // is kept in an exact-size copy (a pushed-to array has room for 17 frames).
       frames: {
-        frames,
+        frames: frames.slice(),
         phase: space === App && !zeroRtt ? keys.writePhase : -1,
         ecn: this.src.ecn.onSent(space),
       },

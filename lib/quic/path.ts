@@ -14,6 +14,8 @@ export function sameAddress(a: Address, b: Address): boolean {
 }
 
 import type { FrameWriter } from './builder.js';
+import { appended, emptyArray } from './empty.js';
+import { dequeue } from './queue.js';
 import type { SentFrame } from './spaces.js';
 
 /** §19.17/§19.18: PATH_CHALLENGE / PATH_RESPONSE: type byte + 8 bytes of data. */
@@ -30,7 +32,7 @@ export class Path {
   challenge: Uint8Array | undefined;
   challengePending = false;
   /** PATH_RESPONSE data to send. */
-  readonly responses: Uint8Array[] = [];
+  responses: Uint8Array[] = emptyArray();
 
   constructor(
     public remote: Address,
@@ -57,7 +59,8 @@ export class Path {
   }
 
   onChallenge(data: Uint8Array): void {
-    if (this.responses.length < MAX_PATH_RESPONSES) this.responses.push(Buffer.from(data));
+    if (this.responses.length < MAX_PATH_RESPONSES)
+      this.responses = appended(this.responses, Buffer.from(data));
   }
 
   /** §8.2.3: a PATH_RESPONSE echoing our challenge validates the path. True if it did. */
@@ -82,7 +85,7 @@ export class Path {
   writeFrames(w: FrameWriter, frames: SentFrame[]): boolean {
     let wrote = false;
     while (this.responses.length && w.room >= PATH_FRAME_SIZE) {
-      w.writeFrame({ type: 'path_response', data: this.responses.shift()! });
+      w.writeFrame({ type: 'path_response', data: dequeue(this.responses)! });
       frames.push({ t: 'other', name: 'path_response' });
       wrote = true;
     }

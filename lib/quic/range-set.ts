@@ -14,10 +14,13 @@ export interface AckRange {
   end: number;
 }
 
+/** The arrays of every empty set (frozen: sets get their own arrays with their first range). */
+const NONE = Object.freeze([]) as unknown as number[];
+
 export class RangeSet {
   /** Ascending range starts; `ends[i]` is the inclusive end of the range starting at `starts[i]`. */
-  private starts: number[] = [];
-  private ends: number[] = [];
+  private starts: number[] = NONE;
+  private ends: number[] = NONE;
   /** Index of the first live range (ranges below were removed; compacted lazily). */
   private head = 0;
   /** Values below this are unknown because the cap dropped their ranges (0 if never). */
@@ -58,8 +61,7 @@ export class RangeSet {
   }
 
   clear(): void {
-    this.starts.length = 0;
-    this.ends.length = 0;
+    this.starts = this.ends = NONE;
     this.head = 0;
     this.droppedBelow = 0;
   }
@@ -104,7 +106,7 @@ export class RangeSet {
     // Fast path: at or above the top range (in-order packet numbers / stream bytes).
     if (n === 0) {
       // Exact-size arrays for the first range: a set that stays one range (in-order packet
-      // numbers) keeps no spare capacity (memory per idle connection).
+      // numbers) keeps no spare capacity, an empty one none at all (memory per idle connection).
       this.starts = [start];
       this.ends = [end];
       return true;
@@ -197,8 +199,7 @@ export class RangeSet {
   private compact(): void {
     const h = this.head;
     if (h === this.starts.length) {
-      this.starts.length = 0;
-      this.ends.length = 0;
+      this.starts = this.ends = NONE;
       this.head = 0;
     } else if (h > 32 && h * 2 > this.starts.length) {
       this.starts.splice(0, h);

@@ -30,6 +30,9 @@ export interface RecvBufferOptions {
   copy?: boolean;
   /** Out-of-order state allowed across several buffers (the streams of a connection). */
   budget?: ReassemblyBudget;
+  /** Where the buffer starts: everything below was received and read (a buffer created again
+   * for a stream whose earlier one was let go when empty). */
+  offset?: number;
 }
 
 /**
@@ -110,6 +113,7 @@ export class RecvBuffer {
     this.maxGaps = options.maxGaps ?? 1024;
     this.copy = options.copy ?? false;
     this.budget = options.budget;
+    this.readOffset = this.highestOffset = this.contiguousEnd = options.offset ?? 0;
     if (!(this.maxGaps >= 1)) throw new RangeError('maxGaps must be >= 1');
   }
 
@@ -121,6 +125,11 @@ export class RecvBuffer {
   /** Holes in the buffered data. */
   get gaps(): number {
     return this.gapCount;
+  }
+
+  /** Nothing is held or awaited: every byte received so far was read. */
+  get drained(): boolean {
+    return this.held === 0 && this.highestOffset === this.readOffset;
   }
 
   /** Bytes held in memory. */

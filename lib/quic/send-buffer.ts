@@ -36,6 +36,12 @@ export class SendBuffer {
   private readonly lost = new RangeSet();
   private isReset = false;
 
+  /** @param offset where the stream starts: everything below was sent and acknowledged (a
+   * buffer created again for a stream whose earlier one was let go when empty). */
+  constructor(offset = 0) {
+    this.base = this.written = this.sentOffset = offset;
+  }
+
   /** Appends application data (kept by reference). */
   write(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
@@ -75,6 +81,11 @@ export class SendBuffer {
 
   private get finPendingNew(): boolean {
     return this.finOffset >= 0 && !this.finSent && !this.finAcked;
+  }
+
+  /** Nothing is held: everything written was sent and acknowledged, nothing is to resend. */
+  get drained(): boolean {
+    return this.base === this.written && !this.hasPending && this.finOffset < 0;
   }
 
   /** Everything written and the FIN were acknowledged (the send side is done, §3.1). */

@@ -39,13 +39,75 @@ export class Space {
   readKey: PacketKey | undefined;
   writeKey: PacketKey | undefined;
   acks: AckTracker;
-  cryptoSend = new SendBuffer();
-  cryptoRecv = new RecvBuffer({ cryptoBufferLimit: CRYPTO_BUFFER_LIMIT, copy: true });
+  /** The CRYPTO stream's buffers, created on first use and let go when drained (an idle
+   * connection's 1-RTT CRYPTO stream holds nothing between NewSessionTickets). */
+  private send: SendBuffer | undefined;
+  private recv: RecvBuffer | undefined;
+  /** Where a buffer created again starts: the CRYPTO stream's offsets go on (RFC 9000 §19.6). */
+  private sendOffset = 0;
+  private recvOffset = 0;
   nextPn = 0;
   discarded = false;
   probes = 0;
   constructor(space: PacketSpace, maxAckDelay: number, ackDelayExponent: number) {
     this.acks = new AckTracker(space, { maxAckDelay, ackDelayExponent });
+  }
+
+  /** The CRYPTO stream's send side (created if needed). */
+  get cryptoSend(): SendBuffer {
+    return (this.send ??= new SendBuffer(this.sendOffset));
+  }
+
+  /** The CRYPTO stream's receive side (created if needed). */
+  get cryptoRecv(): RecvBuffer {
+    return (this.recv ??= new RecvBuffer({
+      cryptoBufferLimit: CRYPTO_BUFFER_LIMIT,
+      copy: true,
+      offset: this.recvOffset,
+    }));
+  }
+
+  /** CRYPTO data waits to be sent (or sent again). */
+  get cryptoPending(): boolean {
+    return this.send?.hasPending === true;
+  }
+
+  /** A CRYPTO frame was acknowledged (below a drained buffer's start: nothing to do). */
+  cryptoAcked(offset: number, len: number): void {
+    this.send?.onAcked(offset, len, false);
+  }
+
+  /** A CRYPTO frame was declared lost (below a drained buffer's start: nothing to do). */
+  cryptoLost(offset: number, len: number): void {
+    this.send?.onLost(offset, len, false);
+  }
+
+  /** RFC 9002 §6.2.4: a probe carries the unacknowledged CRYPTO data again. */
+  resendCrypto(): void {
+    const cs = this.send;
+    if (cs && cs.sentOffset > 0) cs.onLost(0, cs.sentOffset, false);
+  }
+
+  /**
+   * Lets drained CRYPTO buffers go (memory per idle connection). A copy of acknowledged data
+   * still in flight is acknowledged or lost below the new buffer's start: nothing to do.
+   */
+  compactCrypto(): void {
+    const s = this.send;
+    if (s?.drained) {
+      this.sendOffset = s.written;
+      this.send = undefined;
+    }
+    const r = this.recv;
+    if (r?.drained) {
+      this.recvOffset = r.readOffset;
+      this.recv = undefined;
+    }
+  }
+
+  /** Whether CRYPTO buffers are held (memory per connection; tests). */
+  get cryptoHeld(): boolean {
+    return this.send !== undefined || this.recv !== undefined;
   }
 
   /** An ACK frame of what this space received, when it fits (RFC 9000 §13.2). */
@@ -64,10 +126,11 @@ export class Space {
   /** CRYPTO frames of the handshake data waiting to be sent (or sent again), as much as fits. */
   writeCrypto(w: FrameWriter, frames: SentFrame[]): boolean {
     let wrote = false;
-    while (this.cryptoSend.hasPending) {
+    const cs = this.send;
+    while (cs?.hasPending) {
       const room = w.room - cryptoHeaderSize(MAX_CRYPTO_OFFSET, w.room);
       if (room <= 0) break;
-      const c = this.cryptoSend.nextChunk(room);
+      const c = cs.nextChunk(room);
       if (!c) break;
       const p = writeCryptoHeader(w.slab, w.pos, c.offset, c.data.length);
       w.slab.set(c.data, p);
@@ -86,8 +149,8 @@ export class Space {
    */
   release(): void {
     this.acks = DISCARDED.acks;
-    this.cryptoSend = DISCARDED.cryptoSend;
-    this.cryptoRecv = DISCARDED.cryptoRecv;
+    this.send = DISCARDED.cryptoSend;
+    this.recv = DISCARDED.cryptoRecv;
   }
 }
 
@@ -101,3 +164,16 @@ const DISCARDED = deepFreeze({
   cryptoSend: new SendBuffer(),
   cryptoRecv: new RecvBuffer({ cryptoBufferLimit: 0 }),
 });
+
+/**
+ * What a connection keeps for a space once its keys are discarded (RFC 9001 §4.9): one frozen
+ * Space shared by every connection (memory per idle connection); reads see a discarded space
+ * without keys, and a write would throw (a bug, closing the connection with INTERNAL_ERROR)
+ * rather than touch another connection.
+ */
+export const DISCARDED_SPACE: Space = (() => {
+  const sp = new Space(0 as PacketSpace, 0, 3);
+  sp.discarded = true;
+  sp.release();
+  return Object.freeze(sp) as Space;
+})();

@@ -9,6 +9,7 @@
  */
 import type { PacketBuilder } from './builder.js';
 import { checkCode } from './checks.js';
+import { added, emptyMap, emptySet, withEntry } from './empty.js';
 import { QuicError, TransportError } from './errors.js';
 import { LocalStreamLimit, PeerStreamLimit, RecvWindow, SendCredit } from './flow-control.js';
 import { FrameType, streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
@@ -160,13 +161,14 @@ export class StreamSet {
   /** Our MAX_STREAMS: streams the peer may open. */
   private readonly peerBidi: PeerStreamLimit;
   private readonly peerUni: PeerStreamLimit;
-  private readonly streams = new Map<number, Stream>();
+  /** (Shared empty containers until first used: lib/quic/empty.ts.) */
+  private streams: Map<number, Stream> = emptyMap();
   /** Send halves with something to send, in round-robin order. */
   private readonly sendQueue: SendHalf[] = [];
   /** Halves with a MAX_STREAM_DATA to send. */
-  private readonly maxDataUpdates = new Set<RecvHalf>();
+  private maxDataUpdates: Set<RecvHalf> = emptySet();
   /** Halves with a RESET_STREAM (send half) or a STOP_SENDING (receive half) to send. */
-  private readonly signals = new Set<SendHalf | RecvHalf>();
+  private signals: Set<SendHalf | RecvHalf> = emptySet();
   private readonly server: boolean;
   /** Our initial MAX_STREAM_DATA per kind of stream (RFC 9000 §18.2). */
   private readonly windowBidiLocal: number;
@@ -185,7 +187,7 @@ export class StreamSet {
   /** Bytes buffered for sending (written, not acknowledged), all streams. */
   private sendBuffered = 0;
   /** Send halves whose write() was cut short, waiting for 'writable'. */
-  private readonly writers = new Set<SendHalf>();
+  private writers: Set<SendHalf> = emptySet();
   /** A writer waits for connection-wide room (every writer is checked when it opens). */
   private connBlocked = false;
   private readonly budget: ReassemblyBudget;
@@ -370,7 +372,7 @@ export class StreamSet {
       this.maxStreamWindow,
       this.budget,
     );
-    this.streams.set(id, s);
+    this.streams = withEntry(this.streams, id, s);
     return s;
   }
 
@@ -436,7 +438,7 @@ export class StreamSet {
     const b = s.buf;
     this.sendBuffered -= b.bufferedBytes;
     s.reset(code);
-    this.signals.add(s);
+    this.signals = added(this.signals, s);
     this.stopWaiting(s);
     this.wakeWriters();
   }
@@ -536,7 +538,8 @@ export class StreamSet {
     if (d) {
       r.window.onConsumed(d.length);
       this.recvWindow.onConsumed(d.length);
-      if (!buf.finished && r.window.updateNeeded) this.maxDataUpdates.add(r);
+      if (!buf.finished && r.window.updateNeeded)
+        this.maxDataUpdates = added(this.maxDataUpdates, r);
     }
     // RFC 9000 §3.2 "Data Read": the last byte (or a FIN after it) reaches the application now.
     const fin = buf.finished && !r.ended;
@@ -575,7 +578,7 @@ export class StreamSet {
     if (r.ended || r.buf.finished) return;
     r.state = 'stopped';
     r.stopCode = code;
-    this.signals.add(r);
+    this.signals = added(this.signals, r);
     r.buf.discard();
     this.discardUnread(r);
     r.window.stop();
@@ -727,7 +730,7 @@ export class StreamSet {
 
   private wait(s: SendHalf): void {
     s.wantWritable = true;
-    this.writers.add(s);
+    this.writers = added(this.writers, s);
     if (this.connRoom() <= 0) this.connBlocked = true;
   }
 
@@ -817,18 +820,19 @@ export class StreamSet {
       }
       case 'reset':
         // Until acknowledged (§13.3), with the same code and final size.
-        if (f.half.state === 'reset-sent') this.signals.add(f.half);
+        if (f.half.state === 'reset-sent') this.signals = added(this.signals, f.half);
         return;
       case 'stop': {
         const r = f.half;
-        if (!r.stopAcked && this.streams.get(r.stream.id) === r.stream) this.signals.add(r);
+        if (!r.stopAcked && this.streams.get(r.stream.id) === r.stream)
+          this.signals = added(this.signals, r);
         return;
       }
       case 'max_stream_data': {
         // The current limit, unless a newer update superseded it (§13.3).
         const r = f.half;
         if (r.window.onUpdateLost(f.max) >= 0 && this.streams.get(r.stream.id) === r.stream)
-          this.maxDataUpdates.add(r);
+          this.maxDataUpdates = added(this.maxDataUpdates, r);
         return;
       }
     }

@@ -43,8 +43,15 @@ export class SentPackets<F = unknown> {
   /** Records a packet; packet numbers must increase (RFC 9000 §12.3). */
   add(p: SentPacket<F>): void {
     if (!(p.pn > this.largestSent)) throw new RangeError('packet numbers must increase');
-    this.pns.push(p.pn);
-    this.packets.push(p);
+    if (this.pns.length === 0) {
+      // Exact-size arrays for a first packet: an idle connection's last (ACK-only) packet
+      // keeps no spare capacity.
+      this.pns = [p.pn];
+      this.packets = [p];
+    } else {
+      this.pns.push(p.pn);
+      this.packets.push(p);
+    }
     this.largestSent = p.pn;
     this.live++;
     if (p.inFlight) {
@@ -181,14 +188,16 @@ export class SentPackets<F = unknown> {
       this.pns.length = 0;
       this.packets.length = 0;
       this.head = 0;
-    } else if (len > 64 && this.live * 2 < len - this.head) {
-      const pns: number[] = [];
-      const packets: (SentPacket<F> | undefined)[] = [];
-      for (let i = this.head; i < len; i++) {
+    } else if ((len > 64 && this.live * 2 < len - this.head) || (this.head > 0 && this.live <= 2)) {
+      // (A few packets left, e.g. the last ACK-only one of an idle connection: exact-size
+      // arrays instead of the capacity grown while more were in flight.)
+      const pns: number[] = new Array<number>(this.live);
+      const packets: (SentPacket<F> | undefined)[] = new Array<SentPacket<F>>(this.live);
+      for (let i = this.head, j = 0; i < len; i++) {
         const p = this.packets[i];
         if (p !== undefined) {
-          pns.push(p.pn);
-          packets.push(p);
+          pns[j] = p.pn;
+          packets[j++] = p;
         }
       }
       this.pns = pns;
