@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import type { ConnectionConfig, QlogEvent } from '../lib/quic/connection.js';
 import { SEND_HEAD_START, type StreamSet } from '../lib/quic/stream-set.js';
-import { Link, clientConfig, serverConfig, type LinkOptions } from './support/link.js';
+import { Link, clientConfig, serverConfig, upload, type LinkOptions } from './support/link.js';
 
 function pattern(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);
@@ -44,27 +44,7 @@ function transfer(
 ): Transfer {
   const l = new Link(clientConfig(extra), serverConfig(extra), link);
   const t: Transfer = { link: l, received: [], done: false };
-  let sid = -1;
-  let off = 0;
-  const push = (): void => {
-    while (off < data.length) {
-      const end = Math.min(data.length, off + 100_000);
-      const n = l.client.write(sid, data.subarray(off, end), end === data.length);
-      if (n === 0) break;
-      off += n;
-    }
-  };
-  l.onEvent = (side, ev) => {
-    if (side === 'client' && ev.type === 'handshake-complete') {
-      sid = l.client.openStream(true)!;
-      push();
-    } else if (side === 'client' && ev.type === 'writable') push();
-    else if (side === 'server' && ev.type === 'readable') {
-      for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
-        t.received.push(Buffer.from(d));
-      if (l.server!.isFinished(ev.streamId)) t.done = true;
-    }
-  };
+  upload(l, data, undefined, t);
   l.run(() => t.done, maxTime);
   return t;
 }

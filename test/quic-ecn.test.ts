@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 
 import { ECT0, EcnValidator, TESTING_PACKETS } from '../lib/quic/ecn.js';
-import { clientConfig, Link, serverConfig } from './support/link.js';
+import { clientConfig, Link, serverConfig, upload } from './support/link.js';
 
 const App = 2;
 const CE = 3;
@@ -101,49 +101,32 @@ describe('ECN validation (RFC 9000 §13.4.2)', () => {
 
 describe('ECN between two connections', () => {
   /** A 300 KB upload over a path that does `path` to the codepoints; the finished link. */
-  function upload(path?: (cp: number, toServer: boolean, n: number) => number): Link {
+  function transfer(path?: (cp: number, toServer: boolean, n: number) => number): Link {
     const l = new Link(clientConfig({ ecn: true }), serverConfig({ ecn: true }));
     let n = 0;
     if (path) l.ecnPath = (cp, toServer) => path(cp, toServer, n++);
     const data = Buffer.alloc(300_000, 7);
-    let sid = -1;
-    let off = 0;
-    let got = 0;
-    let done = false;
-    const push = (): void => {
-      if (off < data.length) off += l.client.write(sid, data.subarray(off), true);
-    };
-    l.onEvent = (side, ev) => {
-      if (side === 'client' && ev.type === 'handshake-complete') {
-        sid = l.client.openStream(true)!;
-        push();
-      } else if (side === 'client' && ev.type === 'writable') push();
-      else if (side === 'server' && ev.type === 'readable') {
-        for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
-          got += d.length;
-        done = l.server!.isFinished(ev.streamId);
-      }
-    };
-    expect(l.run(() => done, 600_000)).to.be.true;
-    expect(got).to.equal(data.length);
+    const u = upload(l, data);
+    expect(l.run(() => u.done, 600_000)).to.be.true;
+    expect(Buffer.concat(u.received).equals(data)).to.be.true;
     return l;
   }
 
   it('validates a path that keeps the marks: both sides end capable', () => {
-    const l = upload();
+    const l = transfer();
     expect(l.client.ecnState).to.equal('capable');
     expect(l.server!.ecnState).to.equal('capable');
   });
 
   it('stops marking on a path that erases them, and the data still arrives', () => {
-    const l = upload(() => 0);
+    const l = transfer(() => 0);
     expect(l.client.ecnState).to.equal('failed');
     expect(l.client.ecnCodepoint).to.equal(0);
   });
 
   it('takes CE marks as congestion: a smaller window than on a clean path', () => {
-    const clean = upload();
-    const marked = upload((cp, toServer, n) => (cp !== 0 && toServer && n % 40 === 39 ? CE : cp));
+    const clean = transfer();
+    const marked = transfer((cp, toServer, n) => (cp !== 0 && toServer && n % 40 === 39 ? CE : cp));
     expect(marked.client.ecnState).to.equal('capable');
     expect(marked.client.stats.cwnd).to.be.lessThan(clean.client.stats.cwnd);
   });

@@ -6,14 +6,14 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import type { ConnectionConfig } from '../lib/quic/connection.js';
-import { Link, clientConfig, serverConfig, type LinkOptions } from './support/link.js';
+import { Link, clientConfig, serverConfig, upload, type LinkOptions } from './support/link.js';
 
 const MB = 1024 * 1024;
 const data = Buffer.alloc(8 * MB);
 for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >>> 11)) & 0xff;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-interface Upload {
+interface Run {
   link: Link;
   got: Buffer;
   /** Datagrams the client sent at each instant of simulated time, in order. */
@@ -23,13 +23,9 @@ interface Upload {
 }
 
 /** The client sends `data` on one stream; the server reads it as it arrives. */
-function upload(link: LinkOptions, extra: Partial<ConnectionConfig> = {}): Upload {
+function run(link: LinkOptions, extra: Partial<ConnectionConfig> = {}): Run {
   const l = new Link(clientConfig(extra), serverConfig(extra), link);
-  const u: Upload = { link: l, got: Buffer.alloc(0), bursts: [], toServer: 0, toClient: 0 };
-  const parts: Buffer[] = [];
-  let done = false;
-  let sid = -1;
-  let off = 0;
+  const u: Run = { link: l, got: Buffer.alloc(0), bursts: [], toServer: 0, toClient: 0 };
   let lastAt = -1;
   l.tap = ({ toServer, data: d }) => {
     if (!toServer) u.toClient++;
@@ -41,30 +37,9 @@ function upload(link: LinkOptions, extra: Partial<ConnectionConfig> = {}): Uploa
     }
     return d;
   };
-  const push = (): void => {
-    while (off < data.length) {
-      const n = l.client.write(
-        sid,
-        data.subarray(off, off + 256 * 1024),
-        off + 256 * 1024 >= data.length,
-      );
-      if (n === 0) break;
-      off += n;
-    }
-  };
-  l.onEvent = (side, ev) => {
-    if (side === 'client' && ev.type === 'handshake-complete') {
-      sid = l.client.openStream(true)!;
-      push();
-    } else if (side === 'client' && ev.type === 'writable') push();
-    else if (side === 'server' && ev.type === 'readable') {
-      for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
-        parts.push(Buffer.from(d));
-      if (l.server!.isFinished(ev.streamId)) done = true;
-    }
-  };
-  l.run(() => done, 600_000);
-  u.got = Buffer.concat(parts);
+  const up = upload(l, data, 256 * 1024);
+  l.run(() => up.done, 600_000);
+  u.got = Buffer.concat(up.received);
   return u;
 }
 
@@ -73,7 +48,7 @@ describe('quic: flow control, ACKs and pacing at speed', function () {
 
   it('8 MB: windows grow, the receiver ACKs rarely, the window still grows, bursts are whole', () => {
     // (Path MTU probes leave alone, between bursts: discovery is off here.)
-    const u = upload({ delay: 5 }, { pmtud: false });
+    const u = run({ delay: 5 }, { pmtud: false });
     expect(sha(u.got)).to.equal(sha(data));
     const s = u.link.server!.stats;
     // The 256 KiB stream window grew by doubling, within the 16 MiB default maximum.
@@ -95,7 +70,7 @@ describe('quic: flow control, ACKs and pacing at speed', function () {
   });
 
   it('through a 100 Mbit/s bottleneck, packets arriving one by one: an ACK per ~10', () => {
-    const u = upload({ delay: 5, rate: 12_500, queue: 8 * MB });
+    const u = run({ delay: 5, rate: 12_500, queue: 8 * MB });
     expect(sha(u.got)).to.equal(sha(data));
     // Every second packet would be toServer / 2; the MAX_STREAM_DATA updates add a few.
     expect(u.toClient).to.be.below(u.toServer / 8);

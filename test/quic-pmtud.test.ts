@@ -15,7 +15,14 @@ import {
 } from '../lib/quic/pmtud.js';
 import { PacketSpace } from '../lib/quic/ack-tracker.js';
 import { initialWindow, LossDetection, NewReno } from '../lib/quic/recovery/index.js';
-import { Link, SERVER_ADDR, clientConfig, serverConfig, type Side } from './support/link.js';
+import {
+  Link,
+  SERVER_ADDR,
+  clientConfig,
+  serverConfig,
+  upload,
+  type Side,
+} from './support/link.js';
 
 /** Drives a Pmtud through a path that carries datagrams up to `mtu` bytes; returns the sizes
  * probed, in order, until the search completes. */
@@ -239,29 +246,8 @@ function setup(extra: Partial<ConnectionConfig> = {}, server: Partial<Connection
 /** The client sends `data` on one stream once the handshake completes; `until` ends the run
  * early (the transfer goes on with the next run()). */
 function transfer(run: Run, data: Buffer, until?: () => boolean): void {
-  const l = run.link;
-  let sid = -1;
-  let off = 0;
-  const push = (): void => {
-    while (off < data.length) {
-      const end = Math.min(data.length, off + 100_000);
-      const n = l.client.write(sid, data.subarray(off, end), end === data.length);
-      if (n === 0) break;
-      off += n;
-    }
-  };
-  l.onEvent = (side, ev) => {
-    if (side === 'client' && ev.type === 'handshake-complete') {
-      sid = l.client.openStream(true)!;
-      push();
-    } else if (side === 'client' && ev.type === 'writable') push();
-    else if (side === 'server' && ev.type === 'readable') {
-      for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
-        run.received.push(Buffer.from(d));
-      if (l.server!.isFinished(ev.streamId)) run.done = true;
-    }
-  };
-  l.run(() => run.done || (until?.() ?? false), 600_000);
+  upload(run.link, data, undefined, run);
+  run.link.run(() => run.done || (until?.() ?? false), 600_000);
 }
 
 describe('quic pmtud: over the link', function () {

@@ -263,3 +263,44 @@ export class Link {
     return true;
   }
 }
+
+/** An upload in progress (see upload()). */
+export interface Upload {
+  /** What the server read, in order. */
+  received: Buffer[];
+  /** The server read the stream's FIN. */
+  done: boolean;
+}
+
+/** Sets `l` up so that the client sends `data` on one stream once the handshake completes
+ * (writes of `chunk` bytes, as credit allows) and the server reads it as it arrives, into `u`;
+ * then run `l` until `u.done`. */
+export function upload(
+  l: Link,
+  data: Buffer,
+  chunk = 100_000,
+  u: Upload = { received: [], done: false },
+): Upload {
+  let sid = -1;
+  let off = 0;
+  const push = (): void => {
+    while (off < data.length) {
+      const end = Math.min(data.length, off + chunk);
+      const n = l.client.write(sid, data.subarray(off, end), end === data.length);
+      if (n === 0) break;
+      off += n;
+    }
+  };
+  l.onEvent = (side, ev) => {
+    if (side === 'client' && ev.type === 'handshake-complete') {
+      sid = l.client.openStream(true)!;
+      push();
+    } else if (side === 'client' && ev.type === 'writable') push();
+    else if (side === 'server' && ev.type === 'readable') {
+      for (let d = l.server!.read(ev.streamId); d; d = l.server!.read(ev.streamId))
+        u.received.push(Buffer.from(d));
+      if (l.server!.isFinished(ev.streamId)) u.done = true;
+    }
+  };
+  return u;
+}
