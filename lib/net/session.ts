@@ -229,10 +229,6 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> implements Heap
     onFinish?: () => void,
   ) {
     super();
-    // Memory per idle session: most sessions never get a listener, so the listener table is
-    // left to the first one (EventEmitter creates `_events` in on() when it is undefined, and
-    // every other method reads an undefined table as empty).
-    (this as unknown as { _events: object | undefined })._events = undefined;
     this.driver = driver;
     this.conn = conn;
     this.onFinish = onFinish;
