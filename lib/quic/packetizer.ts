@@ -376,11 +376,12 @@ export class Packetizer {
   private startPacket(space: PacketSpace, key: PacketKey, zeroRtt = false): boolean {
     const sp = this.src.spaces[space];
     const host = this.host;
+    const type = packetType(space, zeroRtt);
     return this.b.startPacket({
-      type: packetType(space, zeroRtt),
+      type,
       version: host.version,
       dcid: host.dcid,
-      scid: host.scid,
+      scid: type === '1rtt' ? undefined : host.scid, // (a copy each time: long headers only)
       token: space === Initial && host.role === 'client' ? host.token : undefined,
       packetNumber: sp.nextPn,
       largestAcked: this.src.ld.largestAckedIn(space),
