@@ -222,7 +222,11 @@ export async function soak(o: SoakOptions): Promise<SoakResult> {
 
   /** A client: one socket (QuicEndpoint) for all its connections, until `until`. */
   const client = async (i: number, until: number, rounds?: number) => {
-    const endpoint = await QuicEndpoint.create({ host: '127.0.0.1' });
+    // SOAK_QLOG=dir: a qlog file per client connection, to study a failure.
+    const endpoint = await QuicEndpoint.create({
+      host: '127.0.0.1',
+      qlogDir: process.env.SOAK_QLOG,
+    });
     const rnd = prng(seed * 1000 + i);
     const tickets = {};
     try {

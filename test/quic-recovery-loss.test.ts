@@ -215,6 +215,19 @@ describe('quic/recovery/loss-detection (RFC 9002 §6)', () => {
     expect(ld.nextTimeout()).to.equal(Infinity);
   });
 
+  it('client anti-deadlock PTO also while only 0-RTT packets are in flight (§6.2.2.1)', () => {
+    // The client's Initial is acknowledged, its 0-RTT packet is not (and no PTO probes 0-RTT
+    // before the handshake is confirmed, §6.2.1); the server's second Initial was lost and
+    // the server, at its amplification limit, waits for the client: the client must send.
+    const { ld } = setup(false);
+    ld.onPacketSent(Initial, pkt(0, 0), 0);
+    ld.onPacketSent(App, pkt(0, 0), 0);
+    ld.onAckReceived(Initial, [{ start: 0, end: 0 }], 0, 100);
+    expect(ld.nextTimeout()).to.equal(100 + 300);
+    expect(ld.onTimeout(400)).to.deep.equal({ kind: 'anti-deadlock', space: Initial });
+    expect(ld.nextTimeout()).to.equal(400 + 600);
+  });
+
   it('server arms no timer when nothing is in flight or it is amplification-limited', () => {
     const { ld } = setup(true);
     expect(ld.nextTimeout()).to.equal(Infinity);

@@ -396,11 +396,24 @@ export class LossDetection<F = unknown> {
     return time;
   }
 
+  /**
+   * §6.2.2.1: a client whose address the server has not validated keeps a PTO armed while
+   * nothing it could probe is in flight: none at all (the pseudo-code's "no ack-eliciting
+   * packets in flight", §A.8), or only 0-RTT packets, which no PTO probes before the handshake
+   * is confirmed (§6.2.1). The server may be blocked by its amplification limit until the
+   * client sends again: its lost Initial would then never come back.
+   */
+  private get antiDeadlock(): boolean {
+    if (this.peerCompletedAddressValidation) return false;
+    const [initial, handshake] = this.spaces;
+    return initial.ackElicitingInFlight === 0 && handshake.ackElicitingInFlight === 0;
+  }
+
   /** RFC 9002 §A.8 GetPtoTimeAndSpace: returns the time, sets `foundSpace`. */
   private ptoTimeAndSpace(now: number): number {
     let duration = this.rtt.ptoBase() * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
     // Anti-deadlock PTO starts from the current time.
-    if (this.ackElicitingInFlight === 0) {
+    if (this.antiDeadlock) {
       this.foundSpace = this.hasHandshakeKeys ? PacketSpace.Handshake : PacketSpace.Initial;
       return now + duration;
     }
@@ -457,7 +470,7 @@ export class LossDetection<F = unknown> {
     }
     if (this.timer === Infinity) return { kind: 'none' };
     let action: TimeoutAction<F>;
-    if (this.ackElicitingInFlight === 0) {
+    if (this.antiDeadlock) {
       // §6.2.2.1: client anti-deadlock probe (Handshake if keys exist, else padded Initial).
       action = {
         kind: 'anti-deadlock',
