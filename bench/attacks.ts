@@ -1,0 +1,221 @@
+// Hostile peers against a live server process (bench/server-child.ts): for each attack, the
+// server's RSS while it runs (after a full GC) against its baseline, per attacker connection,
+// and the goodput of a legitimate client during the attack against its goodput before.
+//   - unread downloads: connections that GET 1 MB files and never read the responses;
+//   - unread echoes: connections that upload on many streams and never read the echo;
+//   - unfinished HEADERS: HTTP/3 request streams whose HEADERS frame never ends;
+//   - garbage Initials: 8,000 per second of 1,200-byte datagrams with a valid Initial header
+//     that never decrypt (drawn from a pool made up front: the attacker is not the load).
+// The server must hold no more than what flow control and the documented limits grant each
+// connection (README "Limits and abuse"), and keep serving.
+// Run: `npm run bench:attacks [-- --conns 10] [-- --json]`.
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { parseArgs } from 'node:util';
+
+import { connect, connectHttp3, type QuicSession } from '../lib/index.js';
+import { QUIC_V1, writeLongHeader } from '../lib/quic/header.js';
+import { startServerProcess, type ServerProcess } from './server-process.js';
+
+const MB = 1 << 20;
+const LEGIT_BYTES = 8 * MB;
+
+interface Figure {
+  attack: string;
+  attackers: number;
+  baselineRssMB: number;
+  rssMB: number;
+  perConnectionMB: number;
+  legitMbps: number;
+  legitRatio: number;
+  afterRssMB: number;
+  heapMB: number;
+  afterHeapMB: number;
+  internalErrors: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function legitGoodput(srv: ServerProcess): Promise<number> {
+  const s = await connect(`127.0.0.1:${srv.ports.echo}`, {
+    alpn: 'echo',
+    ca: srv.cert,
+    servername: 'localhost',
+    qlog: false,
+    keylog: false,
+  });
+  await s.opened;
+  const t0 = performance.now();
+  const st = await s.createBidirectionalStream();
+  let got = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    st.on('data', (c: Buffer) => (got += c.length));
+    st.on('end', resolve);
+    st.on('error', reject);
+  });
+  st.end(Buffer.alloc(LEGIT_BYTES, 7));
+  await done;
+  const seconds = (performance.now() - t0) / 1000;
+  await s.close();
+  if (got !== LEGIT_BYTES) throw new Error(`legit echo: ${got} of ${LEGIT_BYTES} bytes`);
+  return (2 * LEGIT_BYTES * 8) / seconds / 1e6;
+}
+
+/** Each attack opens `n` connections doing harm and returns them (closed after measuring). */
+type Attack = (srv: ServerProcess, n: number) => Promise<QuicSession[]>;
+
+const common = (srv: ServerProcess) => ({
+  ca: srv.cert,
+  servername: 'localhost',
+  qlog: false,
+  keylog: false,
+});
+
+const attacks: Record<string, Attack> = {
+  async 'unread downloads'(srv, n) {
+    const out: QuicSession[] = [];
+    for (let i = 0; i < n; i++) {
+      const c = await connectHttp3(`127.0.0.1:${srv.ports.www}`, common(srv));
+      out.push(c.session);
+      // 50 requests of 1 MB whose bodies are never read.
+      for (let k = 0; k < 50; k++) void c.request('/large.bin').catch(() => {});
+    }
+    return out;
+  },
+  async 'unread echoes'(srv, n) {
+    const out: QuicSession[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = await connect(`127.0.0.1:${srv.ports.echo}`, { ...common(srv), alpn: 'echo' });
+      out.push(s);
+      for (let k = 0; k < 20; k++) {
+        const st = await s.createBidirectionalStream();
+        st.on('error', () => {});
+        st.pause(); // the echo is never read
+        st.write(Buffer.alloc(MB));
+      }
+    }
+    return out;
+  },
+  async 'unfinished HEADERS'(srv, n) {
+    const out: QuicSession[] = [];
+    for (let i = 0; i < n; i++) {
+      // Raw QUIC with ALPN h3: request streams whose HEADERS frame (type 0x01) announces
+      // 1 MiB and carries 256 KiB of it.
+      const s = await connect(`127.0.0.1:${srv.ports.h3}`, { ...common(srv), alpn: 'h3' });
+      out.push(s);
+      s.on('stream', (st) => st.resume());
+      for (let k = 0; k < 50; k++) {
+        const st = await s.createBidirectionalStream();
+        st.on('error', () => {});
+        st.resume();
+        st.write(
+          Buffer.concat([Buffer.from([0x01, 0x80, 0x10, 0x00, 0x00]), randomBytes(256 << 10)]),
+        );
+      }
+    }
+    return out;
+  },
+  async 'garbage Initials'(srv) {
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const pool = Array.from({ length: 1024 }, fakeInitial);
+    let stop = false;
+    const flood = async () => {
+      for (let k = 0; !stop; k++) {
+        for (let i = 0; i < 80; i++)
+          sock.send(pool[(80 * k + i) % pool.length]!, srv.ports.echo!, '127.0.0.1');
+        await sleep(10);
+      }
+      sock.close();
+    };
+    void flood();
+    // A fake session whose close stops the flood.
+    return [{ close: async () => void (stop = true) } as unknown as QuicSession];
+  },
+};
+
+/** 1,200 bytes behind a valid v1 Initial header: passes every stateless check, never decrypts. */
+function fakeInitial(): Buffer {
+  const buf = randomBytes(1200);
+  const end = writeLongHeader(
+    buf,
+    0,
+    'initial',
+    QUIC_V1,
+    randomBytes(8),
+    randomBytes(8),
+    Buffer.alloc(0),
+    0,
+    1,
+    0,
+  );
+  writeLongHeader(
+    buf,
+    0,
+    'initial',
+    QUIC_V1,
+    buf.subarray(6, 14),
+    buf.subarray(15, 23),
+    Buffer.alloc(0),
+    0,
+    1,
+    1200 - end + 1,
+  );
+  return buf;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      conns: { type: 'string', default: '10' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const n = Number(values.conns);
+  const srv = await startServerProcess(['echo', 'h3', 'www']);
+  const figures: Figure[] = [];
+  try {
+    await legitGoodput(srv); // warm-up
+    for (const [name, attack] of Object.entries(attacks)) {
+      const before = await srv.stats(true);
+      const base = await legitGoodput(srv);
+      const sessions = await attack(srv, n);
+      await sleep(1500);
+      const during = await srv.stats(true);
+      const legit = await legitGoodput(srv);
+      const peak = await srv.stats(true);
+      for (const s of sessions) await s.close({ timeout: 1000 }).catch(() => {});
+      await sleep(500);
+      const after = await srv.stats(true);
+      const rss = Math.max(during.rss, peak.rss);
+      const f: Figure = {
+        attack: name,
+        attackers: n,
+        baselineRssMB: before.rss / MB,
+        rssMB: rss / MB,
+        perConnectionMB: Math.max(0, rss - before.rss) / MB / n,
+        legitMbps: legit,
+        legitRatio: legit / base,
+        afterRssMB: after.rss / MB,
+        heapMB: Math.max(during.heapUsed, peak.heapUsed) / MB,
+        afterHeapMB: after.heapUsed / MB,
+        internalErrors: after.internalErrors,
+      };
+      figures.push(f);
+      if (values.json) console.log(JSON.stringify({ bench: 'attacks', ...f }));
+      else
+        console.log(
+          `${name.padEnd(20)} ${n} attackers: server RSS ${f.baselineRssMB.toFixed(0)} -> ` +
+            `${f.rssMB.toFixed(0)} MB (${f.perConnectionMB.toFixed(2)} MB per attacker), after ` +
+            `${f.afterRssMB.toFixed(0)} MB (heap ${f.heapMB.toFixed(0)} -> ${f.afterHeapMB.toFixed(0)} MB); legit echo ${legit.toFixed(0)} Mbit/s ` +
+            `(${(f.legitRatio * 100).toFixed(0)}% of ${base.toFixed(0)} before); internal errors ${f.internalErrors}`,
+        );
+    }
+  } finally {
+    await srv.stop();
+  }
+  if (srv.exit && srv.exit.code !== 0)
+    throw new Error(`server exited: ${JSON.stringify(srv.exit)}`);
+}
+
+await main();
