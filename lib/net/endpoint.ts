@@ -309,6 +309,7 @@ export class QuicEndpoint extends EventEmitter {
     this.core.remove(session.conn);
     this.heap.remove(session);
     this.dirty.delete(session);
+    this.waiting.delete(session);
     if (this.closing && this.sessions.size === 0) this.closeSocket();
   }
 
