@@ -172,11 +172,12 @@ async function main(): Promise<void> {
     },
   });
   const n = Number(values.conns);
-  const srv = await startServerProcess(['echo', 'h3', 'www']);
-  const figures: Figure[] = [];
-  try {
-    await legitGoodput(srv); // warm-up
-    for (const [name, attack] of Object.entries(attacks)) {
+  // A fresh server for each attack: memory an attack leaves with the allocator would blur the
+  // next one's baseline.
+  for (const [name, attack] of Object.entries(attacks)) {
+    const srv = await startServerProcess(['echo', 'h3', 'www']);
+    try {
+      await legitGoodput(srv); // warm-up
       const before = await srv.stats(true);
       const base = await legitGoodput(srv);
       const sessions = await attack(srv, n);
@@ -201,7 +202,6 @@ async function main(): Promise<void> {
         afterHeapMB: after.heapUsed / MB,
         internalErrors: after.internalErrors,
       };
-      figures.push(f);
       if (values.json) console.log(JSON.stringify({ bench: 'attacks', ...f }));
       else
         console.log(
@@ -210,12 +210,12 @@ async function main(): Promise<void> {
             `${f.afterRssMB.toFixed(0)} MB (heap ${f.heapMB.toFixed(0)} -> ${f.afterHeapMB.toFixed(0)} MB); legit echo ${legit.toFixed(0)} Mbit/s ` +
             `(${(f.legitRatio * 100).toFixed(0)}% of ${base.toFixed(0)} before); internal errors ${f.internalErrors}`,
         );
+    } finally {
+      await srv.stop();
     }
-  } finally {
-    await srv.stop();
+    if (srv.exit && srv.exit.code !== 0)
+      throw new Error(`server exited: ${JSON.stringify(srv.exit)}`);
   }
-  if (srv.exit && srv.exit.code !== 0)
-    throw new Error(`server exited: ${JSON.stringify(srv.exit)}`);
 }
 
 await main();

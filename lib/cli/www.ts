@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream, realpathSync, statSync } from 'nod
 import { mkdir } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 import { formatHqRequest, HqError, HQ_MAX_REQUEST, parseHqRequest } from '../h3/hq.js';
 import type {
@@ -64,8 +64,32 @@ export function http3FileHandler(root: string) {
     }
     res.setHeader('content-length', found.size);
     if (req.method === 'HEAD') return void res.end();
-    pipeline(createReadStream(found.file), res).catch(() => res.destroy());
+    sendFile(req.session, found.file, res);
   };
+}
+
+/** Files a session is sent at once. Each holds a read-ahead piece and a written one (64 KiB
+ * apiece) besides what the connection buffers (capped by connectionSendBuffer): a peer that
+ * requests many files and reads none holds FILES_AT_ONCE of them; the rest wait their turn. */
+const FILES_AT_ONCE = 8;
+const sending = new WeakMap<QuicSession, { active: number; waiting: (() => void)[] }>();
+
+/** Sends `file` on `out` once one of the session's FILES_AT_ONCE places is free. */
+function sendFile(session: QuicSession, file: string, out: Writable): void {
+  let slots = sending.get(session);
+  if (!slots) sending.set(session, (slots = { active: 0, waiting: [] }));
+  const s = slots;
+  const start = (): void => {
+    s.active++;
+    pipeline(createReadStream(file), out)
+      .catch(() => out.destroy())
+      .finally(() => {
+        s.active--;
+        s.waiting.shift()?.();
+      });
+  };
+  if (s.active < FILES_AT_ONCE) start();
+  else s.waiting.push(start);
 }
 
 /** Serves hq-interop requests of `session` from `root`: reads the request line up to FIN,
@@ -94,7 +118,7 @@ export function serveHq(session: QuicSession, root: string): void {
         s.destroy();
         return;
       }
-      pipeline(createReadStream(found.file), s).catch(() => s.destroy());
+      sendFile(session, found.file, s);
     });
   });
 }
