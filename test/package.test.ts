@@ -2,7 +2,8 @@
 // import in child processes, with the WebAssembly ML-KEM backend doing the key exchange.
 import { expect } from 'chai';
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,37 @@ describe('package: the compiled build through require() and import', function ()
       expect(r.code, r.stderr).to.equal(0);
       expect(JSON.parse(r.stdout)).to.deep.equal({ group: 'X25519MLKEM768', echoed: 'ping' });
     });
+
+  it('the shipped types hide @internal members and type-check as a user compiles them', () => {
+    const dts = readFileSync(join(root, 'dist', 'lib', 'net', 'session.d.ts'), 'utf8');
+    expect(dts).to.include('class QuicSession');
+    for (const internal of ['heapIndex', 'kickSelf', 'readonly conn', 'abandonHandshake'])
+      expect(dts, internal).to.not.include(internal);
+    // Every declaration file, checked (skipLibCheck off), with a user's strict settings.
+    const dir = mkdtempSync(join(tmpdir(), 'zquic-types-'));
+    try {
+      writeFileSync(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            strict: true,
+            module: 'nodenext',
+            moduleResolution: 'nodenext',
+            target: 'es2022',
+            noEmit: true,
+            skipLibCheck: false,
+            types: ['node'],
+            typeRoots: [join(root, 'node_modules', '@types')],
+          },
+          include: [join(root, 'dist', 'lib', '**', '*.d.ts')],
+        }),
+      );
+      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+      execFileSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { cwd: root });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('require() loads the package root and zquic/crypto without ERR_REQUIRE_ASYNC_MODULE', async function () {
     if (!requireEsm) this.skip();

@@ -17,7 +17,6 @@ import type {
   StreamRead,
 } from '../quic/connection.js';
 import type { SessionTicket } from '../tls/session-ticket.js';
-import type { HeapItem } from './timer-heap.js';
 import { QuicStream, type StreamHost } from './stream.js';
 
 export interface HandshakeSummary {
@@ -178,7 +177,7 @@ export interface QuicSessionEvents {
   close: [];
 }
 
-export class QuicSession extends EventEmitter<QuicSessionEvents> implements HeapItem {
+export class QuicSession extends EventEmitter<QuicSessionEvents> {
   onstream: ((stream: QuicStream) => void) | undefined;
   ondatagram: ((data: Uint8Array) => void) | undefined;
   onhandshake: ((info: HandshakeSummary) => void) | undefined;

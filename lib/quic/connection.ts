@@ -43,7 +43,7 @@ import {
 import { AppKeys } from './key-phases.js';
 import { logDrop, logPacket } from './packet-log.js';
 import { decodePacketNumber, readTruncatedPacketNumber } from './packet-number.js';
-import { packetType, Packetizer, type PacketizerHost } from './packetizer.js';
+import { packetType, Packetizer } from './packetizer.js';
 import {
   DCID_MISMATCH,
   NO_KEY,
@@ -132,7 +132,7 @@ const MAX_BUFFERED_UNDECRYPTABLE = 8;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
 
-export class Connection implements PacketizerHost {
+export class Connection {
   readonly role: 'client' | 'server';
   version: number;
   /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
