@@ -14,7 +14,7 @@ import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
 
 import { connect, connectHttp3, type QuicSession } from '../lib/index.js';
-import { QUIC_V1, writeLongHeader } from '../lib/quic/header.js';
+import { fakeInitial } from '../test/support/forge.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
 const MB = 1 << 20;
@@ -78,6 +78,7 @@ const attacks: Record<string, Attack> = {
       const c = await connectHttp3(`127.0.0.1:${srv.ports.www}`, common(srv));
       out.push(c.session);
       // 50 requests of 1 MB whose bodies are never read.
+      // The requests fail when the attacker's session is closed: expected, not reported.
       for (let k = 0; k < 50; k++) void c.request('/large.bin').catch(() => {});
     }
     return out;
@@ -89,7 +90,7 @@ const attacks: Record<string, Attack> = {
       out.push(s);
       for (let k = 0; k < 20; k++) {
         const st = await s.createBidirectionalStream();
-        st.on('error', () => {});
+        st.on('error', () => {}); // cut short when the attacker closes
         st.pause(); // the echo is never read
         st.write(Buffer.alloc(MB));
       }
@@ -106,7 +107,7 @@ const attacks: Record<string, Attack> = {
       s.on('stream', (st) => st.resume());
       for (let k = 0; k < 50; k++) {
         const st = await s.createBidirectionalStream();
-        st.on('error', () => {});
+        st.on('error', () => {}); // the server resets it (H3_EXCESSIVE_LOAD) or the attacker closes
         st.resume();
         st.write(
           Buffer.concat([Buffer.from([0x01, 0x80, 0x10, 0x00, 0x00]), randomBytes(256 << 10)]),
@@ -134,36 +135,6 @@ const attacks: Record<string, Attack> = {
   },
 };
 
-/** 1,200 bytes behind a valid v1 Initial header: passes every stateless check, never decrypts. */
-function fakeInitial(): Buffer {
-  const buf = randomBytes(1200);
-  const end = writeLongHeader(
-    buf,
-    0,
-    'initial',
-    QUIC_V1,
-    randomBytes(8),
-    randomBytes(8),
-    Buffer.alloc(0),
-    0,
-    1,
-    0,
-  );
-  writeLongHeader(
-    buf,
-    0,
-    'initial',
-    QUIC_V1,
-    buf.subarray(6, 14),
-    buf.subarray(15, 23),
-    Buffer.alloc(0),
-    0,
-    1,
-    1200 - end + 1,
-  );
-  return buf;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -185,6 +156,7 @@ async function main(): Promise<void> {
       const during = await srv.stats(true);
       const legit = await legitGoodput(srv);
       const peak = await srv.stats(true);
+      // An attacker's session closes with an error (its streams are cut short): expected.
       for (const s of sessions) await s.close({ timeout: 1000 }).catch(() => {});
       await sleep(500);
       const after = await srv.stats(true);

@@ -38,7 +38,7 @@ import { StatelessServer, type StatelessOptions } from '../lib/quic/stateless.js
 import { AntiReplay } from '../lib/tls/anti-replay.js';
 import type { HandshakeInfo } from '../lib/tls/engine.js';
 import { TicketKeys, type SessionTicket } from '../lib/tls/session-ticket.js';
-import { EndpointNet, type Node } from './support/endpoint-net.js';
+import { EndpointNet, echo, readEcho } from './support/endpoint-net.js';
 import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
 
 const clientAddr = (i: number): Address => ({
@@ -108,19 +108,6 @@ interface Client {
   closed?: string;
 }
 
-/** Echoes every stream back (with its FIN). */
-function echo(node: Node): void {
-  node.onEvent = (conn, ev) => {
-    if (ev.type !== 'readable') return;
-    for (;;) {
-      const { data, fin } = conn.readChunk(ev.streamId);
-      if (data && data.length > 0) conn.write(ev.streamId, Buffer.from(data));
-      if (fin) conn.write(ev.streamId, new Uint8Array(0), true);
-      if (!data || fin) return;
-    }
-  };
-}
-
 /** A client (own address) sending `payload` on a stream: at once when resuming with 0-RTT,
  * else once the handshake is done. */
 function client(net: EndpointNet, i: number, payload: Buffer, session?: SessionTicket): Client {
@@ -138,12 +125,7 @@ function client(net: EndpointNet, i: number, payload: Buffer, session?: SessionT
     } else if (ev.type === 'session-ticket') c.tickets.push(ev.ticket);
     else if (ev.type === 'closed') c.closed = ev.error?.reason ?? '';
     else if (ev.type === 'readable') {
-      for (;;) {
-        const { data, fin } = conn.readChunk(ev.streamId);
-        if (data) c.echoed.push(Buffer.from(data));
-        if (fin) c.done = true;
-        if (!data || fin) return;
-      }
+      readEcho(conn, ev.streamId, c);
     }
   };
   return c;

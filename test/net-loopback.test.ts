@@ -21,13 +21,8 @@ import {
   type QuicStream,
   type SessionTicket,
 } from '../lib/index.js';
-import {
-  QUIC_V1,
-  QUIC_V2,
-  isStatelessReset,
-  parseHeader,
-  writeLongHeader,
-} from '../lib/quic/header.js';
+import { QUIC_V1, QUIC_V2, isStatelessReset, parseHeader } from '../lib/quic/header.js';
+import { fakeInitial } from './support/forge.js';
 import { fixture, serverCreds } from './support/tls-pair.js';
 
 const creds = serverCreds();
@@ -64,36 +59,6 @@ async function echoOnce(session: QuicSession, data: Buffer): Promise<Buffer> {
 }
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** 1200 bytes behind a valid v1 Initial header: passes every stateless check, never decrypts. */
-function fakeInitial(): Buffer {
-  const buf = randomBytes(1200);
-  const end = writeLongHeader(
-    buf,
-    0,
-    'initial',
-    QUIC_V1,
-    randomBytes(8),
-    randomBytes(8),
-    Buffer.alloc(0),
-    0,
-    1,
-    0,
-  );
-  writeLongHeader(
-    buf,
-    0,
-    'initial',
-    QUIC_V1,
-    buf.subarray(6, 14),
-    buf.subarray(15, 23),
-    Buffer.alloc(0),
-    0,
-    1,
-    1200 - end + 1,
-  );
-  return buf;
-}
 
 // Both UDP paths: the addon's batched socket and node:dgram (the fallback) pass the same tests.
 for (const io of ['native', 'dgram'] as const)

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Address, Connection, ConnectionConfig } from '../lib/quic/connection.js';
 import { Endpoint, type EndpointConfig } from '../lib/quic/endpoint.js';
 import { QUIC_V1, parseHeader, writeLongHeader } from '../lib/quic/header.js';
-import { EndpointNet, type Node } from './support/endpoint-net.js';
+import { EndpointNet, echo, readEcho, type Node } from './support/endpoint-net.js';
 import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
 import { seededRandom } from './support/seeded-random.js';
 import { serverCreds } from './support/tls-pair.js';
@@ -34,19 +34,6 @@ function server(net: EndpointNet, config: Partial<EndpointConfig> = {}): Node {
   );
   echo(node);
   return node;
-}
-
-/** Echoes every stream back (with its FIN). */
-function echo(node: Node): void {
-  node.onEvent = (conn, ev) => {
-    if (ev.type !== 'readable') return;
-    for (;;) {
-      const { data, fin } = conn.readChunk(ev.streamId);
-      if (data && data.length > 0) conn.write(ev.streamId, Buffer.from(data));
-      if (fin) conn.write(ev.streamId, new Uint8Array(0), true);
-      if (!data || fin) return;
-    }
-  };
 }
 
 interface Client {
@@ -87,12 +74,7 @@ function clients(
     } else if (ev.type === 'closed') {
       c.closed = ev.error?.reason ?? '';
     } else if (ev.type === 'readable') {
-      for (;;) {
-        const { data, fin } = conn.readChunk(ev.streamId);
-        if (data) c.echoed.push(Buffer.from(data));
-        if (fin) c.done = true;
-        if (!data || fin) return;
-      }
+      readEcho(conn, ev.streamId, c);
     }
   };
   return all;

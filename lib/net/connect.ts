@@ -37,7 +37,7 @@ export async function connect(
   if (options === null || typeof options !== 'object')
     throw new TypeError('options must be an object');
   const { host, port } = parseAddress(address);
-  const { qlogDir, tls, handshakeTimeout } = commonOptions(options);
+  const { qlogDir, tls, handshakeTimeout, connection, socket } = commonOptions(options);
   if (options.signal?.aborted) throw abortError(options.signal);
   await kemReady(); // handshakes then run ML-KEM without a detour
   const ip = isIP(host) ? host : (await lookup(host)).address;
@@ -49,9 +49,7 @@ export async function connect(
       host: family === 'IPv6' ? '::' : '0.0.0.0',
       handshakeTimeout,
       qlogDir,
-      io: options.io,
-      recvBufferSize: options.recvBufferSize,
-      sendBufferSize: options.sendBufferSize,
+      ...socket,
     }));
   let session: QuicSession;
   try {
@@ -68,12 +66,7 @@ export async function connect(
           session: options.session,
           earlyData: options.earlyData,
         },
-        transport: options.transportParams,
-        cc: options.cc,
-        pmtud: options.pmtud,
-        maxDatagramSize: options.maxDatagramSize,
-        maxStreamWindow: options.maxStreamWindow,
-        maxConnectionWindow: options.maxConnectionWindow,
+        ...connection,
         token: options.token,
         version: options.version,
       },

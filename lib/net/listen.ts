@@ -40,7 +40,7 @@ export async function listen(
     throw new TypeError('options must be an object');
   if (options.certs === undefined || options.keys === undefined)
     throw new TypeError('options.certs and options.keys are required');
-  const { qlogDir, tls, handshakeTimeout } = commonOptions(options);
+  const { qlogDir, tls, handshakeTimeout, connection, socket } = commonOptions(options);
   if (options.signal?.aborted) throw abortError(options.signal);
   if (options.earlyData !== undefined && typeof options.earlyData !== 'boolean')
     throw new TypeError('earlyData must be a boolean');
@@ -58,12 +58,7 @@ export async function listen(
       earlyData: options.earlyData === true && ticketKeys !== undefined,
       antiReplay,
     },
-    transport: options.transportParams,
-    cc: options.cc,
-    pmtud: options.pmtud,
-    maxDatagramSize: options.maxDatagramSize,
-    maxStreamWindow: options.maxStreamWindow,
-    maxConnectionWindow: options.maxConnectionWindow,
+    ...connection,
   });
   // Option errors (bad PEM, unknown group, ...) surface here, not as silently failing handshakes.
   new TlsServer({
@@ -83,9 +78,7 @@ export async function listen(
     maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
     halfOpenTimeout: options.halfOpenTimeout,
     qlogDir,
-    io: options.io,
-    recvBufferSize: options.recvBufferSize,
-    sendBufferSize: options.sendBufferSize,
+    ...socket,
     stateless: {
       resetKey: options.statelessResetKey,
       tokenKeys: options.tokenKeys,

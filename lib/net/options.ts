@@ -130,7 +130,8 @@ function envOr(
 }
 
 /** Checks the options both sides share (all of them before any socket is bound or file
- * opened) and turns them into a qlog directory, TLS settings and the handshake timeout. */
+ * opened) and turns them into a qlog directory, TLS settings, the handshake timeout, the
+ * connections' settings and the socket's. */
 export function commonOptions(o: CommonOptions) {
   const handshakeTimeout = checkHandshakeTimeout(o.handshakeTimeout);
   let qlogDir: string | undefined;
@@ -154,7 +155,16 @@ export function commonOptions(o: CommonOptions) {
     requirePostQuantum: o.requirePostQuantum,
     keylog: keylogPath ? keylogWriter(keylogPath) : undefined,
   };
-  return { qlogDir, tls, handshakeTimeout };
+  const connection = {
+    transport: o.transportParams,
+    cc: o.cc,
+    pmtud: o.pmtud,
+    maxDatagramSize: o.maxDatagramSize,
+    maxStreamWindow: o.maxStreamWindow,
+    maxConnectionWindow: o.maxConnectionWindow,
+  };
+  const socket = { io: o.io, recvBufferSize: o.recvBufferSize, sendBufferSize: o.sendBufferSize };
+  return { qlogDir, tls, handshakeTimeout, connection, socket };
 }
 
 /** The error an aborted signal stands for (its reason, or a DOM-style AbortError). */

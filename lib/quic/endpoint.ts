@@ -276,8 +276,6 @@ export class Endpoint {
 
   private deliver(conn: Connection, g: Group, now: number): Received {
     conn.receiveBatch(g.list, g.remote, now, g.ecn);
-    g.list = [];
-    g.ecn = [];
     return { kind: 'routed', conn };
   }
 

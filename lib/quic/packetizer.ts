@@ -86,6 +86,8 @@ export class Packetizer {
   pacingAt = 0;
   private b: PacketBuilder = NO_BUILDER;
   private handshakeSent = false;
+  /** The frames of the packet being written (copied into the packet's record). */
+  private readonly scratch: SentFrame[] = [];
 
   constructor(
     private readonly host: PacketizerHost,
@@ -317,7 +319,8 @@ export class Packetizer {
     // RFC 9000 §21.4: now and then a number goes unused, to expose optimistic ACKs.
     if (space === App && this.src.pnSkip.skipNext()) this.src.ld.skipPacketNumber(App, sp.nextPn++);
     if (!this.startPacket(space, key, zeroRtt)) return null;
-    const frames: SentFrame[] = [];
+    const frames = this.scratch;
+    frames.length = 0; // (a writer that threw may have left some)
     let eliciting = false;
     if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) sp.writeAck(b, frames, now);
     if (mayElicit) {
@@ -334,6 +337,10 @@ export class Packetizer {
       b.cancelPacket();
       return null;
     }
+    // The packet keeps an exact-size copy (memory per connection: a pushed-to array has room
+    // for 17); the scratch list lets go of the frames.
+    const sent = frames.slice();
+    frames.length = 0;
     const size = b.finishPacket();
     const pn = sp.nextPn++;
     if (probe && eliciting) sp.probes--;
@@ -343,7 +350,7 @@ export class Packetizer {
     this.host.qlogEmit?.(
       now,
       'transport:packet_sent',
-      qlogPacket(packetType(space, zeroRtt), pn, size, frames.map(qlogSentFrame)),
+      qlogPacket(packetType(space, zeroRtt), pn, size, sent.map(qlogSentFrame)),
     );
     return {
       pn,
@@ -352,10 +359,9 @@ export class Packetizer {
       ackEliciting: eliciting,
       inFlight: eliciting,
       mtuProbe: false,
-      // 0-RTT packets count as no phase: their ACK does not confirm the handshake. The list
-      // is kept in an exact-size copy (a pushed-to array has room for 17 frames).
+      // 0-RTT packets count as no phase: their ACK does not confirm the handshake.
       frames: {
-        frames: frames.slice(),
+        frames: sent,
         phase: space === App && !zeroRtt ? keys.writePhase : -1,
         ecn: this.src.ecn.onSent(space),
       },

@@ -224,3 +224,26 @@ function describe(ev: ConnectionEvent): string {
       return ev.type;
   }
 }
+
+/** Echoes every stream of `node`'s connections back (with its FIN). */
+export function echo(node: Node): void {
+  node.onEvent = (conn, ev) => {
+    if (ev.type !== 'readable') return;
+    for (;;) {
+      const { data, fin } = conn.readChunk(ev.streamId);
+      if (data && data.length > 0) conn.write(ev.streamId, Buffer.from(data));
+      if (fin) conn.write(ev.streamId, new Uint8Array(0), true);
+      if (!data || fin) return;
+    }
+  };
+}
+
+/** Reads what stream `id` of `conn` has into `into.echoed`; `into.done` once its FIN came. */
+export function readEcho(conn: Connection, id: number, into: { echoed: Buffer[]; done: boolean }) {
+  for (;;) {
+    const { data, fin } = conn.readChunk(id);
+    if (data) into.echoed.push(Buffer.from(data));
+    if (fin) into.done = true;
+    if (!data || fin) return;
+  }
+}

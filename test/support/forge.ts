@@ -3,10 +3,13 @@
  * any frames, sealed with keys taken from a key log (as Wireshark would), so the connection
  * under test reads them through its real receive path.
  */
+import { randomBytes } from 'node:crypto';
+
 import { PacketKey, QUIC_V1 } from '../../lib/crypto/packet.js';
 import type { CipherSuiteName } from '../../lib/crypto/suites.js';
 import { PacketBuilder } from '../../lib/quic/builder.js';
 import type { Frame } from '../../lib/quic/frames.js';
+import { writeLongHeader } from '../../lib/quic/header.js';
 
 /** The secret of `label` (e.g. CLIENT_TRAFFIC_SECRET_0) in NSS key log lines. */
 export function secretFromKeylog(lines: readonly string[], label: string): Buffer {
@@ -46,4 +49,34 @@ export function forgePacket(opts: {
   b.protect();
   key.destroy();
   return Buffer.from(b.datagram(0));
+}
+
+/** Garbage with a valid v1 Initial header: 1,200 bytes behind a valid v1 Initial header: passes every stateless check, never decrypts. */
+export function fakeInitial(): Buffer {
+  const buf = randomBytes(1200);
+  const end = writeLongHeader(
+    buf,
+    0,
+    'initial',
+    QUIC_V1,
+    randomBytes(8),
+    randomBytes(8),
+    Buffer.alloc(0),
+    0,
+    1,
+    0,
+  );
+  writeLongHeader(
+    buf,
+    0,
+    'initial',
+    QUIC_V1,
+    buf.subarray(6, 14),
+    buf.subarray(15, 23),
+    Buffer.alloc(0),
+    0,
+    1,
+    1200 - end + 1,
+  );
+  return buf;
 }
