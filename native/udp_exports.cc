@@ -7,6 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <linux/filter.h>
+
+#include "udp_group.h"
 #include "udp_socket.h"
 
 namespace zquic {
@@ -15,12 +18,17 @@ namespace {
 
 using udp::Datagram;
 using udp::Endpoint;
+using udp::UdpGroup;
 using udp::UdpSocket;
 
 // Largest UDP payload a datagram descriptor may name (the UDP length field is 16 bits).
 constexpr int64_t kMaxDatagram = 65535;
 // Largest socket buffer asked of the kernel (it doubles the value it is given).
 constexpr int64_t kMaxSocketBuffer = 1 << 30;
+// Most sockets in a reuseport group (the kernel's limit is larger; a thread per socket is not).
+constexpr int64_t kMaxGroup = 256;
+// BPF_MAXINSNS: the longest classic BPF program the kernel takes.
+constexpr size_t kMaxProgram = 4096;
 
 bool ArgBool(napi_env env, napi_value v, const char* name) {
   bool b = false;
@@ -47,6 +55,12 @@ napi_value Prop(napi_env env, napi_value obj, const char* key) {
   return v;
 }
 
+void CheckEmit(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_function)
+    ThrowType(env, "emit must be a function");
+}
+
 // udpBind(address, port, ipv6Only, reusePort, recvBufferSize, sendBufferSize, sendQueueSize,
 // emit) -> handle
 napi_value JsBind(napi_env env, napi_callback_info info) {
@@ -60,13 +74,81 @@ napi_value JsBind(napi_env env, napi_callback_info info) {
     o.recvBufferSize = static_cast<int>(ArgInt(env, a[4], "recvBufferSize", 1, kMaxSocketBuffer));
     o.sendBufferSize = static_cast<int>(ArgInt(env, a[5], "sendBufferSize", 1, kMaxSocketBuffer));
     o.sendQueueSize = static_cast<size_t>(ArgInt(env, a[6], "sendQueueSize", 0, kMaxSocketBuffer));
-    napi_valuetype t;
-    if (napi_typeof(env, a[7], &t) != napi_ok || t != napi_function)
-      ThrowType(env, "emit must be a function");
+    CheckEmit(env, a[7]);
     o.family = udp::ParseEndpoint(address, port, false, &o.local);
     if (o.family == 0) ThrowRange(env, "address must be an IPv4 or IPv6 literal");
     if (o.family == AF_INET6) udp::ParseEndpoint(address, port, true, &o.local);
     return UdpSocket::Open(env, o, a[7])->Wrap();
+  });
+}
+
+// udpAdopt(fd, sendQueueSize, emit) -> handle: polls a duplicate of a group member's fd.
+napi_value JsAdopt(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<3> a(env, info);
+    int fd = static_cast<int>(ArgInt(env, a[0], "fd", 0, INT32_MAX));
+    auto queue = static_cast<size_t>(ArgInt(env, a[1], "sendQueueSize", 0, kMaxSocketBuffer));
+    CheckEmit(env, a[2]);
+    return UdpSocket::Adopt(env, fd, queue, a[2])->Wrap();
+  });
+}
+
+// udpGroupBind(address, port, ipv6Only, count, recvBufferSize, sendBufferSize) -> handle
+napi_value JsGroupBind(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<6> a(env, info);
+    udp::BindOptions o{};
+    std::string address = ArgString(env, a[0], "address", 64);
+    auto port = static_cast<uint16_t>(ArgInt(env, a[1], "port", 0, 65535));
+    o.ipv6Only = ArgBool(env, a[2], "ipv6Only");
+    auto count = static_cast<size_t>(ArgInt(env, a[3], "count", 1, kMaxGroup));
+    o.recvBufferSize = static_cast<int>(ArgInt(env, a[4], "recvBufferSize", 1, kMaxSocketBuffer));
+    o.sendBufferSize = static_cast<int>(ArgInt(env, a[5], "sendBufferSize", 1, kMaxSocketBuffer));
+    o.family = udp::ParseEndpoint(address, port, false, &o.local);
+    if (o.family == 0) ThrowRange(env, "address must be an IPv4 or IPv6 literal");
+    if (o.family == AF_INET6) udp::ParseEndpoint(address, port, true, &o.local);
+    return WrapHandle(env, UdpGroup::Bind(env, o, count));
+  });
+}
+
+// udpGroupFds(handle) -> number[]: the members' fds, in the kernel's order.
+napi_value JsGroupFds(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    const std::vector<int>& fds = ArgHandle<UdpGroup>(env, a[0], "group")->fds();
+    Napi::Array out = Napi::Array::New(env, fds.size());
+    for (size_t i = 0; i < fds.size(); i++) out.Set(static_cast<uint32_t>(i), fds[i]);
+    return static_cast<napi_value>(out);
+  });
+}
+
+// udpGroupSteer(handle, program): program is a Uint32Array of two words per instruction,
+// [code | jt << 16 | jf << 24, k]; the kernel checks what it does.
+napi_value JsGroupSteer(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<2> a(env, info);
+    UdpGroup* g = ArgHandle<UdpGroup>(env, a[0], "group");
+    Words w = ArgUint32(env, a[1], "program");
+    if (w.count == 0 || w.count % 2 != 0 || w.count / 2 > kMaxProgram)
+      ThrowRange(env, "program must hold 1.." + std::to_string(kMaxProgram) +
+                          " instructions of two words each");
+    std::vector<sock_filter> insns(w.count / 2);
+    for (size_t i = 0; i < insns.size(); i++) {
+      uint32_t op = w.data[2 * i];
+      insns[i] = sock_filter{static_cast<uint16_t>(op & 0xffff),
+                             static_cast<uint8_t>((op >> 16) & 0xff),
+                             static_cast<uint8_t>(op >> 24), w.data[2 * i + 1]};
+    }
+    g->Steer(env, insns.data(), insns.size());
+    return Undefined(env);
+  });
+}
+
+napi_value JsGroupClose(napi_env env, napi_callback_info info) {
+  return Guard(env, [&] {
+    Args<1> a(env, info);
+    ArgHandleAny<UdpGroup>(env, a[0], "group")->Release();
+    return Undefined(env);
   });
 }
 
@@ -239,6 +321,11 @@ void InitUdp(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "udpRef", JsRef);
   Export(env, exports, "udpClose", JsClose);
   Export(env, exports, "udpInjectEagain", JsInjectEagain);
+  Export(env, exports, "udpAdopt", JsAdopt);
+  Export(env, exports, "udpGroupBind", JsGroupBind);
+  Export(env, exports, "udpGroupFds", JsGroupFds);
+  Export(env, exports, "udpGroupSteer", JsGroupSteer);
+  Export(env, exports, "udpGroupClose", JsGroupClose);
 }
 
 }  // namespace zquic

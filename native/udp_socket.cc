@@ -5,12 +5,14 @@
 #include "udp_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 
 namespace zquic {
 namespace udp {
@@ -52,9 +54,7 @@ bool IsV4Mapped(const Endpoint& ep) {
 
 }  // namespace
 
-UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) {
-  std::unique_ptr<UdpSocket> s(new UdpSocket(env));
-  s->slab_.reset(new uint8_t[kRecvMessages * kRecvSlot]);
+int BindSocket(napi_env env, const BindOptions& o) {
   int fd = socket(o.family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) ThrowSys(env, errno, "socket");
   bool v6 = o.family == AF_INET6;
@@ -75,13 +75,42 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
   }
   // GRO is an optimization: a kernel that refuses it delivers datagrams one by one.
   int one = 1;
-  bool gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
-  // A kernel with UDP_SEGMENT answers getsockopt for it (the value is the default size, 0).
-  bool gso = GetInt(fd, SOL_UDP, UDP_SEGMENT) >= 0;
+  setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
   if (bind(fd, o.local.sa(), o.local.len) != 0) {
     int e = errno;
     close(fd);
     ThrowSys(env, e, "bind", &o.local);
+  }
+  return fd;
+}
+
+UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) {
+  return Start(env, BindSocket(env, o), o.sendQueueSize, emit);
+}
+
+UdpSocket* UdpSocket::Adopt(napi_env env, int fd, size_t sendQueueSize, napi_value emit) {
+  // Only a UDP socket will do: the number may name anything in this process.
+  if (GetInt(fd, SOL_SOCKET, SO_TYPE) != SOCK_DGRAM ||
+      GetInt(fd, SOL_SOCKET, SO_PROTOCOL) != IPPROTO_UDP)
+    ThrowError(env, "fd is not a UDP socket");
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) ThrowSys(env, errno, "fcntl");
+  // O_NONBLOCK belongs to the open file, which the duplicate shares: set it all the same.
+  int flags = fcntl(own, F_GETFL);
+  if (flags < 0 || fcntl(own, F_SETFL, flags | O_NONBLOCK) != 0) {
+    int e = errno;
+    close(own);
+    ThrowSys(env, e, "fcntl");
+  }
+  return Start(env, own, sendQueueSize, emit);
+}
+
+UdpSocket* UdpSocket::Start(napi_env env, int fd, size_t sendQueueSize, napi_value emit) {
+  std::unique_ptr<UdpSocket> s(new (std::nothrow) UdpSocket(env));
+  if (s) s->slab_.reset(new (std::nothrow) uint8_t[kRecvMessages * kRecvSlot]);
+  if (!s || !s->slab_) {
+    close(fd);
+    ThrowError(env, "out of memory");
   }
   Endpoint local;
   local.len = sizeof local.ss;
@@ -90,14 +119,14 @@ UdpSocket* UdpSocket::Open(napi_env env, const BindOptions& o, napi_value emit) 
     close(fd);
     ThrowSys(env, e, "getsockname");
   }
-
   s->fd_ = fd;
-  s->v6_ = v6;
-  s->v6Only_ = v6 && o.ipv6Only;
-  s->gso_ = gso;
-  s->gro_ = gro;
+  s->v6_ = local.ss.ss_family == AF_INET6;
+  s->v6Only_ = s->v6_ && GetInt(fd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
+  s->gro_ = GetInt(fd, SOL_UDP, UDP_GRO) > 0;
+  // A kernel with UDP_SEGMENT answers getsockopt for it (the value is the default size, 0).
+  s->gso_ = GetInt(fd, SOL_UDP, UDP_SEGMENT) >= 0;
   s->local_ = local;
-  s->queueLimit_ = o.sendQueueSize;
+  s->queueLimit_ = sendQueueSize;
   s->stats_.recvBufferSize = GetInt(fd, SOL_SOCKET, SO_RCVBUF);
   s->stats_.sendBufferSize = GetInt(fd, SOL_SOCKET, SO_SNDBUF);
 

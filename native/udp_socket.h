@@ -41,6 +41,10 @@ struct BindOptions {
   size_t sendQueueSize;  // bytes of datagrams the native queue may hold while blocked
 };
 
+// Creates, configures (buffers, ECN, ICMP errors, GRO) and binds a non-blocking socket; returns
+// its fd. Throws a Napi::Error made by SysError on a failing system call.
+int BindSocket(napi_env env, const BindOptions& options);
+
 class UdpSocket {
  public:
   static const napi_type_tag kTag;
@@ -49,6 +53,9 @@ class UdpSocket {
   // Creates, configures and binds the socket and starts polling; throws a Napi::Error made by
   // SysError on a failing system call. `emit` is called as emit(kind, ...) (see Emit).
   static UdpSocket* Open(napi_env env, const BindOptions& options, napi_value emit);
+  // Polls its own duplicate of `fd`, a bound UDP socket of this process (one of a UdpGroup,
+  // handed to a worker thread); whoever owns `fd` keeps it.
+  static UdpSocket* Adopt(napi_env env, int fd, size_t sendQueueSize, napi_value emit);
   // The External handed to JavaScript, held strongly until Close (an open socket is never
   // collected). The object is deleted once both the External is finalized and the libuv
   // handle is closed, whichever comes last.
@@ -99,6 +106,8 @@ class UdpSocket {
   };
 
   explicit UdpSocket(napi_env env) : env_(env) {}
+  // Takes `fd` (closed on failure) and starts polling it.
+  static UdpSocket* Start(napi_env env, int fd, size_t sendQueueSize, napi_value emit);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnClosed(uv_handle_t* handle);
   static void OnTeardown(napi_async_cleanup_hook_handle handle, void* arg);

@@ -142,6 +142,26 @@ export interface NativeUdpAddon {
   udpClose(socket: NativeHandle): void;
   /** Test seam: the next `calls` send system calls report EAGAIN without being made. */
   udpInjectEagain(socket: NativeHandle, calls: number): void;
+  /** Polls a duplicate of `fd`, a member of a reuseport group of this process. */
+  udpAdopt(
+    fd: number,
+    sendQueueSize: number,
+    emit: (kind: number, ...args: unknown[]) => void,
+  ): NativeHandle;
+  /** `count` SO_REUSEPORT sockets bound to one address, held until udpGroupClose. */
+  udpGroupBind(
+    address: string,
+    port: number,
+    ipv6Only: boolean,
+    count: number,
+    recvBufferSize: number,
+    sendBufferSize: number,
+  ): NativeHandle;
+  /** The members' fds in the kernel's order (the index a steering program returns). */
+  udpGroupFds(group: NativeHandle): number[];
+  /** Attaches a classic BPF program ([code | jt << 16 | jf << 24, k] per instruction). */
+  udpGroupSteer(group: NativeHandle, program: Uint32Array): void;
+  udpGroupClose(group: NativeHandle): void;
 }
 
 const require = createRequire(import.meta.url);

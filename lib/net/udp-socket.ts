@@ -70,7 +70,28 @@ export class NativeUdpSocket {
     if (typeof options.address !== 'string')
       throw new TypeError('options.address must be a string');
     if (typeof options.port !== 'number') throw new TypeError('options.port must be a number');
-    return new NativeUdpSocket(options);
+    return new NativeUdpSocket((emit) =>
+      nativeUdp.udpBind(
+        options.address,
+        options.port,
+        optionalBoolean(options.ipv6Only, 'ipv6Only'),
+        optionalBoolean(options.reusePort, 'reusePort'),
+        optionalSize(options.recvBufferSize, 'recvBufferSize'),
+        optionalSize(options.sendBufferSize, 'sendBufferSize'),
+        optionalSize(options.sendQueueSize, 'sendQueueSize'),
+        emit,
+      ),
+    );
+  }
+
+  /** Polls its own duplicate of `fd`, a member of a UdpGroup (udp-group.ts) of this process,
+   * typically handed to a worker thread; the group keeps the original. Throws when `fd` is not
+   * a UDP socket. */
+  static adopt(fd: number, options: { sendQueueSize?: number } = {}): NativeUdpSocket {
+    if (!NativeUdpSocket.supported)
+      throw new Error('the native UDP socket is not available (Linux only)');
+    const queue = optionalSize(options.sendQueueSize, 'sendQueueSize');
+    return new NativeUdpSocket((emit) => nativeUdp.udpAdopt(fd, queue, emit));
   }
 
   /** Called once per poll wake-up with everything read. */
@@ -85,17 +106,8 @@ export class NativeUdpSocket {
   private closed = false;
   private static open = 0;
 
-  private constructor(o: UdpSocketOptions) {
-    this.handle = nativeUdp.udpBind(
-      o.address,
-      o.port,
-      optionalBoolean(o.ipv6Only, 'ipv6Only'),
-      optionalBoolean(o.reusePort, 'reusePort'),
-      optionalSize(o.recvBufferSize, 'recvBufferSize'),
-      optionalSize(o.sendBufferSize, 'sendBufferSize'),
-      optionalSize(o.sendQueueSize, 'sendQueueSize'),
-      (kind, a, b, c, d) => this.emit(kind, a, b, c, d),
-    );
+  private constructor(open: (emit: (kind: number, ...args: unknown[]) => void) => NativeHandle) {
+    this.handle = open((kind, a, b, c, d) => this.emit(kind, a, b, c, d));
     NativeUdpSocket.open++;
   }
 

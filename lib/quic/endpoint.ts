@@ -24,6 +24,7 @@ import {
 import { MIN_STATELESS_RESET } from './header.js';
 import { randomSource, type RandomSource } from './random.js';
 import { StatelessServer, initialOpens, type StatelessOptions } from './stateless.js';
+import { checkWorkerSlot, cidWorker, workerCidGenerator, type WorkerSlot } from './worker-cid.js';
 
 /** The datagrams of one read for one connection from one address (receiveBatch()). */
 interface Group {
@@ -59,6 +60,10 @@ export interface EndpointConfig {
   /** Randomness for the stateless logic and for connections whose config has none (default
    * node:crypto); a seeded source makes a simulated run repeatable. */
   random?: RandomSource;
+  /** One of several endpoints sharing an address, one per worker thread (worker-cid.ts):
+   * every CID issued names this worker, and short-header packets naming another worker are
+   * counted as misrouted and dropped (a Stateless Reset would end a live connection there). */
+  worker?: WorkerSlot;
 }
 
 /** What receive() did with a datagram. */
@@ -99,6 +104,9 @@ export interface EndpointStats {
   initialsRejected: number;
   /** Handshakes discarded after halfOpenTimeout without the client's first Handshake packet. */
   halfOpenExpired: number;
+  /** Short-header packets for a connection of another worker (config.worker): the kernel's
+   * steering should make it 0. */
+  misrouted: number;
 }
 
 /** Client endpoints with at most this many connections look for Stateless Resets. */
@@ -138,6 +146,7 @@ export class Endpoint {
     initialsUndecryptable: 0,
     initialsRejected: 0,
     halfOpenExpired: 0,
+    misrouted: 0,
   };
   private readonly routes = new Map<string, Connection>();
   private readonly entries = new Map<Connection, Entry>();
@@ -147,6 +156,7 @@ export class Endpoint {
   private readonly forceRetry: boolean;
   private readonly retryThreshold: number;
   private readonly random: RandomSource;
+  private readonly worker: WorkerSlot | undefined;
   /** Shared by every server connection (one closure per endpoint, not per connection). */
   private readonly newToken: (remote: Address) => Uint8Array;
   private readonly resetToken: (cid: Uint8Array) => Uint8Array;
@@ -185,11 +195,21 @@ export class Endpoint {
       halfOpenTimeout: intIn(config.halfOpenTimeout, 'halfOpenTimeout', 8000, 1),
     });
     this.random = randomSource(config.random, 'config.random');
+    this.worker = config.worker && checkWorkerSlot(config.worker, LOCAL_CID_LENGTH);
+    const cidGenerator = this.worker
+      ? workerCidGenerator(
+          config.stateless?.cidGenerator,
+          this.random,
+          LOCAL_CID_LENGTH,
+          this.worker,
+        )
+      : config.stateless?.cidGenerator;
     const stateless = config.server
       ? new StatelessServer({
           cidLength: LOCAL_CID_LENGTH,
           random: this.random,
           ...config.stateless,
+          cidGenerator,
         })
       : undefined;
     this.stateless = stateless;
@@ -287,6 +307,10 @@ export class Endpoint {
         return { kind: 'routed', conn };
       }
       if (!this.stateless) return this.probeReset(datagram, remote, now);
+      if (this.foreign(datagram)) {
+        this.stats.misrouted++;
+        return this.drop("another worker's connection");
+      }
       if (this.closing) return this.drop('no connection for this CID');
       return this.acceptNew(this.stateless, datagram, remote, now, ecn);
     } catch (err) {
@@ -379,6 +403,17 @@ export class Endpoint {
     this.routes.set(k, conn);
     const entry = this.entries.get(conn)!;
     if (!entry.includes(k)) this.entries.set(conn, entry.concat(k));
+  }
+
+  /** A short-header packet whose DCID names another worker of this address. */
+  private foreign(d: Uint8Array): boolean {
+    const w = this.worker;
+    return (
+      w !== undefined &&
+      (d[0]! & 0x80) === 0 &&
+      d.length > 1 + w.offset &&
+      cidWorker(d.subarray(1), w) !== w.index
+    );
   }
 
   private route(d: Uint8Array): Connection | undefined {
