@@ -8,6 +8,7 @@ export { connect } from './net/connect.js';
 export type { CommonOptions, ListenOptions, ConnectOptions } from './net/options.js';
 export type { IoMode } from './net/endpoint.js';
 export { QuicEndpoint } from './net/endpoint.js';
+export { QuicWorkerPool } from './net/workers.js';
 export {
   QuicSession,
   QuicSessionError,

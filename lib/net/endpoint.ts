@@ -15,10 +15,11 @@ import type { Address, Connection, ConnectionConfig } from '../quic/connection.j
 import { PacketBuilder } from '../quic/builder.js';
 import { Endpoint, type EndpointStats, type Received } from '../quic/endpoint.js';
 import type { StatelessOptions } from '../quic/stateless.js';
+import type { WorkerSlot } from '../quic/worker-cid.js';
 import { QlogWriter } from './diagnostics.js';
 import { checkCloseTimeout, checkDestroyArgs, QuicSession, type SessionDriver } from './session.js';
 import { TimerHeap } from './timer-heap.js';
-import { bindTransport, type Transport, type TransportError } from './transport.js';
+import { adoptTransport, bindTransport, type Transport, type TransportError } from './transport.js';
 import type { UdpBatch } from './udp-socket.js';
 
 export interface EndpointOptions {
@@ -55,6 +56,11 @@ export interface EndpointOptions {
   /** Kernel socket buffer sizes in bytes (default 4 MiB each). */
   recvBufferSize?: number;
   sendBufferSize?: number;
+  /** @internal Serve on a duplicate of this member of a reuseport group (a worker thread of a
+   * QuicWorkerPool) instead of binding: host, port, io and the buffer sizes do not apply. */
+  fd?: number;
+  /** @internal Which worker this endpoint is (quic/worker-cid.ts). */
+  worker?: WorkerSlot;
 }
 
 export interface QuicEndpointStats extends EndpointStats {
@@ -179,6 +185,8 @@ export class QuicEndpoint extends EventEmitter {
     if (options.host !== undefined && typeof options.host !== 'string')
       throw new TypeError('host must be a string');
     const checked = QuicEndpoint.check(options);
+    if (options.fd !== undefined)
+      return new QuicEndpoint(adoptTransport(options.fd), options, checked);
     if (options.host !== undefined)
       return QuicEndpoint.bindSocket(options, checked, options.host, port);
     try {
@@ -212,6 +220,7 @@ export class QuicEndpoint extends EventEmitter {
       maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
       halfOpenTimeout: options.halfOpenTimeout,
       stateless: options.stateless,
+      worker: options.worker,
     });
     return {
       core,

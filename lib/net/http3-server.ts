@@ -16,10 +16,11 @@ import {
   type Http3HeaderValue,
   type Http3HeadersInit,
 } from './h3-binding.js';
-import { listen } from './listen.js';
+import { listen, listenWorkers } from './listen.js';
 import { toWebStream } from './web-stream.js';
 import type { ListenOptions } from './options.js';
 import type { QuicEndpoint } from './endpoint.js';
+import type { QuicWorkerPool } from './workers.js';
 import { checkCloseTimeout, type QuicSession } from './session.js';
 import type { QuicStream } from './stream.js';
 
@@ -260,12 +261,20 @@ function handlerFailed(res: ServerResponse, e: unknown): void {
 }
 
 /** Starts an HTTP/3 server: `handler` gets each request like node:http's (req, res). ALPN
- * defaults to 'h3'. */
-export async function serveHttp3(
-  handler: Http3Handler,
+ * defaults to 'h3'. With a handler module (a URL or a file path; its default export, or its
+ * `handler` export, is the handler) the server runs in worker threads, as listen() does. */
+export function serveHttp3(handler: Http3Handler, options: ListenOptions): Promise<QuicEndpoint>;
+export function serveHttp3(
+  handlerModule: string | URL,
   options: ListenOptions,
-): Promise<QuicEndpoint> {
-  if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+): Promise<QuicWorkerPool>;
+export async function serveHttp3(
+  handler: Http3Handler | string | URL,
+  options: ListenOptions,
+): Promise<QuicEndpoint | QuicWorkerPool> {
+  // A handler module: the servers run in worker threads (listen()).
+  if (typeof handler !== 'function')
+    return listenWorkers('h3', handler, { ...options, alpn: options.alpn ?? ['h3'] });
   if (options === null || typeof options !== 'object')
     throw new TypeError('options must be an object');
   const bindings = new Set<Binding>();

@@ -4,6 +4,8 @@
 import type { GroupName } from '../crypto/groups.js';
 import type { TransportParameters } from '../quic/transport-params.js';
 import type { PemInput } from '../tls/certificates.js';
+import type { WorkerSlot } from '../quic/worker-cid.js';
+import type { AntiReplay } from '../tls/anti-replay.js';
 import type { SessionTicket, TicketKeys } from '../tls/session-ticket.js';
 import { keylogWriter } from './diagnostics.js';
 import { checkHandshakeTimeout, type IoMode, type QuicEndpoint } from './endpoint.js';
@@ -93,6 +95,25 @@ export interface ListenOptions extends CommonOptions {
   serverId?: Uint8Array;
   /** QUIC-LB config rotation codepoint of serverId's configuration, 0..6 (default 0). */
   configRotation?: number;
+  /** Worker threads serving this address, each with its own SO_REUSEPORT socket, packets
+   * steered to the worker that owns their connection (default 1: no thread; 'auto': one per
+   * CPU). Needs the native UDP socket (Linux) and a handler module: see listen(). */
+  workers?: number | 'auto';
+  /** With workers: a cloneable value each worker thread's handler module reads as
+   * `workerData` from node:worker_threads (its configuration). */
+  workerData?: unknown;
+}
+
+/** @internal What a worker thread of a QuicWorkerPool adds to its listen() options. */
+export const WORKER = Symbol('zquic worker');
+
+/** @internal */
+export interface WorkerInternals {
+  /** Its member of the pool's reuseport group. */
+  fd: number;
+  slot: WorkerSlot;
+  /** The pool's shared 0-RTT replay memory. */
+  antiReplay: AntiReplay | undefined;
 }
 
 export interface ConnectOptions extends CommonOptions {

@@ -52,6 +52,11 @@ export async function bindTransport(o: TransportOptions): Promise<Transport> {
   return DgramTransport.bind(o);
 }
 
+/** The native transport on a duplicate of `fd`, a member of a reuseport group. */
+export function adoptTransport(fd: number): Transport {
+  return new NativeTransport(NativeUdpSocket.adopt(fd));
+}
+
 const noop = (): void => {};
 
 /** The addon's socket as a Transport. */

@@ -3,6 +3,8 @@
 // a replay within the ticket's life is refused. When the cache is full, early data is refused
 // (the handshake itself still proceeds as 1-RTT): memory stays bounded and replays stay out.
 
+import { createHash } from 'node:crypto';
+
 export class AntiReplay {
   private seen = new Map<string, number>(); // key -> expiry (ms)
 
@@ -31,6 +33,90 @@ export class AntiReplay {
     for (const [k, exp] of this.seen) {
       if (exp > now) break;
       this.seen.delete(k);
+    }
+  }
+}
+
+/** Slots probed per identity: with the table at most half full, a longer run is rare (a full
+ * window refuses early data, which is safe). */
+const WINDOW = 32;
+/** Header words: the lock, the number of slots in use, the capacity. */
+const HEADER = 4;
+
+/**
+ * The same cache in a SharedArrayBuffer, shared by the worker threads of one server
+ * (lib/net/workers.ts), so that a ticket's early data is accepted once across all of them:
+ * an open-addressed table of identity fingerprints (the first 8 bytes of their SHA-256) and
+ * expiry times, behind a lock word (Atomics). Each thread makes its own instance over the
+ * same memory.
+ */
+export class SharedAntiReplay extends AntiReplay {
+  private readonly words: Int32Array;
+  private readonly expiry: Float64Array;
+  private readonly mask: number;
+
+  /** Memory for a cache of `maxEntries` identities, to hand to every thread. */
+  static memory(maxEntries = 100_000): SharedArrayBuffer {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > 2 ** 24)
+      throw new RangeError('maxEntries must be an integer in 1..2^24');
+    let capacity = WINDOW;
+    while (capacity < 2 * maxEntries) capacity *= 2;
+    const sab = new SharedArrayBuffer(4 * HEADER + 16 * capacity);
+    const header = new Int32Array(sab, 0, HEADER);
+    header[2] = capacity;
+    header[3] = maxEntries;
+    return sab;
+  }
+
+  constructor(memory: SharedArrayBuffer) {
+    if (!(memory instanceof SharedArrayBuffer))
+      throw new TypeError('memory must be a SharedArrayBuffer from SharedAntiReplay.memory()');
+    const header = new Int32Array(memory, 0, HEADER);
+    const capacity = header[2]!;
+    if (
+      capacity < WINDOW ||
+      (capacity & (capacity - 1)) !== 0 ||
+      memory.byteLength !== 4 * HEADER + 16 * capacity
+    )
+      throw new RangeError('memory is not a SharedAntiReplay table');
+    super(header[3]!);
+    this.words = new Int32Array(memory, 0, HEADER + 2 * capacity);
+    this.expiry = new Float64Array(memory, 4 * HEADER + 8 * capacity, capacity);
+    this.mask = capacity - 1;
+  }
+
+  override get size(): number {
+    return Atomics.load(this.words, 1);
+  }
+
+  override accept(identity: Uint8Array, expiresAt: number, now: number): boolean {
+    const digest = createHash('sha256').update(identity).digest();
+    const lo = digest.readInt32LE(0) | 1; // never 0: 0 marks an empty slot
+    const hi = digest.readInt32LE(4);
+    const w = this.words;
+    // Plain reads and writes between the Atomics of the lock are ordered by them.
+    while (Atomics.compareExchange(w, 0, 0, 1) !== 0) Atomics.wait(w, 0, 1, 1);
+    try {
+      let free = -1;
+      for (let i = 0; i < WINDOW; i++) {
+        const slot = (lo + i) & this.mask;
+        const at = HEADER + 2 * slot;
+        if (w[at] === lo && w[at + 1] === hi) return false; // used before (expired or not)
+        if (free < 0 && (w[at] === 0 || this.expiry[slot]! <= now)) free = slot;
+      }
+      if (free < 0) return false;
+      const at = HEADER + 2 * free;
+      if (w[at] === 0) {
+        if (w[1]! >= this.maxEntries) return false;
+        w[1]!++;
+      }
+      w[at] = lo;
+      w[at + 1] = hi;
+      this.expiry[free] = expiresAt;
+      return true;
+    } finally {
+      Atomics.store(w, 0, 0);
+      Atomics.notify(w, 0, 1);
     }
   }
 }

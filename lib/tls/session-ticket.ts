@@ -56,7 +56,9 @@ export class TicketKeys {
   /** Keys from fromSecrets(): never rotated nor aged out here (the operator rotates them). */
   private shared = false;
   /** Sealed into every ticket of this instance: only this instance accepts 0-RTT with it. */
-  private readonly issuer = randomBytes(ISSUER);
+  private issuer = randomBytes(ISSUER);
+  /** @internal The secrets of a fromSecrets() instance (a worker pool hands them on). */
+  secrets: readonly Uint8Array[] | undefined;
 
   /**
    * Keys shared by the servers of a fleet, so that a ticket from one resumes on any other:
@@ -71,7 +73,23 @@ export class TicketKeys {
     const keys = new TicketKeys();
     keys.keys = secrets.map(sharedKey);
     keys.shared = true;
+    keys.secrets = secrets.map((s) => Uint8Array.from(s));
     return keys;
+  }
+
+  /** @internal fromSecrets() that also shares `issuer` (issuerId of another instance): the
+   * worker threads of one server, whose 0-RTT replay memory is shared too. */
+  static withIssuer(secrets: readonly Uint8Array[], issuer: Uint8Array): TicketKeys {
+    if (!(issuer instanceof Uint8Array) || issuer.length !== ISSUER)
+      throw new RangeError(`issuer must be ${ISSUER} bytes`);
+    const keys = TicketKeys.fromSecrets(secrets);
+    keys.issuer = Buffer.from(issuer);
+    return keys;
+  }
+
+  /** @internal This instance's issuer (see withIssuer). */
+  get issuerId(): Uint8Array {
+    return Uint8Array.from(this.issuer);
   }
 
   /**
