@@ -5,13 +5,12 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+import { buildDist, distEntry as entry, root } from './support/dist.js';
+
 const fixture = (ext: string) =>
   join(root, 'test', 'fixtures', 'package', `echo-round-trip.${ext}`);
-const entry = join(root, 'dist', 'lib', 'index.js');
 
 function run(node: string, args: string[], env: Record<string, string> = {}) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -33,9 +32,7 @@ describe('package: the compiled build through require() and import', function ()
   this.timeout(120_000);
 
   before(() => {
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root });
-    expect(existsSync(entry)).to.equal(true);
+    expect(existsSync(buildDist())).to.equal(true);
   });
 
   for (const [ext, how] of [

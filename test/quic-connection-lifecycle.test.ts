@@ -308,6 +308,40 @@ describe('quic connection: lifecycle', function () {
     expect(l.server!.remoteAddress.port).to.equal(40001);
   });
 
+  it('NAT rebinding before the client is confirmed: its Handshake probe brings a 1-RTT one along', () => {
+    // The NAT forgets the client's mapping just as the server completes: HANDSHAKE_DONE and
+    // every ACK go to the old port, lost. The client's Finished is unacknowledged and its
+    // Handshake PTO probes reach a server that has discarded Handshake keys; only a 1-RTT
+    // packet from the new port lets the server follow (RFC 9000 §9.3). RFC 9002 §6.2.4: a PTO
+    // also sends ack-eliciting packets in other spaces with data in flight.
+    const l = new Link(clientConfig(), serverConfig(), { delay: 5 });
+    const oldPort = l.clientAddr.port;
+    const paths: string[] = [];
+    let sid = -1;
+    const got: Buffer[] = [];
+    l.onEvent = (side, ev) => {
+      if (ev.type === 'path-changed') paths.push(`${side}:${ev.remote.port}`);
+      if (side === 'client' && ev.type === 'handshake-complete') {
+        sid = l.client.openStream(true)!;
+        l.client.write(sid, Buffer.from('hello'), false);
+      }
+      if (side === 'server' && ev.type === 'readable')
+        for (let c; (c = l.server!.read(ev.streamId));) got.push(Buffer.from(c));
+    };
+    l.tap = (d) => {
+      if (l.server?.state === 'established' && l.clientAddr.port === oldPort)
+        l.clientAddr = { address: '10.0.0.1', port: 40001, family: 'IPv4' };
+      const lost =
+        !d.toServer && l.clientAddr.port !== oldPort && l.server!.remoteAddress.port === oldPort;
+      return lost ? null : d.data;
+    };
+    l.run(() => l.server?.remoteAddress.port === 40001, 5000);
+    expect(paths).to.deep.equal(['server:40001']);
+    l.client.write(sid, Buffer.from(' world'), true);
+    l.run(() => Buffer.concat(got).toString() === 'hello world', 5000);
+    expect(Buffer.concat(got).toString()).to.equal('hello world');
+  });
+
   it('connection IDs: each side issues NEW_CONNECTION_IDs up to the limit', () => {
     const l = new Link();
     const added = { client: 0, server: 0 };

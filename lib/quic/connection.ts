@@ -568,6 +568,12 @@ export class Connection {
     sp.probes = probes;
     // RFC 9002 §6.2.4: probes carry unacknowledged CRYPTO data when there is some.
     sp.resendCrypto();
+    // §6.2.4: and "ack-eliciting packets from other packet number spaces with in-flight data".
+    // A client whose HANDSHAKE_DONE was lost probes Handshake packets the server can no longer
+    // read: its 1-RTT probe is what lets the server see a new address after a NAT rebinding
+    // (RFC 9000 §9.3) and answer there.
+    if (space !== App && this.ld.spaces[App].ackElicitingInFlight > 0 && this.oneRttAllowed)
+      this.spaces[App].probes = Math.max(this.spaces[App].probes, 1);
   }
 
   // ---------------------------------------------------------------- receiving

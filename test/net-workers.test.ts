@@ -1,0 +1,249 @@
+/**
+ * listen() / serveHttp3() in worker threads (lib/net/workers.ts): the compiled package, as users
+ * run it (worker threads load JavaScript), on loopback. Packets reach the worker that owns their
+ * connection through NAT rebinding; workers share tickets and the 0-RTT replay memory; a worker
+ * that dies is reported and replaced; close() drains them all.
+ */
+import { expect } from 'chai';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import type * as Zquic from '../lib/index.js';
+import { NativeUdpSocket } from '../lib/net/udp-socket.js';
+import { buildDist, root } from './support/dist.js';
+import { RebindingRelay } from './support/rebinding-relay.js';
+import { fixture, serverCreds } from './support/tls-pair.js';
+
+const handler = pathToFileURL(join(root, 'test', 'fixtures', 'workers', 'echo.mjs'));
+const serverTls = { ...serverCreds(), alpn: 'echo' };
+const clientTls = { alpn: 'echo', ca: fixture('ca.pem'), servername: 'localhost' };
+
+type Session = Zquic.QuicSession;
+type Pool = Zquic.QuicWorkerPool;
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+describe('net: worker threads', function () {
+  this.timeout(60_000);
+  let zq: typeof Zquic;
+  before(async function () {
+    if (!NativeUdpSocket.supported) this.skip(); // workers need the native socket (Linux)
+    this.timeout(120_000);
+    zq = (await import(pathToFileURL(buildDist()).href)) as typeof Zquic;
+  });
+
+  const start = (extra: Partial<Zquic.ListenOptions> = {}): Promise<Pool> =>
+    zq.listen(handler, {
+      ...serverTls,
+      host: '127.0.0.1',
+      workers: 2,
+      workerData: { tag: 'w' },
+      ...extra,
+    });
+
+  /** Which worker thread serves `session` (the echo fixture answers "thread" with its id),
+   * echoing `payload` after it. */
+  async function threadOf(session: Session, payload = Buffer.alloc(0)): Promise<string> {
+    const s = await session.createBidirectionalStream();
+    s.end(Buffer.concat([Buffer.from('thread'), payload]));
+    const back = await readAll(s);
+    const nl = back.indexOf(10);
+    expect(back.subarray(nl + 1 + 6).equals(payload)).to.equal(true);
+    return back.subarray(0, nl).toString();
+  }
+
+  it('serves from every worker, sums their stats, and close() drains them all', async () => {
+    const pool = await start();
+    const target = `127.0.0.1:${pool.address.port}`;
+    const sessions = await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const s = await zq.connect(target, clientTls);
+        await s.opened;
+        return s;
+      }),
+    );
+    const threads = await Promise.all(sessions.map((s) => threadOf(s, randomBytes(40_000))));
+    expect(new Set(threads).size).to.equal(2);
+    // Workers publish their stats every STAT_INTERVAL ms.
+    for (let i = 0; i < 100 && pool.sessionCount < 16; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(pool.stats['accepted']).to.equal(16);
+    expect(pool.workerStats(0)['accepted']! + pool.workerStats(1)['accepted']!).to.equal(16);
+    expect(pool.workerStats(0)['accepted']).to.be.greaterThan(0);
+    expect(pool.stats['misrouted']).to.equal(0);
+    expect(pool.sessionCount).to.equal(16);
+    // Sessions still open: the workers close them gracefully, then their sockets.
+    const closed = sessions.map((s) =>
+      s.closed.then(
+        () => 'closed',
+        () => 'closed',
+      ),
+    );
+    await pool.close({ timeout: 5000 });
+    expect(await Promise.all(closed)).to.deep.equal(sessions.map(() => 'closed'));
+    expect(pool.sessionCount).to.equal(0);
+    // The port is free again: every socket of the group is closed.
+    const probe = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.bind(pool.address.port, '127.0.0.1', resolve);
+    });
+    probe.close();
+  });
+
+  it('NAT rebinding mid-transfer: every packet still reaches its worker (misrouted 0)', async () => {
+    const pool = await start();
+    const relay = await RebindingRelay.start({ address: '127.0.0.1', port: pool.address.port });
+    const endpoints: Zquic.QuicEndpoint[] = [];
+    try {
+      const n = 40;
+      const results = await Promise.all(
+        Array.from({ length: n }, async () => {
+          const endpoint = await zq.QuicEndpoint.create({ host: '127.0.0.1' });
+          endpoints.push(endpoint);
+          const session = await zq.connect(`127.0.0.1:${relay.port}`, { ...clientTls, endpoint });
+          await session.opened;
+          const stream = await session.createBidirectionalStream();
+          const sent = randomBytes(200_000);
+          const back = readAll(stream);
+          stream.write(sent.subarray(0, 100_000));
+          // Halfway, the NAT gives this client a new port.
+          await new Promise((r) => setTimeout(r, 20));
+          relay.rebind(endpoint.address.port);
+          stream.end(sent.subarray(100_000));
+          const ok = (await back).equals(sent);
+          await session.close();
+          return ok;
+        }),
+      );
+      expect(results.every(Boolean)).to.equal(true);
+      expect(relay.rebinds).to.equal(n);
+      await pool.close({ timeout: 5000 });
+      expect(pool.stats['misrouted']).to.equal(0);
+      expect(pool.stats['accepted']).to.equal(n);
+    } finally {
+      relay.close();
+      for (const e of endpoints) e.destroy();
+      pool.destroy();
+    }
+  });
+
+  it('a worker that throws is reported and replaced; its peers get a Stateless Reset, the others go on', async () => {
+    const pool = await start();
+    try {
+      const target = `127.0.0.1:${pool.address.port}`;
+      // One session on each worker.
+      const byThread = new Map<string, Session>();
+      for (let i = 0; i < 40 && byThread.size < 2; i++) {
+        const s = await zq.connect(target, clientTls);
+        await s.opened;
+        const t = await threadOf(s);
+        if (byThread.has(t)) await s.close();
+        else byThread.set(t, s);
+      }
+      expect(byThread.size).to.equal(2);
+      const [victim, other] = [...byThread.values()] as [Session, Session];
+      const exit = once(pool, 'workerExit');
+      const crash = await victim.createBidirectionalStream();
+      crash.end('crash');
+      crash.on('error', () => {});
+      const [info] = (await exit) as [{ index: number; code: number; error?: Error }];
+      expect(info.error?.message).to.equal('handler crashed');
+      expect(pool.restarts).to.equal(1);
+      // The victim's next packets reach the new worker, which knows no such connection.
+      const err = await victim.closed.then(
+        () => undefined,
+        (e: Zquic.QuicSessionError) => e,
+      );
+      expect(err?.kind).to.equal('stateless-reset');
+      // The other worker never stopped; the replacement serves new connections.
+      expect((await threadOf(other, Buffer.from('still here'))).length).to.be.greaterThan(0);
+      for (let i = 0; i < 6; i++) {
+        const s = await zq.connect(target, clientTls);
+        await s.opened;
+        await threadOf(s, Buffer.from('new'));
+        await s.close();
+      }
+      await other.close();
+    } finally {
+      await pool.close({ timeout: 2000 });
+    }
+  });
+
+  it('tickets resume with 0-RTT on any worker, and each ticket gives early data once', async () => {
+    const pool = await start({ earlyData: true });
+    try {
+      const target = `127.0.0.1:${pool.address.port}`;
+      const ticketOf = async (s: Session): Promise<Zquic.SessionTicket> => {
+        const [t] = (await once(s, 'ticket')) as [Zquic.SessionTicket];
+        return t;
+      };
+      const first = await zq.connect(target, clientTls);
+      let ticket = await ticketOf(first);
+      await first.close();
+      const used: Zquic.SessionTicket[] = [];
+      const threads = new Set<string>();
+      // A chain of resumptions, each with a fresh ticket: all early data is accepted.
+      for (let i = 0; i < 8; i++) {
+        const s = await zq.connect(target, { ...clientTls, session: ticket, earlyData: true });
+        const next = ticketOf(s);
+        threads.add(await threadOf(s, Buffer.from(`early ${i}`)));
+        expect((await s.opened).earlyDataAccepted).to.equal(true);
+        used.push(ticket);
+        ticket = await next;
+        await s.close();
+      }
+      // A used ticket again, on whichever worker: it resumes, without early data.
+      for (const t of used.slice(0, 4)) {
+        const s = await zq.connect(target, { ...clientTls, session: t, earlyData: true });
+        threads.add(await threadOf(s, Buffer.from('replayed')));
+        const info = await s.opened;
+        expect(info.resumed).to.equal(true);
+        expect(info.earlyDataAccepted).to.equal(false);
+        await s.close();
+      }
+      expect(threads.size).to.be.greaterThan(0);
+    } finally {
+      await pool.close({ timeout: 2000 });
+    }
+  });
+
+  it('checks its options before any thread starts', async () => {
+    const cases: [Partial<Zquic.ListenOptions>, RegExp][] = [
+      [{ workers: 0 }, /workers/],
+      [{ workers: 1.5 }, /workers/],
+      [{ workers: 'all' as never }, /workers/],
+      [{ io: 'dgram' }, /io/],
+      [{ ticketKeys: new zq.TicketKeys() }, /fromSecrets/],
+      [{ workerData: { f: () => 1 } }, /cloneable/],
+      [{ certs: 'not a pem' }, /./],
+    ];
+    for (const [extra, re] of cases) {
+      let err: Error | undefined;
+      await start(extra).then(
+        (p) => p.close(),
+        (e: Error) => (err = e),
+      );
+      expect(err?.message, JSON.stringify(Object.keys(extra))).to.match(re);
+    }
+    // A function handler is not a module: threads cannot run it.
+    const fn = (): void => {};
+    await zq.listen(fn, { ...serverTls, workers: 2 }).then(
+      () => expect.fail('listen() resolved'),
+      (e: Error) => expect(e.message).to.match(/module/),
+    );
+    // A module without a handler: listen() rejects, and the port is free again.
+    const bad = pathToFileURL(join(root, 'test', 'fixtures', 'workers', 'no-handler.mjs'));
+    await zq.listen(bad, { ...serverTls, host: '127.0.0.1', port: 0, workers: 2 }).then(
+      () => expect.fail('listen() resolved'),
+      (e: Error) => expect(e.message).to.match(/handler/),
+    );
+  });
+});
