@@ -381,7 +381,7 @@ interface DownloadOptions {
   earlyData: boolean;
   keyUpdate: boolean;
   json: boolean;
-  connect: ConnectOptions;
+  connect: Omit<ConnectOptions, 'alpn'>;
 }
 
 async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions): Promise<number> {

@@ -62,6 +62,9 @@ export interface Http3Response extends Writable {
   readonly headersSent: boolean;
 }
 
+/** listen()'s options, with ALPN 'h3' by default. */
+export type Http3ListenOptions = Omit<ListenOptions, 'alpn'> & Partial<Pick<ListenOptions, 'alpn'>>;
+
 /** A request handler; a returned promise that rejects is treated like a throw. */
 export type Http3Handler = (req: Http3Request, res: Http3Response) => void | Promise<void>;
 
@@ -330,7 +333,7 @@ export class Http3Sessions {
  * defaults to 'h3'; every session speaks HTTP/3 whatever ALPN it chose. */
 export async function serveHttp3(
   handler: Http3Handler,
-  options: ListenOptions,
+  options: Http3ListenOptions,
 ): Promise<QuicEndpoint> {
   const h3 = new Http3Sessions(handler);
   if (options === null || typeof options !== 'object')
