@@ -7,7 +7,7 @@ export { listen } from './net/listen.js';
 export { connect } from './net/connect.js';
 export type { CommonOptions, ListenOptions, ConnectOptions } from './net/options.js';
 export type { IoMode } from './net/endpoint.js';
-export { QuicEndpoint } from './net/endpoint.js';
+export { QuicEndpoint, type QuicEndpointEvents } from './net/endpoint.js';
 export {
   QuicSession,
   QuicSessionError,

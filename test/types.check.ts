@@ -5,6 +5,7 @@ import {
   connectHttp3,
   listen,
   serveHttp3,
+  type QuicEndpoint,
   type QuicSession,
   type QuicSessionEvents,
   type QuicStream,
@@ -34,6 +35,11 @@ export function streamEvents(stream: QuicStream): void {
   stream.on('reset', (code: string) => code);
   // @ts-expect-error 'stop-sending' too
   stream.off('stop-sending', (why: Error) => why);
+}
+
+export function endpointEvents(endpoint: QuicEndpoint): void {
+  // @ts-expect-error an endpoint emits no events (its `closed` promise says when it is gone)
+  endpoint.on('close', () => {});
 }
 
 export async function alpnRequired(certs: string, keys: string): Promise<void> {
