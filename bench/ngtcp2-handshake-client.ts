@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 
 import { parseIo } from '../lib/cli/args.js';
 import { parseGroups } from '../lib/cli/server.js';
-import { connectHttp3, type ConnectOptions } from '../lib/index.js';
+import { connectHttp3, type Http3ConnectOptions } from '../lib/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -28,7 +28,7 @@ const { values } = parseArgs({
 const count = Number(values.count);
 const warmup = Number(values.warmup ?? '0');
 const concurrency = Number(values.concurrency);
-const options: ConnectOptions = {
+const options: Http3ConnectOptions = {
   ca: readFileSync(values.ca!, 'utf8'),
   servername: 'localhost',
   groups: parseGroups(values.groups),

@@ -33,7 +33,7 @@ const endpoint = await listen(
 );
 const authority = `localhost:${endpoint.address.port}`;
 
-async function attempt(name: string, options: ConnectOptions): Promise<void> {
+async function attempt(name: string, options: Omit<ConnectOptions, 'alpn'>): Promise<void> {
   const session = await connect(authority, { alpn: 'demo', ca: server.cert, ...options });
   try {
     // In TLS 1.3 the client's handshake completes when it sends its Finished (RFC 9001

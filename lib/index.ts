@@ -7,7 +7,7 @@ export { listen } from './net/listen.js';
 export { connect } from './net/connect.js';
 export type { CommonOptions, ListenOptions, ConnectOptions } from './net/options.js';
 export type { IoMode } from './net/endpoint.js';
-export { QuicEndpoint } from './net/endpoint.js';
+export { QuicEndpoint, type QuicEndpointEvents } from './net/endpoint.js';
 export { QuicWorkerPool } from './net/workers.js';
 export {
   QuicSession,
@@ -16,13 +16,14 @@ export {
   type QuicSessionEvents,
   type SessionCloseKind,
 } from './net/session.js';
-export { QuicStream, QuicStreamError } from './net/stream.js';
+export { QuicStream, QuicStreamError, type QuicStreamEvents } from './net/stream.js';
 export { selfSignedCertificate } from './net/self-signed.js';
 export { H3, H3Error } from './h3/errors.js';
 export type { Http3HeaderValue, Http3HeadersInit } from './net/h3-binding.js';
 export {
   serveHttp3,
   type Http3Handler,
+  type Http3ListenOptions,
   type Http3Request,
   type Http3Response,
 } from './net/http3-server.js';
@@ -30,6 +31,7 @@ export {
   connectHttp3,
   type Http3Client,
   type Http3ClientResponse,
+  type Http3ConnectOptions,
   type Http3RequestInit,
 } from './net/http3-client.js';
 export { Http3Agent, type Http3AgentOptions, type Http3AgentStats } from './net/pool.js';

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import {
   Http3Agent,
   fetchHttp3,
+  globalHttp3Agent,
   listen,
   serveHttp3,
   type Http3Request,
@@ -258,6 +259,19 @@ describe('net: fetchHttp3 and Http3Agent', function () {
     for (let i = 0; i < 20; i++) await (await fetchHttp3(url('/json'), { agent })).json();
     expect(agent.stats()).to.include({ connections: 1, connectionsOpened: 1 });
     expect(sessions.size).to.equal(1);
+  });
+
+  it('without an agent, fetchHttp3 uses globalHttp3Agent (with the system trust anchors)', async () => {
+    const before = globalHttp3Agent.stats().connectionsOpened;
+    // The test CA is no system trust anchor: the default agent refuses this server.
+    const err = await fetchHttp3(url('/json')).then(
+      () => expect.fail('a certificate from an unknown CA was accepted'),
+      (e: Error) => e,
+    );
+    expect(err).to.be.instanceOf(TypeError).with.property('message', 'fetch failed');
+    expect(String((err as TypeError & { cause: unknown }).cause)).to.match(/certificate|CA/i);
+    expect(globalHttp3Agent.stats().connectionsOpened).to.equal(before + 1);
+    await globalHttp3Agent.close();
   });
 
   it('an idle connection closes after idleTimeout; the next request opens another', async () => {

@@ -5,12 +5,19 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { connect, connectHttp3, selfSignedCertificate } from '../lib/index.js';
+import {
+  connect,
+  connectHttp3,
+  selfSignedCertificate,
+  type QuicSession,
+  type SessionTicket,
+} from '../lib/index.js';
 import { downloadPlan } from '../lib/cli/client.js';
 import { startServer } from '../lib/cli/server.js';
 import { downloadH3, downloadHq, downloadName, wwwFile } from '../lib/cli/www.js';
@@ -145,6 +152,88 @@ describe('interop tooling', function () {
         expect(err).to.match(message);
       }),
     );
+  });
+
+  describe('zquic server --www: one server, h3 and hq-interop at once', () => {
+    const { cert, key } = selfSignedCertificate(['localhost', '127.0.0.1']);
+
+    it('the default ALPNs serve an h3 and an hq-interop client the same bytes, 0-RTT included', async () => {
+      const certFile = join(dir, 'both-cert.pem');
+      const keyFile = join(dir, 'both-key.pem');
+      writeFileSync(certFile, cert);
+      writeFileSync(keyFile, key);
+      // Per server session: its ALPN when its first stream was delivered, and whether that
+      // stream came before the handshake completed (0-RTT).
+      const atFirstStream: { alpn: string | undefined; early: boolean }[] = [];
+      const { endpoint } = await startServer({
+        host: '127.0.0.1',
+        port: 0,
+        cert: certFile,
+        key: keyFile,
+        www,
+        earlyData: true,
+        onsession: (s) =>
+          s.once('stream', () =>
+            atFirstStream.push({ alpn: s.alpnProtocol, early: s.handshake === undefined }),
+          ),
+      });
+      const authority = `127.0.0.1:${endpoint.address.port}`;
+      const tls = { ca: cert, servername: 'localhost' };
+      const got: Record<string, Buffer> = {};
+      try {
+        for (const alpn of ['h3', 'hq-interop'] as const) {
+          let ticket: SessionTicket | undefined;
+          for (const round of ['full', 'early'] as const) {
+            const out = join(dir, `both-${alpn}-${round}`);
+            const options = { ...tls, alpn, session: ticket, earlyData: ticket !== undefined };
+            let session: QuicSession;
+            if (alpn === 'h3') {
+              const client = await connectHttp3(authority, options);
+              session = client.session;
+              const ticketed = once(session, 'ticket');
+              await downloadH3(client, ['/big.bin'], out);
+              if (round === 'full') [ticket] = (await ticketed) as [SessionTicket];
+              expect(session.alpnProtocol).to.equal('h3');
+              await client.close();
+            } else {
+              session = await connect(authority, options);
+              const ticketed = once(session, 'ticket');
+              await downloadHq(session, ['/big.bin'], out);
+              if (round === 'full') [ticket] = (await ticketed) as [SessionTicket];
+              expect(session.alpnProtocol).to.equal(alpn);
+              await session.close();
+            }
+            expect(await session.opened).to.include({
+              alpn,
+              resumed: round === 'early',
+              earlyDataAccepted: round === 'early',
+            });
+            got[`${alpn} ${round}`] = readFileSync(join(out, 'big.bin'));
+          }
+        }
+      } finally {
+        endpoint.destroy();
+      }
+      for (const [name, bytes] of Object.entries(got))
+        expect(bytes.equals(BIG), `${name}: bytes differ`).to.equal(true);
+      expect(Object.keys(got)).to.have.length(4);
+      // The server knew each session's ALPN before its first stream; the resumed clients'
+      // requests came as 0-RTT.
+      expect(atFirstStream).to.deep.equal([
+        { alpn: 'h3', early: false },
+        { alpn: 'h3', early: true },
+        { alpn: 'hq-interop', early: false },
+        { alpn: 'hq-interop', early: true },
+      ]);
+    });
+
+    it('--www refuses an ALPN it does not serve, in one line', async () => {
+      const options = { host: '127.0.0.1', port: 0, www };
+      await startServer({ ...options, alpn: ['h3', 'echo'] }).then(
+        () => expect.fail('echo accepted with --www'),
+        (e: Error) => expect(e.message).to.match(/--www serves h3 and hq-interop, not 'echo'/),
+      );
+    });
   });
 
   describe('zquic server --www and client downloads (in process, through the relay)', () => {

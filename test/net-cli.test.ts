@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 import { formatSummary, parseSize } from '../lib/cli/client.js';
 import { Progress } from '../lib/cli/progress.js';
+import { startServer } from '../lib/cli/server.js';
 import { selfSignedCertificate, serveHttp3 } from '../lib/index.js';
 
 const main = fileURLToPath(new URL('../lib/cli/main.ts', import.meta.url));
@@ -236,6 +237,29 @@ describe('cli: options, errors, --version, progress', function () {
       error: "server chose ALPN 'h3', not echo",
       exitCode: 1,
     });
+  });
+
+  it('a server certificate the client does not trust: the error line suggests --ca and --insecure', async () => {
+    const www = mkdtempSync(join(tmpdir(), 'zquic-cli-ca-'));
+    const servers = await Promise.all([
+      startServer({ host: '127.0.0.1', port: 0 }),
+      startServer({ host: '127.0.0.1', port: 0, www }),
+    ]);
+    try {
+      const [echo, files] = servers.map((s) => `127.0.0.1:${s.endpoint.address.port}`);
+      for (const args of [
+        [echo!, '--bytes', '1k'],
+        [`https://${files!}/a`, '--out', www],
+      ]) {
+        const r = await zquic('client', ...args);
+        expect(r.code, r.stderr).to.equal(1);
+        expect(r.stderr.trim().split('\n')).to.have.length(1);
+        expect(r.stderr).to.match(/unknown_ca.*--ca FILE.*--insecure/);
+      }
+    } finally {
+      for (const s of servers) s.endpoint.destroy();
+      rmSync(www, { recursive: true, force: true });
+    }
   });
 
   it('--help lists URL downloads and --www; --early-data covers h3 and hq-interop', async () => {

@@ -444,15 +444,15 @@ for (const io of ['native', 'dgram'] as const)
         () => expect.fail(),
         (e: Error) => expect(e.message).to.match(/certs/),
       );
-      await listen(() => {}, { certs: 'not a certificate', keys: creds.keys }).then(
+      await listen(() => {}, { alpn: 'echo', certs: 'not a certificate', keys: creds.keys }).then(
         () => expect.fail('bad certs must fail at listen(), not silently per handshake'),
         (e: Error) => expect(e).to.be.instanceOf(TypeError).with.property('message').match(/certs/),
       );
-      await listen(() => {}, { ...creds, groups: ['X448' as never] }).then(
+      await listen(() => {}, { ...creds, alpn: 'echo', groups: ['X448' as never] }).then(
         () => expect.fail(),
         (e: Error) => expect(e.message).to.match(/groups/),
       );
-      await listen('x' as never, { ...creds }).then(
+      await listen('x' as never, { ...creds, alpn: 'echo' }).then(
         () => expect.fail(),
         (e: Error) => expect(e.message).to.match(/onsession/),
       );

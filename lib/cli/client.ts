@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import {
   connect,
   connectHttp3,
+  QuicSessionError,
   type ConnectOptions,
   type IoMode,
   type QuicSession,
@@ -318,7 +319,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     progress?.clear();
     session?.destroy();
-    return report.fail((err as Error).message);
+    return report.fail(failureMessage(err));
   } finally {
     stopLocal?.();
   }
@@ -374,6 +375,24 @@ async function keyUpdateWhenConfirmed(session: QuicSession): Promise<void> {
   }
 }
 
+/** TLS alerts for a certificate refused (RFC 8446 §6.2). */
+const CERTIFICATE_ALERTS = [
+  'BAD_CERTIFICATE',
+  'UNSUPPORTED_CERTIFICATE',
+  'CERTIFICATE_REVOKED',
+  'CERTIFICATE_EXPIRED',
+  'CERTIFICATE_UNKNOWN',
+  'UNKNOWN_CA',
+].map((a) => `ERR_QUIC_TLS_${a}`);
+
+/** A failure's message; when we refused the server's certificate, also what to do about it. */
+export function failureMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof QuicSessionError && !err.remote && CERTIFICATE_ALERTS.includes(err.code))
+    return `${message}; trust the server with --ca FILE (its CA or its self-signed certificate) or skip the check with --insecure`;
+  return message;
+}
+
 interface DownloadOptions {
   out: string;
   connections: number;
@@ -381,7 +400,7 @@ interface DownloadOptions {
   earlyData: boolean;
   keyUpdate: boolean;
   json: boolean;
-  connect: ConnectOptions;
+  connect: Omit<ConnectOptions, 'alpn'>;
 }
 
 async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions): Promise<number> {
@@ -449,7 +468,7 @@ async function download(plan: DownloadPlan, report: Reporter, o: DownloadOptions
     progress.clear();
     failed = true;
     for (const s of sessions) s.destroy();
-    return report.fail((err as Error).message);
+    return report.fail(failureMessage(err));
   }
   progress.clear();
   const seconds = (performance.now() - t0) / 1000;

@@ -36,7 +36,7 @@ function usage(): string {
     ...lines,
     '',
     'files over HTTP/3 or hq-interop:',
-    '  zquic server --www DIR                          serve DIR (ALPN h3 or hq-interop)',
+    '  zquic server --www DIR                          serve DIR (ALPN h3 and hq-interop)',
     '  zquic client https://HOST:PORT/PATH... --out D  download URLs into D',
   ].join('\n');
 }

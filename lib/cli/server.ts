@@ -1,5 +1,5 @@
 // `zquic server`: a QUIC server on UDP. The `echo` ALPN echoes every stream and datagram;
-// with --www DIR it serves files over HTTP/3 (ALPN h3) or hq-interop.
+// with --www DIR it serves files over HTTP/3 (ALPN h3) and hq-interop, each session by its ALPN.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,15 +10,13 @@ import {
   listen,
   QuicSessionError,
   selfSignedCertificate,
-  serveHttp3,
-  type Http3Request,
-  type Http3Response,
   type IoMode,
   type ListenOptions,
   type QuicEndpoint,
   type QuicSession,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
+import { Http3Sessions } from '../net/http3-server.js';
 import { argsError, parseIo, reporter } from './args.js';
 import { parseServerId, readFleetKeys } from './fleet-keys.js';
 import { http3FileHandler, serveHq } from './www.js';
@@ -26,8 +24,9 @@ import { http3FileHandler, serveHq } from './www.js';
 export const SERVER_USAGE = `usage: zquic server [options]
 
 Runs a QUIC server (post-quantum X25519MLKEM768 first). With ALPN 'echo' every stream and
-datagram is echoed back; with --www DIR the files under DIR are served over HTTP/3 (--alpn h3,
-the default with --www) or hq-interop (--alpn hq-interop). Stops gracefully on Ctrl-C.
+datagram is echoed back; with --www DIR the files under DIR are served over HTTP/3 and
+hq-interop, each client in the protocol it offers (--alpn h3 or --alpn hq-interop offers one).
+Stops gracefully on Ctrl-C.
 
 options:
   --port N            UDP port (default 4433; 0 = any)
@@ -35,8 +34,9 @@ options:
   --cert FILE         certificate chain (PEM); with --key. Default: a generated
                       self-signed certificate for localhost, 127.0.0.1 and ::1
   --key FILE          private key (PEM)
-  --alpn LIST         comma-separated ALPN protocols (default echo; h3 with --www)
-  --www DIR           serve the files under DIR (ALPN h3 or hq-interop)
+  --alpn LIST         comma-separated ALPN protocols (default echo; h3,hq-interop
+                      with --www)
+  --www DIR           serve the files under DIR (ALPN h3 and hq-interop)
   --early-data        accept 0-RTT data from resuming clients (echo, h3, hq-interop)
   --ciphers LIST      TLS 1.3 cipher suites (e.g. TLS_CHACHA20_POLY1305_SHA256)
   --groups LIST       key exchange groups in preference order
@@ -78,17 +78,13 @@ function readFile(path: string, what: string): string {
   }
 }
 
-/** Echoes every stream and datagram of `session` once it negotiated the `echo` ALPN. */
+/** Echoes every stream and datagram of `session` (dispatched to it by its ALPN, echo). */
 export function echo(session: QuicSession): void {
   session.onstream = (s) => {
-    // (No handshake summary yet: a 0-RTT stream, under the ALPN the ticket remembered.)
-    if (session.handshake && session.handshake.alpn !== 'echo') return s.destroy();
     s.on('error', () => {}); // a peer reset only ends that stream
     s.pipe(s);
   };
-  session.ondatagram = (d) => {
-    if (session.handshake?.alpn === 'echo') session.sendDatagram(d);
-  };
+  session.ondatagram = (d) => session.sendDatagram(d);
 }
 
 export interface ServerSetup {
@@ -130,7 +126,8 @@ export async function startServer(o: {
     certs = selfSigned = ss.cert;
     keys = ss.key;
   }
-  const alpn = o.alpn ?? [o.www === undefined ? 'echo' : 'h3'];
+  // --www speaks both file protocols: each client gets the one it offers.
+  const alpn = o.alpn ?? (o.www === undefined ? ['echo'] : ['h3', HQ_ALPN]);
   const options: ListenOptions = {
     certs,
     keys,
@@ -148,37 +145,31 @@ export async function startServer(o: {
     ...(o.fleetKeys === undefined ? {} : readFleetKeys(o.fleetKeys)),
     io: o.io,
   };
-  if (o.www !== undefined) {
-    // serveHttp3 speaks HTTP/3 on every session of its endpoint: one file protocol per server.
-    if (alpn.length !== 1 || (alpn[0] !== 'h3' && alpn[0] !== HQ_ALPN))
-      throw new Error(`--www serves one ALPN: --alpn h3 or --alpn ${HQ_ALPN}`);
+  const www = o.www;
+  if (www !== undefined) {
+    const other = alpn.find((p) => p !== 'h3' && p !== HQ_ALPN);
+    if (other !== undefined)
+      throw new Error(`--www serves h3 and ${HQ_ALPN}, not '${other}' (--alpn h3,${HQ_ALPN})`);
     try {
-      if (!statSync(o.www).isDirectory()) throw new Error();
+      if (!statSync(www).isDirectory()) throw new Error();
     } catch {
-      throw new Error(`--www '${o.www}' is not a directory`);
+      throw new Error(`--www '${www}' is not a directory`);
     }
   }
-  const www = o.www;
-  let h3Handler;
-  if (www !== undefined && alpn[0] === 'h3') {
-    // serveHttp3 owns its sessions: report each one at its first request.
-    const files = http3FileHandler(www);
-    const seen = new WeakSet<QuicSession>();
-    h3Handler = (req: Http3Request, res: Http3Response) => {
-      if (o.onsession && !seen.has(req.session)) {
-        seen.add(req.session);
-        o.onsession(req.session);
-      }
-      files(req, res);
-    };
-  }
-  const endpoint = h3Handler
-    ? await serveHttp3(h3Handler, options)
-    : await listen((session) => {
-        if (www !== undefined) serveHq(session, www);
-        else if (alpn.includes('echo')) echo(session);
-        o.onsession?.(session);
-      }, options);
+  const h3 = www === undefined ? undefined : new Http3Sessions(http3FileHandler(www));
+  // Each session gets the service of the ALPN its handshake chose, before its first stream.
+  const serve = (session: QuicSession, protocol: string): void => {
+    if (protocol === 'h3' && h3) h3.attach(session);
+    else if (protocol === HQ_ALPN && www !== undefined) serveHq(session, www);
+    else if (protocol === 'echo') echo(session);
+  };
+  const endpoint = await listen((session) => {
+    const chosen = session.alpnProtocol;
+    if (chosen !== undefined) serve(session, chosen);
+    else session.once('alpn', (p) => serve(session, p));
+    o.onsession?.(session);
+  }, options);
+  if (h3) h3.closeWith(endpoint);
   return { endpoint, selfSigned };
 }
 

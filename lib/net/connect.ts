@@ -32,7 +32,7 @@ function parseAddress(address: unknown): { host: string; port: number } {
  * `session.opened` for the handshake. */
 export async function connect(
   address: string | Address,
-  options: ConnectOptions = {},
+  options: ConnectOptions,
 ): Promise<QuicSession> {
   if (options === null || typeof options !== 'object')
     throw new TypeError('options must be an object');

@@ -117,7 +117,11 @@ interface CheckedOptions {
   owner: { endpoint?: QuicEndpoint };
 }
 
-export class QuicEndpoint extends EventEmitter {
+/** A QuicEndpoint's events: none (`closed` says when its socket is gone; sessions carry the
+ * rest), so that any event name is a compile error. */
+export interface QuicEndpointEvents {}
+
+export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
   /** Resolves when the endpoint's socket is closed. */
   readonly closed: Promise<void>;
   /** Stateless work done by this endpoint, its refusals by reason, and its socket's losses. */

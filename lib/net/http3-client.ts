@@ -231,10 +231,14 @@ class Client implements Http3Client {
   }
 }
 
+/** connect()'s options, with ALPN 'h3' by default. */
+export type Http3ConnectOptions = Omit<ConnectOptions, 'alpn'> &
+  Partial<Pick<ConnectOptions, 'alpn'>>;
+
 /** Connects to an HTTP/3 server ('host:port'); resolves after the handshake. ALPN 'h3'. */
 export async function connectHttp3(
   authority: string,
-  options: ConnectOptions = {},
+  options: Http3ConnectOptions = {},
 ): Promise<Http3Client> {
   if (typeof authority !== 'string') throw new TypeError("authority must be a 'host:port' string");
   const session = await connect(authority, { ...options, alpn: options.alpn ?? ['h3'] });

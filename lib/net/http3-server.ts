@@ -63,6 +63,9 @@ export interface Http3Response extends Writable {
   readonly headersSent: boolean;
 }
 
+/** listen()'s options, with ALPN 'h3' by default. */
+export type Http3ListenOptions = Omit<ListenOptions, 'alpn'> & Partial<Pick<ListenOptions, 'alpn'>>;
+
 /** A request handler; a returned promise that rejects is treated like a throw. */
 export type Http3Handler = (req: Http3Request, res: Http3Response) => void | Promise<void>;
 
@@ -260,25 +263,36 @@ function handlerFailed(res: ServerResponse, e: unknown): void {
   else res.destroy(e instanceof Error ? e : new Error(String(e)));
 }
 
-/** Starts an HTTP/3 server: `handler` gets each request like node:http's (req, res). ALPN
- * defaults to 'h3'. With a handler module (a URL or a file path; its default export, or its
- * `handler` export, is the handler) the server runs in worker threads, as listen() does. */
-export function serveHttp3(handler: Http3Handler, options: ListenOptions): Promise<QuicEndpoint>;
-export function serveHttp3(
-  handlerModule: string | URL,
-  options: ListenOptions,
-): Promise<QuicWorkerPool>;
-export async function serveHttp3(
-  handler: Http3Handler | string | URL,
-  options: ListenOptions,
-): Promise<QuicEndpoint | QuicWorkerPool> {
-  // A handler module: the servers run in worker threads (listen()).
-  if (typeof handler !== 'function')
-    return listenWorkers('h3', handler, { ...options, alpn: options.alpn ?? ['h3'] });
-  if (options === null || typeof options !== 'object')
-    throw new TypeError('options must be an object');
-  const bindings = new Set<Binding>();
-  const onRequest = (b: Binding, qs: QuicStream, ev: H3Event & { type: 'request' }) => {
+/** HTTP/3 on the sessions given to attach(): each request goes to `handler`. A server offering
+ * several ALPNs attaches only its h3 sessions (`session.alpnProtocol`). */
+export class Http3Sessions {
+  private readonly bindings = new Set<Binding>();
+
+  constructor(private readonly handler: Http3Handler) {
+    if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+  }
+
+  /** Speaks HTTP/3 on `session` (before its first stream is delivered). */
+  attach(session: QuicSession): void {
+    const b = new Binding(session, 'server', (b, qs, ev) => this.onRequest(b, qs, ev));
+    this.bindings.add(b);
+    session.once('close', () => this.bindings.delete(b));
+  }
+
+  /** Makes `endpoint.close()` close the attached sessions the HTTP/3 way: it would wait for
+   * every stream to finish, but HTTP/3's control streams never do (RFC 9114 §6.2.1). Both run
+   * within the endpoint's bound (it destroys what is left at `timeout`). */
+  closeWith(endpoint: QuicEndpoint): QuicEndpoint {
+    const close = endpoint.close.bind(endpoint);
+    endpoint.close = (options) => {
+      const timeout = checkCloseTimeout(options);
+      for (const b of this.bindings) void b.close(timeout).catch(noop);
+      return close(options);
+    };
+    return endpoint;
+  }
+
+  private onRequest(b: Binding, qs: QuicStream, ev: H3Event & { type: 'request' }): void {
     const req = new ServerRequest(b.session, ev.stream, qs);
     const h = ev.head;
     req.method = h.method;
@@ -307,29 +321,40 @@ export async function serveHttp3(
       }
     });
     try {
-      const done: unknown = handler(req, res);
+      const done: unknown = this.handler(req, res);
       if (typeof (done as PromiseLike<void> | undefined)?.then === 'function')
         Promise.resolve(done).catch((e: unknown) => handlerFailed(res, e));
     } catch (e) {
       handlerFailed(res, e);
     }
-  };
-  const endpoint = await listen(
-    (session) => {
-      const b = new Binding(session, 'server', onRequest);
-      bindings.add(b);
-      session.once('close', () => bindings.delete(b));
-    },
-    { ...options, alpn: options.alpn ?? ['h3'] },
-  );
-  // endpoint.close() would wait for every stream to finish, but HTTP/3's control streams never
-  // do (RFC 9114 §6.2.1): close our sessions the HTTP/3 way at the same time, within the
-  // endpoint's bound (it destroys what is left at `timeout`).
-  const close = endpoint.close.bind(endpoint);
-  endpoint.close = (options) => {
-    const timeout = checkCloseTimeout(options);
-    for (const b of bindings) void b.close(timeout).catch(noop);
-    return close(options);
-  };
-  return endpoint;
+  }
+}
+
+/** Starts an HTTP/3 server: `handler` gets each request like node:http's (req, res). ALPN
+ * defaults to 'h3'; every session speaks HTTP/3 whatever ALPN it chose. With a handler module
+ * (a URL or a file path; its default export, or its `handler` export, is the handler) the
+ * server runs in worker threads, as listen() does. */
+export function serveHttp3(
+  handler: Http3Handler,
+  options: Http3ListenOptions,
+): Promise<QuicEndpoint>;
+export function serveHttp3(
+  handlerModule: string | URL,
+  options: Http3ListenOptions,
+): Promise<QuicWorkerPool>;
+export async function serveHttp3(
+  handler: Http3Handler | string | URL,
+  options: Http3ListenOptions,
+): Promise<QuicEndpoint | QuicWorkerPool> {
+  // A handler module: the servers run in worker threads (listen()).
+  if (typeof handler === 'string' || handler instanceof URL)
+    return listenWorkers('h3', handler, { ...options, alpn: options.alpn ?? ['h3'] });
+  const h3 = new Http3Sessions(handler);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError('options must be an object');
+  const endpoint = await listen((session) => h3.attach(session), {
+    ...options,
+    alpn: options.alpn ?? ['h3'],
+  });
+  return h3.closeWith(endpoint);
 }

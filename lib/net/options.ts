@@ -53,6 +53,8 @@ export interface CommonOptions {
 }
 
 export interface ListenOptions extends CommonOptions {
+  /** Required: QUIC has no default application protocol (RFC 9001 §8.1). */
+  alpn: string | readonly string[];
   /** Local port (default 0) and address (default '::', falling back to '0.0.0.0'). */
   port?: number;
   host?: string;
@@ -117,6 +119,8 @@ export interface WorkerInternals {
 }
 
 export interface ConnectOptions extends CommonOptions {
+  /** Required: QUIC has no default application protocol (RFC 9001 §8.1). */
+  alpn: string | readonly string[];
   /** Server name for SNI and certificate checks (default: the host). */
   servername?: string;
   /** Trust anchors (PEM); default Node's root store. */

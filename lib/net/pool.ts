@@ -11,13 +11,13 @@ import {
   connectHttp3,
   type Http3Client,
   type Http3ClientResponse,
+  type Http3ConnectOptions,
   type Http3RequestInit,
 } from './http3-client.js';
-import type { ConnectOptions } from './options.js';
 
 export interface Http3AgentOptions {
   /** Options for every connection (ca, servername, groups, transportParams, ...); ALPN 'h3'. */
-  connect?: Omit<ConnectOptions, 'session' | 'earlyData' | 'signal'>;
+  connect?: Omit<Http3ConnectOptions, 'session' | 'earlyData' | 'signal'>;
   /** Milliseconds an unused connection stays open (default 4000). */
   idleTimeout?: number;
   /** Send safe requests (GET, HEAD, OPTIONS, TRACE) as 0-RTT on resumed connections (default
@@ -53,7 +53,7 @@ const MAX_TICKETS = 1000;
 export class Http3Agent {
   private readonly pools = new Map<string, Pooled[]>();
   private readonly tickets = new Map<string, SessionTicket>();
-  private readonly connectOptions: ConnectOptions;
+  private readonly connectOptions: Http3ConnectOptions;
   private readonly idleTimeout: number;
   private readonly earlyData: boolean;
   private opened = 0;

@@ -159,6 +159,9 @@ export function checkDestroyArgs(error: unknown, code: unknown): void {
 /** A QuicSession's events and what their listeners get (a misspelt event name or a listener of
  * the wrong shape does not compile). */
 export interface QuicSessionEvents {
+  /** The TLS handshake chose the application protocol (`alpnProtocol` has it): before any
+   * stream, 0-RTT ones included, is delivered — a server dispatches by ALPN here. */
+  alpn: [protocol: string];
   /** The handshake completed (also `opened` resolves, and `onhandshake` is called). */
   handshake: [info: HandshakeSummary];
   /** The peer opened a stream (also `onstream`). */
@@ -211,6 +214,7 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> {
   private resolveClosed: (() => void) | undefined;
   private rejectClosed: ((err: Error) => void) | undefined;
   private finished = false;
+  private alpnAnnounced = false;
   private closeError: Error | null = null;
   /** The code of the CONNECTION_CLOSE sent or received. */
   private closeCode = 0;
@@ -259,6 +263,12 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> {
       this.rejectClosed = rej;
     });
     return this.closedPromise;
+  }
+
+  /** The application protocol the TLS handshake chose (RFC 7301 §3.2), once it did: a
+   * server's is set from the ClientHello on, before any stream is delivered ('alpn' event). */
+  get alpnProtocol(): string | undefined {
+    return this.conn.alpnProtocol;
   }
 
   /** The handshake summary, once the handshake completed. */
@@ -408,6 +418,14 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> {
 
   /** @internal after receive()/timeout()/API calls: dispatch connection events. */
   service(_now: number): void {
+    // Announced before the events below: a 0-RTT stream arrives with the ClientHello.
+    if (!this.alpnAnnounced) {
+      const alpn = this.conn.alpnProtocol;
+      if (alpn !== undefined) {
+        this.alpnAnnounced = true;
+        this.emit('alpn', alpn);
+      }
+    }
     for (let ev; (ev = this.conn.poll());) {
       this.driver.event(this, ev);
       switch (ev.type) {

@@ -32,6 +32,28 @@ export class QuicStreamError extends Error {
 
 const EMPTY = new Uint8Array(0);
 
+/** A QuicStream's own events besides a Duplex's, and what their listeners get. */
+export interface QuicStreamEvents {
+  /** The peer reset the stream (RESET_STREAM) with this application error code. */
+  reset: [code: number];
+  /** The peer asked us to stop sending (STOP_SENDING) with this application error code. */
+  'stop-sending': [code: number];
+}
+
+/** Another event name than QuicStreamEvents' (a Duplex's: Node's own signatures). */
+type DuplexEvent<E> = Exclude<E, keyof QuicStreamEvents>;
+type AnyListener = (...args: any[]) => void;
+
+// Typed listeners for QuicStreamEvents (a listener of the wrong shape does not compile).
+export interface QuicStream {
+  on<E extends keyof QuicStreamEvents>(e: E, l: (...a: QuicStreamEvents[E]) => void): this;
+  on<E extends string | symbol>(e: DuplexEvent<E>, l: AnyListener): this;
+  once<E extends keyof QuicStreamEvents>(e: E, l: (...a: QuicStreamEvents[E]) => void): this;
+  once<E extends string | symbol>(e: DuplexEvent<E>, l: AnyListener): this;
+  off<E extends keyof QuicStreamEvents>(e: E, l: (...a: QuicStreamEvents[E]) => void): this;
+  off<E extends string | symbol>(e: DuplexEvent<E>, l: AnyListener): this;
+}
+
 export class QuicStream extends Duplex {
   readonly id: number;
   /** Application error code sent in RESET_STREAM/STOP_SENDING by destroy() (default 0). */

@@ -461,6 +461,12 @@ export class Connection {
     return this.cids.firstCid;
   }
 
+  /** The ALPN protocol the TLS handshake chose, or undefined before it did: a server's is
+   * known from the ClientHello on, before any stream (0-RTT included) is delivered. */
+  get alpnProtocol(): string | undefined {
+    return this.info ? this.info.alpn : this.tls.alpn;
+  }
+
   /** @internal memory per connection: whether the TLS engine is still held. */
   get tlsEngineHeld(): boolean {
     return this.tls.engineHeld;

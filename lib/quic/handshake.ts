@@ -144,6 +144,12 @@ export class TlsHandshake {
     this.tp = undefined;
   }
 
+  /** The ALPN protocol the handshake chose, while the engine is held (a server knows it once
+   * it processed the ClientHello, RFC 7301 §3.2; a client at EncryptedExtensions). */
+  get alpn(): string | undefined {
+    return this.tls?.alpn;
+  }
+
   /** Whether the engine is still held (memory per connection). */
   get engineHeld(): boolean {
     return this.tls !== undefined;
