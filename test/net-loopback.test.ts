@@ -452,7 +452,7 @@ for (const io of ['native', 'dgram'] as const)
         () => expect.fail(),
         (e: Error) => expect(e.message).to.match(/groups/),
       );
-      await listen('x' as never, { ...creds, alpn: 'echo' }).then(
+      await listen(42 as never, { ...creds, alpn: 'echo' }).then(
         () => expect.fail(),
         (e: Error) => expect(e.message).to.match(/onsession/),
       );

@@ -57,7 +57,10 @@ export async function listen(
   onsession: ((session: QuicSession) => void) | string | URL,
   options: ListenOptions,
 ): Promise<QuicEndpoint | QuicWorkerPool> {
-  if (typeof onsession !== 'function') return listenWorkers('quic', onsession, options);
+  if (typeof onsession === 'string' || onsession instanceof URL)
+    return listenWorkers('quic', onsession, options);
+  if (typeof onsession !== 'function')
+    throw new TypeError('onsession must be a function or a handler module URL');
   const { qlogDir, handshakeTimeout, connection, socket, config: tlsConfig } = prepare(options);
   if (options.workers !== undefined && options.workers !== 1)
     throw new TypeError('workers run the handler from a module: pass its URL, not a function');

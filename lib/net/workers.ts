@@ -125,8 +125,6 @@ export class QuicWorkerPool extends EventEmitter {
     options: ListenOptions,
     count: number,
   ): Promise<QuicWorkerPool> {
-    if (typeof handler !== 'string' && !(handler instanceof URL))
-      throw new TypeError('handler must be a function or a module URL');
     if (!NativeUdpSocket.supported)
       throw new Error("workers need the native UDP socket (io 'native', Linux)");
     if (options.io === 'dgram') throw new TypeError("workers need io 'native' or 'auto'");

@@ -40,8 +40,13 @@ export class AntiReplay {
 /** Slots probed per identity: with the table at most half full, a longer run is rare (a full
  * window refuses early data, which is safe). */
 const WINDOW = 32;
-/** Header words: the lock, the number of slots in use, the capacity. */
+/** Header words: the lock, the number of slots in use, the capacity, maxEntries. */
 const HEADER = 4;
+/** A full table is swept of expired entries at most this often (ms): a sweep reads it all. */
+const SWEEP_INTERVAL = 1000;
+
+/** The memory of a table of `capacity` slots: header, fingerprints, expiries, last sweep. */
+const bytes = (capacity: number): number => 4 * HEADER + 16 * capacity + 8;
 
 /**
  * The same cache in a SharedArrayBuffer, shared by the worker threads of one server
@@ -61,7 +66,7 @@ export class SharedAntiReplay extends AntiReplay {
       throw new RangeError('maxEntries must be an integer in 1..2^24');
     let capacity = WINDOW;
     while (capacity < 2 * maxEntries) capacity *= 2;
-    const sab = new SharedArrayBuffer(4 * HEADER + 16 * capacity);
+    const sab = new SharedArrayBuffer(bytes(capacity));
     const header = new Int32Array(sab, 0, HEADER);
     header[2] = capacity;
     header[3] = maxEntries;
@@ -76,12 +81,13 @@ export class SharedAntiReplay extends AntiReplay {
     if (
       capacity < WINDOW ||
       (capacity & (capacity - 1)) !== 0 ||
-      memory.byteLength !== 4 * HEADER + 16 * capacity
+      memory.byteLength !== bytes(capacity)
     )
       throw new RangeError('memory is not a SharedAntiReplay table');
     super(header[3]!);
     this.words = new Int32Array(memory, 0, HEADER + 2 * capacity);
-    this.expiry = new Float64Array(memory, 4 * HEADER + 8 * capacity, capacity);
+    // One expiry per slot, then the time of the last sweep.
+    this.expiry = new Float64Array(memory, 4 * HEADER + 8 * capacity, capacity + 1);
     this.mask = capacity - 1;
   }
 
@@ -107,7 +113,7 @@ export class SharedAntiReplay extends AntiReplay {
       if (free < 0) return false;
       const at = HEADER + 2 * free;
       if (w[at] === 0) {
-        if (w[1]! >= this.maxEntries) return false;
+        if (w[1]! >= this.maxEntries && !this.sweep(now)) return false;
         w[1]!++;
       }
       w[at] = lo;
@@ -118,5 +124,22 @@ export class SharedAntiReplay extends AntiReplay {
       Atomics.store(w, 0, 0);
       Atomics.notify(w, 0, 1);
     }
+  }
+
+  /** Empties the slots of expired entries (with the lock held); false if none was. */
+  private sweep(now: number): boolean {
+    const capacity = this.mask + 1;
+    if (now - this.expiry[capacity]! < SWEEP_INTERVAL) return false;
+    this.expiry[capacity] = now;
+    const w = this.words;
+    let freed = 0;
+    for (let slot = 0; slot < capacity; slot++) {
+      const at = HEADER + 2 * slot;
+      if (w[at] === 0 || this.expiry[slot]! > now) continue;
+      w[at] = w[at + 1] = 0;
+      freed++;
+    }
+    w[1]! -= freed;
+    return freed > 0;
   }
 }
