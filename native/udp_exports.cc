@@ -226,7 +226,7 @@ napi_value JsSend(napi_env env, napi_callback_info info) {
         last = dests.Get(peer);
         lastIndex = peer;
       }
-      datagrams[i] = Datagram{nullptr, 0, last, static_cast<uint8_t>(ecn)};
+      datagrams[i] = Datagram{nullptr, 0, last, static_cast<uint8_t>(ecn), peer};
     }
     if (!s->live()) ThrowError(env, "send on a closed UDP socket");
     Bytes buf = ArgBytes(env, a[1], "buf");

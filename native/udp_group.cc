@@ -19,6 +19,9 @@ UdpGroup* UdpGroup::Bind(napi_env env, BindOptions o, size_t count) {
   std::unique_ptr<UdpGroup> g(new UdpGroup());
   g->fds_.reserve(count);
   o.reusePort = true;
+  // GRO merges a 4-tuple's datagrams before the steering program runs on the first of them:
+  // several connections from one client socket would reach the first one's worker.
+  o.gro = count == 1;
   for (size_t i = 0; i < count; i++) {
     g->fds_.push_back(BindSocket(env, o));  // a throw closes the others (~UdpGroup)
     if (i > 0) continue;

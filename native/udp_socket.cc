@@ -75,7 +75,7 @@ int BindSocket(napi_env env, const BindOptions& o) {
   }
   // GRO is an optimization: a kernel that refuses it delivers datagrams one by one.
   int one = 1;
-  setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+  if (o.gro) setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
   if (bind(fd, o.local.sa(), o.local.len) != 0) {
     int e = errno;
     close(fd);
@@ -461,7 +461,8 @@ size_t UdpSocket::Send(const Datagram* d, size_t n) {
 
 bool UdpSocket::Enqueue(const Datagram& d) {
   if (queuedBytes_ + d.length > queueLimit_) return false;
-  queue_.push_back(Queued{*d.dest, d.ecn, std::vector<uint8_t>(d.data, d.data + d.length)});
+  queue_.push_back(
+      Queued{*d.dest, d.ecn, d.flow, std::vector<uint8_t>(d.data, d.data + d.length)});
   queuedBytes_ += d.length;
   return true;
 }
@@ -473,7 +474,7 @@ void UdpSocket::Flush() {
   for (size_t i = 0; i < n; i++) {
     const Queued& q = queue_[i];
     flushScratch_[i] = Datagram{q.bytes.data(), static_cast<uint32_t>(q.bytes.size()), &q.dest,
-                                q.ecn};
+                                q.ecn, q.flow};
   }
   size_t sent = SendNow(flushScratch_.data(), n);
   for (size_t i = 0; i < sent; i++) {
@@ -505,7 +506,7 @@ size_t UdpSocket::BuildMessages(const Datagram* d, size_t n) {
     size_t j = i + 1, bytes = first.length;
     if (gso_ && first.length > 0) {
       while (j < n && j - i < kMaxSegments && d[j].length > 0 && d[j].length <= first.length &&
-             d[j].ecn == first.ecn && bytes + d[j].length <= kMaxGsoBytes &&
+             d[j].ecn == first.ecn && d[j].flow == first.flow && bytes + d[j].length <= kMaxGsoBytes &&
              SameEndpoint(*d[j].dest, *first.dest)) {
         bytes += d[j].length;
         if (d[j++].length < first.length) break;  // a shorter datagram ends the run

@@ -16,12 +16,16 @@
 namespace zquic {
 namespace udp {
 
-// One datagram to send: bytes (borrowed for the length of a call), destination, ECN codepoint.
+// One datagram to send: bytes (borrowed for the length of a call), destination, ECN codepoint,
+// and its flow (the peer index of its descriptor): one GSO message never spans two flows. On
+// loopback a GSO message reaches the receiver whole, and a reuseport group steers it as a whole
+// by its first datagram (udp_group.h): datagrams of two connections must not share one.
 struct Datagram {
   const uint8_t* data;
   uint32_t length;
   const Endpoint* dest;
   uint8_t ecn;
+  uint32_t flow;
 };
 
 struct Stats {
@@ -36,6 +40,10 @@ struct BindOptions {
   int family;  // AF_INET or AF_INET6: the family of the bound address
   bool ipv6Only;
   bool reusePort;
+  // UDP_GRO (default on). Off for a steered reuseport group: the kernel coalesces a flow's
+  // datagrams before the steering program sees them, and one client socket may carry
+  // connections owned by different workers.
+  bool gro = true;
   int recvBufferSize;
   int sendBufferSize;
   size_t sendQueueSize;  // bytes of datagrams the native queue may hold while blocked
@@ -92,6 +100,7 @@ class UdpSocket {
   struct Queued {
     Endpoint dest;
     uint8_t ecn;
+    uint32_t flow;
     std::vector<uint8_t> bytes;
   };
   struct PendingError {

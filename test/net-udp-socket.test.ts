@@ -193,6 +193,19 @@ describe('net: native UDP socket', function () {
     }
   });
 
+  it('never puts two peer indexes (flows) in one GSO message, even to one address', async () => {
+    const tx = bind({ address: '127.0.0.1', port: 0 });
+    const rx = bind({ address: '127.0.0.1', port: 0 });
+    const { got, until } = collect(rx);
+    // Three runs of 10 equal datagrams to one address, each run its own peer index.
+    const d = datagrams(new Array<number>(30).fill(1000), (i) => Math.floor(i / 10));
+    const peer = rx.address();
+    expect(tx.send(d.buf, d.desc, d.count, [peer, { ...peer }, { ...peer }])).to.equal(30);
+    await until(30);
+    expect(got).to.have.length(30);
+    if (tx.stats.gso) expect(tx.stats.gsoMessages).to.equal(3);
+  });
+
   it('queues under push-back, signals writable, and counts queue drops exactly', async () => {
     const DATAGRAMS = 20000;
     const BURST = 100;

@@ -486,6 +486,7 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
         const first = b.datagramCount;
         const n = this.guard(s, () => s.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH)) ?? 0;
         if (n === 0) continue;
+        // A peer index per run: one GSO message carries one connection's datagrams only.
         const peer = this.sendPeers.push(s.conn.remoteAddress) - 1;
         this.runs.push(first, peer, s.conn.ecnCodepoint);
         more.push(s);

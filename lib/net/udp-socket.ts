@@ -128,8 +128,10 @@ export class NativeUdpSocket {
   }
 
   /** Sends `count` datagrams described by `desc` (count × 4 uint32: [offset, length,
-   * peerIndex, ecn] into `buf`) to `peers[peerIndex]`. Runs to one peer with one ecn and one
-   * length (the last may be shorter) go out as one GSO message. While the kernel pushes back
+   * peerIndex, ecn] into `buf`) to `peers[peerIndex]`. Runs with one peer index, one ecn and
+   * one length (the last may be shorter) go out as one GSO message: give each connection its
+   * own index (on loopback a GSO message arrives whole, and a reuseport group steers it by its
+   * first datagram). While the kernel pushes back
    * the rest is copied into a bounded native queue (then `blocked` is true until onwritable).
    * Returns how many datagrams were accepted (sent or queued): fewer than count only when the
    * queue is full. `buf` is not retained. */
