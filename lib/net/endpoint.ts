@@ -47,6 +47,9 @@ export interface EndpointOptions {
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
    * 8000); then it is discarded and the session's `opened` rejects ('handshake-timeout'). */
   halfOpenTimeout?: number;
+  /** Receive window lent beyond the initial windows, all connections together (default
+   * 256 MiB). */
+  windowPool?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;
   stateless?: StatelessOptions;
@@ -211,6 +214,7 @@ export class QuicEndpoint extends EventEmitter {
       maxHandshakesPerAddress: options.maxHandshakesPerAddress,
       maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
       halfOpenTimeout: options.halfOpenTimeout,
+      windowPool: options.windowPool,
       stateless: options.stateless,
     });
     return {

@@ -189,6 +189,8 @@ export class Connection {
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
   private lastActivity: number;
+  /** When the peer's handshake data last grew (new CRYPTO bytes in order). */
+  private handshakeProgressAt: number;
   private ackElicitingSinceReceive = false;
   /** The closing or draining period, once the connection ends (RFC 9000 §10.2). */
   private period: ClosePeriod | undefined;
@@ -276,11 +278,13 @@ export class Connection {
       maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
       maxStreamWindow: settings.bounds.maxStreamWindow,
       maxConnectionWindow: settings.bounds.maxConnectionWindow,
+      windowPool: config.windowPool,
       events: this.events,
       ctrl: this.control.queue,
     });
     this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
+    this.handshakeProgressAt = now;
     this._stats = newStats(now);
     this.packets = new Packetizer(this, {
       spaces: this.spaces,
@@ -478,6 +482,18 @@ export class Connection {
   /** @internal tests: the 1-RTT CRYPTO stream's send side (post-handshake messages). */
   get appCryptoSend(): SendBuffer {
     return this.spaces[App].cryptoSend;
+  }
+
+  /** @internal the endpoint's half-open expiry (Endpoint.onTimeout): when the peer's
+   * handshake data last grew, and the PTO now, with its backoff (RFC 9002 §6.2.1). */
+  get handshakeProgress(): { at: number; pto: number } {
+    return { at: this.handshakeProgressAt, pto: this.pto() * 2 ** Math.min(this.ld.ptoCount, 16) };
+  }
+
+  /** @internal the endpoint takes back this connection's share of its window pool
+   * (Endpoint.remove; WindowPool in flow-control.ts). */
+  releaseWindowPool(): void {
+    this.streams.recvWindow.release();
   }
 
   /** RFC 9001 §4.9.1: the Initial keys are discarded (a server: the client's first Handshake
@@ -1186,8 +1202,11 @@ export class Connection {
 
   private onCrypto(space: PacketSpace, offset: number, data: Uint8Array, now: number): void {
     const sp = this.spaces[space];
-    const err = sp.cryptoRecv.insert(offset, data);
+    const r = sp.cryptoRecv;
+    const inOrder = r.readOffset + r.readableBytes;
+    const err = r.insert(offset, data);
     if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: FrameType.CRYPTO });
+    if (r.readOffset + r.readableBytes > inOrder) this.handshakeProgressAt = now;
     this.tls.receive(LEVELS[space]!, sp.cryptoRecv, this.wall(now), (ch) => this.decideVersion(ch));
     this.drainTls(now);
   }

@@ -21,6 +21,7 @@ import {
   type ConnectionConfig,
   type ConnectionEvent,
 } from './connection.js';
+import { WindowPool } from './flow-control.js';
 import { MIN_STATELESS_RESET } from './header.js';
 import { randomSource, type RandomSource } from './random.js';
 import { StatelessServer, initialOpens, type StatelessOptions } from './stateless.js';
@@ -53,8 +54,13 @@ export interface EndpointConfig {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256); more are dropped. */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a server handshake may stay half-open, before the client's first Handshake
-   * packet (default 8000); then its state is discarded. */
+   * packet (default 8000); then its state is discarded. One whose client sends no new
+   * handshake data for STALL_PTOS PTOs is discarded sooner (see onTimeout()). */
   halfOpenTimeout?: number;
+  /** Bytes of receive window that auto-tuning may lend the connections beyond their initial
+   * windows, all together (default 256 MiB; 0: windows never grow). See WindowPool in
+   * lib/quic/flow-control.ts. */
+  windowPool?: number;
   stateless?: StatelessOptions;
   /** Randomness for the stateless logic and for connections whose config has none (default
    * node:crypto); a seeded source makes a simulated run repeatable. */
@@ -99,7 +105,26 @@ export interface EndpointStats {
   initialsRejected: number;
   /** Handshakes discarded after halfOpenTimeout without the client's first Handshake packet. */
   halfOpenExpired: number;
+  /** Half-open handshakes discarded sooner: no new handshake data for STALL_PTOS PTOs. */
+  halfOpenStalled: number;
+  /** Bytes of the window pool lent to connections now, and growths it cut short. */
+  windowPoolInUse: number;
+  windowPoolRefused: number;
 }
+
+/**
+ * PTOs without new handshake data from the client after which a half-open server handshake
+ * is given up (checked every STALL_CHECK_INTERVAL). A client that lost its packets sends them
+ * again when its PTO fires, doubling it each time (RFC 9002 §6.2.1): with the initial 1 s PTO
+ * (§6.2.2) that is 1 s and 3 s after a loss, so 4 PTOs leave a legitimate client two
+ * retransmissions to get through; our own PTO counts with its backoff, so a handshake waiting
+ * for our retransmissions gets as long. A peer that sent half a ClientHello and went quiet
+ * holds its slot about 4 to 5 s instead of halfOpenTimeout.
+ */
+const STALL_PTOS = 4;
+
+/** Default EndpointConfig.windowPool. */
+const DEFAULT_WINDOW_POOL = 256 << 20;
 
 /** Client endpoints with at most this many connections look for Stateless Resets. */
 const MAX_RESET_CANDIDATES = 8;
@@ -138,6 +163,9 @@ export class Endpoint {
     initialsUndecryptable: 0,
     initialsRejected: 0,
     halfOpenExpired: 0,
+    halfOpenStalled: 0,
+    windowPoolInUse: 0,
+    windowPoolRefused: 0,
   };
   private readonly routes = new Map<string, Connection>();
   private readonly entries = new Map<Connection, Entry>();
@@ -152,6 +180,8 @@ export class Endpoint {
   private readonly resetToken: (cid: Uint8Array) => Uint8Array;
   /** Server handshakes in progress, per source, half-open deadlines, failed Initials. */
   private readonly admission: Admission<Connection>;
+  /** The receive window lent beyond the initial windows (counted in stats). */
+  private readonly windowPool: WindowPool;
   /** The latest `now` given: NEW_TOKEN tokens are stamped with it (connections ask for one
    * while they process a datagram, without the time). */
   private clock = 0;
@@ -184,6 +214,10 @@ export class Endpoint {
       ),
       halfOpenTimeout: intIn(config.halfOpenTimeout, 'halfOpenTimeout', 8000, 1),
     });
+    const pool = config.windowPool ?? DEFAULT_WINDOW_POOL;
+    if (!Number.isSafeInteger(pool) || pool < 0)
+      throw new RangeError('windowPool must be a safe integer >= 0');
+    this.windowPool = new WindowPool(pool, this.stats);
     this.random = randomSource(config.random, 'config.random');
     const stateless = config.server
       ? new StatelessServer({
@@ -214,7 +248,7 @@ export class Endpoint {
       throw new TypeError('config must be an object');
     this.tick(now);
     const conn = Connection.connect(
-      { random: this.random, ...config, role: 'client' },
+      { random: this.random, ...config, role: 'client', windowPool: this.windowPool },
       remote,
       now,
     );
@@ -319,6 +353,7 @@ export class Endpoint {
     this.entries.delete(conn);
     for (const k of entry) if (this.routes.get(k) === conn) this.routes.delete(k);
     this.admission.end(conn);
+    conn.releaseWindowPool();
   }
 
   /** When onTimeout() must be called next (Infinity: no half-open handshake). */
@@ -329,25 +364,29 @@ export class Endpoint {
   /**
    * Expires the server handshakes still half-open `halfOpenTimeout` ms after they were
    * accepted: no Handshake packet from the client yet, i.e. it never processed our first
-   * flight (or never sent all of its ClientHello). Their state is discarded silently, as after
-   * an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for the
-   * caller to drop.
+   * flight (or never sent all of its ClientHello); and, sooner, the half-open ones whose
+   * client sent no new handshake data for STALL_PTOS PTOs. Their state is discarded silently,
+   * as after an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for
+   * the caller to drop.
    */
   onTimeout(now: number): Connection[] {
     this.tick(now);
-    const expired = this.admission.expire(
-      this.clock,
-      (conn) => conn.initialDiscarded || conn.state !== 'handshake',
-    );
-    for (const conn of expired) {
-      this.stats.halfOpenExpired++;
+    const { expired, stalled } = this.admission.expire(this.clock, (conn) => {
+      if (conn.initialDiscarded || conn.state !== 'handshake') return -1;
+      const p = conn.handshakeProgress;
+      return p.at + STALL_PTOS * p.pto;
+    });
+    this.stats.halfOpenExpired += expired.length;
+    this.stats.halfOpenStalled += stalled.length;
+    const gone = expired.concat(stalled);
+    for (const conn of gone) {
       debug(
         'packets',
-        () => `endpoint: half-open handshake expired (${conn.remoteAddress.address})`,
+        () => `endpoint: half-open handshake given up (${conn.remoteAddress.address})`,
       );
       this.remove(conn);
     }
-    return expired;
+    return gone;
   }
 
   /** Accepts no new connections from now on; existing ones keep being routed. */
@@ -464,6 +503,7 @@ export class Endpoint {
         random: this.random,
         ...base,
         role: 'server',
+        windowPool: this.windowPool,
         newToken: this.newToken,
         statelessResetToken: this.resetToken,
         cidGenerator: stateless.cidGenerator,
