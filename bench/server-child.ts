@@ -33,6 +33,8 @@ export interface ServerStats {
   rss: number;
   peakRss: number;
   heapUsed: number;
+  /** Memory of ArrayBuffers and Buffers (process.memoryUsage().arrayBuffers). */
+  arrayBuffers: number;
   sessions: number;
   internalErrors: number;
   /** The first internal error stacks (at most 5). */
@@ -163,6 +165,7 @@ async function main(): Promise<void> {
         rss: m.rss,
         peakRss,
         heapUsed: m.heapUsed,
+        arrayBuffers: m.arrayBuffers,
         sessions: endpoints.reduce((n, e) => n + e.sessionCount, 0),
         internalErrors,
         internalStacks,
