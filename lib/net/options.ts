@@ -74,7 +74,7 @@ export interface ListenOptions extends CommonOptions {
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
    * 8000: three PTO backoffs and a margin); then it is discarded. One whose client sends
-   * nothing new for 4 PTOs (about 4 s) is discarded sooner. */
+   * nothing for 4 PTOs (about 4 s) is discarded sooner. */
   halfOpenTimeout?: number;
   /** Bytes of receive window that auto-tuning may add beyond the connections' initial
    * windows (`transportParams.initialMaxData`), over all connections together (default

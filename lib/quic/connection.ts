@@ -189,8 +189,8 @@ export class Connection {
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
   private lastActivity: number;
-  /** When the peer's handshake data last grew (new CRYPTO bytes in order). */
-  private handshakeProgressAt: number;
+  /** When a packet from the peer was last processed (lastActivity also counts our sends). */
+  private lastReceived: number;
   private ackElicitingSinceReceive = false;
   /** The closing or draining period, once the connection ends (RFC 9000 §10.2). */
   private period: ClosePeriod | undefined;
@@ -284,7 +284,7 @@ export class Connection {
     });
     this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
-    this.handshakeProgressAt = now;
+    this.lastReceived = now;
     this._stats = newStats(now);
     this.packets = new Packetizer(this, {
       spaces: this.spaces,
@@ -484,10 +484,10 @@ export class Connection {
     return this.spaces[App].cryptoSend;
   }
 
-  /** @internal the endpoint's half-open expiry (Endpoint.onTimeout): when the peer's
-   * handshake data last grew, and the PTO now, with its backoff (RFC 9002 §6.2.1). */
-  get handshakeProgress(): { at: number; pto: number } {
-    return { at: this.handshakeProgressAt, pto: this.pto() * 2 ** Math.min(this.ld.ptoCount, 16) };
+  /** @internal the endpoint's half-open expiry (Endpoint.onTimeout): when a packet from the
+   * peer was last processed, and our PTO now, with its backoff (RFC 9002 §6.2.1). */
+  get peerActivity(): { at: number; pto: number } {
+    return { at: this.lastReceived, pto: this.pto() * 2 ** Math.min(this.ld.ptoCount, 16) };
   }
 
   /** @internal the endpoint takes back this connection's share of its window pool
@@ -912,7 +912,7 @@ export class Connection {
       if (unacknowledged) sp.acks.onPacketRefused(pn);
       else sp.acks.onPacketReceived(pn, ackEliciting, now, this.datagramEcn);
     }
-    this.lastActivity = now;
+    this.lastActivity = this.lastReceived = now;
     this.ackElicitingSinceReceive = false;
     // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001
     // §4.9.1: the server discards Initial keys on the first Handshake packet.
@@ -1202,11 +1202,8 @@ export class Connection {
 
   private onCrypto(space: PacketSpace, offset: number, data: Uint8Array, now: number): void {
     const sp = this.spaces[space];
-    const r = sp.cryptoRecv;
-    const inOrder = r.readOffset + r.readableBytes;
-    const err = r.insert(offset, data);
+    const err = sp.cryptoRecv.insert(offset, data);
     if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: FrameType.CRYPTO });
-    if (r.readOffset + r.readableBytes > inOrder) this.handshakeProgressAt = now;
     this.tls.receive(LEVELS[space]!, sp.cryptoRecv, this.wall(now), (ch) => this.decideVersion(ch));
     this.drainTls(now);
   }

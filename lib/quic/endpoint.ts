@@ -54,8 +54,8 @@ export interface EndpointConfig {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256); more are dropped. */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a server handshake may stay half-open, before the client's first Handshake
-   * packet (default 8000); then its state is discarded. One whose client sends no new
-   * handshake data for STALL_PTOS PTOs is discarded sooner (see onTimeout()). */
+   * packet (default 8000); then its state is discarded. One whose client sends nothing for
+   * STALL_PTOS PTOs is discarded sooner (see onTimeout()). */
   halfOpenTimeout?: number;
   /** Bytes of receive window that auto-tuning may lend the connections beyond their initial
    * windows, all together (default 256 MiB; 0: windows never grow). See WindowPool in
@@ -105,7 +105,7 @@ export interface EndpointStats {
   initialsRejected: number;
   /** Handshakes discarded after halfOpenTimeout without the client's first Handshake packet. */
   halfOpenExpired: number;
-  /** Half-open handshakes discarded sooner: no new handshake data for STALL_PTOS PTOs. */
+  /** Half-open handshakes discarded sooner: no packet from the client for STALL_PTOS PTOs. */
   halfOpenStalled: number;
   /** Bytes of the window pool lent to connections now, and growths it cut short. */
   windowPoolInUse: number;
@@ -113,13 +113,14 @@ export interface EndpointStats {
 }
 
 /**
- * PTOs without new handshake data from the client after which a half-open server handshake
- * is given up (checked every STALL_CHECK_INTERVAL). A client that lost its packets sends them
- * again when its PTO fires, doubling it each time (RFC 9002 §6.2.1): with the initial 1 s PTO
- * (§6.2.2) that is 1 s and 3 s after a loss, so 4 PTOs leave a legitimate client two
- * retransmissions to get through; our own PTO counts with its backoff, so a handshake waiting
- * for our retransmissions gets as long. A peer that sent half a ClientHello and went quiet
- * holds its slot about 4 to 5 s instead of halfOpenTimeout.
+ * PTOs without a packet from the client after which a half-open server handshake is given up
+ * (checked every STALL_CHECK_INTERVAL). A client whose packets were lost sends again when its
+ * PTO fires, doubling it each time (RFC 9002 §6.2.1): with the initial 1 s PTO (§6.2.2) that
+ * is 1 s and 3 s after its last packet, so 4 PTOs leave a legitimate client two rounds of
+ * probes to get one through (any packet counts, a duplicate too: it shows the client is
+ * there); our own PTO counts with its backoff, so a handshake waiting for our retransmissions
+ * gets as long. A peer that sent half a ClientHello and went quiet holds its slot about 4 to
+ * 5 s instead of halfOpenTimeout; one that keeps sending holds it to halfOpenTimeout.
  */
 const STALL_PTOS = 4;
 
@@ -365,7 +366,7 @@ export class Endpoint {
    * Expires the server handshakes still half-open `halfOpenTimeout` ms after they were
    * accepted: no Handshake packet from the client yet, i.e. it never processed our first
    * flight (or never sent all of its ClientHello); and, sooner, the half-open ones whose
-   * client sent no new handshake data for STALL_PTOS PTOs. Their state is discarded silently,
+   * client sent nothing for STALL_PTOS PTOs. Their state is discarded silently,
    * as after an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for
    * the caller to drop.
    */
@@ -373,7 +374,7 @@ export class Endpoint {
     this.tick(now);
     const { expired, stalled } = this.admission.expire(this.clock, (conn) => {
       if (conn.initialDiscarded || conn.state !== 'handshake') return -1;
-      const p = conn.handshakeProgress;
+      const p = conn.peerActivity;
       return p.at + STALL_PTOS * p.pto;
     });
     this.stats.halfOpenExpired += expired.length;
