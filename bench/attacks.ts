@@ -13,7 +13,7 @@
 // pool lent during the attack (stats.windowPoolInUse), and the streams' buffers; and the RSS
 // and Buffer memory after the attackers left, before and after a full GC (the heap returns;
 // RSS above the baseline is what the allocator kept).
-// Run: `npm run bench:attacks [-- --conns 10] [-- --json]`.
+// Run: `npm run bench:attacks [-- --conns 10] [--attack 'unread echoes'] [--json]`.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
@@ -46,6 +46,8 @@ interface Figure {
   afterGcRssMB: number;
   heapMB: number;
   afterHeapMB: number;
+  heapTotalMB: number;
+  afterHeapTotalMB: number;
   buffersMB: number;
   afterBuffersMB: number;
   internalErrors: number;
@@ -172,13 +174,17 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       conns: { type: 'string', default: '10' },
+      attack: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const n = Number(values.conns);
   // A fresh server for each attack: memory an attack leaves with the allocator would blur the
   // next one's baseline.
+  if (values.attack !== undefined && !(values.attack in attacks))
+    throw new Error(`--attack must be one of: ${Object.keys(attacks).join(', ')}`);
   for (const [name, attack] of Object.entries(attacks)) {
+    if (values.attack !== undefined && name !== values.attack) continue;
     const srv = await startServerProcess(['echo', 'h3', 'www']);
     try {
       await legitGoodput(srv); // warm-up
@@ -215,6 +221,8 @@ async function main(): Promise<void> {
         afterGcRssMB: after.rss / MB,
         heapMB: Math.max(during.heapUsed, peak.heapUsed) / MB,
         afterHeapMB: after.heapUsed / MB,
+        heapTotalMB: Math.max(during.heapTotal, peak.heapTotal) / MB,
+        afterHeapTotalMB: after.heapTotal / MB,
         buffersMB: Math.max(during.arrayBuffers, peak.arrayBuffers) / MB,
         afterBuffersMB: after.arrayBuffers / MB,
         internalErrors: after.internalErrors,
@@ -228,7 +236,8 @@ async function main(): Promise<void> {
             `${(GUARANTEED / MB).toFixed(0)} guaranteed + pool share, lent ` +
             `${f.poolLentMB.toFixed(1)} MB in all, ${f.poolRefused} refusals, + stream buffers); ` +
             `after: RSS ${f.afterRssMB.toFixed(0)} MB, ${f.afterGcRssMB.toFixed(0)} after GC ` +
-            `(heap ${f.heapMB.toFixed(0)} -> ${f.afterHeapMB.toFixed(0)} MB, Buffers ` +
+            `(heap ${f.heapMB.toFixed(0)} -> ${f.afterHeapMB.toFixed(0)} MB of ` +
+            `${f.heapTotalMB.toFixed(0)} -> ${f.afterHeapTotalMB.toFixed(0)}, Buffers ` +
             `${f.buffersMB.toFixed(0)} -> ${f.afterBuffersMB.toFixed(0)} MB); legit echo ` +
             `${legit.toFixed(0)} Mbit/s (${(f.legitRatio * 100).toFixed(0)}% of ` +
             `${base.toFixed(0)} before); internal errors ${f.internalErrors}`,
