@@ -306,6 +306,7 @@ describe('quic/endpoint: hostile peers', () => {
       ['halfOpenTimeout', -1],
       ['halfOpenTimeout', Infinity],
       ['retryThreshold', NaN],
+      ['windowPool', 0.5],
     ] as const)
       expect(() => newServer({ [name]: bad }), name).to.throw(RangeError, name);
   });
