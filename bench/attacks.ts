@@ -7,18 +7,28 @@
 //   - garbage Initials: 8,000 per second of 1,200-byte datagrams with a valid Initial header
 //     that never decrypt (drawn from a pool made up front: the attacker is not the load).
 // The server must hold no more than what flow control and the documented limits grant each
-// connection (README "Limits and abuse"), and keep serving.
-// Run: `npm run bench:attacks [-- --conns 10] [-- --json]`.
+// connection (README "Limits and abuse"), and keep serving. Besides RSS, each line gives that
+// bound per attacker from the library's figures: the connection's guaranteed part (initial
+// receive window + send buffer, default options), its share of what the endpoint's window
+// pool lent during the attack (stats.windowPoolInUse), and the streams' buffers; and the RSS
+// and Buffer memory after the attackers left, before and after a full GC (the heap returns;
+// RSS above the baseline is what the allocator kept).
+// Run: `npm run bench:attacks [-- --conns 10] [--attack 'unread echoes'] [--json]`.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { parseArgs } from 'node:util';
 
 import { connect, connectHttp3, type QuicSession } from '../lib/index.js';
+import { STREAM_HIGH_WATER_MARK } from '../lib/net/stream.js';
+import { DEFAULT_BOUNDS, DEFAULT_TRANSPORT } from '../lib/quic/config.js';
 import { fakeInitial } from '../test/support/forge.js';
 import { startServerProcess, type ServerProcess } from './server-process.js';
 
 const MB = 1 << 20;
 const LEGIT_BYTES = 8 * MB;
+/** What every connection may hold whatever the pool: its initial receive window and its
+ * send buffer (default options). */
+const GUARANTEED = DEFAULT_TRANSPORT.initialMaxData! + DEFAULT_BOUNDS.connectionSendBuffer;
 
 interface Figure {
   attack: string;
@@ -26,11 +36,20 @@ interface Figure {
   baselineRssMB: number;
   rssMB: number;
   perConnectionMB: number;
+  /** The library's bound per attacker: GUARANTEED + pool share + stream buffers. */
+  boundPerConnectionMB: number;
+  poolLentMB: number;
+  poolRefused: number;
   legitMbps: number;
   legitRatio: number;
   afterRssMB: number;
+  afterGcRssMB: number;
   heapMB: number;
   afterHeapMB: number;
+  heapTotalMB: number;
+  afterHeapTotalMB: number;
+  buffersMB: number;
+  afterBuffersMB: number;
   internalErrors: number;
 }
 
@@ -61,8 +80,12 @@ async function legitGoodput(srv: ServerProcess): Promise<number> {
   return (2 * LEGIT_BYTES * 8) / seconds / 1e6;
 }
 
-/** Each attack opens `n` connections doing harm and returns them (closed after measuring). */
-type Attack = (srv: ServerProcess, n: number) => Promise<QuicSession[]>;
+/** Each attack opens `n` connections doing harm (`streams` each) and returns them (closed
+ * after measuring). */
+interface Attack {
+  streams: number;
+  run(srv: ServerProcess, n: number): Promise<QuicSession[]>;
+}
 
 const common = (srv: ServerProcess) => ({
   ca: srv.cert,
@@ -72,66 +95,78 @@ const common = (srv: ServerProcess) => ({
 });
 
 const attacks: Record<string, Attack> = {
-  async 'unread downloads'(srv, n) {
-    const out: QuicSession[] = [];
-    for (let i = 0; i < n; i++) {
-      const c = await connectHttp3(`127.0.0.1:${srv.ports.www}`, common(srv));
-      out.push(c.session);
-      // 50 requests of 1 MB whose bodies are never read.
-      // The requests fail when the attacker's session is closed: expected, not reported.
-      for (let k = 0; k < 50; k++) void c.request('/large.bin').catch(() => {});
-    }
-    return out;
-  },
-  async 'unread echoes'(srv, n) {
-    const out: QuicSession[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = await connect(`127.0.0.1:${srv.ports.echo}`, { ...common(srv), alpn: 'echo' });
-      out.push(s);
-      for (let k = 0; k < 20; k++) {
-        const st = await s.createBidirectionalStream();
-        st.on('error', () => {}); // cut short when the attacker closes
-        st.pause(); // the echo is never read
-        st.write(Buffer.alloc(MB));
+  'unread downloads': {
+    streams: 50,
+    run: async (srv, n) => {
+      const out: QuicSession[] = [];
+      for (let i = 0; i < n; i++) {
+        const c = await connectHttp3(`127.0.0.1:${srv.ports.www}`, common(srv));
+        out.push(c.session);
+        // 50 requests of 1 MB whose bodies are never read.
+        // The requests fail when the attacker's session is closed: expected, not reported.
+        for (let k = 0; k < 50; k++) void c.request('/large.bin').catch(() => {});
       }
-    }
-    return out;
+      return out;
+    },
   },
-  async 'unfinished HEADERS'(srv, n) {
-    const out: QuicSession[] = [];
-    for (let i = 0; i < n; i++) {
-      // Raw QUIC with ALPN h3: request streams whose HEADERS frame (type 0x01) announces
-      // 1 MiB and carries 256 KiB of it.
-      const s = await connect(`127.0.0.1:${srv.ports.h3}`, { ...common(srv), alpn: 'h3' });
-      out.push(s);
-      s.on('stream', (st) => st.resume());
-      for (let k = 0; k < 50; k++) {
-        const st = await s.createBidirectionalStream();
-        st.on('error', () => {}); // the server resets it (H3_EXCESSIVE_LOAD) or the attacker closes
-        st.resume();
-        st.write(
-          Buffer.concat([Buffer.from([0x01, 0x80, 0x10, 0x00, 0x00]), randomBytes(256 << 10)]),
-        );
+  'unread echoes': {
+    streams: 20,
+    run: async (srv, n) => {
+      const out: QuicSession[] = [];
+      for (let i = 0; i < n; i++) {
+        const s = await connect(`127.0.0.1:${srv.ports.echo}`, { ...common(srv), alpn: 'echo' });
+        out.push(s);
+        for (let k = 0; k < 20; k++) {
+          const st = await s.createBidirectionalStream();
+          st.on('error', () => {}); // cut short when the attacker closes
+          st.pause(); // the echo is never read
+          st.write(Buffer.alloc(MB));
+        }
       }
-    }
-    return out;
+      return out;
+    },
   },
-  async 'garbage Initials'(srv) {
-    const sock = createSocket('udp4');
-    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
-    const pool = Array.from({ length: 1024 }, fakeInitial);
-    let stop = false;
-    const flood = async () => {
-      for (let k = 0; !stop; k++) {
-        for (let i = 0; i < 80; i++)
-          sock.send(pool[(80 * k + i) % pool.length]!, srv.ports.echo!, '127.0.0.1');
-        await sleep(10);
+  'unfinished HEADERS': {
+    streams: 50,
+    run: async (srv, n) => {
+      const out: QuicSession[] = [];
+      for (let i = 0; i < n; i++) {
+        // Raw QUIC with ALPN h3: request streams whose HEADERS frame (type 0x01) announces
+        // 1 MiB and carries 256 KiB of it.
+        const s = await connect(`127.0.0.1:${srv.ports.h3}`, { ...common(srv), alpn: 'h3' });
+        out.push(s);
+        s.on('stream', (st) => st.resume());
+        for (let k = 0; k < 50; k++) {
+          const st = await s.createBidirectionalStream();
+          st.on('error', () => {}); // the server resets it (H3_EXCESSIVE_LOAD) or the attacker closes
+          st.resume();
+          st.write(
+            Buffer.concat([Buffer.from([0x01, 0x80, 0x10, 0x00, 0x00]), randomBytes(256 << 10)]),
+          );
+        }
       }
-      sock.close();
-    };
-    void flood();
-    // A fake session whose close stops the flood.
-    return [{ close: async () => void (stop = true) } as unknown as QuicSession];
+      return out;
+    },
+  },
+  'garbage Initials': {
+    streams: 0,
+    run: async (srv) => {
+      const sock = createSocket('udp4');
+      await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+      const pool = Array.from({ length: 1024 }, fakeInitial);
+      let stop = false;
+      const flood = async () => {
+        for (let k = 0; !stop; k++) {
+          for (let i = 0; i < 80; i++)
+            sock.send(pool[(80 * k + i) % pool.length]!, srv.ports.echo!, '127.0.0.1');
+          await sleep(10);
+        }
+        sock.close();
+      };
+      void flood();
+      // A fake session whose close stops the flood.
+      return [{ close: async () => void (stop = true) } as unknown as QuicSession];
+    },
   },
 };
 
@@ -139,19 +174,23 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       conns: { type: 'string', default: '10' },
+      attack: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const n = Number(values.conns);
   // A fresh server for each attack: memory an attack leaves with the allocator would blur the
   // next one's baseline.
+  if (values.attack !== undefined && !(values.attack in attacks))
+    throw new Error(`--attack must be one of: ${Object.keys(attacks).join(', ')}`);
   for (const [name, attack] of Object.entries(attacks)) {
+    if (values.attack !== undefined && name !== values.attack) continue;
     const srv = await startServerProcess(['echo', 'h3', 'www']);
     try {
       await legitGoodput(srv); // warm-up
       const before = await srv.stats(true);
       const base = await legitGoodput(srv);
-      const sessions = await attack(srv, n);
+      const sessions = await attack.run(srv, n);
       await sleep(1500);
       const during = await srv.stats(true);
       const legit = await legitGoodput(srv);
@@ -159,28 +198,49 @@ async function main(): Promise<void> {
       // An attacker's session closes with an error (its streams are cut short): expected.
       for (const s of sessions) await s.close({ timeout: 1000 }).catch(() => {});
       await sleep(500);
+      const afterNoGc = await srv.stats(false);
       const after = await srv.stats(true);
       const rss = Math.max(during.rss, peak.rss);
+      const lent = Math.max(
+        during.endpoint.windowPoolInUse ?? 0,
+        peak.endpoint.windowPoolInUse ?? 0,
+      );
+      const bound = GUARANTEED + lent / n + attack.streams * 2 * STREAM_HIGH_WATER_MARK;
       const f: Figure = {
         attack: name,
         attackers: n,
         baselineRssMB: before.rss / MB,
         rssMB: rss / MB,
         perConnectionMB: Math.max(0, rss - before.rss) / MB / n,
+        boundPerConnectionMB: attack.streams > 0 ? bound / MB : 0,
+        poolLentMB: lent / MB,
+        poolRefused: peak.endpoint.windowPoolRefused ?? 0,
         legitMbps: legit,
         legitRatio: legit / base,
-        afterRssMB: after.rss / MB,
+        afterRssMB: afterNoGc.rss / MB,
+        afterGcRssMB: after.rss / MB,
         heapMB: Math.max(during.heapUsed, peak.heapUsed) / MB,
         afterHeapMB: after.heapUsed / MB,
+        heapTotalMB: Math.max(during.heapTotal, peak.heapTotal) / MB,
+        afterHeapTotalMB: after.heapTotal / MB,
+        buffersMB: Math.max(during.arrayBuffers, peak.arrayBuffers) / MB,
+        afterBuffersMB: after.arrayBuffers / MB,
         internalErrors: after.internalErrors,
       };
       if (values.json) console.log(JSON.stringify({ bench: 'attacks', ...f }));
       else
         console.log(
           `${name.padEnd(20)} ${n} attackers: server RSS ${f.baselineRssMB.toFixed(0)} -> ` +
-            `${f.rssMB.toFixed(0)} MB (${f.perConnectionMB.toFixed(2)} MB per attacker), after ` +
-            `${f.afterRssMB.toFixed(0)} MB (heap ${f.heapMB.toFixed(0)} -> ${f.afterHeapMB.toFixed(0)} MB); legit echo ${legit.toFixed(0)} Mbit/s ` +
-            `(${(f.legitRatio * 100).toFixed(0)}% of ${base.toFixed(0)} before); internal errors ${f.internalErrors}`,
+            `${f.rssMB.toFixed(0)} MB, ${f.perConnectionMB.toFixed(2)} MB per attacker ` +
+            `(library bound ${f.boundPerConnectionMB.toFixed(2)} MB: ` +
+            `${(GUARANTEED / MB).toFixed(0)} guaranteed + pool share, lent ` +
+            `${f.poolLentMB.toFixed(1)} MB in all, ${f.poolRefused} refusals, + stream buffers); ` +
+            `after: RSS ${f.afterRssMB.toFixed(0)} MB, ${f.afterGcRssMB.toFixed(0)} after GC ` +
+            `(heap ${f.heapMB.toFixed(0)} -> ${f.afterHeapMB.toFixed(0)} MB of ` +
+            `${f.heapTotalMB.toFixed(0)} -> ${f.afterHeapTotalMB.toFixed(0)}, Buffers ` +
+            `${f.buffersMB.toFixed(0)} -> ${f.afterBuffersMB.toFixed(0)} MB); legit echo ` +
+            `${legit.toFixed(0)} Mbit/s (${(f.legitRatio * 100).toFixed(0)}% of ` +
+            `${base.toFixed(0)} before); internal errors ${f.internalErrors}`,
         );
     } finally {
       await srv.stop();

@@ -33,6 +33,10 @@ export interface ServerStats {
   rss: number;
   peakRss: number;
   heapUsed: number;
+  /** V8's heap as reserved from the system (process.memoryUsage().heapTotal). */
+  heapTotal: number;
+  /** Memory of ArrayBuffers and Buffers (process.memoryUsage().arrayBuffers). */
+  arrayBuffers: number;
   sessions: number;
   internalErrors: number;
   /** The first internal error stacks (at most 5). */
@@ -163,6 +167,8 @@ async function main(): Promise<void> {
         rss: m.rss,
         peakRss,
         heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        arrayBuffers: m.arrayBuffers,
         sessions: endpoints.reduce((n, e) => n + e.sessionCount, 0),
         internalErrors,
         internalStacks,

@@ -69,6 +69,7 @@ describe('net: admission limits of a listening endpoint', () => {
       ['maxHandshakesPerPrefix', -3],
       ['halfOpenTimeout', 0.5],
       ['retryThreshold', -1],
+      ['windowPool', -1],
     ] as const) {
       const err = await listen(() => {}, {
         ...creds,

@@ -3,7 +3,12 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 
-import { QuicStream, QuicStreamError, type StreamHost } from '../lib/net/stream.js';
+import {
+  QuicStream,
+  QuicStreamError,
+  STREAM_HIGH_WATER_MARK,
+  type StreamHost,
+} from '../lib/net/stream.js';
 
 class FakeHost implements StreamHost {
   room = 10;
@@ -96,6 +101,26 @@ describe('net/stream: QuicStream over a fake connection', () => {
     s.onReadable();
     await once(s, 'end');
     expect(Buffer.concat(chunks).length).to.equal(n * 1024);
+  });
+
+  it('an echo (s.pipe(s)) whose connection takes nothing holds at most both high-water marks', async () => {
+    const host = new FakeHost();
+    host.room = 0;
+    const s = new QuicStream(host, 0, true, true);
+    expect([s.readableHighWaterMark, s.writableHighWaterMark]).to.deep.equal([
+      STREAM_HIGH_WATER_MARK,
+      STREAM_HIGH_WATER_MARK,
+    ]);
+    for (let i = 0; i < 200; i++) host.incoming.push(Buffer.alloc(1024, i));
+    s.pipe(s);
+    for (let i = 0; i < 10; i++) await tick();
+    // Taken from the connection (its credit given back) and held by the stream: the readable
+    // buffer, the writable buffer and the chunk being written.
+    const taken = (200 - host.incoming.length) * 1024;
+    expect(taken).to.be.greaterThan(STREAM_HIGH_WATER_MARK);
+    expect(taken).to.be.at.most(2 * STREAM_HIGH_WATER_MARK + 1024);
+    expect(s.readableLength + s.writableLength).to.equal(taken);
+    s.destroy();
   });
 
   it("'end' follows the last chunk at once: no read() past the FIN", async () => {

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 
-import { Admission, sourceKeys } from '../lib/quic/admission.js';
+import { Admission, STALL_CHECK_INTERVAL, sourceKeys } from '../lib/quic/admission.js';
 
 const limits = { maxHandshakesPerAddress: 2, maxHandshakesPerPrefix: 3, halfOpenTimeout: 100 };
 
@@ -54,15 +54,41 @@ describe('quic/admission', () => {
     adm.start('b', '10.0.0.2', 10);
     adm.start('c', '10.0.0.3', 20);
     expect(adm.nextTimeout()).to.equal(100);
-    expect(adm.expire(99, () => false)).to.deep.equal([]);
-    expect(adm.expire(110, (h) => h === 'b')).to.deep.equal(['a']);
+    // (Infinity: still half-open, never stalls; -1: no longer half-open.)
+    const none = { expired: [], stalled: [] };
+    expect(adm.expire(99, () => Infinity)).to.deep.equal(none);
+    expect(adm.expire(110, (h) => (h === 'b' ? -1 : Infinity))).to.deep.equal({
+      expired: ['a'],
+      stalled: [],
+    });
     // 'b' made progress: no longer half-open, still a handshake in progress.
     expect(adm.nextTimeout()).to.equal(120);
     expect(adm.size).to.equal(2);
     adm.end('c');
     expect(adm.nextTimeout()).to.equal(Infinity);
-    expect(adm.expire(1000, () => false)).to.deep.equal([]);
+    expect(adm.expire(1000, () => Infinity)).to.deep.equal(none);
     expect(adm.size).to.equal(1);
+  });
+
+  it('checks half-open handshakes for a stall every STALL_CHECK_INTERVAL, in order', () => {
+    const adm = new Admission<string>({ ...limits, halfOpenTimeout: 10_000 });
+    adm.start('a', '10.0.0.1', 0);
+    adm.start('b', '10.0.0.2', 10);
+    adm.start('c', '10.0.0.3', 20);
+    const I = STALL_CHECK_INTERVAL;
+    expect(adm.nextTimeout()).to.equal(I);
+    // 'a' stalls at 1.5 I, 'b' at 1.9 I; 'c' is through its half-open phase by its first check.
+    const stallAt: Record<string, number> = { a: 1.5 * I, b: 1.9 * I, c: -1 };
+    const asked: string[] = [];
+    const at = (h: string) => (asked.push(h), stallAt[h]!);
+    expect(adm.expire(I + 20, at)).to.deep.equal({ expired: [], stalled: [] });
+    expect(asked).to.deep.equal(['a', 'b', 'c']);
+    // Checked again one interval after the check, no longer 'c'.
+    expect(adm.nextTimeout()).to.equal(2 * I + 20);
+    expect(adm.expire(2 * I + 20, at)).to.deep.equal({ expired: [], stalled: ['a', 'b'] });
+    expect(adm.size).to.equal(1); // 'c': a handshake in progress, no longer half-open
+    expect(adm.nextTimeout()).to.equal(Infinity);
+    expect(adm.refusal('10.0.0.1')).to.equal(undefined);
   });
 
   it('the load of failed Initials decays by e every second', () => {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 
 import { initialSecrets } from '../lib/crypto/packet.js';
 import { Connection, type Address, type ConnectionConfig } from '../lib/quic/connection.js';
+import { STALL_CHECK_INTERVAL } from '../lib/quic/admission.js';
 import { Endpoint, type EndpointConfig } from '../lib/quic/endpoint.js';
 import { QUIC_V1, writeLongHeader } from '../lib/quic/header.js';
 import { EndpointNet, type Node } from './support/endpoint-net.js';
@@ -192,6 +193,42 @@ describe('quic/endpoint: hostile peers', () => {
     expect(server.endpoint.size).to.equal(1);
   });
 
+  it('a half-open handshake whose client goes quiet is given up after 4 PTOs, before halfOpenTimeout', () => {
+    const net = new EndpointNet(); // the attackers' half ClientHellos arrive at 10
+    const server = net.add('server', SERVER_ADDR, newServer({ maxHandshakesPerAddress: 3 }));
+    halfOpen(net, (a) => a === '10.0.9.1');
+    clientsAt(net, '10.0.9.1', 3);
+    net.run(() => false, 100);
+    expect(perAddress(server).get('10.0.9.1')).to.equal(3);
+    expect(net.run(() => server.endpoint.stats.halfOpenStalled > 0)).to.equal(true);
+    // The server sent only ACKs (no RTT sample, no backoff): its PTO is about the initial 1 s
+    // (RFC 9002 §6.2.2); stalls are checked every second, well before the 8 s halfOpenTimeout.
+    expect(net.now).to.be.within(10 + 4 * 999, 10 + 4 * 999 + 2 * STALL_CHECK_INTERVAL);
+    expect(server.endpoint.stats).to.include({ halfOpenStalled: 3, halfOpenExpired: 0 });
+    expect(server.endpoint.size).to.equal(0);
+    // The address's slots are free again.
+    clientsAt(net, '10.0.9.1', 1);
+    net.run(() => false, 100);
+    expect(server.endpoint.stats).to.include({ accepted: 4, refusedPerAddress: 0 });
+  });
+
+  it('a handshake cut off for 2.5 s after its first datagram is not stalled: it completes', () => {
+    const net = new EndpointNet();
+    const server = net.add('server', SERVER_ADDR, newServer());
+    // Everything after the client's first datagram is lost until 2500, both ways: the
+    // client's and the server's retransmissions (PTOs with backoff) get through after.
+    let first = true;
+    net.tap = (d) => {
+      if (first) return ((first = false), d.data);
+      return net.now < 2500 ? null : d.data;
+    };
+    const legit = clientsAt(net, '10.0.1.1', 1);
+    expect(net.run(() => legit.open.size === 1)).to.equal(true);
+    expect(net.now).to.be.greaterThan(2500);
+    expect(server.endpoint.stats).to.include({ halfOpenStalled: 0, halfOpenExpired: 0 });
+    expect(server.endpoint.size).to.equal(1);
+  });
+
   it('1,000 garbage Initials make no connection, are counted, and switch Retry on', () => {
     const ep = newServer();
     const kinds = new Map<string, number>();
@@ -269,6 +306,7 @@ describe('quic/endpoint: hostile peers', () => {
       ['halfOpenTimeout', -1],
       ['halfOpenTimeout', Infinity],
       ['retryThreshold', NaN],
+      ['windowPool', 0.5],
     ] as const)
       expect(() => newServer({ [name]: bad }), name).to.throw(RangeError, name);
   });

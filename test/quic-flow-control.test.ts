@@ -6,6 +6,7 @@ import {
   PeerStreamLimit,
   RecvWindow,
   SendCredit,
+  WindowPool,
 } from '../lib/quic/flow-control.js';
 
 const { FLOW_CONTROL_ERROR, FRAME_ENCODING_ERROR, STREAM_LIMIT_ERROR } = TransportError;
@@ -159,6 +160,82 @@ describe('quic/flow-control (RFC 9000 §4)', () => {
               expect(w.onReceivedOffset(w.limit + 1)).to.equal(-FLOW_CONTROL_ERROR);
               prev = w.limit;
             }
+          },
+        ),
+      );
+    });
+
+    it('with a pool: growth is borrowed, cut short when the pool runs dry, given back by release()', () => {
+      const counters = { windowPoolInUse: 0, windowPoolRefused: 0 };
+      const pool = new WindowPool(2500, counters);
+      const a = new RecvWindow({ window: 1000, maxWindow: 8000, pool });
+      const b = new RecvWindow({ window: 1000, maxWindow: 8000, pool });
+      // The peer is blocked at every update: each update asks to double the window.
+      const blocked = (w: RecvWindow, now: number) => {
+        w.onReceivedOffset(w.limit);
+        w.onConsumed(w.limit - w.consumed);
+        return w.takeUpdate(now, 1);
+      };
+      const state = (w: RecvWindow) => [w.window, w.pooled, counters.windowPoolInUse];
+      blocked(a, 0);
+      expect(state(a)).to.deep.equal([2000, 1000, 1000]);
+      blocked(a, 1); // asks for 2000 more, gets the 1500 left
+      expect(state(a)).to.deep.equal([3500, 2500, 2500]);
+      expect(counters.windowPoolRefused).to.equal(1);
+      // The pool is dry: b keeps its initial window, and its updates still come (§4.1).
+      const before = b.limit;
+      expect(blocked(b, 2)).to.equal(before + 1000);
+      expect(state(b)).to.deep.equal([1000, 0, 2500]);
+      expect(counters.windowPoolRefused).to.equal(2);
+      a.release();
+      a.release();
+      expect([a.pooled, a.maxWindow, counters.windowPoolInUse]).to.deep.equal([0, 3500, 0]);
+      blocked(b, 3);
+      expect(state(b)).to.deep.equal([2000, 1000, 1000]);
+      // A released window no longer grows nor borrows, but keeps granting what it had.
+      expect(blocked(a, 4)).to.equal(a.consumed + 3500);
+      expect(counters.windowPoolInUse).to.equal(1000);
+      expect(() => new RecvWindow({ window: 1, pool: {} as WindowPool })).to.throw(TypeError);
+      expect(() => new WindowPool(-1, counters)).to.throw(RangeError);
+    });
+
+    it('with a pool: what windows borrow never exceeds its size; limits never go back', () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: 20_000 }),
+          fc.array(
+            fc.tuple(fc.nat(3), fc.nat(3000), fc.boolean(), fc.integer({ min: 1, max: 500 })),
+            {
+              maxLength: 80,
+            },
+          ),
+          (size, steps) => {
+            const counters = { windowPoolInUse: 0, windowPoolRefused: 0 };
+            const pool = new WindowPool(size, counters);
+            const ws = [0, 1, 2, 3].map(
+              () => new RecvWindow({ window: 1000, maxWindow: 16_000, pool }),
+            );
+            const released = new Set<RecvWindow>();
+            let now = 0;
+            for (const [i, recv, release, dt] of steps) {
+              const w = ws[i]!;
+              now += dt;
+              const prev = w.limit;
+              w.onReceivedOffset(Math.min(w.limit, w.received + recv));
+              w.onConsumed(w.received - w.consumed);
+              if (release) released.add(w);
+              if (release) w.release();
+              w.takeUpdate(now, 100);
+              expect(w.limit).to.be.at.least(prev);
+              // Beyond its initial window a window holds only what it borrowed (until released).
+              if (!released.has(w)) expect(w.window).to.equal(1000 + w.pooled);
+              expect(w.limit - w.consumed).to.be.at.most(w.window);
+              const lent = ws.reduce((n, x) => n + x.pooled, 0);
+              expect(counters.windowPoolInUse).to.equal(lent);
+              expect(lent).to.be.at.most(size);
+            }
+            for (const w of ws) w.release();
+            expect(counters.windowPoolInUse).to.equal(0);
           },
         ),
       );

@@ -48,6 +48,9 @@ export interface EndpointOptions {
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
    * 8000); then it is discarded and the session's `opened` rejects ('handshake-timeout'). */
   halfOpenTimeout?: number;
+  /** Receive window lent beyond the initial windows, all connections together (default
+   * 256 MiB). */
+  windowPool?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;
   stateless?: StatelessOptions;
@@ -223,6 +226,7 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
       maxHandshakesPerAddress: options.maxHandshakesPerAddress,
       maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
       halfOpenTimeout: options.halfOpenTimeout,
+      windowPool: options.windowPool,
       stateless: options.stateless,
       worker: options.worker,
     });

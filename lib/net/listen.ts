@@ -89,6 +89,7 @@ export async function listen(
     maxHandshakesPerAddress: options.maxHandshakesPerAddress,
     maxHandshakesPerPrefix: options.maxHandshakesPerPrefix,
     halfOpenTimeout: options.halfOpenTimeout,
+    windowPool: options.windowPool,
     qlogDir,
     ...socket,
     fd: internals?.fd,

@@ -77,8 +77,13 @@ export interface ListenOptions extends CommonOptions {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256). */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
-   * 8000: three PTO backoffs and a margin); then it is discarded. */
+   * 8000: three PTO backoffs and a margin); then it is discarded. One whose client sends
+   * nothing for 4 PTOs (about 4 s) is discarded sooner. */
   halfOpenTimeout?: number;
+  /** Bytes of receive window that auto-tuning may add beyond the connections' initial
+   * windows (`transportParams.initialMaxData`), over all connections together (default
+   * 256 MiB; 0: windows stay at their initial size). */
+  windowPool?: number;
   /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets;
    * `TicketKeys.fromSecrets(...)`: keys shared by the servers of a fleet). */
   ticketKeys?: TicketKeys | false;

@@ -54,6 +54,16 @@ export interface QuicStream {
   off<E extends string | symbol>(e: DuplexEvent<E>, l: AnyListener): this;
 }
 
+/**
+ * Bytes each side of a QuicStream buffers before it pushes back (Node's highWaterMark, set
+ * rather than Node's default, which grew between versions). Data in the readable buffer was
+ * already taken from the connection (its flow-control credit is given back), so this, per
+ * stream, adds to what a peer can make us hold beyond the connection's receive window: with
+ * the writable side, at most 2 x 16 KiB and the chunk being written per open stream
+ * (README "Limits and abuse").
+ */
+export const STREAM_HIGH_WATER_MARK = 16 * 1024;
+
 export class QuicStream extends Duplex {
   readonly id: number;
   /** Application error code sent in RESET_STREAM/STOP_SENDING by destroy() (default 0). */
@@ -70,7 +80,7 @@ export class QuicStream extends Duplex {
 
   /** @param readable / writable which halves exist (unidirectional streams have one). */
   constructor(host: StreamHost, id: number, readable: boolean, writable: boolean) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: true, highWaterMark: STREAM_HIGH_WATER_MARK });
     this.host = host;
     this.id = id;
     this.readDone = !readable;

@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { nativeUdp, type NativeHandle } from '../crypto/native.js';
 import type { Address } from '../quic/connection.js';
 import { LOCAL_CID_LENGTH } from '../quic/connection.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_WINDOW_POOL } from '../quic/endpoint.js';
 import { MAX_WORKERS, type WorkerSlot } from '../quic/worker-cid.js';
 import { SharedAntiReplay } from '../tls/anti-replay.js';
 import { checkCloseTimeout } from './session.js';
@@ -131,6 +132,12 @@ export class QuicWorkerPool extends EventEmitter {
     const { ticketKeys, signal, workers: _, workerData: __, ...rest } = options;
     if (ticketKeys !== undefined && ticketKeys !== false && ticketKeys.secrets === undefined)
       throw new TypeError('with workers, ticketKeys must come from TicketKeys.fromSecrets()');
+    // The endpoint-wide caps are the server's: each worker gets its share (steering spreads
+    // connections evenly). Invalid values go through as given: the workers' checks name them.
+    const share = (v: number, min: number) =>
+      Number.isInteger(v) && v >= min ? Math.max(min, Math.floor(v / count)) : v;
+    rest.maxConnections = share(options.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1);
+    rest.windowPool = share(options.windowPool ?? DEFAULT_WINDOW_POOL, 0);
     const setup: Omit<WorkerSetup, 'slot' | 'fd'> = {
       kind,
       handler: moduleUrl(handler),

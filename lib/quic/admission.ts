@@ -86,6 +86,11 @@ function bump(counts: Map<string, number>, k: string, by: number): void {
   else counts.delete(k);
 }
 
+/** How often (ms) a half-open handshake is checked for a stall: about the initial PTO
+ * (RFC 9002 §6.2.2), the least time in which a handshake can be expected to move. A constant,
+ * so the queue of checks stays in time order. */
+export const STALL_CHECK_INTERVAL = 1000;
+
 /**
  * The handshakes in progress of a server endpoint, keyed by connection (`T`), counted per host
  * and per network; the half-open ones in order of their deadline; and a decaying count of
@@ -94,7 +99,9 @@ function bump(counts: Map<string, number>, k: string, by: number): void {
  * A handshake is half-open from its acceptance until the endpoint sees progress (for a server
  * connection: the client's first Handshake packet, which shows it processed our first flight,
  * RFC 9000 §8.1, RFC 9001 §4.9.1). One still half-open `halfOpenTimeout` ms after acceptance is
- * expired: the deadline is fixed, so trickling packets does not extend it.
+ * expired: the deadline is fixed, so trickling packets does not extend it. Before that, one
+ * that stalls (the caller says when, see expire()) is expired at the first check after:
+ * every STALL_CHECK_INTERVAL ms.
  */
 export class Admission<T> {
   private readonly limits: AdmissionLimits;
@@ -104,6 +111,8 @@ export class Admission<T> {
   /** Half-open handshakes and their deadlines; insertion order is deadline order (the clock
    * given to start() never goes back and the timeout is one constant). */
   private readonly halfOpen = new Map<T, number>();
+  /** Half-open handshakes and when to check them for a stall next; in time order likewise. */
+  private readonly checks = new Map<T, number>();
   private failures = 0;
   private failuresAt = 0;
 
@@ -134,6 +143,7 @@ export class Admission<T> {
     bump(this.perHost, slot.host, 1);
     bump(this.perPrefix, slot.prefix, 1);
     this.halfOpen.set(handshake, now + this.limits.halfOpenTimeout);
+    this.checks.set(handshake, now + STALL_CHECK_INTERVAL);
   }
 
   /** The handshake completed or its connection is gone (no-op when not in progress). */
@@ -142,28 +152,53 @@ export class Admission<T> {
     if (!slot) return;
     this.slots.delete(handshake);
     this.halfOpen.delete(handshake);
+    this.checks.delete(handshake);
     bump(this.perHost, slot.host, -1);
     bump(this.perPrefix, slot.prefix, -1);
   }
 
-  /** The earliest half-open deadline (Infinity: none). */
+  /** The earliest half-open deadline or stall check (Infinity: none). */
   nextTimeout(): number {
-    for (const deadline of this.halfOpen.values()) return deadline;
-    return Infinity;
+    let t = Infinity;
+    for (const deadline of this.halfOpen.values()) {
+      t = deadline;
+      break;
+    }
+    for (const check of this.checks.values()) return Math.min(t, check);
+    return t;
   }
 
-  /** The handshakes whose half-open deadline passed at `now` and that made no `progress`;
-   * they are no longer counted. The others stop being half-open. */
-  expire(now: number, progress: (handshake: T) => boolean): T[] {
+  /**
+   * The half-open handshakes to give up at `now`: `expired`, past their half-open deadline;
+   * `stalled`, checked and found stalled. `stallAt(h)` says when `h` counts as stalled if it
+   * makes no more progress (the time may move on as it does), or -1 when it is no longer
+   * half-open. The returned handshakes are no longer counted; those no longer half-open stop
+   * being checked.
+   */
+  expire(now: number, stallAt: (handshake: T) => number): { expired: T[]; stalled: T[] } {
     const expired: T[] = [];
+    const stalled: T[] = [];
     for (const [handshake, deadline] of this.halfOpen) {
       if (deadline > now) break;
       this.halfOpen.delete(handshake);
-      if (progress(handshake)) continue;
+      if (stallAt(handshake) < 0) {
+        this.checks.delete(handshake);
+        continue;
+      }
       this.end(handshake);
       expired.push(handshake);
     }
-    return expired;
+    for (const [handshake, check] of this.checks) {
+      if (check > now) break; // (an entry re-added below comes after those due)
+      this.checks.delete(handshake);
+      const at = stallAt(handshake);
+      if (at < 0) this.halfOpen.delete(handshake);
+      else if (at <= now) {
+        this.end(handshake);
+        stalled.push(handshake);
+      } else this.checks.set(handshake, now + STALL_CHECK_INTERVAL);
+    }
+    return { expired, stalled };
   }
 
   /** An Initial made no connection (did not decrypt, or its connection refused it). */

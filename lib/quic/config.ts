@@ -5,6 +5,7 @@
 import type { TlsClientOptions } from '../tls/client.js';
 import type { TlsServerOptions } from '../tls/server.js';
 import type { CidGenerator } from './cid.js';
+import { WindowPool } from './flow-control.js';
 import type { ConnectionStats } from './events.js';
 import type { Address } from './path.js';
 import { BASE_PLPMTU, DEFAULT_PMTU_CEILING } from './pmtud.js';
@@ -54,6 +55,10 @@ export interface ConnectionConfig {
    * by what we grant. */
   maxStreamWindow?: number;
   maxConnectionWindow?: number;
+  /** Where the connection window's growth beyond its initial limit is borrowed from (an
+   * Endpoint gives its connections its own, see WindowPool in flow-control.ts); default none:
+   * each connection grows up to maxConnectionWindow. */
+  windowPool?: WindowPool;
   /** Server: makes NEW_TOKEN tokens. */
   newToken?: (remote: Address) => Uint8Array;
   /** The 16-byte stateless reset token for a CID of ours (default random). */
@@ -133,6 +138,8 @@ export function resolveConfig(config: ConnectionConfig): {
     throw new TypeError('config.wallClockOffset must be a finite number');
   if (config.qlog !== undefined && typeof config.qlog !== 'function')
     throw new TypeError('config.qlog must be a function');
+  if (config.windowPool !== undefined && !(config.windowPool instanceof WindowPool))
+    throw new TypeError('config.windowPool must be a WindowPool');
   if (config.token !== undefined && !(config.token instanceof Uint8Array))
     throw new TypeError('config.token must be a Uint8Array');
   return {

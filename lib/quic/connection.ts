@@ -189,6 +189,8 @@ export class Connection {
   private readonly events: ConnectionEvent[] = [];
   private idleTimeout: number;
   private lastActivity: number;
+  /** When a packet from the peer was last processed (lastActivity also counts our sends). */
+  private lastReceived: number;
   private ackElicitingSinceReceive = false;
   /** The closing or draining period, once the connection ends (RFC 9000 §10.2). */
   private period: ClosePeriod | undefined;
@@ -276,11 +278,13 @@ export class Connection {
       maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
       maxStreamWindow: settings.bounds.maxStreamWindow,
       maxConnectionWindow: settings.bounds.maxConnectionWindow,
+      windowPool: config.windowPool,
       events: this.events,
       ctrl: this.control.queue,
     });
     this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
+    this.lastReceived = now;
     this._stats = newStats(now);
     this.packets = new Packetizer(this, {
       spaces: this.spaces,
@@ -484,6 +488,18 @@ export class Connection {
   /** @internal tests: the 1-RTT CRYPTO stream's send side (post-handshake messages). */
   get appCryptoSend(): SendBuffer {
     return this.spaces[App].cryptoSend;
+  }
+
+  /** @internal the endpoint's half-open expiry (Endpoint.onTimeout): when a packet from the
+   * peer was last processed, and our PTO now, with its backoff (RFC 9002 §6.2.1). */
+  get peerActivity(): { at: number; pto: number } {
+    return { at: this.lastReceived, pto: this.pto() * 2 ** Math.min(this.ld.ptoCount, 16) };
+  }
+
+  /** @internal the endpoint takes back this connection's share of its window pool
+   * (Endpoint.remove; WindowPool in flow-control.ts). */
+  releaseWindowPool(): void {
+    this.streams.recvWindow.release();
   }
 
   /** RFC 9001 §4.9.1: the Initial keys are discarded (a server: the client's first Handshake
@@ -908,7 +924,7 @@ export class Connection {
       if (unacknowledged) sp.acks.onPacketRefused(pn);
       else sp.acks.onPacketReceived(pn, ackEliciting, now, this.datagramEcn);
     }
-    this.lastActivity = now;
+    this.lastActivity = this.lastReceived = now;
     this.ackElicitingSinceReceive = false;
     // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001
     // §4.9.1: the server discards Initial keys on the first Handshake packet.

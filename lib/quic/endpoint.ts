@@ -21,6 +21,7 @@ import {
   type ConnectionConfig,
   type ConnectionEvent,
 } from './connection.js';
+import { WindowPool } from './flow-control.js';
 import { MIN_STATELESS_RESET } from './header.js';
 import { randomSource, type RandomSource } from './random.js';
 import { StatelessServer, initialOpens, type StatelessOptions } from './stateless.js';
@@ -54,8 +55,13 @@ export interface EndpointConfig {
   /** Handshakes in progress from one IPv4 /24 or IPv6 /48 (default 256); more are dropped. */
   maxHandshakesPerPrefix?: number;
   /** Milliseconds a server handshake may stay half-open, before the client's first Handshake
-   * packet (default 8000); then its state is discarded. */
+   * packet (default 8000); then its state is discarded. One whose client sends nothing for
+   * STALL_PTOS PTOs is discarded sooner (see onTimeout()). */
   halfOpenTimeout?: number;
+  /** Bytes of receive window that auto-tuning may lend the connections beyond their initial
+   * windows, all together (default 256 MiB; 0: windows never grow). See WindowPool in
+   * lib/quic/flow-control.ts. */
+  windowPool?: number;
   stateless?: StatelessOptions;
   /** Randomness for the stateless logic and for connections whose config has none (default
    * node:crypto); a seeded source makes a simulated run repeatable. */
@@ -107,7 +113,29 @@ export interface EndpointStats {
   /** Short-header packets for a connection of another worker (config.worker): the kernel's
    * steering should make it 0. */
   misrouted: number;
+  /** Half-open handshakes discarded sooner: no packet from the client for STALL_PTOS PTOs. */
+  halfOpenStalled: number;
+  /** Bytes of the window pool lent to connections now, and growths it cut short. */
+  windowPoolInUse: number;
+  windowPoolRefused: number;
 }
+
+/**
+ * PTOs without a packet from the client after which a half-open server handshake is given up
+ * (checked every STALL_CHECK_INTERVAL). A client whose packets were lost sends again when its
+ * PTO fires, doubling it each time (RFC 9002 §6.2.1): with the initial 1 s PTO (§6.2.2) that
+ * is 1 s and 3 s after its last packet, so 4 PTOs leave a legitimate client two rounds of
+ * probes to get one through (any packet counts, a duplicate too: it shows the client is
+ * there); our own PTO counts with its backoff, so a handshake waiting for our retransmissions
+ * gets as long. A peer that sent half a ClientHello and went quiet holds its slot about 4 to
+ * 5 s instead of halfOpenTimeout; one that keeps sending holds it to halfOpenTimeout.
+ */
+const STALL_PTOS = 4;
+
+/** Default EndpointConfig.windowPool. */
+export const DEFAULT_WINDOW_POOL = 256 << 20;
+/** Default EndpointConfig.maxConnections. */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
 
 /** Client endpoints with at most this many connections look for Stateless Resets. */
 const MAX_RESET_CANDIDATES = 8;
@@ -147,6 +175,9 @@ export class Endpoint {
     initialsRejected: 0,
     halfOpenExpired: 0,
     misrouted: 0,
+    halfOpenStalled: 0,
+    windowPoolInUse: 0,
+    windowPoolRefused: 0,
   };
   private readonly routes = new Map<string, Connection>();
   private readonly entries = new Map<Connection, Entry>();
@@ -162,6 +193,8 @@ export class Endpoint {
   private readonly resetToken: (cid: Uint8Array) => Uint8Array;
   /** Server handshakes in progress, per source, half-open deadlines, failed Initials. */
   private readonly admission: Admission<Connection>;
+  /** The receive window lent beyond the initial windows (counted in stats). */
+  private readonly windowPool: WindowPool;
   /** The latest `now` given: NEW_TOKEN tokens are stamped with it (connections ask for one
    * while they process a datagram, without the time). */
   private clock = 0;
@@ -173,7 +206,7 @@ export class Endpoint {
     if (config.server !== undefined && typeof config.server !== 'function')
       throw new TypeError('config.server must be a function');
     this.serverConfig = config.server;
-    this.maxConnections = intIn(config.maxConnections, 'maxConnections', 10_000);
+    this.maxConnections = intIn(config.maxConnections, 'maxConnections', DEFAULT_MAX_CONNECTIONS);
     this.forceRetry = config.retry === true;
     this.retryThreshold = intIn(config.retryThreshold, 'retryThreshold', 64);
     // Defaults: a host runs a few handshakes at once (a browser opens a handful of
@@ -194,6 +227,10 @@ export class Endpoint {
       ),
       halfOpenTimeout: intIn(config.halfOpenTimeout, 'halfOpenTimeout', 8000, 1),
     });
+    const pool = config.windowPool ?? DEFAULT_WINDOW_POOL;
+    if (!Number.isSafeInteger(pool) || pool < 0)
+      throw new RangeError('windowPool must be a safe integer >= 0');
+    this.windowPool = new WindowPool(pool, this.stats);
     this.random = randomSource(config.random, 'config.random');
     this.worker = config.worker && checkWorkerSlot(config.worker, LOCAL_CID_LENGTH);
     const cidGenerator = this.worker
@@ -234,7 +271,7 @@ export class Endpoint {
       throw new TypeError('config must be an object');
     this.tick(now);
     const conn = Connection.connect(
-      { random: this.random, ...config, role: 'client' },
+      { random: this.random, ...config, role: 'client', windowPool: this.windowPool },
       remote,
       now,
     );
@@ -343,6 +380,7 @@ export class Endpoint {
     this.entries.delete(conn);
     for (const k of entry) if (this.routes.get(k) === conn) this.routes.delete(k);
     this.admission.end(conn);
+    conn.releaseWindowPool();
   }
 
   /** When onTimeout() must be called next (Infinity: no half-open handshake). */
@@ -353,25 +391,29 @@ export class Endpoint {
   /**
    * Expires the server handshakes still half-open `halfOpenTimeout` ms after they were
    * accepted: no Handshake packet from the client yet, i.e. it never processed our first
-   * flight (or never sent all of its ClientHello). Their state is discarded silently, as after
-   * an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for the
-   * caller to drop.
+   * flight (or never sent all of its ClientHello); and, sooner, the half-open ones whose
+   * client sent nothing for STALL_PTOS PTOs. Their state is discarded silently,
+   * as after an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for
+   * the caller to drop.
    */
   onTimeout(now: number): Connection[] {
     this.tick(now);
-    const expired = this.admission.expire(
-      this.clock,
-      (conn) => conn.initialDiscarded || conn.state !== 'handshake',
-    );
-    for (const conn of expired) {
-      this.stats.halfOpenExpired++;
+    const { expired, stalled } = this.admission.expire(this.clock, (conn) => {
+      if (conn.initialDiscarded || conn.state !== 'handshake') return -1;
+      const p = conn.peerActivity;
+      return p.at + STALL_PTOS * p.pto;
+    });
+    this.stats.halfOpenExpired += expired.length;
+    this.stats.halfOpenStalled += stalled.length;
+    const gone = expired.concat(stalled);
+    for (const conn of gone) {
       debug(
         'packets',
-        () => `endpoint: half-open handshake expired (${conn.remoteAddress.address})`,
+        () => `endpoint: half-open handshake given up (${conn.remoteAddress.address})`,
       );
       this.remove(conn);
     }
-    return expired;
+    return gone;
   }
 
   /** Accepts no new connections from now on; existing ones keep being routed. */
@@ -499,6 +541,7 @@ export class Endpoint {
         random: this.random,
         ...base,
         role: 'server',
+        windowPool: this.windowPool,
         newToken: this.newToken,
         statelessResetToken: this.resetToken,
         cidGenerator: stateless.cidGenerator,

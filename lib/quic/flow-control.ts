@@ -83,11 +83,53 @@ export class SendCredit {
   }
 }
 
+/** What a WindowPool keeps counting (fields of the endpoint's stats). */
+export interface WindowPoolCounters {
+  /** Bytes of receive window lent to connections beyond their initial windows. */
+  windowPoolInUse: number;
+  /** Window growths the pool cut short (in whole or in part): it had no more to lend. */
+  windowPoolRefused: number;
+}
+
+/**
+ * The receive window that auto-tuning may add beyond the initial windows, over all the
+ * connections of an endpoint. Each connection is guaranteed its initial window (what it
+ * announced in its transport parameters); growth is lent from here and returned when the
+ * connection is released. An empty pool stops growth, never announced credit (RFC 9000 §4.1):
+ * a connection then keeps the window it has. What peers can make the endpoint hold in
+ * received data is thus at most their initial windows plus `size`.
+ */
+export class WindowPool {
+  readonly size: number;
+  private readonly counters: WindowPoolCounters;
+
+  constructor(size: number, counters: WindowPoolCounters) {
+    checkLimit('size', size);
+    this.size = size;
+    this.counters = counters;
+  }
+
+  /** Lends up to `n` bytes; returns how many (less when the pool runs out, which counts). */
+  take(n: number): number {
+    const got = Math.min(n, this.size - this.counters.windowPoolInUse);
+    if (got < n) this.counters.windowPoolRefused++;
+    this.counters.windowPoolInUse += got;
+    return got;
+  }
+
+  /** Takes back `n` bytes lent by take(). */
+  give(n: number): void {
+    this.counters.windowPoolInUse -= n;
+  }
+}
+
 export interface RecvWindowOptions {
   /** Initial window = initial limit advertised in the transport parameters. */
   window: number;
   /** Auto-tuning cap; default = window (no auto-tuning). */
   maxWindow?: number;
+  /** Where growth beyond `window` is borrowed from (default: no limit but maxWindow). */
+  pool?: WindowPool;
 }
 
 /**
@@ -112,7 +154,8 @@ export interface RecvWindowOptions {
  *   idles. A reader slower than the network meets this rule too; the maxima bound what it
  *   may then hold (the connection's window caps all its streams together).
  * The window never shrinks and an announced limit is never lowered (RFC 9000 §4.1): an RTT
- * inflated by a busy event loop only stops further growth by the first rule.
+ * inflated by a busy event loop only stops further growth by the first rule. With a pool,
+ * growth is borrowed from it (see WindowPool) and given back by release().
  */
 export class RecvWindow {
   /** Limit currently advertised to the peer. */
@@ -122,17 +165,53 @@ export class RecvWindow {
   /** Bytes consumed by the application. */
   consumed = 0;
   window: number;
-  readonly maxWindow: number;
+  private _maxWindow: number;
   private lastUpdateTime = -1;
   private stopped = false;
+  private pool: WindowPool | undefined;
+  /** Bytes of `window` borrowed from the pool. */
+  private borrowed = 0;
 
   constructor(options: RecvWindowOptions) {
     checkLimit('window', options.window);
     this.window = options.window;
     this.limit = options.window;
-    this.maxWindow = options.maxWindow ?? options.window;
-    checkLimit('maxWindow', this.maxWindow);
-    if (this.maxWindow < this.window) throw new RangeError('maxWindow must be >= window');
+    this._maxWindow = options.maxWindow ?? options.window;
+    checkLimit('maxWindow', this._maxWindow);
+    if (this._maxWindow < this.window) throw new RangeError('maxWindow must be >= window');
+    if (options.pool !== undefined && !(options.pool instanceof WindowPool))
+      throw new TypeError('pool must be a WindowPool');
+    this.pool = options.pool;
+  }
+
+  /** Auto-tuning cap (the window after release()). */
+  get maxWindow(): number {
+    return this._maxWindow;
+  }
+
+  /** Bytes of the window borrowed from the pool. */
+  get pooled(): number {
+    return this.borrowed;
+  }
+
+  /** Gives what was borrowed back to the pool; the window grows no more (the connection is
+   * done). Idempotent. */
+  release(): void {
+    this.pool?.give(this.borrowed);
+    this.pool = undefined;
+    this.borrowed = 0;
+    this._maxWindow = this.window;
+  }
+
+  /** Grows the window towards `target` (at most maxWindow), borrowing from the pool; returns
+   * true if it grew. */
+  private grow(target: number): boolean {
+    const want = Math.min(target, this._maxWindow) - this.window;
+    if (!(want > 0)) return false;
+    const got = this.pool ? this.pool.take(want) : want;
+    this.borrowed += this.pool ? got : 0;
+    this.window += got;
+    return got > 0;
   }
 
   /**
@@ -177,8 +256,8 @@ export class RecvWindow {
    */
   takeUpdate(now: number, smoothedRtt: number): number {
     if (!this.updateNeeded) return -1;
-    if (this.window < this.maxWindow && this.windowLimited(now, smoothedRtt))
-      this.window = Math.min(this.window * 2, this.maxWindow);
+    if (this.window < this._maxWindow && this.windowLimited(now, smoothedRtt))
+      this.grow(this.window * 2);
     this.lastUpdateTime = now;
     this.limit = Math.min(this.consumed + this.window, MAX_VARINT);
     return this.limit;
@@ -198,9 +277,7 @@ export class RecvWindow {
   /** Grow the window to at least `window` (e.g. connection window >= 1.5x a stream window);
    * returns true if it grew. */
   ensureWindow(window: number): boolean {
-    if (!(window > this.window) || this.window === this.maxWindow) return false;
-    this.window = Math.min(window, this.maxWindow);
-    return true;
+    return this.grow(window);
   }
 }
 

@@ -11,7 +11,13 @@ import type { PacketBuilder } from './builder.js';
 import { checkCode } from './checks.js';
 import { added, emptyMap, emptySet, withEntry } from './empty.js';
 import { QuicError, TransportError } from './errors.js';
-import { LocalStreamLimit, PeerStreamLimit, RecvWindow, SendCredit } from './flow-control.js';
+import {
+  LocalStreamLimit,
+  PeerStreamLimit,
+  RecvWindow,
+  SendCredit,
+  type WindowPool,
+} from './flow-control.js';
 import { FrameType, streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
 import { DROPPED, ReassemblyBudget } from './recv-buffer.js';
 import type { SentFrame } from './spaces.js';
@@ -145,6 +151,8 @@ export interface StreamSetOptions {
    * least the initial window of the transport parameters). */
   maxStreamWindow: number;
   maxConnectionWindow: number;
+  /** Where the connection window's growth beyond initialMaxData is borrowed from. */
+  windowPool?: WindowPool;
   events: { push(e: StreamEvent): unknown };
   /** Control frames to send (MAX_STREAMS and the *_BLOCKED frames). */
   ctrl: { push(f: Frame): unknown };
@@ -212,6 +220,7 @@ export class StreamSet {
     this.recvWindow = new RecvWindow({
       window: l.initialMaxData,
       maxWindow: Math.max(l.initialMaxData, options.maxConnectionWindow),
+      pool: options.windowPool,
     });
     this.peerBidi = new PeerStreamLimit(l.initialMaxStreamsBidi);
     this.peerUni = new PeerStreamLimit(l.initialMaxStreamsUni);

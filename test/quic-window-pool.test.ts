@@ -1,0 +1,103 @@
+/**
+ * The endpoint's window pool (WindowPool in lib/quic/flow-control.ts, EndpointConfig.windowPool)
+ * in memory and in simulated time: server connections whose application reads at once grow
+ * their receive windows by borrowing from the pool; the pool never lends more than its size;
+ * once their application stops reading, what each connection holds is bounded by its initial
+ * window plus what it borrowed; closed connections give their share back.
+ */
+import { expect } from 'chai';
+
+import type { Address, Connection, ConnectionConfig } from '../lib/quic/connection.js';
+import { Endpoint } from '../lib/quic/endpoint.js';
+import { EndpointNet } from './support/endpoint-net.js';
+import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+
+const KiB = 1024;
+/** Small windows so that a few connections meet the limits quickly. */
+const TRANSPORT = {
+  initialMaxData: 64 * KiB,
+  initialMaxStreamDataBidiRemote: 32 * KiB,
+  initialMaxStreamDataBidiLocal: 32 * KiB,
+};
+const POOL = 256 * KiB;
+const UPLOAD = 2 << 20;
+const CLIENTS = 3;
+
+function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
+  const { role, ...rest } = c;
+  void role;
+  return rest;
+}
+
+const clientAt = (i: number): Address => ({ address: `10.0.2.${i}`, port: 40_000, family: 'IPv4' });
+
+describe('quic/endpoint: the window pool', () => {
+  it('windows grow only with what the pool lends; held bytes stay within initial window + share', () => {
+    const net = new EndpointNet();
+    net.delay = 5;
+    const endpoint = new Endpoint({
+      server: () =>
+        withoutRole(serverConfig({ transport: TRANSPORT, maxConnectionWindow: 4 << 20 })),
+      windowPool: POOL,
+    });
+    const server = net.add('server', SERVER_ADDR, endpoint);
+    // The server's application reads everything at once until told to stop.
+    let reading = true;
+    let read = 0;
+    server.onEvent = (conn, ev) => {
+      if (ev.type !== 'readable' || !reading) return;
+      for (let r; (r = conn.readChunk(ev.streamId)).data;) read += r.data.length;
+    };
+    // Each client uploads UPLOAD bytes on one stream as fast as it is allowed to.
+    const payload = Buffer.alloc(UPLOAD, 1);
+    const sent = new Map<Connection, { id: number; off: number }>();
+    const clients: Connection[] = [];
+    for (let i = 1; i <= CLIENTS; i++) {
+      const node = net.add(`client${i}`, clientAt(i), new Endpoint());
+      clients.push(net.connect(node, withoutRole(clientConfig()), SERVER_ADDR));
+      node.onEvent = (conn, ev) => {
+        if (ev.type === 'handshake-complete')
+          sent.set(conn, { id: conn.openStream(true)!, off: 0 });
+        const s = sent.get(conn);
+        if (!s || (ev.type !== 'handshake-complete' && ev.type !== 'writable')) return;
+        s.off += conn.write(s.id, payload.subarray(s.off));
+      };
+    }
+    const serverConns = () => [...endpoint.connections()];
+    const lent = () => endpoint.stats.windowPoolInUse;
+    // The bound, checked at every step: what a server connection holds in received data is
+    // at most its initial window plus the whole pool, and all of them together at most their
+    // initial windows plus what the pool lent.
+    const check = () => {
+      let held = 0;
+      for (const c of serverConns()) {
+        const h = c.stats.recvBufferedBytes;
+        expect(h).to.be.at.most(TRANSPORT.initialMaxData + POOL);
+        held += h;
+      }
+      expect(held).to.be.at.most(CLIENTS * TRANSPORT.initialMaxData + lent());
+      expect(lent()).to.be.at.most(POOL);
+      return false;
+    };
+    // Phase 1: the application reads; the windows grow until the pool runs dry.
+    const grown = () => endpoint.stats.windowPoolRefused > 0;
+    expect(net.run(() => check() || (grown() && read > 4 << 20), 120_000)).to.equal(true);
+    expect(lent()).to.be.greaterThan(POOL / 2);
+    // Phase 2: it stops reading; the peers fill what was announced, and no more.
+    reading = false;
+    net.run(check, 2000);
+    const held = serverConns().reduce((n, c) => n + c.stats.recvBufferedBytes, 0);
+    expect(held).to.be.greaterThan(CLIENTS * TRANSPORT.initialMaxData);
+    expect(held).to.be.at.most(CLIENTS * TRANSPORT.initialMaxData + lent());
+    // Closed connections give their share back.
+    for (const c of clients) c.close(0, 'done');
+    expect(net.run(() => check() || endpoint.size === 0, 10_000)).to.equal(true);
+    expect(lent()).to.equal(0);
+  });
+
+  it('windowPool: 0 is allowed (no growth); negative, fractional, unsafe values are refused', () => {
+    expect(new Endpoint({ windowPool: 0 }).stats.windowPoolInUse).to.equal(0);
+    for (const v of [-1, 1.5, NaN, 2 ** 53])
+      expect(() => new Endpoint({ windowPool: v }), String(v)).to.throw(RangeError);
+  });
+});
