@@ -73,6 +73,7 @@ interface Load {
 }
 interface ServerReport {
   cpuMs: number;
+  busyMs: number[];
   stats: Record<string, number>;
 }
 
@@ -195,6 +196,8 @@ async function main(): Promise<void> {
       workers,
       handshakesPerSecond: hs.load.handshakes / hs.wall,
       serverCpuMsPerHandshake: hs.server.cpuMs / hs.load.handshakes,
+      workerBusyMsPerHandshake: hs.server.busyMs.reduce((a, b) => a + b) / hs.load.handshakes,
+      workerBusyShares: hs.server.busyMs.map((b) => b / 1000 / hs.wall),
       serverCpuCores: hs.server.cpuMs / 1000 / hs.wall,
       loadCpuCores: hs.load.cpuMs / 1000 / hs.wall,
       handshakeFailures: hs.load.failed,
@@ -220,13 +223,14 @@ async function main(): Promise<void> {
       (args['client-cpus'] ? `, load on CPUs ${args['client-cpus']}` : ''),
   );
   console.log(
-    '| workers | handshakes/s | ratio | server ms CPU/handshake | server cores | load cores | Mbit/s | ratio | server CPU s/GB | misrouted |',
+    '| workers | handshakes/s | ratio | server ms CPU/handshake | workers busy ms/handshake | each worker busy | server cores | load cores | Mbit/s | ratio | server CPU s/GB | misrouted |',
   );
-  console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const r of rows)
     console.log(
       `| ${r.workers} | ${r.handshakesPerSecond.toFixed(0)} | ${(r.handshakesPerSecond / base.handshakesPerSecond).toFixed(2)} | ` +
-        `${r.serverCpuMsPerHandshake.toFixed(2)} | ${r.serverCpuCores.toFixed(2)} | ${r.loadCpuCores.toFixed(2)} | ` +
+        `${r.serverCpuMsPerHandshake.toFixed(2)} | ${r.workerBusyMsPerHandshake.toFixed(2)} | ` +
+        `${r.workerBusyShares.map((b) => b.toFixed(2)).join(' / ')} | ${r.serverCpuCores.toFixed(2)} | ${r.loadCpuCores.toFixed(2)} | ` +
         `${r.goodputMbps.toFixed(0)} | ${(r.goodputMbps / base.goodputMbps).toFixed(2)} | ${r.serverCpuSecondsPerGB.toFixed(2)} | ${r.misrouted} |`,
     );
   if (rebind)

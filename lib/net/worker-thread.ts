@@ -56,10 +56,11 @@ const endpoint: QuicEndpoint =
     : await listen(handler as (session: QuicSession) => void, options);
 
 const view = new Float64Array(setup.stats, 8 * STAT_SLOTS * setup.slot.index, STAT_SLOTS);
-const keys = Object.keys(endpoint.stats).slice(0, STAT_SLOTS - 1);
+// The endpoint's counters, then the thread's busy time (ms its event loop was not idle).
+const keys = [...Object.keys(endpoint.stats), 'busyMs'].slice(0, STAT_SLOTS - 1);
 const publish = (): void => {
-  const stats = endpoint.stats as unknown as Record<string, number>;
-  keys.forEach((k, i) => (view[i] = stats[k]!));
+  const stats = { ...endpoint.stats, busyMs: performance.eventLoopUtilization().active };
+  keys.forEach((k, i) => (view[i] = (stats as Record<string, number>)[k]!));
   view[STAT_SLOTS - 1] = endpoint.sessionCount;
 };
 const timer = setInterval(publish, STAT_INTERVAL);

@@ -87,7 +87,7 @@ interface Thread {
 /**
  * A server running in worker threads (listen() or serveHttp3() with a handler module). Its
  * `stats` sum what each worker published in the last STAT_INTERVAL ms (a restarted worker's
- * counters start again). Events: 'workerExit' ({ index, code, error }) when a worker thread
+ * counters start again): its endpoint's stats, and `busyMs`, the time its event loop worked. Events: 'workerExit' ({ index, code, error }) when a worker thread
  * ends other than by close(); it is started again on the same socket.
  */
 export class QuicWorkerPool extends EventEmitter {
