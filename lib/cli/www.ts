@@ -72,9 +72,9 @@ export function http3FileHandler(root: string) {
  * besides what the connection buffers (capped by connectionSendBuffer): a peer that requests
  * many files and reads none holds FILES_AT_ONCE of them; the rest wait their turn. */
 const FILES_AT_ONCE = 8;
-/** Bytes read from a file at once: the next piece is read only once the stream has taken the
- * last one (no read-ahead), so a piece costs no more than the read-ahead and written piece of
- * 64 KiB apiece a file stream would hold, in half the reads. */
+/** Bytes read from a file at once. The next piece is read only once the stream has taken the
+ * last one (no read-ahead), so a file holds what a file stream's read-ahead and written piece
+ * of 64 KiB apiece held, with half the reads (each a round trip through libuv's threadpool). */
 const READ_SIZE = 128 * 1024;
 const sending = new WeakMap<QuicSession, { active: number; waiting: (() => void)[] }>();
 
