@@ -275,6 +275,24 @@ describe('quic/send-buffer', () => {
     expect(s.bufferedBytes).to.equal(0);
   });
 
+  it('an in-order acknowledgement frees the prefix and cancels its lost ranges', () => {
+    const s = new SendBuffer();
+    s.write(Buffer.from('0123456789'));
+    s.nextChunk(4);
+    s.nextChunk(4);
+    s.onLost(0, 8, false);
+    // The first copy of bytes 0..5 arrives after all: only 6..7 are still to resend.
+    s.onAcked(0, 6, false);
+    expect(s.bufferedBytes).to.equal(4);
+    const r = s.nextChunk(100)!;
+    expect([r.offset, Buffer.from(r.data).toString(), r.retransmit]).to.deep.equal([6, '67', true]);
+    s.onAcked(6, 2, false);
+    s.onAcked(4, 4, false); // a duplicate reaching below the prefix
+    expect(s.bufferedBytes).to.equal(2);
+    expect(s.hasRetransmit).to.equal(false);
+    expect(Buffer.from(s.nextChunk(100)!.data).toString()).to.equal('89');
+  });
+
   it('resends a lost FIN alone when the data was acknowledged', () => {
     const s = new SendBuffer();
     s.write(Buffer.from('xy'));
