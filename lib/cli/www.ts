@@ -68,14 +68,16 @@ export function http3FileHandler(root: string) {
   };
 }
 
-/** Files a session is sent at once. Each holds one piece read from its file (READ_SIZE)
- * besides what the connection buffers (capped by connectionSendBuffer): a peer that requests
- * many files and reads none holds FILES_AT_ONCE of them; the rest wait their turn. */
+/** Files a session is sent at once. Each holds at most PIECES_PER_READ pieces read from its
+ * file besides what the connection buffers (capped by connectionSendBuffer): a peer that
+ * requests many files and reads none holds FILES_AT_ONCE of them; the rest wait their turn. */
 const FILES_AT_ONCE = 8;
-/** Bytes read from a file at once. The next piece is read only once the stream has taken the
- * last one (no read-ahead), so a file holds what a file stream's read-ahead and written piece
- * of 64 KiB apiece held, with half the reads (each a round trip through libuv's threadpool). */
-const READ_SIZE = 128 * 1024;
+/** Bytes per piece written to a stream. Each piece has its own memory, which the stream's
+ * send buffer keeps whole while any byte of it is unacknowledged: larger pieces would pin
+ * more of an unread download. */
+const PIECE = 64 * 1024;
+/** Pieces filled by one read (readv): each read is a round trip through libuv's threadpool. */
+const PIECES_PER_READ = 2;
 const sending = new WeakMap<QuicSession, { active: number; waiting: (() => void)[] }>();
 
 /** Sends `file` on `out` once one of the session's FILES_AT_ONCE places is free. */
@@ -96,17 +98,23 @@ function sendFile(session: QuicSession, file: string, out: Writable): void {
   else s.waiting.push(start);
 }
 
-/** The pieces of `file`, READ_SIZE bytes each (the last one shorter): pipeline() asks for the
- * next one only after `out` took the last (drained), so one piece at a time is held. */
+/** The pieces of `file`, PIECE bytes each (the last one shorter). pipeline() asks for the
+ * next piece only once `out` took the last (drained), and the file is read again only when
+ * the pieces of the last read are taken: no more than one read is held. */
 async function* filePieces(file: string): AsyncGenerator<Buffer> {
   const fh = await open(file, 'r');
   try {
     for (;;) {
-      // A fresh buffer each time: the stream keeps written data by reference until acknowledged.
-      const piece = Buffer.allocUnsafe(READ_SIZE);
-      const { bytesRead } = await fh.read(piece, 0, READ_SIZE, null);
+      // Fresh buffers each time: the stream keeps written data by reference until acknowledged.
+      const pieces = Array.from({ length: PIECES_PER_READ }, () => Buffer.allocUnsafe(PIECE));
+      let { bytesRead } = await fh.readv(pieces);
       if (bytesRead === 0) return;
-      yield bytesRead < READ_SIZE ? piece.subarray(0, bytesRead) : piece;
+      for (const piece of pieces) {
+        if (bytesRead === 0) break;
+        const n = Math.min(bytesRead, PIECE);
+        bytesRead -= n;
+        yield n < PIECE ? piece.subarray(0, n) : piece;
+      }
     }
   } finally {
     await fh.close();
