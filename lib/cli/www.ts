@@ -1,7 +1,7 @@
 // File serving and downloading for `zquic server --www DIR` and `zquic client URL... --out DIR`:
 // HTTP/3 (serveHttp3 / connectHttp3) and hq-interop (HTTP/0.9 over QUIC, lib/h3/hq.ts).
-import { createReadStream, createWriteStream, realpathSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createWriteStream, realpathSync, statSync } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
@@ -68,10 +68,16 @@ export function http3FileHandler(root: string) {
   };
 }
 
-/** Files a session is sent at once. Each holds a read-ahead piece and a written one (64 KiB
- * apiece) besides what the connection buffers (capped by connectionSendBuffer): a peer that
+/** Files a session is sent at once. Each holds at most PIECES_PER_READ pieces read from its
+ * file besides what the connection buffers (capped by connectionSendBuffer): a peer that
  * requests many files and reads none holds FILES_AT_ONCE of them; the rest wait their turn. */
 const FILES_AT_ONCE = 8;
+/** Bytes per piece written to a stream. Each piece has its own memory, which the stream's
+ * send buffer keeps whole while any byte of it is unacknowledged: larger pieces would pin
+ * more of an unread download. */
+const PIECE = 64 * 1024;
+/** Pieces filled by one read (readv): each read is a round trip through libuv's threadpool. */
+const PIECES_PER_READ = 2;
 const sending = new WeakMap<QuicSession, { active: number; waiting: (() => void)[] }>();
 
 /** Sends `file` on `out` once one of the session's FILES_AT_ONCE places is free. */
@@ -81,7 +87,7 @@ function sendFile(session: QuicSession, file: string, out: Writable): void {
   const s = slots;
   const start = (): void => {
     s.active++;
-    pipeline(createReadStream(file), out)
+    pipeline(filePieces(file), out)
       .catch(() => out.destroy())
       .finally(() => {
         s.active--;
@@ -90,6 +96,29 @@ function sendFile(session: QuicSession, file: string, out: Writable): void {
   };
   if (s.active < FILES_AT_ONCE) start();
   else s.waiting.push(start);
+}
+
+/** The pieces of `file`, PIECE bytes each (the last one shorter). pipeline() asks for the
+ * next piece only once `out` took the last (drained), and the file is read again only when
+ * the pieces of the last read are taken: no more than one read is held. */
+async function* filePieces(file: string): AsyncGenerator<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    for (;;) {
+      // Fresh buffers each time: the stream keeps written data by reference until acknowledged.
+      const pieces = Array.from({ length: PIECES_PER_READ }, () => Buffer.allocUnsafe(PIECE));
+      let { bytesRead } = await fh.readv(pieces);
+      if (bytesRead === 0) return;
+      for (const piece of pieces) {
+        if (bytesRead === 0) break;
+        const n = Math.min(bytesRead, PIECE);
+        bytesRead -= n;
+        yield n < PIECE ? piece.subarray(0, n) : piece;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Serves hq-interop requests of `session` from `root`: reads the request line up to FIN,

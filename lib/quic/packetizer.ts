@@ -30,6 +30,10 @@ const SPACES = [Initial, Handshake, App] as const;
 const NO_BUILDER = new PacketBuilder(MIN_INITIAL_DATAGRAM, 1);
 /** The smallest datagram worth sending a CONNECTION_CLOSE in. */
 const MIN_CLOSE_DATAGRAM = 64;
+/** The packets of the datagram being written and their spaces (at most one per space),
+ * shared by all connections (a datagram is written in one go): no list per datagram. */
+const DG_PACKETS: (SentPacket<PacketMeta> | undefined)[] = [undefined, undefined, undefined];
+const DG_SPACES: PacketSpace[] = [Initial, Handshake, App];
 
 /** What the packetizer asks of its connection. */
 export interface PacketizerHost {
@@ -194,30 +198,38 @@ export class Packetizer {
       }
     }
     b.startDatagram(limit);
-    const sent: Array<{ space: PacketSpace; p: SentPacket<PacketMeta> }> = [];
+    const packets = DG_PACKETS;
+    const spacesOf = DG_SPACES;
+    let count = 0;
     let size = 0;
+    let initialEliciting = false;
     for (const space of SPACES) {
       const p = this.packet(space, now, ccOk);
       if (p) {
-        sent.push({ space, p });
+        packets[count] = p;
+        spacesOf[count++] = space;
         size += p.size;
+        if (space === Initial && p.ackEliciting) initialEliciting = true;
       }
     }
     // RFC 9000 §14.1: a client pads every datagram carrying an Initial packet, a server only
     // those with an ack-eliciting one (its ACK-only Initials would waste amplification budget).
-    const len = b.finishDatagram(
-      this.host.role === 'client' || sent.some((s) => s.space === Initial && s.p.ackEliciting),
-    );
-    if (len === 0) return false;
+    const len = b.finishDatagram(this.host.role === 'client' || initialEliciting);
+    if (len === 0) {
+      packets.fill(undefined, 0, count);
+      return false;
+    }
     if (len > size) {
       // Initial padding went into the last packet: it now counts in flight.
-      const last = sent[sent.length - 1]!.p;
+      const last = packets[count - 1]!;
       last.size += len - size;
       last.inFlight = true;
     }
     let eliciting = false;
-    for (const { space, p } of sent) {
-      ld.onPacketSent(space, p, now);
+    for (let i = 0; i < count; i++) {
+      const p = packets[i]!;
+      packets[i] = undefined; // (the record keeps it, not the packetizer)
+      ld.onPacketSent(spacesOf[i]!, p, now);
       if (p.ackEliciting) eliciting = true;
       stats.packetsSent++;
     }
@@ -320,7 +332,7 @@ export class Packetizer {
     if (space === App && this.src.pnSkip.skipNext()) this.src.ld.skipPacketNumber(App, sp.nextPn++);
     if (!this.startPacket(space, key, zeroRtt)) return null;
     const frames = this.scratch;
-    frames.length = 0; // (a writer that threw may have left some)
+    if (frames.length !== 0) frames.length = 0; // (a writer that threw may have left some)
     let eliciting = false;
     if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) sp.writeAck(b, frames, now);
     if (mayElicit) {

@@ -75,8 +75,12 @@ const COPY_BELOW = 1024;
  * copied. (Only the unread remainder of a view read in part can fall below the share.)
  */
 const VIEW_SHARE = 4;
-/** Largest backing buffer grown for coalesced small frames. */
+/** Largest block copied data is gathered in. */
 const MAX_COALESCE = 64 * 1024;
+/** Held copied data shorter than this is copied again to take a next piece in the same
+ * segment (one read for many tiny frames); longer data leaves the next piece a block of its
+ * own, so no byte is copied twice at speed. */
+const MERGE_BELOW = 4096;
 
 export class RecvBuffer {
   /** Flow-control limit (absolute offset). */
@@ -106,6 +110,13 @@ export class RecvBuffer {
   private budgetRanges = 0;
   private budgetBytes = 0;
   private discarding = false;
+  /** The block in-order copies go to while it has room (null: none), the bytes of it used,
+   * the stream offset its data ends at, and the size of the last block allocated for
+   * in-order data (blocks double up to MAX_COALESCE as a stream keeps arriving in order). */
+  private tail: Buffer | null = null;
+  private tailUsed = 0;
+  private tailEnd = -1;
+  private block = 0;
 
   constructor(options: RecvBufferOptions = {}) {
     this.limit = options.limit ?? Infinity;
@@ -260,36 +271,58 @@ export class RecvBuffer {
       this.insertAt(i, offset, piece, null);
       return;
     }
-    // Copy, coalescing with the previous copied segment when adjacent. Copies get their own
-    // memory: a slice of Node's shared pool would pin a whole pool slab.
+    // Copies get their own memory: a slice of Node's shared pool would pin a whole pool slab.
     const prev = i - 1;
-    if (
+    const end = offset + piece.length;
+    const prevHeld =
       i > this.head &&
       this.offsets[prev] + this.datas[prev].length === offset &&
-      this.backs[prev] !== null
-    ) {
-      const back = this.backs[i - 1]!;
-      const cur = this.datas[i - 1];
-      const used = cur.byteOffset - back.byteOffset + cur.length;
-      if (used + piece.length <= back.length) {
-        piece.copy(back, used);
-        this.datas[i - 1] = back.subarray(used - cur.length, used + piece.length);
-        return;
-      }
-      if (cur.length + piece.length <= MAX_COALESCE) {
-        // Grow geometrically (amortised O(1) copying per byte), keeping unread data only.
-        const size = Math.min(MAX_COALESCE, Math.max(2 * (cur.length + piece.length), 256));
-        const grown = Buffer.allocUnsafeSlow(size);
-        cur.copy(grown, 0);
-        piece.copy(grown, cur.length);
-        this.backs[i - 1] = grown;
-        this.datas[i - 1] = grown.subarray(0, cur.length + piece.length);
-        return;
-      }
+      this.backs[prev] !== null;
+    const tail = this.tail;
+    if (tail !== null && offset === this.tailEnd && this.tailUsed + piece.length <= tail.length) {
+      // In order (the common case): into the room left in the last block, extending the
+      // previous segment when that is this block's data, still held.
+      const at = this.tailUsed;
+      piece.copy(tail, at);
+      if (prevHeld && this.backs[prev] === tail)
+        this.datas[prev] = tail.subarray(at - this.datas[prev].length, at + piece.length);
+      else this.insertAt(i, offset, tail.subarray(at, at + piece.length), tail);
+      this.setTail(tail, at + piece.length, end);
+      return;
     }
-    const back = Buffer.allocUnsafeSlow(piece.length);
+    if (prevHeld && this.datas[prev].length < MERGE_BELOW) {
+      // Grow the previous segment's copy geometrically (amortised O(1) copying per byte),
+      // keeping unread data only.
+      const cur = this.datas[prev];
+      const n = cur.length + piece.length;
+      const grown = Buffer.allocUnsafeSlow(Math.min(MAX_COALESCE, Math.max(2 * n, 256)));
+      cur.copy(grown, 0);
+      piece.copy(grown, cur.length);
+      this.backs[prev] = grown;
+      this.datas[prev] = grown.subarray(0, n);
+      this.block = grown.length;
+      this.setTail(grown, n, end);
+      return;
+    }
+    // A block of its own: the exact size for a first or out-of-order piece. Data continuing
+    // the last block gets one as large (up to MAX_COALESCE), twice as large while unread
+    // data piles up: a stream read as fast as it arrives keeps exact-size copies.
+    let size = piece.length;
+    if (offset === this.tailEnd) {
+      size = Math.min(MAX_COALESCE, Math.max(size, prevHeld ? 2 * this.block : this.block));
+      this.block = size;
+    }
+    const back = Buffer.allocUnsafeSlow(size);
     piece.copy(back);
-    this.insertAt(i, offset, back, back);
+    this.insertAt(i, offset, size > piece.length ? back.subarray(0, piece.length) : back, back);
+    this.setTail(back, piece.length, end);
+  }
+
+  /** The last block copied to: kept while it has room (a full one is not held for nothing). */
+  private setTail(block: Buffer, used: number, end: number): void {
+    this.tail = used < block.length ? block : null;
+    this.tailUsed = used;
+    this.tailEnd = end;
   }
 
   /** Moves contiguousEnd over the segments now adjacent to it (data was stored there). */
@@ -404,6 +437,7 @@ export class RecvBuffer {
     this.gapCount = 0;
     this.held = 0;
     this.contiguousEnd = this.readOffset;
+    this.tail = null;
     this.syncBudget();
     return this.highestOffset - this.readOffset;
   }

@@ -141,6 +141,11 @@ export class SendBuffer {
     if (length <= 0) return;
     const end = offset + length;
     if (end <= this.base) return;
+    if (offset <= this.base && this.acked.isEmpty) {
+      // In order (the common case): the acknowledged prefix grows, no ranges to keep.
+      if (!this.lost.isEmpty) this.lost.subtract(offset, end - 1);
+      return this.release(end);
+    }
     this.acked.add(Math.max(offset, this.base), end - 1);
     this.lost.subtract(offset, end - 1);
     // Free the acknowledged prefix.
