@@ -5,7 +5,11 @@
  * that dies is reported and replaced; close() drains them all.
  */
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -212,6 +216,64 @@ describe('net: worker threads', function () {
       expect(threads.size).to.be.greaterThan(0);
     } finally {
       await pool.close({ timeout: 2000 });
+    }
+  });
+
+  it('zquic server --workers 2 --www: files over h3 and hq-interop; SIGTERM drains the workers', async () => {
+    const cli = join(root, 'dist', 'lib', 'cli', 'main.js');
+    const www = mkdtempSync(join(tmpdir(), 'zquic-workers-www-'));
+    const out = mkdtempSync(join(tmpdir(), 'zquic-workers-out-'));
+    const file = randomBytes(300_000);
+    writeFileSync(join(www, 'f.bin'), file);
+    const server = spawn(process.execPath, [
+      cli,
+      'server',
+      '--workers',
+      '2',
+      '--www',
+      www,
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--json',
+    ]);
+    try {
+      const lines = createInterface({ input: server.stdout });
+      const [first] = (await once(lines, 'line')) as [string];
+      const { port } = JSON.parse(first) as { port: number };
+      const ca = join(tmpdir(), `zquic-self-signed-${port}.pem`);
+      const run = (args: string[]) =>
+        new Promise<number>((resolve) =>
+          spawn(process.execPath, [cli, 'client', ...args, '--ca', ca]).on('exit', resolve),
+        );
+      const sessions: Record<string, unknown>[] = [];
+      lines.on('line', (l: string) => sessions.push(JSON.parse(l) as Record<string, unknown>));
+      for (let i = 0; i < 6; i++) {
+        const alpn = i % 2 ? 'hq-interop' : 'h3';
+        const dir = join(out, String(i));
+        const url = `https://127.0.0.1:${port}/f.bin`;
+        expect(await run([url, '--out', dir, '--alpn', alpn])).to.equal(0);
+        expect(readFileSync(join(dir, 'f.bin')).equals(file)).to.equal(true);
+      }
+      server.kill('SIGTERM');
+      const [code] = (await once(server, 'exit')) as [number];
+      expect(code).to.equal(0);
+      const opened = sessions.filter((e) => e['event'] === 'session');
+      expect(opened.map((e) => e['alpn'])).to.have.members([
+        'h3',
+        'hq-interop',
+        'h3',
+        'hq-interop',
+        'h3',
+        'hq-interop',
+      ]);
+      const end = sessions.find((e) => e['event'] === 'endpoint');
+      expect(end).to.include({ accepted: 6, misrouted: 0 });
+    } finally {
+      server.kill('SIGKILL');
+      rmSync(www, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
     }
   });
 

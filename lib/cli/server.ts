@@ -2,24 +2,23 @@
 // with --www DIR it serves files over HTTP/3 (ALPN h3) and hq-interop, each session by its ALPN.
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { GROUPS, type GroupName } from '../crypto/groups.js';
 import {
   listen,
-  QuicSessionError,
   selfSignedCertificate,
   type IoMode,
   type ListenOptions,
   type QuicEndpoint,
   type QuicSession,
+  type QuicWorkerPool,
 } from '../index.js';
 import { HQ_ALPN } from '../h3/hq.js';
-import { Http3Sessions } from '../net/http3-server.js';
 import { argsError, parseIo, reporter } from './args.js';
 import { parseServerId, readFleetKeys } from './fleet-keys.js';
-import { http3FileHandler, serveHq } from './www.js';
+import { sayer, serveSessions, type ServeConfig } from './serve.js';
 
 export const SERVER_USAGE = `usage: zquic server [options]
 
@@ -46,6 +45,8 @@ options:
   --fleet-keys FILE   keys shared by the servers of a fleet (JSON: ticketKeys,
                       tokenKeys, resetKey as hex; see README "Running a fleet")
   --max-connections N most connections at once (default 10000)
+  --workers N|auto    serve from N worker threads, one SO_REUSEPORT socket each
+                      (auto: one per CPU; Linux; see README "Every core")
   --io MODE           UDP I/O: auto (default: native where available), native
                       (batched system calls; Linux) or dgram (node:dgram)
   --qlog DIR          write a qlog file per connection into DIR
@@ -63,6 +64,13 @@ export function parseGroups(list: string | undefined): GroupName[] | undefined {
   return names as GroupName[];
 }
 
+function parseWorkers(v: string | undefined): number | 'auto' | undefined {
+  if (v === undefined || v === 'auto') return v;
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256)
+    throw new Error(`--workers must be 1..256 or auto, got '${v}'`);
+  return Number(v);
+}
+
 export function parsePort(v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
@@ -78,23 +86,14 @@ function readFile(path: string, what: string): string {
   }
 }
 
-/** Echoes every stream and datagram of `session` (dispatched to it by its ALPN, echo). */
-export function echo(session: QuicSession): void {
-  session.onstream = (s) => {
-    s.on('error', () => {}); // a peer reset only ends that stream
-    s.pipe(s);
-  };
-  session.ondatagram = (d) => session.sendDatagram(d);
-}
-
-export interface ServerSetup {
-  endpoint: QuicEndpoint;
+export interface ServerSetup<E = QuicEndpoint> {
+  endpoint: E;
   /** The generated certificate when none was given. */
   selfSigned?: string;
 }
 
-/** Starts the server described by parsed options (also used by `zquic client --local`). */
-export async function startServer(o: {
+/** What `zquic server` is told (also by `zquic client --local` and the tests). */
+export interface ServerOptions {
   port?: number;
   host?: string;
   cert?: string;
@@ -111,8 +110,17 @@ export async function startServer(o: {
   serverId?: Uint8Array;
   fleetKeys?: string;
   io?: IoMode;
+  /** Lines per session (default none). */
+  log?: ServeConfig['log'];
   onsession?: (s: QuicSession) => void;
-}): Promise<ServerSetup> {
+}
+
+/** The listen() options and the sessions' service for `o`, every option checked. */
+function prepare(o: ServerOptions): {
+  options: ListenOptions;
+  config: ServeConfig;
+  selfSigned: string | undefined;
+} {
   let certs: string;
   let keys: string;
   let selfSigned: string | undefined;
@@ -156,20 +164,31 @@ export async function startServer(o: {
       throw new Error(`--www '${www}' is not a directory`);
     }
   }
-  const h3 = www === undefined ? undefined : new Http3Sessions(http3FileHandler(www));
-  // Each session gets the service of the ALPN its handshake chose, before its first stream.
-  const serve = (session: QuicSession, protocol: string): void => {
-    if (protocol === 'h3' && h3) h3.attach(session);
-    else if (protocol === HQ_ALPN && www !== undefined) serveHq(session, www);
-    else if (protocol === 'echo') echo(session);
-  };
+  return { options, config: { www, log: o.log ?? 'none' }, selfSigned };
+}
+
+/** Starts the server described by parsed options on this thread. */
+export async function startServer(o: ServerOptions): Promise<ServerSetup> {
+  const { options, config, selfSigned } = prepare(o);
+  const service = serveSessions(config);
   const endpoint = await listen((session) => {
-    const chosen = session.alpnProtocol;
-    if (chosen !== undefined) serve(session, chosen);
-    else session.once('alpn', (p) => serve(session, p));
+    service.onsession(session);
     o.onsession?.(session);
   }, options);
-  if (h3) h3.closeWith(endpoint);
+  service.closeWith(endpoint);
+  return { endpoint, selfSigned };
+}
+
+/** Starts it in worker threads (listen() with a handler module: serve-worker.ts). */
+export async function startWorkers(
+  o: ServerOptions,
+  workers: number | 'auto',
+): Promise<ServerSetup<QuicWorkerPool>> {
+  const { options, config, selfSigned } = prepare(o);
+  // The handler module is this file's sibling (.js when built, .ts from the sources).
+  const here = import.meta.url;
+  const module = new URL(`./serve-worker${extname(new URL(here).pathname)}`, here);
+  const endpoint = await listen(module, { ...options, workers, workerData: config });
   return { endpoint, selfSigned };
 }
 
@@ -196,6 +215,7 @@ export async function run(argv: string[]): Promise<number> {
         ciphers: { type: 'string' },
         'server-id': { type: 'string' },
         'fleet-keys': { type: 'string' },
+        workers: { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -210,15 +230,15 @@ export async function run(argv: string[]): Promise<number> {
     console.log(SERVER_USAGE);
     return 0;
   }
-  let setup: ServerSetup;
+  let setup: ServerSetup<QuicEndpoint | QuicWorkerPool>;
   const json = values.json === true;
-  const say = (text: string, obj: Record<string, unknown>) =>
-    console.log(json ? JSON.stringify(obj) : text);
+  const say = sayer(json ? 'json' : 'text');
   try {
     const max = values['max-connections'];
     if (max !== undefined && !/^\d+$/.test(max))
       throw new Error(`--max-connections must be a number, got '${max}'`);
-    setup = await startServer({
+    const workers = parseWorkers(values.workers);
+    const o: ServerOptions = {
       port: parsePort(values.port, 4433),
       host: values.host,
       cert: values.cert,
@@ -235,58 +255,17 @@ export async function run(argv: string[]): Promise<number> {
       serverId: parseServerId(values['server-id']),
       fleetKeys: values['fleet-keys'],
       io: parseIo(values.io),
-      onsession: values.quiet
-        ? undefined
-        : (s) => {
-            const r = s.remoteAddress;
-            const peer = `${r.address}:${r.port}`;
-            s.opened
-              .then((h) =>
-                say(
-                  `session ${peer} ${h.group} ${h.cipher} alpn=${h.alpn}` +
-                    `${h.resumed ? ' resumed' : ''}${h.earlyDataAccepted ? ' early-data' : ''}` +
-                    ` version=0x${h.version.toString(16)}`,
-                  { event: 'session', remote: r, ...h },
-                ),
-              )
-              .catch((e: Error) =>
-                say(`session ${peer} failed: ${e.message}`, {
-                  event: 'session-failed',
-                  remote: r,
-                  error: e.message,
-                }),
-              );
-            // How it ended: the matrix checks for key updates and error-free closes.
-            s.closed.then(
-              () => closedLine(s, peer, null),
-              (e: Error) => closedLine(s, peer, e),
-            );
-          },
-    });
+      log: values.quiet ? 'none' : json ? 'json' : 'text',
+    };
+    setup =
+      workers === undefined || workers === 1
+        ? await startServer(o)
+        : await startWorkers(o, workers);
   } catch (err) {
     // The socket's failure (a port in use, an address not here) is a run-time failure; the
     // rest are mistakes in the options.
     const e = err as NodeJS.ErrnoException;
     return e.syscall === undefined ? report.usage(e.message) : report.fail(e.message);
-  }
-  function closedLine(s: QuicSession, peer: string, err: Error | null): void {
-    const st = s.stats;
-    // (HTTP/3's H3_NO_ERROR close settles `closed` without an error: it is clean.)
-    const e = err instanceof QuicSessionError ? err : null;
-    say(
-      `session ${peer} closed ${err ? `with error: ${err.message}` : 'cleanly'}, ` +
-        `${st.bytesSent} bytes sent, ${st.packetsLost} lost, ${st.keyUpdates} key updates`,
-      {
-        event: 'session-closed',
-        remote: s.remoteAddress,
-        error: err ? err.message : null,
-        code: e ? e.errorCode : null,
-        errorName: e ? e.code : null,
-        keyUpdates: st.keyUpdates,
-        bytesSent: st.bytesSent,
-        packetsLost: st.packetsLost,
-      },
-    );
   }
   const { endpoint, selfSigned } = setup;
   const a = endpoint.address;

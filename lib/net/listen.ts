@@ -42,8 +42,9 @@ function quicLb(options: ListenOptions): CidGenerator | undefined {
  *
  * With a handler module instead of a function, the server runs in worker threads
  * (`options.workers`, default 1): each thread imports the module (a URL, or a file path) and
- * serves with its default export (or its `onsession` export) as the handler. Options must then
- * be cloneable (ticketKeys from TicketKeys.fromSecrets()). Resolves with a QuicWorkerPool.
+ * serves with its default export (or its `onsession` export) as the handler; an optional
+ * `setup(endpoint)` export is called with the worker's endpoint once it serves. Options must
+ * then be cloneable (ticketKeys from TicketKeys.fromSecrets()). Resolves with a QuicWorkerPool.
  */
 export function listen(
   onsession: (session: QuicSession) => void,

@@ -1,5 +1,6 @@
 // The entry of a worker thread of a QuicWorkerPool (workers.ts): takes its setup from the
-// first message (`workerData` stays the application's), loads the application's handler module, serves on its member of the reuseport group with the keys and replay memory
+// first message (`workerData` stays the application's), loads the application's handler module
+// (and calls its optional `setup(endpoint)` export once the worker serves), serves on its member of the reuseport group with the keys and replay memory
 // every worker shares, publishes its stats, and closes when told to. The handler module's
 // default export (or `onsession` for listen(), `handler` for serveHttp3()) is the handler.
 import { parentPort } from 'node:worker_threads';
@@ -54,6 +55,9 @@ const endpoint: QuicEndpoint =
   setup.kind === 'h3'
     ? await serveHttp3(handler as Http3Handler, options)
     : await listen(handler as (session: QuicSession) => void, options);
+
+const hook = mod['setup'];
+if (typeof hook === 'function') (hook as (endpoint: QuicEndpoint) => void)(endpoint);
 
 const view = new Float64Array(setup.stats, 8 * STAT_SLOTS * setup.slot.index, STAT_SLOTS);
 // The endpoint's counters, then the thread's busy time (ms its event loop was not idle).
