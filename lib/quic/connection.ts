@@ -287,6 +287,8 @@ export class Connection {
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
     const tlsOptions: Record<string, unknown> = { ...(config.tls as object) };
+    // One source for the whole connection: a seeded run repeats its handshake too.
+    if (config.random !== undefined) tlsOptions.random ??= this.random;
     if (this.role === 'server' && tlsOptions.earlyData === true) {
       // RFC 9000 §7.4.1: tickets remember the limits 0-RTT may use; 0-RTT is accepted only
       // if the current ones are at least as large.

@@ -1,7 +1,6 @@
 // Shared machinery of the client and server state machines: options, the event queue,
 // per-level reassembly, alerts, keylog and debug output. See index.ts for the API.
 
-import { randomBytes } from 'node:crypto';
 import { X509Certificate } from 'node:crypto';
 import { debug } from '../debug/log.js';
 import {
@@ -12,6 +11,7 @@ import {
 } from '../crypto/suites.js';
 import { KeyShareError, groupByName, type GroupInfo, type GroupName } from '../crypto/groups.js';
 import type { KemBackendName } from '../crypto/mlkem.js';
+import { randomSource, type RandomSource } from '../crypto/random.js';
 import { TlsAlert } from './alerts.js';
 import { keylogLine, type KeylogLabel } from './keylog.js';
 import {
@@ -94,6 +94,10 @@ export interface TlsCommonOptions {
   /** Receives one NSS key log line per secret. */
   keylog?: (line: string) => void;
   kemBackend?: KemBackendName;
+  /** Source of the handshake's randomness: the Hello randoms, key shares, ticket nonces and
+   * age_add (default node:crypto's). A seeded source makes a simulated run repeat byte for
+   * byte; outside tests it must be cryptographically secure. */
+  random?: RandomSource;
 }
 
 export const DEFAULT_GROUPS: readonly GroupName[] = [
@@ -114,7 +118,10 @@ export interface ResolvedCommon {
   transportParameters: Buffer | undefined;
   quic: boolean;
   keylog: ((line: string) => void) | undefined;
-  kemBackend: KemBackendName | undefined;
+  random: RandomSource;
+  /** Options for the key shares (lib/crypto/groups.ts): the ML-KEM backend, and `random` only
+   * when one was injected (else the keys are generated natively). */
+  keyShares: { backend?: KemBackendName; random?: RandomSource };
 }
 
 export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
@@ -150,6 +157,10 @@ export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
     throw new TypeError('transportParameters is required in the QUIC profile');
   if (o.keylog !== undefined && typeof o.keylog !== 'function')
     throw new TypeError('keylog must be a function');
+  const random = randomSource(o.random, 'random');
+  const keyShares: ResolvedCommon['keyShares'] = {};
+  if (o.kemBackend) keyShares.backend = o.kemBackend;
+  if (o.random !== undefined) keyShares.random = random;
   return {
     alpn,
     groups,
@@ -159,7 +170,8 @@ export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
     transportParameters,
     quic,
     keylog: o.keylog,
-    kemBackend: o.kemBackend,
+    random,
+    keyShares,
   };
 }
 
@@ -174,7 +186,7 @@ export abstract class TlsEngine {
   private readonly reassemblers = new Map<Level, HandshakeReassembler>();
   protected failure: TlsAlert | undefined;
   protected readonly transcript = new Transcript();
-  protected clientRandom: Buffer = randomBytes(32);
+  protected clientRandom: Buffer;
   protected startedAt = 0;
   protected lastStep = 0;
   suite: CipherSuite | undefined;
@@ -194,7 +206,9 @@ export abstract class TlsEngine {
   constructor(
     protected readonly role: 'client' | 'server',
     protected readonly common: ResolvedCommon,
-  ) {}
+  ) {
+    this.clientRandom = Buffer.from(common.random(32));
+  }
 
   /**
    * Ends the engine: key shares are freed and the secrets it still holds are overwritten.
