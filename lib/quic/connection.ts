@@ -91,12 +91,13 @@ const MAX_DATAGRAMS_PER_SEND = 48;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
 
+/** The members marked internal are the state the connection's other files share
+ * (ConnectionCore, connection-core.ts). */
 export class Connection {
-  /** @internal */
   readonly role: 'client' | 'server';
-  /** @internal */
   version: number;
-  /** @internal The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
+  /** @internal The configuration; only what the handshake needs: replaced by a shared stub
+   * once confirmed. */
   config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
   /** @internal */
@@ -104,7 +105,8 @@ export class Connection {
   /** @internal The TLS handshake and its engine. */
   readonly tls: TlsHandshake;
   private readonly pnSkip: PacketNumberSkipper;
-  /** @internal RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
+  /** @internal RFC 9368: version of the client's first Initial; the version the client gave
+   * up after VN. */
   firstVersion: number;
   /** @internal */
   vnOriginalVersion = 0;
@@ -775,7 +777,8 @@ export class Connection {
     }
   }
 
-  /** @internal Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if rejected). */
+  /** @internal Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if
+   * rejected). */
   endZeroRtt(accepted: boolean, now: number): void {
     this.retiredKeys.push(this.keys.zeroRttWrite!);
     this.keys.zeroRttWrite = undefined;
@@ -1158,8 +1161,9 @@ export class Connection {
     this.pmtu.onProbeSent(pn);
   }
 
-  /** @internal The path MTU changed: the congestion controller's datagram size follows (RFC 9002 §7.2),
-   * and the qlog says so (draft-ietf-quic-qlog-quic-events: connectivity:mtu_updated). */
+  /** @internal The path MTU changed: the congestion controller's datagram size follows
+   * (RFC 9002 §7.2), and the qlog says so (draft-ietf-quic-qlog-quic-events:
+   * connectivity:mtu_updated). */
   onMtuUpdated(old: number, now: number): void {
     this.ld.cc.setMaxDatagramSize(this.pmtu.size);
     this.emitQlog(now, 'connectivity:mtu_updated', {
