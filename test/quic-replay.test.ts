@@ -7,10 +7,12 @@
 import { expect } from 'chai';
 import { ClientKeyShare, serverKeyShare, type GroupName } from '../lib/crypto/groups.js';
 import { mlkem } from '../lib/crypto/mlkem.js';
+import { TlsClient } from '../lib/tls/client.js';
+import { TlsServer } from '../lib/tls/server.js';
 import { TicketKeys } from '../lib/tls/session-ticket.js';
 import { Link, clientConfig, serverConfig } from './support/link.js';
 import { seededRandom } from './support/seeded-random.js';
-import { serverCreds } from './support/tls-pair.js';
+import { clientOptions, serverCreds, serverOptions } from './support/tls-pair.js';
 
 /** Every datagram both sides sent, in order, as hex with its direction: a handshake, one
  * stream each way, a session ticket, and the close. */
@@ -101,5 +103,10 @@ describe('quic replay: a run repeats byte for byte from its seed', () => {
       /options\.random/,
     );
     expect(() => new TicketKeys(undefined, undefined, 'x' as never)).to.throw(TypeError, /random/);
+    expect(() => new TlsClient(clientOptions({ random: 1 as never }))).to.throw(
+      TypeError,
+      /random/,
+    );
+    expect(() => new TlsServer(serverOptions({ random: short }))).to.throw(TypeError, /random/);
   });
 });

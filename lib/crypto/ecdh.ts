@@ -2,7 +2,7 @@
 import { createECDH } from 'node:crypto';
 
 import { KeyShareError } from './errors.js';
-import type { RandomSource } from './random.js';
+import { randomBuffer, type RandomSource } from './random.js';
 
 const CURVE = 'prime256v1';
 
@@ -22,7 +22,7 @@ export function p256KeyPair(random?: RandomSource): { privateKey: Buffer; public
     return { privateKey: pad32(ecdh.getPrivateKey()), publicKey };
   }
   for (;;) {
-    const privateKey = Buffer.from(random(32));
+    const privateKey = randomBuffer(random, 32);
     try {
       ecdh.setPrivateKey(privateKey);
     } catch {

@@ -27,3 +27,10 @@ export function randomSource(random: unknown, name: string): RandomSource {
   checked.add(source);
   return source;
 }
+
+/** `n` bytes from `random` as a Buffer over the same memory (node:crypto's answer is one
+ * already): no copy, and no slice of Node's shared Buffer pool that a kept key would pin. */
+export function randomBuffer(random: RandomSource, n: number): Buffer {
+  const r = random(n);
+  return Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+}

@@ -11,7 +11,7 @@ import {
 } from '../crypto/suites.js';
 import { KeyShareError, groupByName, type GroupInfo, type GroupName } from '../crypto/groups.js';
 import type { KemBackendName } from '../crypto/mlkem.js';
-import { randomSource, type RandomSource } from '../crypto/random.js';
+import { randomBuffer, randomSource, type RandomSource } from '../crypto/random.js';
 import { TlsAlert } from './alerts.js';
 import { keylogLine, type KeylogLabel } from './keylog.js';
 import {
@@ -207,7 +207,7 @@ export abstract class TlsEngine {
     protected readonly role: 'client' | 'server',
     protected readonly common: ResolvedCommon,
   ) {
-    this.clientRandom = Buffer.from(common.random(32));
+    this.clientRandom = randomBuffer(common.random, 32);
   }
 
   /**

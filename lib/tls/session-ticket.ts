@@ -6,7 +6,7 @@
 
 import { createHmac } from 'node:crypto';
 import { Aead } from '../crypto/aead.js';
-import { randomSource, type RandomSource } from '../crypto/random.js';
+import { randomBuffer, randomSource, type RandomSource } from '../crypto/random.js';
 import { Reader, Writer } from './codec.js';
 import { TlsAlert } from './alerts.js';
 
@@ -91,14 +91,14 @@ export class TicketKeys {
     if (!(rotateAfter > 0)) throw new RangeError('rotateAfter must be positive');
     if (!(retain >= rotateAfter)) throw new RangeError('retain must be >= rotateAfter');
     this.random = randomSource(random, 'random');
-    this.issuer = Buffer.from(this.random(ISSUER));
+    this.issuer = randomBuffer(this.random, ISSUER);
   }
 
   private current(now: number): TicketKey {
     const k = this.keys[0];
     if (k && (this.shared || now - k.createdAt < this.rotateAfter)) return k;
     const key: TicketKey = {
-      id: Buffer.from(this.random(16)),
+      id: randomBuffer(this.random, 16),
       aead: new Aead('aes-256-gcm', this.random(32)),
       createdAt: now,
     };
