@@ -106,7 +106,7 @@ export class TlsClient extends TlsEngine {
     this.startedAt = this.lastStep = now;
     try {
       for (const name of this.shareGroups) {
-        const s = ClientKeyShare.generate(name, this.common.keyShares);
+        const s = ClientKeyShare.generate(name, this.keyShareOptions());
         this.shares.set(s.group.code, s);
       }
       this.session = this.usableSession(now);
@@ -288,7 +288,7 @@ export class TlsClient extends TlsEngine {
           'HelloRetryRequest selected a group we sent a share for',
         );
       this.destroyShares();
-      const s = ClientKeyShare.generate(info.name, this.common.keyShares);
+      const s = ClientKeyShare.generate(info.name, this.keyShareOptions());
       this.shares.set(g, s);
     }
     this.retried = true;

@@ -1,7 +1,7 @@
 // Shared machinery of the client and server state machines: options, the event queue,
 // per-level reassembly, alerts, keylog and debug output. See index.ts for the API.
 
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { debug } from '../debug/log.js';
 import {
   CIPHER_SUITES,
@@ -118,10 +118,9 @@ export interface ResolvedCommon {
   transportParameters: Buffer | undefined;
   quic: boolean;
   keylog: ((line: string) => void) | undefined;
-  random: RandomSource;
-  /** Options for the key shares (lib/crypto/groups.ts): the ML-KEM backend, and `random` only
-   * when one was injected (else the keys are generated natively). */
-  keyShares: { backend?: KemBackendName; random?: RandomSource };
+  kemBackend: KemBackendName | undefined;
+  /** The injected source, checked; undefined for node:crypto's (and native key generation). */
+  random: RandomSource | undefined;
 }
 
 export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
@@ -157,10 +156,6 @@ export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
     throw new TypeError('transportParameters is required in the QUIC profile');
   if (o.keylog !== undefined && typeof o.keylog !== 'function')
     throw new TypeError('keylog must be a function');
-  const random = randomSource(o.random, 'random');
-  const keyShares: ResolvedCommon['keyShares'] = {};
-  if (o.kemBackend) keyShares.backend = o.kemBackend;
-  if (o.random !== undefined) keyShares.random = random;
   return {
     alpn,
     groups,
@@ -170,8 +165,8 @@ export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
     transportParameters,
     quic,
     keylog: o.keylog,
-    random,
-    keyShares,
+    kemBackend: o.kemBackend,
+    random: o.random === undefined ? undefined : randomSource(o.random, 'random'),
   };
 }
 
@@ -207,7 +202,19 @@ export abstract class TlsEngine {
     protected readonly role: 'client' | 'server',
     protected readonly common: ResolvedCommon,
   ) {
-    this.clientRandom = randomBuffer(common.random, 32);
+    this.clientRandom = this.randomBytes(32);
+  }
+
+  /** `n` random bytes from the injected source, else node:crypto's. */
+  protected randomBytes(n: number): Buffer {
+    return randomBuffer(this.common.random ?? randomBytes, n);
+  }
+
+  /** Options for the key shares (lib/crypto/groups.ts): the ML-KEM backend, and the injected
+   * source (without one, the keys are generated natively). */
+  protected keyShareOptions(): { backend?: KemBackendName; random?: RandomSource } {
+    const { kemBackend: backend, random } = this.common;
+    return { ...(backend && { backend }), ...(random && { random }) };
   }
 
   /**

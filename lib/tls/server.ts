@@ -2,7 +2,6 @@
 
 import { createHmac } from 'node:crypto';
 import { groupByCode, serverKeyShare, type GroupInfo } from '../crypto/groups.js';
-import { randomBuffer } from '../crypto/random.js';
 import { cipherSuiteByCode, type CipherSuite } from '../crypto/suites.js';
 import { TlsAlert } from './alerts.js';
 import { AntiReplay } from './anti-replay.js';
@@ -95,7 +94,7 @@ export class TlsServer extends TlsEngine {
 
   constructor(options: TlsServerOptions) {
     super('server', resolveCommon(options));
-    this.cookieKey = randomBuffer(this.common.random, 32);
+    this.cookieKey = this.randomBytes(32);
     this.opts = options;
     this.credentials = optionalCredentials(options.certs, options.keys);
     if (options.sni !== undefined && (options.sni === null || typeof options.sni !== 'object'))
@@ -251,7 +250,7 @@ export class TlsServer extends TlsEngine {
     const { share: serverShare, sharedSecret } = serverKeyShare(
       group.name,
       share.keyExchange,
-      this.common.keyShares,
+      this.keyShareOptions(),
     );
 
     this.transcript.setHash(suite.hash);
@@ -265,7 +264,7 @@ export class TlsServer extends TlsEngine {
     }
 
     const sh = encodeServerHello({
-      random: this.common.random(32),
+      random: this.randomBytes(32),
       legacySessionIdEcho: ch.legacySessionId,
       cipherSuite: suite.code,
       extensions: {
@@ -479,8 +478,8 @@ export class TlsServer extends TlsEngine {
     if (!keys) throw new Error('no ticketKeys configured');
     const suite = this.suite!;
     const rms = this.ks!.resumptionMasterSecret(this.transcript.digest());
-    const nonce = randomBuffer(this.common.random, 8);
-    const ageAdd = randomBuffer(this.common.random, 4).readUInt32BE(0);
+    const nonce = this.randomBytes(8);
+    const ageAdd = this.randomBytes(4).readUInt32BE(0);
     // RFC 9001 §4.6.1: 0xffffffff in QUIC; over TCP we do not take 0-RTT, so we do not offer it.
     const maxEarlyData = this.opts.earlyData && this.common.quic ? 0xffffffff : 0;
     const state: TicketState = {
