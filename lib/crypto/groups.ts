@@ -5,7 +5,7 @@ import { p256, p256KeyPair } from './ecdh.js';
 import { KeyShareError } from './errors.js';
 import { COINS_LENGTH, SEED_LENGTH } from './kem-backend.js';
 import { mlkem, type KemBackendName, type MlKem, type MlKemKeyPair } from './mlkem.js';
-import { randomSource, type RandomSource } from './random.js';
+import { injectedSource, type RandomSource } from './random.js';
 import { x25519, x25519KeyPair } from './x25519.js';
 
 export { KeyShareError } from './errors.js';
@@ -88,8 +88,7 @@ type Options = { backend?: KemBackendName; random?: RandomSource };
 
 /** The injected source of `options`, checked; undefined when none (native key generation). */
 function randomOf(options: Options | undefined): RandomSource | undefined {
-  const r = options?.random;
-  return r === undefined ? undefined : randomSource(r, 'options.random');
+  return injectedSource(options?.random, 'options.random');
 }
 
 /** A fresh ML-KEM key pair, from `random` when given and the backend takes a seed. */

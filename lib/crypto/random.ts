@@ -34,3 +34,9 @@ export function randomBuffer(random: RandomSource, n: number): Buffer {
   const r = random(n);
   return Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength);
 }
+
+/** An optional `random` option as an injected source: undefined when it is absent or
+ * node:crypto's own (then keys are generated natively, as without the option). */
+export function injectedSource(random: unknown, name: string): RandomSource | undefined {
+  return random === undefined || random === randomBytes ? undefined : randomSource(random, name);
+}

@@ -11,7 +11,7 @@ import {
 } from '../crypto/suites.js';
 import { KeyShareError, groupByName, type GroupInfo, type GroupName } from '../crypto/groups.js';
 import type { KemBackendName } from '../crypto/mlkem.js';
-import { randomBuffer, randomSource, type RandomSource } from '../crypto/random.js';
+import { injectedSource, randomBuffer, type RandomSource } from '../crypto/random.js';
 import { TlsAlert } from './alerts.js';
 import { keylogLine, type KeylogLabel } from './keylog.js';
 import {
@@ -166,7 +166,7 @@ export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
     quic,
     keylog: o.keylog,
     kemBackend: o.kemBackend,
-    random: o.random === undefined ? undefined : randomSource(o.random, 'random'),
+    random: injectedSource(o.random, 'random'),
   };
 }
 
