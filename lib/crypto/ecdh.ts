@@ -2,6 +2,7 @@
 import { createECDH } from 'node:crypto';
 
 import { KeyShareError } from './errors.js';
+import { randomBuffer, type RandomSource } from './random.js';
 
 const CURVE = 'prime256v1';
 
@@ -12,10 +13,24 @@ function pad32(b: Buffer): Buffer {
   return out;
 }
 
-export function p256KeyPair(): { privateKey: Buffer; publicKey: Buffer } {
+/** A new key pair; with `random`, the private key is the first of its 32-byte draws that is a
+ * valid scalar (in [1, n-1]: all but about 2^-32 of them). */
+export function p256KeyPair(random?: RandomSource): { privateKey: Buffer; publicKey: Buffer } {
   const ecdh = createECDH(CURVE);
-  const publicKey = ecdh.generateKeys();
-  return { privateKey: pad32(ecdh.getPrivateKey()), publicKey };
+  if (random === undefined) {
+    const publicKey = ecdh.generateKeys();
+    return { privateKey: pad32(ecdh.getPrivateKey()), publicKey };
+  }
+  for (;;) {
+    const privateKey = randomBuffer(random, 32);
+    try {
+      ecdh.setPrivateKey(privateKey);
+    } catch {
+      privateKey.fill(0);
+      continue;
+    }
+    return { privateKey, publicKey: ecdh.getPublicKey() };
+  }
 }
 
 /** The 32-byte x coordinate of the shared point. A peer key that is not a valid uncompressed

@@ -3,7 +3,9 @@
 // (hybrids), draft-ietf-tls-mlkem (pure ML-KEM) and RFC 8446 §4.2.8.2 / §7.4 (classical).
 import { p256, p256KeyPair } from './ecdh.js';
 import { KeyShareError } from './errors.js';
+import { COINS_LENGTH, SEED_LENGTH } from './kem-backend.js';
 import { mlkem, type KemBackendName, type MlKem, type MlKemKeyPair } from './mlkem.js';
+import { injectedSource, type RandomSource } from './random.js';
 import { x25519, x25519KeyPair } from './x25519.js';
 
 export { KeyShareError } from './errors.js';
@@ -79,7 +81,41 @@ export function groupByName(name: string): GroupInfo | undefined {
   return GROUPS.find((g) => g.name === name);
 }
 
-type Options = { backend?: KemBackendName };
+/** `random`: the key shares' randomness (default node:crypto's), for runs that repeat from a
+ * seed. ML-KEM takes it as the FIPS 203 internal randomness (seed d ‖ z, message m) when its
+ * backend can (MlKem.deterministic); the WebAssembly backend draws its own. */
+type Options = { backend?: KemBackendName; random?: RandomSource };
+
+/** The injected source of `options`, checked; undefined when none (native key generation). */
+function randomOf(options: Options | undefined): RandomSource | undefined {
+  return injectedSource(options?.random, 'options.random');
+}
+
+/** A fresh ML-KEM key pair, from `random` when given and the backend takes a seed. */
+function kemKeyPair(kem: MlKem, random: RandomSource | undefined): MlKemKeyPair {
+  if (random === undefined || !kem.deterministic) return kem.generateKeyPair();
+  const seed = random(SEED_LENGTH);
+  try {
+    return kem.generateKeyPair(seed);
+  } finally {
+    seed.fill(0);
+  }
+}
+
+/** ML-KEM.Encaps, with its message m from `random` when given and the backend takes it. */
+function kemEncapsulate(
+  kem: MlKem,
+  ek: Uint8Array,
+  random: RandomSource | undefined,
+): { ciphertext: Buffer; sharedSecret: Buffer } {
+  if (random === undefined || !kem.deterministic) return kem.encapsulate(ek);
+  const m = random(COINS_LENGTH);
+  try {
+    return kem.encapsulate(ek, m);
+  } finally {
+    m.fill(0);
+  }
+}
 
 function groupArg(group: unknown): GroupInfo {
   const g = typeof group === 'string' ? groupByName(group) : undefined;
@@ -155,10 +191,12 @@ export class ClientKeyShare {
 
   static generate(group: GroupName, options?: Options): ClientKeyShare {
     const g = groupArg(group);
-    const kem = kemOf(g, options)?.generateKeyPair();
+    const random = randomOf(options);
+    const m = kemOf(g, options);
+    const kem = m && kemKeyPair(m, random);
     switch (g.name) {
       case 'X25519MLKEM768': {
-        const x = x25519KeyPair();
+        const x = x25519KeyPair(random);
         return new ClientKeyShare(
           INTERNAL,
           g,
@@ -168,7 +206,7 @@ export class ClientKeyShare {
         );
       }
       case 'SecP256r1MLKEM768': {
-        const e = p256KeyPair();
+        const e = p256KeyPair(random);
         return new ClientKeyShare(
           INTERNAL,
           g,
@@ -181,11 +219,11 @@ export class ClientKeyShare {
       case 'MLKEM1024':
         return new ClientKeyShare(INTERNAL, g, kem!.encapsulationKey, kem, undefined);
       case 'X25519': {
-        const x = x25519KeyPair();
+        const x = x25519KeyPair(random);
         return new ClientKeyShare(INTERNAL, g, x.publicKey, undefined, x.privateKey);
       }
       case 'secp256r1': {
-        const e = p256KeyPair();
+        const e = p256KeyPair(random);
         return new ClientKeyShare(INTERNAL, g, e.publicKey, undefined, e.privateKey);
       }
     }
@@ -249,15 +287,16 @@ export function serverKeyShare(
   options?: Options,
 ): { share: Buffer; sharedSecret: Buffer } {
   const g = groupArg(group);
+  const random = randomOf(options);
   const kem = kemOf(g, options);
   const c = shareArg(clientShare, 'clientShare', g.clientShareLength, g);
   switch (g.name) {
     case 'X25519MLKEM768': {
       // ek ‖ x25519 → ct ‖ x25519; secret ML-KEM ss ‖ X25519 ss
-      const x = x25519KeyPair();
+      const x = x25519KeyPair(random);
       try {
         const xs = x25519Checked(x.privateKey, c.subarray(EK768));
-        const e = kem!.encapsulate(c.subarray(0, EK768));
+        const e = kemEncapsulate(kem!, c.subarray(0, EK768), random);
         return {
           share: concat(e.ciphertext, x.publicKey),
           sharedSecret: joinSecrets(e.sharedSecret, xs),
@@ -268,10 +307,10 @@ export function serverKeyShare(
     }
     case 'SecP256r1MLKEM768': {
       // point ‖ ek → point ‖ ct; secret ECDH ss ‖ ML-KEM ss
-      const k = p256KeyPair();
+      const k = p256KeyPair(random);
       try {
         const es = p256(k.privateKey, c.subarray(0, P256_LEN));
-        const e = kem!.encapsulate(c.subarray(P256_LEN));
+        const e = kemEncapsulate(kem!, c.subarray(P256_LEN), random);
         return {
           share: concat(k.publicKey, e.ciphertext),
           sharedSecret: joinSecrets(es, e.sharedSecret),
@@ -282,11 +321,11 @@ export function serverKeyShare(
     }
     case 'MLKEM768':
     case 'MLKEM1024': {
-      const e = kem!.encapsulate(c);
+      const e = kemEncapsulate(kem!, c, random);
       return { share: e.ciphertext, sharedSecret: e.sharedSecret };
     }
     case 'X25519': {
-      const x = x25519KeyPair();
+      const x = x25519KeyPair(random);
       try {
         return { share: x.publicKey, sharedSecret: x25519Checked(x.privateKey, c) };
       } finally {
@@ -294,7 +333,7 @@ export function serverKeyShare(
       }
     }
     case 'secp256r1': {
-      const k = p256KeyPair();
+      const k = p256KeyPair(random);
       try {
         return { share: k.publicKey, sharedSecret: p256(k.privateKey, c) };
       } finally {

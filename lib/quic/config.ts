@@ -65,8 +65,9 @@ export interface ConnectionConfig {
   statelessResetToken?: (cid: Uint8Array) => Uint8Array;
   /** Server: makes our CIDs (QUIC-LB, lib/quic/quic-lb.ts); default: random ones. */
   cidGenerator?: CidGenerator;
-  /** Source of our CIDs, default reset tokens and PATH_CHALLENGE data (default node:crypto):
-   * a simulation replays from a seed. */
+  /** Source of our CIDs, default reset tokens, PATH_CHALLENGE data and, unless tls.random is
+   * set, of the TLS handshake's randomness (default node:crypto): a simulation replays from a
+   * seed. */
   random?: RandomSource;
 }
 

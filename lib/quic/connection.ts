@@ -3,20 +3,14 @@
  * and time in, events and datagrams out. Its contract (ownership of received and written
  * buffers, events, the closing period) is described in ARCHITECTURE.md, "The connection".
  */
-import {
-  initialSecrets,
-  PacketKey,
-  UNPROTECT_AUTH_FAILED,
-  UNPROTECT_KEY_PHASE,
-  QUIC_V1,
-} from '../crypto/packet.js';
-import { enabled } from '../debug/log.js';
+import { initialSecrets, PacketKey, QUIC_V1 } from '../crypto/packet.js';
 import { TlsAlert } from '../tls/alerts.js';
 import type { TlsClientOptions } from '../tls/client.js';
 import type { HandshakeInfo, Level } from '../tls/engine.js';
-import { decodeAckDelay, Ecn, PacketSpace } from './ack-tracker.js';
+import { onAck, onLost } from './ack-dispatch.js';
+import { Ecn, PacketSpace } from './ack-tracker.js';
 import { PacketBuilder } from './builder.js';
-import { equalBytes, ownCopy } from './bytes.js';
+import { ownCopy } from './bytes.js';
 import { checkAddress, checkCode, checkNow } from './checks.js';
 import { ConnectionIds, newLocalCid } from './cid.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
@@ -26,43 +20,28 @@ import {
   resolveConfig,
   type ConnectionConfig,
 } from './config.js';
+import { LOCAL_CID_LENGTH, type Limits, type StoredHandshakeInfo } from './connection-core.js';
 import { ControlFrames } from './control-frames.js';
 import { QuicError, TransportError } from './errors.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import { EcnValidator, type EcnPathState } from './ecn.js';
-import { frameSize, FrameType, type EcnCounts, type Frame } from './frames.js';
+import { frameSize, FrameType, type Frame } from './frames.js';
 import { TlsHandshake } from './handshake.js';
-import {
-  isStatelessReset,
-  isSupportedVersion,
-  MIN_INITIAL_DATAGRAM,
-  splitDatagram,
-  verifyRetry,
-  type PacketHeader,
-} from './header.js';
+import { isSupportedVersion, splitDatagram, type PacketHeader } from './header.js';
 import { AppKeys } from './key-phases.js';
-import { logDrop, logPacket } from './packet-log.js';
-import { decodePacketNumber, readTruncatedPacketNumber } from './packet-number.js';
-import { packetType, Packetizer } from './packetizer.js';
-import {
-  DCID_MISMATCH,
-  NO_KEY,
-  ReceiveBatch,
-  readPacketFrames,
-  statusName,
-  unprotectPacket,
-} from './parser.js';
-import { Path, sameAddress, type Address } from './path.js';
+import { logDrop } from './packet-log.js';
+import { Packetizer } from './packetizer.js';
+import { Path, type Address } from './path.js';
 import { MAX_UDP_PAYLOAD, Pmtud } from './pmtud.js';
-import { hex, qlogFrame, qlogPacket, type QlogEvent } from './qlog.js';
+import { hex, qlogPacket, type QlogEvent } from './qlog.js';
 import { randomSource, type RandomSource } from './random.js';
 import {
   createCongestionController,
   LossDetection,
   Pacer,
   PacketNumberSkipper,
-  type SentPacket,
 } from './recovery/index.js';
+import { BATCH_DATAGRAMS, onDatagrams } from './receive.js';
 import type { SendBuffer } from './send-buffer.js';
 import { dequeue } from './queue.js';
 import { DISCARDED_SPACE, Space, type PacketMeta } from './spaces.js';
@@ -71,23 +50,18 @@ import {
   authenticateConnectionIds,
   decodeTransportParameters,
   withDefaults,
-  type ResolvedTransportParameters,
 } from './transport-params.js';
-import {
-  checkVersionInformation,
-  clientOffers,
-  SUPPORTED_VERSIONS,
-  versionInformation,
-} from './version.js';
+import { nextDeadline, pto, runTimers } from './timers.js';
+import { decideVersion } from './version-change.js';
+import { checkVersionInformation } from './version.js';
 import { encodeZeroRttLimits, zeroRttLimitsFit } from './zero-rtt.js';
 
 export type { QlogEvent, Address, CloseInfo, ConnectionConfig };
 export type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 export type { StreamRead } from './stream-set.js';
 export type { CloseKind } from './close.js';
+export { LOCAL_CID_LENGTH } from './connection-core.js';
 
-/** Length of the connection IDs we issue (short headers are parsed with it). */
-export const LOCAL_CID_LENGTH = 8;
 /**
  * One send slab per datagram size, shared by every connection: send() is synchronous and its
  * datagrams are consumed (copied or sent) before the next send() of any connection, so idle
@@ -106,20 +80,6 @@ function sharedBuilder(maxDatagramSize: number): PacketBuilder {
 /** receive()'s one-datagram list (empty between calls). */
 const single: Uint8Array[] = [];
 
-/** Receive batches for onDatagrams() (a pool: replayed packets nest a second batch). */
-const batches: ReceiveBatch[] = [];
-/** Datagrams unprotected per native call, and the packets a batch holds (room for some
- * coalesced packets beyond one per datagram). */
-const BATCH_DATAGRAMS = 96;
-const BATCH_PACKETS = 128;
-type BatchKey = { key: PacketKey; largestPn: number; expectedKeyPhase: number };
-/** batchKey()'s answer, consumed at once by the batch. */
-const batchKey = {} as BatchKey;
-
-function spaceOf(h: PacketHeader): PacketSpace {
-  return h.type === 'initial' ? Initial : h.type === 'handshake' ? Handshake : App;
-}
-
 const NO_CID = new Uint8Array(0);
 /** What remains of a connection's config once the handshake is confirmed (nothing is read). */
 const CONFIRMED_CLIENT: ConnectionConfig = Object.freeze({ role: 'client', tls: {} });
@@ -128,81 +88,112 @@ const CONFIRMED_SERVER: ConnectionConfig = Object.freeze({ role: 'server', tls: 
 const { Initial, Handshake, ApplicationData: App } = PacketSpace;
 const LEVELS: Level[] = ['initial', 'handshake', 'application'];
 const MAX_DATAGRAMS_PER_SEND = 48;
-const MAX_BUFFERED_UNDECRYPTABLE = 8;
 /** RFC 9000 §5.1.2: RETIRE_CONNECTION_ID frames we let pile up before refusing more CIDs. */
 const MAX_PENDING_RETIRES = 64;
 
+/** The members marked internal are the state the connection's other files share
+ * (ConnectionCore, connection-core.ts). */
 export class Connection {
   readonly role: 'client' | 'server';
   version: number;
-  /** The configuration; only what the handshake needs: replaced by a shared stub once confirmed. */
-  private config: ConnectionConfig;
+  /** @internal The configuration; only what the handshake needs: replaced by a shared stub
+   * once confirmed. */
+  config: ConnectionConfig;
   private readonly statelessResetTokenOf: ((cid: Uint8Array) => Uint8Array) | undefined;
-  private readonly random: RandomSource;
-  /** The TLS handshake and its engine. */
-  private readonly tls: TlsHandshake;
+  /** @internal */
+  readonly random: RandomSource;
+  /** @internal The TLS handshake and its engine. */
+  readonly tls: TlsHandshake;
   private readonly pnSkip: PacketNumberSkipper;
-  /** RFC 9368: version of the client's first Initial; the version the client gave up after VN. */
-  private firstVersion: number;
-  private vnOriginalVersion = 0;
-  private oldInitialRead: PacketKey | undefined;
-  private oldVersion = 0;
-  private initialKeysDcid: Uint8Array;
+  /** @internal RFC 9368: version of the client's first Initial; the version the client gave
+   * up after VN. */
+  firstVersion: number;
+  /** @internal */
+  vnOriginalVersion = 0;
+  /** @internal */
+  oldInitialRead: PacketKey | undefined;
+  /** @internal */
+  oldVersion = 0;
+  /** @internal */
+  initialKeysDcid: Uint8Array;
   /** Our and the peer's transport parameters: once confirmed, only what is still read. */
   private local: Limits;
-  private peer: Limits | undefined;
-  private readonly spaces: [Space, Space, Space];
-  /** 0-RTT and 1-RTT keys and key phases. */
-  private readonly keys = new AppKeys();
-  private readonly ld: LossDetection<PacketMeta>;
+  /** @internal */
+  peer: Limits | undefined;
+  /** @internal */
+  readonly spaces: [Space, Space, Space];
+  /** @internal 0-RTT and 1-RTT keys and key phases. */
+  readonly keys = new AppKeys();
+  /** @internal */
+  readonly ld: LossDetection<PacketMeta>;
   private readonly pacer = new Pacer();
-  private readonly ecnEnabled: boolean;
-  private readonly ecn: EcnValidator;
-  /** Path MTU discovery: the size of our datagrams. */
-  private readonly pmtu: Pmtud;
+  /** @internal */
+  readonly ecnEnabled: boolean;
+  /** @internal */
+  readonly ecn: EcnValidator;
+  /** @internal Path MTU discovery: the size of our datagrams. */
+  readonly pmtu: Pmtud;
 
   // Connection IDs.
-  private originalDcid: Uint8Array;
-  private retrySourceCid: Uint8Array | undefined;
-  private peerInitialScid: Uint8Array | undefined;
+  /** @internal */
+  originalDcid: Uint8Array;
+  /** @internal */
+  retrySourceCid: Uint8Array | undefined;
+  /** @internal */
+  peerInitialScid: Uint8Array | undefined;
   /** @internal the client's Initial token (PacketizerHost) */
   token: Uint8Array;
-  private readonly cids: ConnectionIds;
-  /** Destination CID of the packet whose frames are being processed. */
-  private packetDcid: Uint8Array = NO_CID;
-  /** The ECN codepoint of the datagram being processed (receiveBatch()). */
-  private datagramEcn: Ecn = Ecn.NotEct;
+  /** @internal */
+  readonly cids: ConnectionIds;
+  /** @internal Destination CID of the packet whose frames are being processed. */
+  packetDcid: Uint8Array = NO_CID;
+  /** @internal The ECN codepoint of the datagram being processed (receiveBatch()). */
+  datagramEcn: Ecn = Ecn.NotEct;
 
-  private readonly path: Path;
+  /** @internal */
+  readonly path: Path;
 
   // Streams (with their flow control) and control frames.
-  private readonly streams: StreamSet;
-  /** HANDSHAKE_DONE, control frames and DATAGRAM frames to send. */
-  private readonly control = new ControlFrames();
-  /** Builds our datagrams from all of the above. */
-  private readonly packets: Packetizer;
+  /** @internal */
+  readonly streams: StreamSet;
+  /** @internal HANDSHAKE_DONE, control frames and DATAGRAM frames to send. */
+  readonly control = new ControlFrames();
+  /** @internal Builds our datagrams from all of the above. */
+  readonly packets: Packetizer;
 
   // Lifecycle.
-  private _state: ConnectionState = 'handshake';
-  private info: StoredHandshakeInfo | undefined;
-  private handshakeConfirmed = false;
-  private readonly events: ConnectionEvent[] = [];
-  private idleTimeout: number;
-  private lastActivity: number;
-  /** When a packet from the peer was last processed (lastActivity also counts our sends). */
-  private lastReceived: number;
-  private ackElicitingSinceReceive = false;
-  /** The closing or draining period, once the connection ends (RFC 9000 §10.2). */
-  private period: ClosePeriod | undefined;
-  private readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
-  private receivedFromPeer = false;
-  /** Keys to destroy once the packets being built with them are protected. */
-  private readonly retiredKeys: PacketKey[] = [];
-  private readonly qlog: ((e: QlogEvent) => void) | undefined;
+  /** @internal */
+  _state: ConnectionState = 'handshake';
+  /** @internal */
+  info: StoredHandshakeInfo | undefined;
+  /** @internal */
+  handshakeConfirmed = false;
+  /** @internal */
+  readonly events: ConnectionEvent[] = [];
+  /** @internal */
+  idleTimeout: number;
+  /** @internal */
+  lastActivity: number;
+  /** @internal When a packet from the peer was last processed (lastActivity also counts our
+   * sends). */
+  lastReceived: number;
+  /** @internal */
+  ackElicitingSinceReceive = false;
+  /** @internal The closing or draining period, once the connection ends (RFC 9000 §10.2). */
+  period: ClosePeriod | undefined;
+  /** @internal */
+  readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
+  /** @internal */
+  receivedFromPeer = false;
+  /** @internal Keys to destroy once the packets being built with them are protected. */
+  readonly retiredKeys: PacketKey[] = [];
+  /** @internal */
+  readonly qlog: ((e: QlogEvent) => void) | undefined;
   /** @internal (PacketizerHost) */
   readonly qlogEmit:
     ((now: number, name: string, data: Record<string, unknown>) => void) | undefined;
-  private readonly _stats: ConnectionStats;
+  /** @internal */
+  readonly _stats: ConnectionStats;
   private readonly wallClockOffset: number;
 
   private constructor(
@@ -303,6 +294,8 @@ export class Connection {
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
     const tlsOptions: Record<string, unknown> = { ...(config.tls as object) };
+    // One source for the whole connection: a seeded run repeats its handshake too.
+    if (config.random !== undefined) tlsOptions.random ??= this.random;
     if (this.role === 'server' && tlsOptions.earlyData === true) {
       // RFC 9000 §7.4.1: tickets remember the limits 0-RTT may use; 0-RTT is accepted only
       // if the current ones are at least as large.
@@ -397,7 +390,8 @@ export class Connection {
     return c;
   }
 
-  private installInitialKeys(dcid: Uint8Array): void {
+  /** @internal */
+  installInitialKeys(dcid: Uint8Array): void {
     const s = initialSecrets(this.version, dcid);
     const sp = this.spaces[Initial];
     const suite = 'TLS_AES_128_GCM_SHA256';
@@ -413,7 +407,8 @@ export class Connection {
     );
   }
 
-  private wall(now: number): number {
+  /** @internal */
+  wall(now: number): number {
     return now + this.wallClockOffset;
   }
 
@@ -493,7 +488,7 @@ export class Connection {
   /** @internal the endpoint's half-open expiry (Endpoint.onTimeout): when a packet from the
    * peer was last processed, and our PTO now, with its backoff (RFC 9002 §6.2.1). */
   get peerActivity(): { at: number; pto: number } {
-    return { at: this.lastReceived, pto: this.pto() * 2 ** Math.min(this.ld.ptoCount, 16) };
+    return { at: this.lastReceived, pto: pto(this) * 2 ** Math.min(this.ld.ptoCount, 16) };
   }
 
   /** @internal the endpoint takes back this connection's share of its window pool
@@ -526,76 +521,13 @@ export class Connection {
   // ---------------------------------------------------------------- timers
 
   nextTimeout(): number {
-    if (this._state === 'closed') return Infinity;
-    if (this.period) return this.period.deadline;
-    let t = Math.min(this.idleDeadline(), this.ld.nextTimeout(), this.keys.nextTimeout);
-    // Send timers only when sending is possible (no wake-ups while amplification-bound).
-    if (this.path.amplificationRoom() >= MIN_INITIAL_DATAGRAM) {
-      for (const sp of this.spaces) {
-        const key = sp === this.spaces[App] ? this.keys.write : sp.writeKey;
-        if (key) t = Math.min(t, sp.acks.nextTimeout());
-      }
-      if (this.packets.pacingAt > 0) t = Math.min(t, this.packets.pacingAt);
-    }
-    return t;
-  }
-
-  private idleDeadline(): number {
-    const pto = this.pto();
-    return this.lastActivity + Math.max(this.idleTimeout, 3 * pto);
-  }
-
-  private pto(): number {
-    return this.ld.rtt.ptoBase() + this.ld.maxAckDelay;
+    return nextDeadline(this);
   }
 
   onTimeout(now: number): void {
     checkNow(now);
     if (this._state === 'closed') return;
-    try {
-      if (this.period) {
-        if (now >= this.period.deadline) this.terminate();
-        return;
-      }
-      if (now >= this.idleDeadline()) {
-        // RFC 9000 §10.1: silently closed.
-        const info = { code: 0, reason: 'idle timeout', application: false, remote: false };
-        return this.beginClose({ kind: 'idle', ...info }, now);
-      }
-      this.keys.onTimeout(now);
-      if (this.packets.pacingAt > 0 && now >= this.packets.pacingAt) this.packets.pacingAt = 0;
-      if (now >= this.ld.nextTimeout()) {
-        const a = this.ld.onTimeout(now);
-        if (a.kind === 'lost') {
-          for (const p of a.lost) this.onLost(a.space, p, now);
-        } else if (a.kind === 'pto') {
-          this.onPto(a.space, a.probes);
-        } else if (a.kind === 'anti-deadlock') {
-          this.spaces[a.space].probes = 1;
-        }
-      }
-    } catch (e) {
-      this.fatal(e, now);
-    }
-  }
-
-  private onPto(space: PacketSpace, probes: number): void {
-    const sp = this.spaces[space];
-    if (!sp.writeKey && !(space === App && this.keys.write)) {
-      // RFC 9002 §6.2.4: probe in a space we can send in.
-      for (const s of [Handshake, Initial] as const)
-        if (this.spaces[s].writeKey) return this.onPto(s, probes);
-      return;
-    }
-    sp.probes = probes;
-    // RFC 9002 §6.2.4: probes carry unacknowledged CRYPTO data when there is some.
-    sp.resendCrypto();
-    // §6.2.4: and "ack-eliciting packets from other packet number spaces with in-flight data".
-    // A client whose HANDSHAKE_DONE was lost probes Handshake packets the server can no longer
-    // read: its 1-RTT probe is what lets the server see a new address after a NAT rebinding
-    // (RFC 9000 §9.3) and answer there.
-    if (space !== App && this.ld.spaces[App].ackElicitingInFlight > 0 && this.oneRttAllowed)
-      this.spaces[App].probes = Math.max(this.spaces[App].probes, 1);
+    runTimers(this, now);
   }
 
   // ---------------------------------------------------------------- receiving
@@ -640,7 +572,7 @@ export class Connection {
         const buffer = datagrams[i]!.buffer;
         while (j < datagrams.length && j - i < BATCH_DATAGRAMS && datagrams[j]!.buffer === buffer)
           j++;
-        this.onDatagrams(datagrams, i, j, remote, now, false, ecn);
+        onDatagrams(this, datagrams, i, j, remote, now, false, ecn);
         i = j;
       }
       // Memory per idle connection: the 1-RTT CRYPTO stream holds nothing between tickets.
@@ -650,316 +582,24 @@ export class Connection {
     }
   }
 
-  /** Datagrams [from, to) of `list`, which share one buffer: one batch. */
-  private onDatagrams(
-    list: readonly Uint8Array[],
-    from: number,
-    to: number,
-    remote: Address,
-    now: number,
-    replay: boolean,
-    ecn?: readonly number[],
-  ): void {
-    if (this._state === 'closed' || this._state === 'draining') return;
-    // One datagram is its own slab; several are offsets into their common buffer.
-    const first = list[from]!;
-    const slab = to - from === 1 ? first : new Uint8Array(first.buffer);
-    const batch = batches.pop() ?? new ReceiveBatch(LOCAL_CID_LENGTH, BATCH_PACKETS);
-    try {
-      batch.reset(slab);
-      if (this._state !== 'closing') {
-        Connection.keying = this;
-        for (let k = from; k < to; k++) {
-          const start = slab === first ? 0 : list[k]!.byteOffset;
-          batch.addDatagram(start, start + list[k]!.length, k, Connection.lookupKey);
-        }
-        batch.run();
-      }
-      let p = 0;
-      for (let k = from; k < to; k++) {
-        let q = p;
-        while (q < batch.length && batch.tag(q) === k) q++;
-        const start = slab === first ? 0 : list[k]!.byteOffset;
-        this.datagramEcn = ((ecn?.[k] ?? 0) & 3) as Ecn;
-        this.onDatagram(slab, start, start + list[k]!.length, batch, p, q, remote, now, replay);
-        p = q;
-      }
-    } finally {
-      batch.release(); // no received buffer stays reachable from the pool
-      batches.push(batch);
-      Connection.keying = undefined;
-      this.packetDcid = NO_CID; // a view into the datagram
-      this.datagramEcn = Ecn.NotEct;
-    }
-  }
-
-  /** The key a packet is unprotected with in the batch, when that needs no decision (a
-   * version change, a key phase change, keys that come with earlier packets): the rest are
-   * left to onPacket(). */
-  private batchKey(h: PacketHeader): BatchKey | undefined {
-    if (h.type !== '1rtt' && h.version !== this.version) return undefined;
-    const space = spaceOf(h);
-    const sp = this.spaces[space];
-    if (sp.discarded) return undefined;
-    const keys = this.keys;
-    const key =
-      space !== App
-        ? sp.readKey
-        : h.type === '1rtt'
-          ? keys.read
-          : this.role === 'server' && keys.readPhaseStartPn < 0
-            ? keys.zeroRttRead
-            : undefined;
-    if (!key) return undefined;
-    batchKey.key = key;
-    batchKey.largestPn = sp.acks.largestReceived;
-    batchKey.expectedKeyPhase = keys.readPhase;
-    return batchKey;
-  }
-
-  /** The connection whose datagrams are being split (addDatagram() is synchronous), and one
-   * lookup for all connections: no closure per connection (memory per connection). */
-  private static keying: Connection | undefined;
-  private static readonly lookupKey = (h: PacketHeader): BatchKey | undefined =>
-    Connection.keying!.batchKey(h);
-
-  /** The packets [from, to) of the datagram slab[start, end). */
-  private onDatagram(
-    slab: Uint8Array,
-    start: number,
-    end: number,
-    batch: ReceiveBatch,
-    from: number,
-    to: number,
-    remote: Address,
-    now: number,
-    replay: boolean,
-  ): void {
-    if (this._state === 'closed' || this._state === 'draining') return;
-    if (!replay) {
-      this._stats.bytesReceived += end - start;
-      if (sameAddress(remote, this.path.remote)) this.path.bytesReceived += end - start;
-    }
-    if (this.period) return this.period.onDatagram(); // closing (RFC 9000 §10.2.1)
-    if (from === to) this.drop(now, undefined, end - start, 'invalid', 'unparseable datagram');
-    const before = this._stats.packetsReceived;
-    for (let i = from; i < to; i++) {
-      const h = batch.header(i);
-      if (!this.isOpen()) {
-        if (this.closedByConvertedClose()) this.findApplicationClose(slab, batch, i, to);
-        return;
-      }
-      if (h.type === 'version_negotiation') return this.onVersionNegotiation(h, now);
-      if (h.type === 'retry') return this.onRetry(slab, h, now);
-      this.onPacket(slab, h, batch.status(i), remote, now);
-    }
-    // RFC 9000 §10.3.1: a datagram we could not process that ends in a token the peer gave
-    // us is a Stateless Reset.
-    if (this._stats.packetsReceived === before && this.isOpen() && (slab[start]! & 0x80) === 0) {
-      const d = slab.subarray(start, end);
-      for (const c of this.cids.peer)
-        if (c.token && isStatelessReset(d, c.token)) {
-          const info = { code: 0, reason: 'stateless reset', application: false, remote: true };
-          return this.beginClose({ kind: 'stateless-reset', ...info }, now);
-        }
-    }
-    if (this.ld.amplificationLimited && this.role === 'server') this.updateAmplification(now);
-  }
-
-  /** The peer's close was an application close converted for an Initial/Handshake packet. */
-  private closedByConvertedClose(): boolean {
-    const e = this.period?.info;
-    return e?.kind === 'peer' && !e.application && e.code === TransportError.APPLICATION_ERROR;
-  }
-
-  /**
-   * RFC 9000 §10.2.3: a peer closing before the handshake is confirmed sends the application's
-   * CONNECTION_CLOSE in 1-RTT and, replaced by APPLICATION_ERROR, in Initial/Handshake packets,
-   * coalesced in one datagram. When we can read the 1-RTT one too, it says what the
-   * application said: report that instead (nothing else in those packets is processed).
-   */
-  private findApplicationClose(buf: Uint8Array, batch: ReceiveBatch, from: number, to: number) {
-    for (let i = from; i < to; i++) {
-      const h = batch.header(i);
-      const key = this.keys.read;
-      if (h.type !== '1rtt' || !key) continue;
-      let pn = batch.status(i);
-      if (pn === NO_KEY)
-        pn = unprotectPacket(
-          key,
-          buf,
-          h,
-          this.spaces[App].acks.largestReceived,
-          this.keys.readPhase,
-        );
-      if (pn < 0) continue;
-      let frames: Frame[];
-      try {
-        frames = readPacketFrames(buf, h);
-      } catch {
-        continue; // malformed: the close we have stands
-      }
-      for (const f of frames)
-        if (f.type === 'connection_close' && f.application) {
-          // The queued 'closed' event holds this same object.
-          const e = this.period!.info;
-          e.code = f.errorCode;
-          e.reason = Buffer.from(f.reason).toString('utf8');
-          e.application = true;
-          return;
-        }
-    }
-  }
-
-  /**
-   * One packet of a datagram. `status` is what the batch did with it: the packet number once
-   * unprotected, NO_KEY when it is left to this function, or an unprotect/§12.2 status.
-   */
-  private onPacket(
-    buf: Uint8Array,
-    h: PacketHeader,
-    status: number,
-    remote: Address,
-    now: number,
-  ): void {
-    const size = h.end - h.start;
-    if (status === DCID_MISMATCH) return this.drop(now, h, size, 'invalid', statusName(status));
-    let oldInitial = false;
-    let leftVersion = 0; // client: the version this packet moved us from, until it authenticates
-    if (h.type !== '1rtt' && h.version !== this.version) {
-      if (h.type !== 'initial') return this.drop(now, h, size, 'unsupported', 'version');
-      if (this.role === 'server' && this.oldInitialRead && h.version === this.oldVersion)
-        oldInitial = true; // Client Initials sent before it saw our switch (RFC 9368 §2.3).
-      else if (
-        this.role === 'client' &&
-        this.version === this.firstVersion &&
-        !this.vnOriginalVersion &&
-        !this.spaces[Handshake].readKey
-      ) {
-        // Compatible version negotiation (RFC 9368 §2.3): once, before the ServerHello. A
-        // server may first acknowledge part of a multi-packet ClientHello in the original
-        // version before it can choose (ngtcp2 does), so earlier packets do not prevent it.
-        leftVersion = this.version;
-        this.switchVersion(h.version);
-      } else return this.drop(now, h, size, 'unsupported', 'version');
-    }
-    const space = spaceOf(h);
-    const sp = this.spaces[space];
-    if (sp.discarded) return this.drop(now, h, size, 'key_unavailable', 'keys discarded');
-    // RFC 9000 §17.2.3: only clients send 0-RTT; servers drop it once 1-RTT keys are in use.
-    if (h.type === '0rtt' && (this.role === 'client' || this.keys.readPhaseStartPn >= 0))
-      return this.drop(now, h, size, 'rejected', '0-RTT');
-    if (h.type === '1rtt' && !this.cids.isFirst(h.dcid) && !this.cids.isLocal(h.dcid))
-      return this.drop(now, h, size, 'connection_unknown', 'DCID');
-    const largest = sp.acks.largestReceived;
-    let pn = status;
-    if (pn === NO_KEY) {
-      const key = oldInitial
-        ? this.oldInitialRead
-        : h.type === '0rtt'
-          ? this.keys.zeroRttRead
-          : space === App
-            ? this.keys.read
-            : sp.readKey;
-      if (!key) {
-        // RFC 9001 §5.7: keep a few packets that arrive before their keys.
-        // (0-RTT only until the server's TLS decided: its handshake keys come with that.)
-        const undecided = h.type !== '0rtt' || !this.spaces[Handshake].readKey;
-        if (
-          this.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE &&
-          space !== Initial &&
-          undecided
-        )
-          this.pendingPackets.push({ data: Buffer.from(buf.subarray(h.start, h.end)), remote });
-        return this.drop(now, h, size, 'key_unavailable', 'no key yet');
-      }
-      pn = unprotectPacket(key, buf, h, largest, h.type === '1rtt' ? this.keys.readPhase : -1);
-    }
-    let phaseChanged = false;
-    if (pn === UNPROTECT_KEY_PHASE) {
-      // RFC 9001 §6.3: another key phase than expected: the previous key (reordered) or the
-      // next one. Header protection is off: the packet number and phase bit are readable.
-      const first = buf[h.start]!;
-      const pnLen = (first & 3) + 1;
-      pn = decodePacketNumber(largest, readTruncatedPacketNumber(buf, h.pnOffset, pnLen), pnLen);
-      const k = this.keys.forPhase((first >> 2) & 1, pn);
-      if (!k || !k.key.open(buf, h.start, h.pnOffset - h.start + pnLen, h.end, pn))
-        pn = UNPROTECT_AUTH_FAILED;
-      else phaseChanged = k.next;
-    }
-    if (pn < 0 && leftVersion) this.switchVersion(leftVersion); // a forged or corrupt packet
-    if (pn === UNPROTECT_AUTH_FAILED) return this.authFailed(h, now);
-    if (pn < 0) return this.drop(now, h, size, 'invalid', statusName(pn));
-    if (sp.acks.isDuplicate(pn)) return this.drop(now, h, size, 'duplicate', `packet ${pn}`);
-    const frames = readPacketFrames(buf, h);
-    if (phaseChanged) this.onPeerKeyUpdate(pn, now);
-    else if (h.type === '1rtt') this.keys.onPacketReceived(pn);
-
-    this.receivedFromPeer = true;
-    this._stats.packetsReceived++;
-    if (this.role === 'client' && h.type === 'initial' && !this.peerInitialScid) {
-      // RFC 9000 §7.2: the server's SCID becomes our DCID.
-      this.peerInitialScid = ownCopy(h.scid);
-      this.dcid = this.peerInitialScid;
-    }
-    if (enabled('packets')) logPacket('rx', h.type, h.version, h.dcid, h.scid, pn, size, frames);
-    if (this.qlog)
-      this.emitQlog(
-        now,
-        'transport:packet_received',
-        qlogPacket(h.type, pn, size, frames.map(qlogFrame)),
-      );
-    let ackEliciting = false;
-    this.packetDcid = h.dcid;
-    for (const f of frames) {
-      if (f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connection_close')
-        ackEliciting = true;
-      this.onFrame(space, f, now);
-      if (!this.isOpen()) return;
-    }
-    // (Unless its frames completed the handshake and the space was discarded meanwhile, or a
-    // STREAM frame was dropped: unacknowledged, the packet's frames are sent again.)
-    const unacknowledged = this.streams.takeDropped();
-    if (!sp.discarded) {
-      if (unacknowledged) sp.acks.onPacketRefused(pn);
-      else sp.acks.onPacketReceived(pn, ackEliciting, now, this.datagramEcn);
-    }
-    this.lastActivity = this.lastReceived = now;
-    this.ackElicitingSinceReceive = false;
-    // RFC 9000 §8.1: a Handshake packet from the client validates its address; RFC 9001
-    // §4.9.1: the server discards Initial keys on the first Handshake packet.
-    if (space === Handshake && this.role === 'server') {
-      this.path.validated = true;
-      this.updateAmplification(now);
-      this.discardSpace(Initial, now);
-    }
-    // RFC 9000 §9.3: a non-probing packet with the largest pn from a new address: rebinding.
-    if (space === App && !sameAddress(remote, this.path.remote) && pn >= sp.acks.largestReceived)
-      this.onPeerAddressChange(remote, frames, now);
-  }
-
   /** @internal the peer's connection ID we send with (PacketizerHost) */
   get dcid(): Uint8Array {
     return this.cids.current;
   }
 
-  private set dcid(cid: Uint8Array) {
+  /** @internal */
+  set dcid(cid: Uint8Array) {
     this.cids.current = cid;
   }
 
-  private isOpen(): boolean {
+  /** @internal */
+  isOpen(): boolean {
     return this._state === 'handshake' || this._state === 'established';
   }
 
-  /** A packet (or a datagram, h undefined) dropped: counted, logged, in the qlog with its
+  /** @internal A packet (or a datagram, h undefined) dropped: counted, logged, in the qlog with its
    * qlog trigger (draft-ietf-quic-qlog-quic-events: packet_dropped). */
-  private drop(
-    now: number,
-    h: PacketHeader | undefined,
-    size: number,
-    trigger: string,
-    why: string,
-  ): void {
+  drop(now: number, h: PacketHeader | undefined, size: number, trigger: string, why: string): void {
     this._stats.packetsDropped++;
     const what = h ? `${h.type} packet` : 'datagram';
     logDrop('rx', what, why);
@@ -970,53 +610,20 @@ export class Connection {
         details: why,
       });
   }
-
-  /**
-   * RFC 9001 §6.6: forged 1-RTT packets count against the AEAD integrity limit; past it the
-   * connection closes with AEAD_LIMIT_REACHED.
-   */
-  private authFailed(h: PacketHeader, now: number): void {
-    this.drop(now, h, h.end - h.start, 'decryption_failure', 'authentication failed');
-    if (h.type !== '1rtt') return;
-    const limit = this.keys.read?.suite.aead === 'chacha20-poly1305' ? 2 ** 36 : 2 ** 52;
-    if (++this.keys.authFailures >= limit)
-      throw new QuicError(TransportError.AEAD_LIMIT_REACHED, 'AEAD integrity limit reached');
-  }
-
-  private onPeerAddressChange(remote: Address, frames: Frame[], now: number): void {
-    // RFC 9000 §9.1: packets with only probing frames do not move the path.
-    const probing = frames.every(
-      (f) =>
-        f.type === 'path_challenge' ||
-        f.type === 'path_response' ||
-        f.type === 'new_connection_id' ||
-        f.type === 'padding',
-    );
-    if (probing) return;
-    if (this.role === 'client') return; // Servers do not migrate (no preferred_address).
-    this.path.migrate(remote, this.random(8));
-    this.ecn.onNewPath(this.ecnEnabled);
-    // A new path (RFC 9000 §9) may carry less: back to the base size, and a new search.
-    const old = this.pmtu.size;
-    if (this.pmtu.onNewPath(now)) this.onMtuUpdated(old, now);
-    this.events.push({ type: 'path-changed', remote });
-    this.emitQlog(now, 'connectivity:connection_id_updated', {
-      remote: `${remote.address}:${remote.port}`,
-    });
-  }
-
-  private updateAmplification(now: number): void {
+  /** @internal */
+  updateAmplification(now: number): void {
     if (this.role !== 'server') return;
     this.ld.setAmplificationLimited(this.path.amplificationLimited, now);
   }
 
-  private onFrame(space: PacketSpace, f: Frame, now: number): void {
+  /** @internal */
+  onFrame(space: PacketSpace, f: Frame, now: number): void {
     switch (f.type) {
       case 'padding':
       case 'ping':
         return;
       case 'ack':
-        return this.onAck(space, f.ranges, f.ackDelay, f.ecn, now);
+        return onAck(this, space, f.ranges, f.ackDelay, f.ecn, now);
       case 'crypto':
         return this.onCrypto(space, f.offset, f.data, now);
       case 'stream':
@@ -1074,174 +681,18 @@ export class Connection {
     }
   }
 
-  private onAck(
-    space: PacketSpace,
-    ranges: { start: number; end: number }[],
-    ackDelayField: number,
-    ecn: EcnCounts | undefined,
-    now: number,
-  ): void {
-    const exp = space === App ? (this.peer?.ackDelayExponent ?? 3) : 3;
-    const r = this.ld.onAckReceived(space, ranges, decodeAckDelay(ackDelayField, exp), now);
-    if (r.error)
-      throw new QuicError(r.error, 'ACK of an unsent packet', { frameType: FrameType.ACK });
-    // Consume the reused arrays before anything else calls into loss detection, and empty
-    // them: they would keep the last acknowledged packets (and their frames) alive.
-    const acked = r.acked.slice();
-    const lost = r.lost.slice();
-    r.acked.length = 0;
-    r.lost.length = 0;
-    for (const p of acked) this.onAcked(space, p, now);
-    for (const p of lost) this.onLost(space, p, now);
-    if (acked.length > 0) this.onAckEcn(space, ranges[0]!.end, acked, ecn, now);
-    if (this.qlog && (acked.length || lost.length))
-      this.emitQlog(now, 'recovery:metrics_updated', {
-        smoothed_rtt: this.ld.rtt.smoothedRtt,
-        min_rtt: this.ld.rtt.minRtt,
-        latest_rtt: this.ld.rtt.latestRtt,
-        congestion_window: this.ld.cc.cwnd,
-        bytes_in_flight: this.ld.bytesInFlight,
-      });
-  }
-
-  /** RFC 9000 §13.4.2.1: validates the ACK's ECN counts; a validated increase in CE is a
-   * congestion signal (RFC 9002 §7.1), dated by the newest packet acknowledged. */
-  private onAckEcn(
-    space: PacketSpace,
-    largest: number,
-    acked: readonly SentPacket<PacketMeta>[],
-    ecn: EcnCounts | undefined,
-    now: number,
-  ): void {
-    let marked = 0;
-    let newest = acked[0]!;
-    for (const p of acked) {
-      if (p.frames.ecn) marked++;
-      if (p.pn > newest.pn) newest = p;
-    }
-    if (this.ecn.onAck(space, largest, marked, ecn) > 0)
-      this.ld.cc.onCongestionEvent(newest.timeSent, now);
-  }
-
-  private onAcked(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
-    const sp = this.spaces[space];
-    if (space === App) {
-      const old = this.pmtu.size;
-      if (!p.mtuProbe) this.pmtu.onPacketAcked(p.pn, p.size);
-      else if (this.pmtu.onProbeAcked(p.pn, now)) this.onMtuUpdated(old, now);
-    }
-    if (p.frames.phase >= 0) {
-      // RFC 9001 §4.1.2: a client may consider the handshake confirmed on an ACK of 1-RTT.
-      if (this.role === 'client' && !this.handshakeConfirmed && this.info)
-        this.confirmHandshake(now);
-      this.keys.onAcked(p.frames.phase, p.pn);
-    }
-    for (const f of p.frames.frames) {
-      switch (f.t) {
-        case 'ack':
-          sp.acks.onAckAcknowledged(f.largest);
-          break;
-        case 'crypto':
-          sp.cryptoAcked(f.offset, f.len);
-          break;
-        case 'stream':
-        case 'reset':
-        case 'stop':
-        case 'max_stream_data':
-          this.streams.onAcked(f);
-          break;
-        default:
-          break;
-      }
-    }
-  }
-
-  private onLost(space: PacketSpace, p: SentPacket<PacketMeta>, now: number): void {
-    const sp = this.spaces[space];
-    if (this.qlog) this.emitQlog(now, 'recovery:packet_lost', qlogPacket(packetType(space), p.pn));
-    // A path MTU probe carries nothing to send again (RFC 9000 §14.4).
-    if (p.mtuProbe) return this.pmtu.onProbeLost(p.pn, now);
-    this._stats.packetsLost++;
-    if (p.frames.ecn) this.ecn.onMarkedLost();
-    const old = this.pmtu.size;
-    if (space === App && this.pmtu.onPacketLost(p.pn, p.size, now)) this.onMtuUpdated(old, now);
-    for (const f of p.frames.frames) {
-      switch (f.t) {
-        case 'crypto':
-          sp.cryptoLost(f.offset, f.len);
-          break;
-        case 'stream':
-        case 'reset':
-        case 'stop':
-        case 'max_stream_data':
-          this.streams.onLost(f);
-          break;
-        case 'handshake_done':
-          this.control.handshakeDonePending = true;
-          break;
-        case 'challenge':
-          // RFC 9000 §8.2.1: a new PATH_CHALLENGE (same data is fine) until validated.
-          this.path.onChallengeLost();
-          break;
-        case 'ctrl':
-          this.onCtrlLost(f.f);
-          break;
-        default:
-          break;
-      }
-    }
-  }
-
-  private onCtrlLost(f: Frame): void {
-    switch (f.type) {
-      case 'max_data':
-      case 'max_streams':
-      case 'data_blocked':
-      case 'streams_blocked':
-      case 'stream_data_blocked':
-        return this.streams.onCtrlLost(f);
-      case 'new_connection_id':
-        if (this.cids.hasLocal(f.sequence)) this.control.queue.push(f);
-        return;
-      case 'retire_connection_id':
-      case 'new_token':
-        this.control.queue.push(f);
-        return;
-      default:
-        return;
-    }
-  }
-
   private onCrypto(space: PacketSpace, offset: number, data: Uint8Array, now: number): void {
     const sp = this.spaces[space];
     const err = sp.cryptoRecv.insert(offset, data);
     if (err) throw new QuicError(err, 'CRYPTO frame', { frameType: FrameType.CRYPTO });
-    this.tls.receive(LEVELS[space]!, sp.cryptoRecv, this.wall(now), (ch) => this.decideVersion(ch));
+    this.tls.receive(LEVELS[space]!, sp.cryptoRecv, this.wall(now), (ch) =>
+      decideVersion(this, ch),
+    );
     this.drainTls(now);
   }
 
-  /** Server: switch to our preferred version if the client lists it (RFC 9368 §2.3). */
-  private decideVersion(ch: Buffer): void {
-    const want = this.config.version!;
-    if (!clientOffers(ch, want)) return;
-    this.oldInitialRead = this.spaces[Initial].readKey;
-    this.oldVersion = this.version;
-    this.retiredKeys.push(this.spaces[Initial].writeKey!);
-    this.version = want;
-    this.installInitialKeys(this.initialKeysDcid);
-    this.tls.transportParameters.versionInformation!.chosenVersion = want;
-    this.tls.restart();
-  }
-
-  /** Client: the server answered in another version we offered (RFC 9368 §2.3). */
-  private switchVersion(version: number): void {
-    if (!isSupportedVersion(version)) return;
-    this.retiredKeys.push(this.spaces[Initial].readKey!, this.spaces[Initial].writeKey!);
-    this.version = version;
-    this.installInitialKeys(this.initialKeysDcid);
-  }
-
-  private drainTls(now: number): void {
+  /** @internal */
+  drainTls(now: number): void {
     const tls = this.tls;
     for (let ev = tls.poll(); ev; ev = tls.poll()) {
       switch (ev.type) {
@@ -1306,7 +757,7 @@ export class Connection {
       const pending = this.pendingPackets.slice();
       this.pendingPackets.length = 0; // (splice(0) would keep the array's capacity)
       // Already counted when they arrived (amplification budget, stats).
-      for (const p of pending) this.onDatagrams([p.data], 0, 1, p.remote, now, true);
+      for (const p of pending) onDatagrams(this, [p.data], 0, 1, p.remote, now, true);
     }
   }
 
@@ -1349,18 +800,20 @@ export class Connection {
     }
   }
 
-  /** Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if rejected). */
-  private endZeroRtt(accepted: boolean, now: number): void {
+  /** @internal Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if
+   * rejected). */
+  endZeroRtt(accepted: boolean, now: number): void {
     this.retiredKeys.push(this.keys.zeroRttWrite!);
     this.keys.zeroRttWrite = undefined;
     if (accepted) return;
     for (const p of this.ld.resetSpace(App, now)) {
-      this.onLost(App, p, now);
+      onLost(this, App, p, now);
       this._stats.packetsLost--;
     }
   }
 
-  private confirmHandshake(now: number): void {
+  /** @internal */
+  confirmHandshake(now: number): void {
     if (this.handshakeConfirmed) return;
     this.handshakeConfirmed = true;
     this.ld.onHandshakeConfirmed(now);
@@ -1382,7 +835,8 @@ export class Connection {
     this.tls.forgetOptions();
   }
 
-  private discardSpace(space: PacketSpace, now: number): void {
+  /** @internal */
+  discardSpace(space: PacketSpace, now: number): void {
     const sp = this.spaces[space];
     if (sp.discarded) return;
     sp.discarded = true;
@@ -1540,9 +994,10 @@ export class Connection {
     });
   }
 
-  private onPeerKeyUpdate(pn: number, now: number): void {
+  /** @internal */
+  onPeerKeyUpdate(pn: number, now: number): void {
     // RFC 9001 §6.2: the peer moved to the next phase; §6.5 keep the old key for 3xPTO.
-    const answer = this.keys.onPeerUpdate(pn, now, 3 * this.pto());
+    const answer = this.keys.onPeerUpdate(pn, now, 3 * pto(this));
     this.emitQlog(now, 'security:key_updated', {
       key_type: '1rtt',
       key_phase: this.keys.readPhase,
@@ -1567,14 +1022,14 @@ export class Connection {
     });
   }
 
-  /**
+  /** @internal
    * Every end of the connection goes through here (RFC 9000 §10): the 'closed' event and the
    * qlog, then the closing period when we send `frame`, the draining period when the peer
    * ended it, or nothing at all for an idle timeout (§10.1) or a failed version negotiation.
    */
-  private beginClose(info: CloseInfo, now: number, frame?: ConnectionCloseFrame): void {
+  beginClose(info: CloseInfo, now: number, frame?: ConnectionCloseFrame): void {
     const silent = info.kind === 'idle' || info.kind === 'version-negotiation';
-    this.period = new ClosePeriod(info, silent ? now : now + 3 * this.pto(), frame);
+    this.period = new ClosePeriod(info, silent ? now : now + 3 * pto(this), frame);
     this._state = frame ? 'closing' : 'draining';
     this.events.push({ type: 'closed', error: info });
     this.emitQlog(now, 'transport:connection_closed', qlogClosed(info));
@@ -1592,7 +1047,8 @@ export class Connection {
     this.beginClose({ kind: 'peer', code, reason: text, application, remote: true }, now);
   }
 
-  private terminate(): void {
+  /** @internal */
+  terminate(): void {
     this._state = 'closed';
     for (const sp of this.spaces) {
       if (sp.discarded) continue; // keys already gone
@@ -1607,8 +1063,8 @@ export class Connection {
     this.pendingPackets.length = 0;
   }
 
-  /** A protocol error (ours or the peer's): close with the RFC 9000 §20 code. */
-  private fatal(e: unknown, now: number): void {
+  /** @internal A protocol error (ours or the peer's): close with the RFC 9000 §20 code. */
+  fatal(e: unknown, now: number): void {
     if (!this.isOpen()) return;
     let code: number = TransportError.INTERNAL_ERROR;
     let frameType = 0;
@@ -1728,9 +1184,10 @@ export class Connection {
     this.pmtu.onProbeSent(pn);
   }
 
-  /** The path MTU changed: the congestion controller's datagram size follows (RFC 9002 §7.2),
-   * and the qlog says so (draft-ietf-quic-qlog-quic-events: connectivity:mtu_updated). */
-  private onMtuUpdated(old: number, now: number): void {
+  /** @internal The path MTU changed: the congestion controller's datagram size follows
+   * (RFC 9002 §7.2), and the qlog says so (draft-ietf-quic-qlog-quic-events:
+   * connectivity:mtu_updated). */
+  onMtuUpdated(old: number, now: number): void {
     this.ld.cc.setMaxDatagramSize(this.pmtu.size);
     this.emitQlog(now, 'connectivity:mtu_updated', {
       old,
@@ -1739,74 +1196,10 @@ export class Connection {
     });
   }
 
-  // ---------------------------------------------------------------- Retry / VN (client)
-
-  private onRetry(buf: Uint8Array, h: PacketHeader, now: number): void {
-    const drop = (why: string) => this.drop(now, h, h.end - h.start, 'rejected', why);
-    // RFC 9000 §17.2.5.2: only one Retry, before any other packet from the server, valid tag.
-    if (this.role !== 'client' || this.retrySourceCid || this.receivedFromPeer)
-      return drop('unexpected Retry');
-    if (equalBytes(h.scid, this.dcid)) return drop('Retry SCID equals our DCID');
-    if (!verifyRetry(buf, h, this.originalDcid)) return drop('Retry integrity tag');
-    this.retrySourceCid = ownCopy(h.scid);
-    this.dcid = this.retrySourceCid;
-    this.initialKeysDcid = this.dcid;
-    this.token = ownCopy(h.token);
-    this.spaces[Initial].readKey?.destroy();
-    this.spaces[Initial].writeKey?.destroy();
-    this.installInitialKeys(this.dcid);
-    // RFC 9002 §6.3: Initial packets in flight are gone; the CRYPTO data is sent again.
-    this.ld.resetSpace(Initial, now);
-    const cs = this.spaces[Initial].cryptoSend;
-    cs.onLost(0, cs.sentOffset, false);
-    this.emitQlog(now, 'transport:packet_received', { header: { packet_type: 'retry' } });
-  }
-
-  private onVersionNegotiation(h: PacketHeader, now: number): void {
-    const drop = (why: string) => this.drop(now, h, h.end - h.start, 'rejected', why);
-    // RFC 9000 §6.2: ignore VN after any other packet or listing our version.
-    if (this.role !== 'client' || this.receivedFromPeer) return drop('unexpected VN');
-    if (!this.cids.isFirst(h.dcid) || !equalBytes(h.scid, this.originalDcid))
-      return drop('VN connection IDs');
-    const versions = h.supportedVersions ?? [];
-    if (versions.includes(this.version)) return drop('VN lists our version');
-    // RFC 9368 §2.1: incompatible negotiation: start again with a version both support.
-    const next = SUPPORTED_VERSIONS.find((v) => versions.includes(v));
-    if (next !== undefined && !this.vnOriginalVersion) return this.restartWithVersion(next, now);
-    // RFC 9368 §4: no common version: abandon the attempt.
-    const code = TransportError.VERSION_NEGOTIATION_ERROR;
-    const reason = 'no common QUIC version';
-    const info = { code, reason, application: false, remote: true };
-    this.beginClose({ kind: 'version-negotiation', ...info }, now);
-  }
-
-  /**
-   * RFC 9368 §2.1: a new connection attempt in `version` (a new Initial DCID and ClientHello,
-   * the same SCID and streams); 0-RTT data goes again under the new attempt's keys.
-   */
-  private restartWithVersion(version: number, now: number): void {
-    this.vnOriginalVersion = this.version;
-    this.version = this.firstVersion = version;
-    const initial = this.spaces[Initial];
-    this.retiredKeys.push(initial.readKey!, initial.writeKey!);
-    // A new CRYPTO stream; packet numbers go on (loss detection has seen the old ones).
-    this.spaces[Initial] = new Space(Initial, 0, 3);
-    this.spaces[Initial].nextPn = initial.nextPn;
-    this.ld.resetSpace(Initial, now);
-    if (this.keys.zeroRttWrite) this.endZeroRtt(false, now);
-    const dcid = this.random(LOCAL_CID_LENGTH);
-    this.dcid = this.originalDcid = this.initialKeysDcid = dcid;
-    this.installInitialKeys(dcid);
-    this.tls.transportParameters.versionInformation = versionInformation(version);
-    this.tls.restart();
-    this.tls.start(this.wall(now));
-    this.drainTls(now);
-    this._stats.handshakeStart = now;
-  }
-
   // ---------------------------------------------------------------- qlog
 
-  private emitQlog(now: number, name: string, data: Record<string, unknown>): void {
+  /** @internal */
+  emitQlog(now: number, name: string, data: Record<string, unknown>): void {
     if (!this.qlog) return;
     try {
       this.qlog({ time: now, name, data });
@@ -1816,23 +1209,10 @@ export class Connection {
   }
 }
 
-/** HandshakeInfo as a connection keeps it: the peer's encoded transport parameters as a latin1
- * string (memory per connection: no Buffer and ArrayBuffer of their own). */
-type StoredHandshakeInfo = Omit<HandshakeInfo, 'peerTransportParameters'> & {
-  peerParameters: string | undefined;
-};
-
 function storedInfo(i: HandshakeInfo): StoredHandshakeInfo {
   const { peerTransportParameters: tp, ...rest } = i;
   return { ...rest, peerParameters: tp?.toString('latin1') };
 }
-
-/** What of a parameter set the connection reads once the handshake is confirmed (the rest was
- * applied, checked or taken over during the handshake). */
-type Limits = Pick<
-  ResolvedTransportParameters,
-  'activeConnectionIdLimit' | 'maxDatagramFrameSize' | 'ackDelayExponent' | 'maxUdpPayloadSize'
->;
 
 /** A parameter set's Limits, as a small object of their own. */
 function limitsOnly(p: Limits): Limits {

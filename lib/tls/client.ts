@@ -106,7 +106,7 @@ export class TlsClient extends TlsEngine {
     this.startedAt = this.lastStep = now;
     try {
       for (const name of this.shareGroups) {
-        const s = ClientKeyShare.generate(name, this.kemOpts());
+        const s = ClientKeyShare.generate(name, this.keyShareOptions());
         this.shares.set(s.group.code, s);
       }
       this.session = this.usableSession(now);
@@ -124,10 +124,6 @@ export class TlsClient extends TlsEngine {
       this.destroyShares();
       throw e;
     }
-  }
-
-  private kemOpts(): { backend?: NonNullable<TlsCommonOptions['kemBackend']> } {
-    return this.common.kemBackend ? { backend: this.common.kemBackend } : {};
   }
 
   private usableSession(now: number): SessionTicket | undefined {
@@ -292,7 +288,7 @@ export class TlsClient extends TlsEngine {
           'HelloRetryRequest selected a group we sent a share for',
         );
       this.destroyShares();
-      const s = ClientKeyShare.generate(info.name, this.kemOpts());
+      const s = ClientKeyShare.generate(info.name, this.keyShareOptions());
       this.shares.set(g, s);
     }
     this.retried = true;

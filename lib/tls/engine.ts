@@ -1,8 +1,7 @@
 // Shared machinery of the client and server state machines: options, the event queue,
 // per-level reassembly, alerts, keylog and debug output. See index.ts for the API.
 
-import { randomBytes } from 'node:crypto';
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { debug } from '../debug/log.js';
 import {
   CIPHER_SUITES,
@@ -12,6 +11,7 @@ import {
 } from '../crypto/suites.js';
 import { KeyShareError, groupByName, type GroupInfo, type GroupName } from '../crypto/groups.js';
 import type { KemBackendName } from '../crypto/mlkem.js';
+import { injectedSource, randomBuffer, type RandomSource } from '../crypto/random.js';
 import { TlsAlert } from './alerts.js';
 import { keylogLine, type KeylogLabel } from './keylog.js';
 import {
@@ -94,6 +94,10 @@ export interface TlsCommonOptions {
   /** Receives one NSS key log line per secret. */
   keylog?: (line: string) => void;
   kemBackend?: KemBackendName;
+  /** Source of the handshake's randomness: the Hello randoms, key shares, ticket nonces and
+   * age_add (default node:crypto's). A seeded source makes a simulated run repeat byte for
+   * byte; outside tests it must be cryptographically secure. */
+  random?: RandomSource;
 }
 
 export const DEFAULT_GROUPS: readonly GroupName[] = [
@@ -115,6 +119,8 @@ export interface ResolvedCommon {
   quic: boolean;
   keylog: ((line: string) => void) | undefined;
   kemBackend: KemBackendName | undefined;
+  /** The injected source, checked; undefined for node:crypto's (and native key generation). */
+  random: RandomSource | undefined;
 }
 
 export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
@@ -160,6 +166,7 @@ export function resolveCommon(o: TlsCommonOptions): ResolvedCommon {
     quic,
     keylog: o.keylog,
     kemBackend: o.kemBackend,
+    random: injectedSource(o.random, 'random'),
   };
 }
 
@@ -174,7 +181,7 @@ export abstract class TlsEngine {
   private readonly reassemblers = new Map<Level, HandshakeReassembler>();
   protected failure: TlsAlert | undefined;
   protected readonly transcript = new Transcript();
-  protected clientRandom: Buffer = randomBytes(32);
+  protected clientRandom: Buffer;
   protected startedAt = 0;
   protected lastStep = 0;
   suite: CipherSuite | undefined;
@@ -194,7 +201,21 @@ export abstract class TlsEngine {
   constructor(
     protected readonly role: 'client' | 'server',
     protected readonly common: ResolvedCommon,
-  ) {}
+  ) {
+    this.clientRandom = this.randomBytes(32);
+  }
+
+  /** `n` random bytes from the injected source, else node:crypto's. */
+  protected randomBytes(n: number): Buffer {
+    return randomBuffer(this.common.random ?? randomBytes, n);
+  }
+
+  /** Options for the key shares (lib/crypto/groups.ts): the ML-KEM backend, and the injected
+   * source (without one, the keys are generated natively). */
+  protected keyShareOptions(): { backend?: KemBackendName; random?: RandomSource } {
+    const { kemBackend: backend, random } = this.common;
+    return { ...(backend && { backend }), ...(random && { random }) };
+  }
 
   /**
    * Ends the engine: key shares are freed and the secrets it still holds are overwritten.

@@ -1,6 +1,6 @@
 // TLS 1.3 server state machine (RFC 8446 §4, QUIC profile RFC 9001 §4 and §8).
 
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { groupByCode, serverKeyShare, type GroupInfo } from '../crypto/groups.js';
 import { cipherSuiteByCode, type CipherSuite } from '../crypto/suites.js';
 import { TlsAlert } from './alerts.js';
@@ -80,7 +80,7 @@ export class TlsServer extends TlsEngine {
   private readonly opts: TlsServerOptions;
   private credentials: Credentials | undefined;
   private readonly sni: Map<string, Credentials>;
-  private readonly cookieKey = randomBytes(32);
+  private readonly cookieKey: Buffer;
   private cookie: Buffer | undefined;
   private hrrGroup: GroupInfo | undefined;
   private ch1: ClientHello | undefined;
@@ -94,6 +94,7 @@ export class TlsServer extends TlsEngine {
 
   constructor(options: TlsServerOptions) {
     super('server', resolveCommon(options));
+    this.cookieKey = this.randomBytes(32);
     this.opts = options;
     this.credentials = optionalCredentials(options.certs, options.keys);
     if (options.sni !== undefined && (options.sni === null || typeof options.sni !== 'object'))
@@ -249,7 +250,7 @@ export class TlsServer extends TlsEngine {
     const { share: serverShare, sharedSecret } = serverKeyShare(
       group.name,
       share.keyExchange,
-      this.common.kemBackend ? { backend: this.common.kemBackend } : {},
+      this.keyShareOptions(),
     );
 
     this.transcript.setHash(suite.hash);
@@ -263,7 +264,7 @@ export class TlsServer extends TlsEngine {
     }
 
     const sh = encodeServerHello({
-      random: randomBytes(32),
+      random: this.randomBytes(32),
       legacySessionIdEcho: ch.legacySessionId,
       cipherSuite: suite.code,
       extensions: {
@@ -477,8 +478,8 @@ export class TlsServer extends TlsEngine {
     if (!keys) throw new Error('no ticketKeys configured');
     const suite = this.suite!;
     const rms = this.ks!.resumptionMasterSecret(this.transcript.digest());
-    const nonce = randomBytes(8);
-    const ageAdd = randomBytes(4).readUInt32BE(0);
+    const nonce = this.randomBytes(8);
+    const ageAdd = this.randomBytes(4).readUInt32BE(0);
     // RFC 9001 §4.6.1: 0xffffffff in QUIC; over TCP we do not take 0-RTT, so we do not offer it.
     const maxEarlyData = this.opts.earlyData && this.common.quic ? 0xffffffff : 0;
     const state: TicketState = {

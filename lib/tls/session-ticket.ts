@@ -4,8 +4,9 @@
 // A fleet shares its keys instead (TicketKeys.fromSecrets): any server resumes any ticket, and
 // 0-RTT stays with the server that issued the ticket (see TicketKeys.open).
 
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { Aead } from '../crypto/aead.js';
+import { randomBuffer, randomSource, type RandomSource } from '../crypto/random.js';
 import { Reader, Writer } from './codec.js';
 import { TlsAlert } from './alerts.js';
 
@@ -56,7 +57,9 @@ export class TicketKeys {
   /** Keys from fromSecrets(): never rotated nor aged out here (the operator rotates them). */
   private shared = false;
   /** Sealed into every ticket of this instance: only this instance accepts 0-RTT with it. */
-  private issuer = randomBytes(ISSUER);
+  private issuer: Buffer;
+  /** Source of the keys, the issuer and the nonces. */
+  private readonly random: RandomSource;
   /** @internal The secrets of a fromSecrets() instance (a worker pool hands them on). */
   secrets: readonly Uint8Array[] | undefined;
 
@@ -66,19 +69,19 @@ export class TicketKeys {
    * new secret first in the list with the old ones after it, and drop an old one once the
    * tickets it sealed have expired (the ticket lifetime, 7 days at most: RFC 8446 §4.6.1).
    */
-  static fromSecrets(secrets: readonly Uint8Array[]): TicketKeys {
+  static fromSecrets(secrets: readonly Uint8Array[], random?: RandomSource): TicketKeys {
     if (!Array.isArray(secrets)) throw new TypeError('secrets must be an array');
     if (secrets.length < 1 || secrets.length > MAX_SECRETS)
       throw new RangeError(`secrets must hold 1..${MAX_SECRETS} keys`);
-    const keys = new TicketKeys();
+    const keys = new TicketKeys(undefined, undefined, random);
     keys.keys = secrets.map(sharedKey);
     keys.shared = true;
     keys.secrets = secrets.map((s) => Uint8Array.from(s));
     return keys;
   }
 
-  /** @internal fromSecrets() that also shares `issuer` (issuerId of another instance): the
-   * worker threads of one server, whose 0-RTT replay memory is shared too. */
+  /** @internal fromSecrets() with a given `issuer` (16 bytes): the worker threads of one server
+   * seal the same one, since their 0-RTT replay memory is shared too. */
   static withIssuer(secrets: readonly Uint8Array[], issuer: Uint8Array): TicketKeys {
     if (!(issuer instanceof Uint8Array) || issuer.length !== ISSUER)
       throw new RangeError(`issuer must be ${ISSUER} bytes`);
@@ -87,29 +90,29 @@ export class TicketKeys {
     return keys;
   }
 
-  /** @internal This instance's issuer (see withIssuer). */
-  get issuerId(): Uint8Array {
-    return Uint8Array.from(this.issuer);
-  }
-
   /**
    * rotateAfter: a new key is made when the current one is older (ms);
-   * retain: how long an old key can still open tickets (ms, at least the ticket lifetime).
+   * retain: how long an old key can still open tickets (ms, at least the ticket lifetime);
+   * random: source of keys, issuer and nonces (default node:crypto's; a seeded one for runs
+   * that repeat).
    */
   constructor(
     readonly rotateAfter = 3600_000,
     readonly retain = 7 * 24 * 3600_000,
+    random?: RandomSource,
   ) {
     if (!(rotateAfter > 0)) throw new RangeError('rotateAfter must be positive');
     if (!(retain >= rotateAfter)) throw new RangeError('retain must be >= rotateAfter');
+    this.random = randomSource(random, 'random');
+    this.issuer = randomBuffer(this.random, ISSUER);
   }
 
   private current(now: number): TicketKey {
     const k = this.keys[0];
     if (k && (this.shared || now - k.createdAt < this.rotateAfter)) return k;
     const key: TicketKey = {
-      id: randomBytes(16),
-      aead: new Aead('aes-256-gcm', randomBytes(32)),
+      id: randomBuffer(this.random, 16),
+      aead: new Aead('aes-256-gcm', this.random(32)),
       createdAt: now,
     };
     this.keys.unshift(key);
@@ -131,7 +134,7 @@ export class TicketKeys {
       .vec16(Buffer.from(state.serverName, 'latin1'))
       .vec16(state.appData)
       .bytes(this.issuer);
-    const nonce = randomBytes(12);
+    const nonce = this.random(12);
     return Buffer.concat([key.id, nonce, key.aead.seal(nonce, key.id, w.finish())]);
   }
 
