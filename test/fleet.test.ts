@@ -39,19 +39,13 @@ import { AntiReplay } from '../lib/tls/anti-replay.js';
 import type { HandshakeInfo } from '../lib/tls/engine.js';
 import { TicketKeys, type SessionTicket } from '../lib/tls/session-ticket.js';
 import { EndpointNet, echo, readEcho } from './support/endpoint-net.js';
-import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 
 const clientAddr = (i: number): Address => ({
   address: `10.0.2.${1 + i}`,
   port: 51_000 + i,
   family: 'IPv4',
 });
-
-function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
-  const { role, ...rest } = c;
-  void role;
-  return rest;
-}
 
 /** What the fleet shares: ticket, token and reset keys. */
 interface FleetKeys {

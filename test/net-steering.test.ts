@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto';
 import { nativeUdp } from '../lib/crypto/native.js';
 import { steeringProgram } from '../lib/net/steering.js';
 import { NativeUdpSocket } from '../lib/net/udp-socket.js';
-import type { ConnectionConfig } from '../lib/quic/connection.js';
 import { Endpoint } from '../lib/quic/endpoint.js';
 import { quicLbGenerator } from '../lib/quic/quic-lb.js';
 import {
@@ -20,15 +19,9 @@ import {
   type WorkerSlot,
 } from '../lib/quic/worker-cid.js';
 import { EndpointNet, echo } from './support/endpoint-net.js';
-import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 
 const CID = 8;
-
-function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
-  const { role, ...rest } = c;
-  void role;
-  return rest;
-}
 
 describe('worker CIDs', () => {
   it('every CID names its worker, and keeps the rest of its randomness', () => {

@@ -8,25 +8,19 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 
 import { initialSecrets } from '../lib/crypto/packet.js';
-import { Connection, type Address, type ConnectionConfig } from '../lib/quic/connection.js';
+import { Connection, type Address } from '../lib/quic/connection.js';
 import { STALL_CHECK_INTERVAL } from '../lib/quic/admission.js';
 import { Endpoint, type EndpointConfig } from '../lib/quic/endpoint.js';
 import { QUIC_V1, writeLongHeader } from '../lib/quic/header.js';
 import { EndpointNet, type Node } from './support/endpoint-net.js';
 import { forgePacket } from './support/forge.js';
-import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 
 const at = (address: string, port = 50_000): Address => ({
   address,
   port,
   family: address.includes(':') ? 'IPv6' : 'IPv4',
 });
-
-function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
-  const { role, ...rest } = c;
-  void role;
-  return rest;
-}
 
 const newServer = (config: Partial<EndpointConfig> = {}): Endpoint =>
   new Endpoint({ server: () => withoutRole(serverConfig()), ...config });

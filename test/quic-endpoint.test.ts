@@ -6,11 +6,11 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 
-import type { Address, Connection, ConnectionConfig } from '../lib/quic/connection.js';
+import type { Address, Connection } from '../lib/quic/connection.js';
 import { Endpoint, type EndpointConfig } from '../lib/quic/endpoint.js';
 import { QUIC_V1, parseHeader, writeLongHeader } from '../lib/quic/header.js';
 import { EndpointNet, echo, readEcho, type Node } from './support/endpoint-net.js';
-import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 import { seededRandom } from './support/seeded-random.js';
 import { serverCreds } from './support/tls-pair.js';
 
@@ -19,12 +19,6 @@ const clientAddr = (i: number): Address => ({
   port: 50_000 + i,
   family: 'IPv4',
 });
-
-function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
-  const { role, ...rest } = c;
-  void role;
-  return rest;
-}
 
 function server(net: EndpointNet, config: Partial<EndpointConfig> = {}): Node {
   const node = net.add(

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 
-import type { Address, Connection, ConnectionConfig } from '../lib/quic/connection.js';
+import type { Address, Connection } from '../lib/quic/connection.js';
 import { Endpoint } from '../lib/quic/endpoint.js';
 import { parseHeader } from '../lib/quic/header.js';
 import {
@@ -16,16 +16,10 @@ import {
 } from '../lib/quic/quic-lb.js';
 import { seededRandom } from './support/seeded-random.js';
 import { EndpointNet } from './support/endpoint-net.js';
-import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 
 const hex = (s: string): Buffer => Buffer.from(s, 'hex');
 const CLIENT: Address = { address: '10.0.1.1', port: 50_000, family: 'IPv4' };
-
-function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
-  const { role, ...rest } = c;
-  void role;
-  return rest;
-}
 
 describe('quic/quic-lb: plaintext QUIC-LB connection IDs', () => {
   it("encodes and decodes the draft's unencrypted test vector (Appendix B)", () => {

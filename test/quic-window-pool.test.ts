@@ -7,10 +7,10 @@
  */
 import { expect } from 'chai';
 
-import type { Address, Connection, ConnectionConfig } from '../lib/quic/connection.js';
+import type { Address, Connection } from '../lib/quic/connection.js';
 import { Endpoint } from '../lib/quic/endpoint.js';
 import { EndpointNet } from './support/endpoint-net.js';
-import { SERVER_ADDR, clientConfig, serverConfig } from './support/link.js';
+import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 
 const KiB = 1024;
 /** Small windows so that a few connections meet the limits quickly. */
@@ -22,12 +22,6 @@ const TRANSPORT = {
 const POOL = 256 * KiB;
 const UPLOAD = 2 << 20;
 const CLIENTS = 3;
-
-function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
-  const { role, ...rest } = c;
-  void role;
-  return rest;
-}
 
 const clientAt = (i: number): Address => ({ address: `10.0.2.${i}`, port: 40_000, family: 'IPv4' });
 

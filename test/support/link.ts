@@ -56,6 +56,13 @@ interface InFlight {
 
 export type Side = 'client' | 'server';
 
+/** A connection config as an endpoint takes it (the endpoint sets the role). */
+export function withoutRole(c: ConnectionConfig): Omit<ConnectionConfig, 'role'> {
+  const { role, ...rest } = c;
+  void role;
+  return rest;
+}
+
 export function clientConfig(extra: Partial<ConnectionConfig> = {}): ConnectionConfig {
   return {
     role: 'client',
