@@ -300,6 +300,23 @@ describe('quic/send-buffer', () => {
     expect(c.data.buffer).to.equal(w.buffer);
   });
 
+  it('copies a small view of a large buffer (a received datagram echoed), keeps the rest', () => {
+    const s = new SendBuffer();
+    const batch = Buffer.alloc(96 * 1024, 7); // a receive batch
+    const echoed = batch.subarray(1000, 2200);
+    const own = Buffer.alloc(64 * 1024, 8); // a whole buffer of its own
+    const half = batch.subarray(0, 60 * 1024); // most of its buffer
+    const small = Buffer.from('pooled'); // Node's 8 KiB pool: shared, kept
+    for (const w of [echoed, own, half, small]) s.write(w);
+    const held = (n: number) => s.nextChunk(n)!.data;
+    const a = held(echoed.length);
+    expect(a.buffer).to.not.equal(batch.buffer);
+    expect(Buffer.from(a).equals(echoed)).to.equal(true);
+    expect(held(own.length).buffer).to.equal(own.buffer);
+    expect(held(half.length).buffer).to.equal(batch.buffer);
+    expect(held(small.length).buffer).to.equal(small.buffer);
+  });
+
   it('resends lost ranges first, minus what was acknowledged meanwhile', () => {
     const s = new SendBuffer();
     s.write(Buffer.from('0123456789'));

@@ -2,9 +2,16 @@
  * Send side of a stream (or of a CRYPTO stream, RFC 9000 §19.6): bytes written by the
  * application, handed out as (offset, data) chunks for STREAM/CRYPTO frames, tracked until
  * acknowledged. Lost ranges are resent before new data; acknowledged prefixes free memory.
- * Written buffers are kept by reference (no copy): do not modify them after write().
+ * Written buffers are kept by reference (no copy): do not modify them after write(). A small
+ * view into a large buffer is copied instead (PINNING_BUFFER): an echo writes back views into
+ * the datagrams it received, and keeping them would hold whole receive batches per chunk.
  */
 import { RangeSet } from './range-set.js';
+
+/** A written view is copied when its buffer is at least this large and more than twice the
+ * view: memory held then follows what flow control counts (Node's 8 KiB Buffer pool slabs,
+ * which small writes share, stay shared). */
+const PINNING_BUFFER = 16 * 1024;
 
 /** One frame's worth of stream data. `data` is a view (a copy only if it spans writes). */
 export interface StreamChunk {
@@ -42,11 +49,14 @@ export class SendBuffer {
     this.base = this.written = this.sentOffset = offset;
   }
 
-  /** Appends application data (kept by reference). */
+  /** Appends application data (kept by reference, or copied when a small view of a large
+   * buffer). */
   write(data: Uint8Array): void {
     if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array');
     if (this.finOffset >= 0 || this.isReset) throw new RangeError('write after end or reset');
     if (data.length === 0) return;
+    const backing = data.buffer.byteLength;
+    if (backing >= PINNING_BUFFER && 2 * data.length < backing) data = new Uint8Array(data);
     this.chunks.push(data);
     this.starts.push(this.written);
     this.written += data.length;
