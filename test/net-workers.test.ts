@@ -277,6 +277,30 @@ describe('net: worker threads', function () {
     }
   });
 
+  it('serveHttp3 with a handler module: requests answered by the workers; close() drains them', async () => {
+    const module = pathToFileURL(join(root, 'test', 'fixtures', 'workers', 'http3.mjs'));
+    const pool = await zq.serveHttp3(module, { ...serverCreds(), host: '127.0.0.1', workers: 2 });
+    const agent = new zq.Http3Agent({
+      connect: { ca: fixture('ca.pem'), servername: 'localhost' },
+    });
+    try {
+      const base = `https://localhost:${pool.address.port}`;
+      for (let i = 0; i < 4; i++) {
+        const res = await zq.fetchHttp3(`${base}/p${i}`, { agent, method: 'POST', body: `b${i}` });
+        expect(res.status).to.equal(200);
+        expect(res.headers.get('x-thread')).to.match(/^\d+$/);
+        expect(await res.text()).to.equal(`POST /p${i} b${i}`);
+      }
+      // The agent's connection is still open: close() ends it (HTTP/3: GOAWAY first).
+      await pool.close({ timeout: 5000 });
+      expect(pool.sessionCount).to.equal(0);
+      expect(pool.stats['misrouted']).to.equal(0);
+    } finally {
+      await agent.close();
+      pool.destroy();
+    }
+  });
+
   it('checks its options before any thread starts', async () => {
     const cases: [Partial<Zquic.ListenOptions>, RegExp][] = [
       [{ workers: 0 }, /workers/],
