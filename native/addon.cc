@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   zquic::InitX25519(env, exports);
   zquic::InitMlKem(env, exports);
   zquic::InitUdp(env, exports);
+  zquic::InitMemory(env, exports);
   return exports;
 }
 

@@ -18,6 +18,7 @@ import type { StatelessOptions } from '../quic/stateless.js';
 import type { WorkerSlot } from '../quic/worker-cid.js';
 import { QlogWriter } from './diagnostics.js';
 import { checkCloseTimeout, checkDestroyArgs, QuicSession, type SessionDriver } from './session.js';
+import { sessionEnded } from './memory-trim.js';
 import { TimerHeap } from './timer-heap.js';
 import { adoptTransport, bindTransport, type Transport, type TransportError } from './transport.js';
 import type { UdpBatch } from './udp-socket.js';
@@ -327,6 +328,7 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
     this.heap.remove(session);
     this.dirty.delete(session);
     this.waiting.delete(session);
+    sessionEnded();
     if (this.closing && this.sessions.size === 0) this.closeSocket();
   }
 
