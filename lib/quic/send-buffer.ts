@@ -9,8 +9,9 @@
 import { RangeSet } from './range-set.js';
 
 /** A written view is copied when its buffer is at least this large and more than twice the
- * view: memory held then follows what flow control counts (Node's 8 KiB Buffer pool slabs,
- * which small writes share, stay shared). */
+ * view: memory held then follows what flow control counts. Node 20's 8 KiB Buffer pool slabs,
+ * which small writes share, stay shared; Node 24's are 64 KiB, and its small writes are copied
+ * rather than pin a slab each until acknowledged. */
 const PINNING_BUFFER = 16 * 1024;
 
 /** One frame's worth of stream data. `data` is a view (a copy only if it spans writes). */
