@@ -4,11 +4,11 @@
 // around each measurement) and, for zquic, their garbage collection (ZQUIC_BENCH_GC=1 makes the
 // CLI print its GC total on exit, lib/cli/gc-report.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/support/free-port.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const GTLSSERVER = ['/usr/sbin/gtlsserver', '/usr/bin/gtlsserver'].find((p) =>
@@ -77,14 +77,6 @@ function gcTotal(stderr: string): { ms: number; count: number } {
     count += gc.count;
   }
   return { ms, count };
-}
-
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 export interface Server {

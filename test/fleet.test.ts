@@ -7,7 +7,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import {
   existsSync,
   mkdirSync,
@@ -40,6 +39,7 @@ import type { HandshakeInfo } from '../lib/tls/engine.js';
 import { TicketKeys, type SessionTicket } from '../lib/tls/session-ticket.js';
 import { EndpointNet, echo, readEcho } from './support/endpoint-net.js';
 import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
+import { freePort } from './support/free-port.js';
 
 const clientAddr = (i: number): Address => ({
   address: `10.0.2.${1 + i}`,
@@ -352,15 +352,6 @@ async function waitFor(p: Proc, re: RegExp): Promise<RegExpMatchArray> {
     if (exited && !p.output().match(re))
       throw new Error(`exited before ${re}; output:\n${p.output()}`);
   }
-}
-
-/** A UDP port nobody uses right now (nginx needs one before it starts). */
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe(`fleet: nginx (UDP proxy) in front of two zquic servers${MISSING && !process.env.CI ? ` (${MISSING}: skipped)` : ''}`, function () {

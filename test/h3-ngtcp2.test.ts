@@ -4,7 +4,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import {
   type GroupName,
   type HandshakeSummary,
 } from '../lib/index.js';
+import { freePort } from './support/free-port.js';
 
 /** The Debian packages put them in /usr/sbin and /usr/bin. */
 const which = (name: string): string =>
@@ -25,15 +25,6 @@ const which = (name: string): string =>
 const GTLSSERVER = which('gtlsserver');
 const GTLSCLIENT = which('gtlsclient');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-/** A free UDP port on 127.0.0.1 (bound, read, released). */
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function exited(p: ChildProcess): Promise<number | null> {
   return new Promise((r) => (p.exitCode !== null ? r(p.exitCode) : p.once('exit', (c) => r(c))));

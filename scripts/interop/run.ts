@@ -7,13 +7,13 @@
 //   npm run interop [-- --out DIR] [-- --only case,case] [-- --columns a,b]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { startRelay, type Relay } from './relay.js';
+import { freePort } from '../../test/support/free-port.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const which = (name: string): string | undefined =>
@@ -78,14 +78,6 @@ function jsonLines(text: string): Record<string, any>[] {
         // not ours
       }
   return out;
-}
-
-async function freePort(host: string): Promise<number> {
-  const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((r) => s.bind(0, host, r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 interface Server {
