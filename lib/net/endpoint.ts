@@ -104,7 +104,7 @@ export function checkHandshakeTimeout(v: number | undefined): number {
 const BUFFER_SIZE = 4 << 20;
 
 /** A socket buffer size option: 1 KiB .. 1 GiB (the kernel may grant less: its rmem_max). */
-function bufferSize(v: number | undefined, name: string): number {
+export function bufferSize(v: number | undefined, name: string): number {
   if (v === undefined) return BUFFER_SIZE;
   if (!Number.isInteger(v) || v < 1024 || v > 2 ** 30)
     throw new RangeError(`${name} must be an integer in 1024..2^30`);
@@ -124,6 +124,25 @@ interface CheckedOptions {
 /** A QuicEndpoint's events: none (`closed` says when its socket is gone; sessions carry the
  * rest), so that any event name is a compile error. */
 export interface QuicEndpointEvents {}
+
+/** The port option: an integer in 0..65535 (default 0: any). */
+export function checkPort(v: number | undefined): number {
+  return nonNegInt(v, 'port', 0, 65535);
+}
+
+/** `bind` on the host option, or on '::' (dual stack) falling back to '0.0.0.0' where there
+ * is no IPv6. */
+export async function bindHost<T>(
+  host: string | undefined,
+  bind: (host: string) => T | Promise<T>,
+): Promise<T> {
+  if (host !== undefined) return bind(host);
+  try {
+    return await bind('::');
+  } catch {
+    return bind('0.0.0.0'); // no IPv6 here
+  }
+}
 
 export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
   /** Resolves when the endpoint's socket is closed. */
@@ -189,19 +208,13 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
   static async create(options: EndpointOptions = {}): Promise<QuicEndpoint> {
     if (options === null || typeof options !== 'object')
       throw new TypeError('options must be an object');
-    const port = nonNegInt(options.port, 'port', 0, 65535);
+    const port = checkPort(options.port);
     if (options.host !== undefined && typeof options.host !== 'string')
       throw new TypeError('host must be a string');
     const checked = QuicEndpoint.check(options);
     if (options.fd !== undefined)
       return new QuicEndpoint(adoptTransport(options.fd), options, checked);
-    if (options.host !== undefined)
-      return QuicEndpoint.bindSocket(options, checked, options.host, port);
-    try {
-      return await QuicEndpoint.bindSocket(options, checked, '::', port);
-    } catch {
-      return QuicEndpoint.bindSocket(options, checked, '0.0.0.0', port); // no IPv6 here
-    }
+    return bindHost(options.host, (host) => QuicEndpoint.bindSocket(options, checked, host, port));
   }
 
   /** The options' checks (the core endpoint checks its own limits as it is built). */

@@ -21,6 +21,7 @@ import { LOCAL_CID_LENGTH } from '../quic/connection.js';
 import { DEFAULT_MAX_CONNECTIONS, DEFAULT_WINDOW_POOL } from '../quic/endpoint.js';
 import { MAX_WORKERS, type WorkerSlot } from '../quic/worker-cid.js';
 import { SharedAntiReplay } from '../tls/anti-replay.js';
+import { bindHost, bufferSize, checkPort } from './endpoint.js';
 import { checkCloseTimeout } from './session.js';
 import type { ListenOptions } from './options.js';
 import { steeringProgram } from './steering.js';
@@ -150,7 +151,7 @@ export class QuicWorkerPool extends EventEmitter {
       antiReplay: options.earlyData ? SharedAntiReplay.memory() : undefined,
       stats: new SharedArrayBuffer(8 * STAT_SLOTS * count),
     };
-    const group = bindGroup(options, count);
+    const group = await bindGroup(options, count);
     const offset = options.serverId ? 1 + options.serverId.length : 0;
     try {
       if (count > 1)
@@ -282,24 +283,12 @@ export class QuicWorkerPool extends EventEmitter {
   }
 }
 
-/** The reuseport group for the host and port options ('::', else '0.0.0.0', as QuicEndpoint). */
-function bindGroup(options: ListenOptions, count: number): NativeHandle {
-  const port = options.port ?? 0;
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new RangeError('port must be an integer in 0..65535');
-  const bind = (host: string): NativeHandle =>
-    nativeUdp.udpGroupBind(
-      host,
-      port,
-      false,
-      count,
-      options.recvBufferSize ?? 4 << 20,
-      options.sendBufferSize ?? 4 << 20,
-    );
-  if (options.host !== undefined) return bind(options.host);
-  try {
-    return bind('::');
-  } catch {
-    return bind('0.0.0.0');
-  }
+/** The reuseport group for the host, port and buffer options (bound as QuicEndpoint binds). */
+function bindGroup(options: ListenOptions, count: number): Promise<NativeHandle> {
+  const port = checkPort(options.port);
+  const recv = bufferSize(options.recvBufferSize, 'recvBufferSize');
+  const send = bufferSize(options.sendBufferSize, 'sendBufferSize');
+  return bindHost(options.host, (host) =>
+    nativeUdp.udpGroupBind(host, port, false, count, recv, send),
+  );
 }
