@@ -4,9 +4,7 @@ import { expect } from 'chai';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { addon } from '../lib/crypto/native.js';
-
-const mallocTrim = addon['mallocTrim'] as () => boolean;
+import { native } from '../lib/crypto/native.js';
 
 describe('native mallocTrim', () => {
   it('gives the memory of collected Buffers back to the system', function () {
@@ -22,7 +20,7 @@ describe('native mallocTrim', () => {
     held = undefined;
     gc();
     gc();
-    expect(mallocTrim()).to.equal(true);
+    expect(native.mallocTrim()).to.equal(true);
     const after = process.memoryUsage().rss;
     expect(before - after).to.be.greaterThan(50 << 20);
   });

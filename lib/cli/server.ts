@@ -18,6 +18,7 @@ import {
 import { HQ_ALPN } from '../h3/hq.js';
 import { argsError, parseIo, reporter } from './args.js';
 import { parseServerId, readFleetKeys } from './fleet-keys.js';
+import { workerCount } from '../net/workers.js';
 import { sayer, serveSessions, type ServeConfig } from './serve.js';
 
 export const SERVER_USAGE = `usage: zquic server [options]
@@ -66,9 +67,11 @@ export function parseGroups(list: string | undefined): GroupName[] | undefined {
 
 function parseWorkers(v: string | undefined): number | 'auto' | undefined {
   if (v === undefined || v === 'auto') return v;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256)
-    throw new Error(`--workers must be 1..256 or auto, got '${v}'`);
-  return Number(v);
+  try {
+    return workerCount(/^\d+$/.test(v) ? Number(v) : NaN);
+  } catch (err) {
+    throw new Error(`--${(err as Error).message}, got '${v}'`);
+  }
 }
 
 export function parsePort(v: string | undefined, dflt: number): number {

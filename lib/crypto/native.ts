@@ -82,6 +82,9 @@ export interface NativeAddon {
 
   x25519KeyPair(): { privateKey: Buffer; publicKey: Buffer };
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): Buffer;
+
+  /** glibc malloc_trim(0) (native/memory.cc): true if memory went back to the system. */
+  mallocTrim(): boolean;
 }
 
 /** Counters of a native UDP socket (udpStats). */

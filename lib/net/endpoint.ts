@@ -489,10 +489,12 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
    * DATAGRAMS_PER_BATCH into the one batch; those with more go again (SEND_ROUNDS per turn). */
   private transmit(sessions: Iterable<QuicSession>, now: number): void {
     let pending = [...sessions];
+    // Only a send() can block the transport (one native call to ask, not one per session).
+    let blocked = this.transport.blocked;
     for (let round = 0; round < SEND_ROUNDS && pending.length > 0; round++) {
       const more: QuicSession[] = [];
       for (const s of pending) {
-        if (this.transport.blocked) {
+        if (blocked) {
           this.waiting.add(s);
           continue;
         }
@@ -500,8 +502,14 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
         if (
           b.slabRoom < s.conn.maxDatagramSize ||
           b.packetCount > BATCH_PACKETS - DATAGRAMS_PER_BATCH
-        )
+        ) {
           this.seal();
+          blocked = this.transport.blocked;
+          if (blocked) {
+            this.waiting.add(s);
+            continue;
+          }
+        }
         const first = b.datagramCount;
         const n = this.guard(s, () => s.conn.writeDatagrams(b, now, DATAGRAMS_PER_BATCH)) ?? 0;
         if (n === 0) continue;
@@ -511,6 +519,7 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
         more.push(s);
       }
       this.seal();
+      blocked = this.transport.blocked;
       pending = more;
     }
     for (const s of pending) this.kick(s); // the rest next turn

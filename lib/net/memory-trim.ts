@@ -4,20 +4,19 @@
 // heap and Buffers were back at their baseline (README "Limits and abuse"). A session that
 // ends arms one trim TRIM_INTERVAL later for the whole thread, unless one is armed already;
 // the timer never keeps the process alive.
-import { addon } from '../crypto/native.js';
+import { native } from '../crypto/native.js';
 
 /** How long (ms) after a session ends the heap is trimmed. */
-export const TRIM_INTERVAL = 30_000;
+const TRIM_INTERVAL = 30_000;
 
-const trim = addon['mallocTrim'] as (() => boolean) | undefined;
 let timer: NodeJS.Timeout | undefined;
 
 /** A session ended: its memory may be freed by then. */
 export function sessionEnded(): void {
-  if (timer || !trim) return;
+  if (timer) return;
   timer = setTimeout(() => {
     timer = undefined;
-    trim();
+    native.mallocTrim();
   }, TRIM_INTERVAL);
   timer.unref();
 }

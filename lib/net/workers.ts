@@ -164,7 +164,10 @@ export class QuicWorkerPool extends EventEmitter {
     try {
       await Promise.all(Array.from({ length: count }, (_, i) => pool.spawn(i)));
     } catch (err) {
+      // The sockets are closed once the threads started so far have ended: by the time
+      // listen() rejects, the port is free again.
       pool.destroy();
+      await pool.closed;
       throw err;
     }
     signal?.addEventListener('abort', () => void pool.close(), { once: true });
@@ -224,7 +227,7 @@ export class QuicWorkerPool extends EventEmitter {
         if (m.type !== 'ready') return;
         t.ready = true;
         this.bound = m.address;
-        this.keys = m.keys.slice(0, STAT_SLOTS - 1);
+        this.keys = m.keys;
         resolve();
       });
       worker.on('error', (err) => (t.error = err));

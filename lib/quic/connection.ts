@@ -79,6 +79,7 @@ function sharedBuilder(maxDatagramSize: number): PacketBuilder {
 
 /** receive()'s one-datagram list (empty between calls). */
 const single: Uint8Array[] = [];
+const singleEcn = [0];
 
 const NO_CID = new Uint8Array(0);
 /** What remains of a connection's config once the handshake is confirmed (nothing is read). */
@@ -533,12 +534,14 @@ export class Connection {
   // ---------------------------------------------------------------- receiving
 
   /** Processes one datagram from the network. Never throws for any datagram content. */
-  receive(datagram: Uint8Array, remote: Address, now: number): void {
+  receive(datagram: Uint8Array, remote: Address, now: number, ecn = 0): void {
     // One list for every call (no allocation per datagram); a nested call gets its own.
     const list = single[0] === undefined ? single : [];
     list[0] = datagram;
+    const codepoints = list === single ? singleEcn : [0];
+    codepoints[0] = ecn;
     try {
-      this.receiveBatch(list, remote, now);
+      this.receiveBatch(list, remote, now, codepoints);
     } finally {
       list.length = 0; // the datagram is not kept reachable from here
     }

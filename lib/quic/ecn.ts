@@ -29,7 +29,6 @@ export class EcnValidator {
   /** Marked packets sent, and the peer's counts last validated, per packet number space. */
   private readonly sent = [0, 0, 0];
   private readonly ect0 = [0, 0, 0];
-  private readonly ect1 = [0, 0, 0];
   private readonly ce = [0, 0, 0];
 
   /** `enabled`: the socket can mark (otherwise no packet is ever marked). */
@@ -93,7 +92,7 @@ export class EcnValidator {
     const valid =
       dEct0 >= 0 &&
       dCe >= 0 &&
-      counts.ect1 === this.ect1[space]! && // we never send ECT(1)
+      counts.ect1 === 0 && // we never send ECT(1)
       dEct0 + dCe >= markedAcked && // every marked packet acknowledged kept a mark
       counts.ect0 + counts.ce <= this.sent[space]!; // no more marks than we sent
     if (!valid) {

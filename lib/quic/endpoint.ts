@@ -340,7 +340,7 @@ export class Endpoint {
     try {
       const conn = this.route(datagram);
       if (conn) {
-        conn.receiveBatch([datagram], remote, now, [ecn]);
+        conn.receive(datagram, remote, now, ecn);
         return { kind: 'routed', conn };
       }
       if (!this.stateless) return this.probeReset(datagram, remote, now);

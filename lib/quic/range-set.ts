@@ -9,18 +9,18 @@
  */
 
 /** One ACK range as the ACK frame carries it: inclusive, `start <= end`. */
+import { emptyArray } from './empty.js';
+
 export interface AckRange {
   start: number;
   end: number;
 }
 
-/** The arrays of every empty set (frozen: sets get their own arrays with their first range). */
-const NONE = Object.freeze([]) as unknown as number[];
-
 export class RangeSet {
   /** Ascending range starts; `ends[i]` is the inclusive end of the range starting at `starts[i]`. */
-  private starts: number[] = NONE;
-  private ends: number[] = NONE;
+  // Empty sets share one frozen array (sets get their own arrays with their first range).
+  private starts: number[] = emptyArray();
+  private ends: number[] = emptyArray();
   /** Index of the first live range (ranges below were removed; compacted lazily). */
   private head = 0;
   /** Values below this are unknown because the cap dropped their ranges (0 if never). */
@@ -61,7 +61,7 @@ export class RangeSet {
   }
 
   clear(): void {
-    this.starts = this.ends = NONE;
+    this.starts = this.ends = emptyArray();
     this.head = 0;
     this.droppedBelow = 0;
   }
@@ -199,7 +199,7 @@ export class RangeSet {
   private compact(): void {
     const h = this.head;
     if (h === this.starts.length) {
-      this.starts = this.ends = NONE;
+      this.starts = this.ends = emptyArray();
       this.head = 0;
     } else if (h > 32 && h * 2 > this.starts.length) {
       this.starts.splice(0, h);

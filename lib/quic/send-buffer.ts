@@ -6,6 +6,7 @@
  * view into a large buffer is copied instead (PINNING_BUFFER): an echo writes back views into
  * the datagrams it received, and keeping them would hold whole receive batches per chunk.
  */
+import { ownCopy } from './bytes.js';
 import { RangeSet } from './range-set.js';
 
 /** A written view is copied when its buffer is at least this large and more than twice the
@@ -57,7 +58,7 @@ export class SendBuffer {
     if (this.finOffset >= 0 || this.isReset) throw new RangeError('write after end or reset');
     if (data.length === 0) return;
     const backing = data.buffer.byteLength;
-    if (backing >= PINNING_BUFFER && 2 * data.length < backing) data = new Uint8Array(data);
+    if (backing >= PINNING_BUFFER && 2 * data.length < backing) data = ownCopy(data);
     this.chunks.push(data);
     this.starts.push(this.written);
     this.written += data.length;

@@ -51,8 +51,7 @@ export function onRetry(c: ConnectionCore, buf: Uint8Array, h: PacketHeader, now
   c.installInitialKeys(c.dcid);
   // RFC 9002 §6.3: Initial packets in flight are gone; the CRYPTO data is sent again.
   c.ld.resetSpace(Initial, now);
-  const cs = c.spaces[Initial].cryptoSend;
-  cs.onLost(0, cs.sentOffset, false);
+  c.spaces[Initial].resendCrypto();
   c.emitQlog(now, 'transport:packet_received', { header: { packet_type: 'retry' } });
 }
 

@@ -54,13 +54,12 @@ function sharedKey(secret: Uint8Array, i: number): TicketKey {
 /** The server's ticket keys. Share one instance between connections of an endpoint. */
 export class TicketKeys {
   private keys: TicketKey[] = [];
-  /** Keys from fromSecrets(): never rotated nor aged out here (the operator rotates them). */
-  private shared = false;
   /** Sealed into every ticket of this instance: only this instance accepts 0-RTT with it. */
   private issuer: Buffer;
   /** Source of the keys, the issuer and the nonces. */
   private readonly random: RandomSource;
-  /** @internal The secrets of a fromSecrets() instance (a worker pool hands them on). */
+  /** @internal The secrets of a fromSecrets() instance (a worker pool hands them on); its
+   * keys are never rotated nor aged out here (the operator rotates them). */
   secrets: readonly Uint8Array[] | undefined;
 
   /**
@@ -75,7 +74,6 @@ export class TicketKeys {
       throw new RangeError(`secrets must hold 1..${MAX_SECRETS} keys`);
     const keys = new TicketKeys(undefined, undefined, random);
     keys.keys = secrets.map(sharedKey);
-    keys.shared = true;
     keys.secrets = secrets.map((s) => Uint8Array.from(s));
     return keys;
   }
@@ -109,7 +107,7 @@ export class TicketKeys {
 
   private current(now: number): TicketKey {
     const k = this.keys[0];
-    if (k && (this.shared || now - k.createdAt < this.rotateAfter)) return k;
+    if (k && (this.secrets || now - k.createdAt < this.rotateAfter)) return k;
     const key: TicketKey = {
       id: randomBuffer(this.random, 16),
       aead: new Aead('aes-256-gcm', this.random(32)),
@@ -150,7 +148,7 @@ export class TicketKeys {
     const t = Buffer.from(ticket.buffer, ticket.byteOffset, ticket.length);
     const id = t.subarray(0, 16);
     const key = this.keys.find((k) => k.id.equals(id));
-    if (!key || (!this.shared && now - key.createdAt > this.retain + this.rotateAfter))
+    if (!key || (!this.secrets && now - key.createdAt > this.retain + this.rotateAfter))
       return undefined;
     const plain = key.aead.open(t.subarray(16, 28), id, t.subarray(28));
     if (!plain) return undefined;

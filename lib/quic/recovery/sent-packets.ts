@@ -188,9 +188,13 @@ export class SentPackets<F = unknown> {
       this.pns.length = 0;
       this.packets.length = 0;
       this.head = 0;
-    } else if ((len > 64 && this.live * 2 < len - this.head) || (this.head > 0 && this.live <= 2)) {
+    } else if (
+      (len > 64 && this.live * 2 < len - this.head) ||
+      (len > 16 && this.head > 0 && this.live <= 2)
+    ) {
       // (A few packets left, e.g. the last ACK-only one of an idle connection: exact-size
-      // arrays instead of the capacity grown while more were in flight.)
+      // arrays instead of the capacity grown while more were in flight; not for arrays that
+      // short already, which a request/response connection would rebuild on every ACK.)
       const pns: number[] = new Array<number>(this.live);
       const packets: (SentPacket<F> | undefined)[] = new Array<SentPacket<F>>(this.live);
       for (let i = this.head, j = 0; i < len; i++) {
