@@ -4,6 +4,7 @@
 
 #ifdef __linux__
 
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -161,7 +162,8 @@ class Destinations {
     if (napi_is_array(env, peers, &isArray) != napi_ok || !isArray)
       ThrowType(env, "peers must be an array of addresses");
     napi_get_array_length(env, peers, &length_);
-    parsed_.reserve(count);  // at most one per datagram: pointers stay valid
+    // At most one per datagram and one per peer: reserved up front, so pointers stay valid.
+    parsed_.reserve(std::min<size_t>(count, length_));
   }
   uint32_t length() const { return length_; }
 

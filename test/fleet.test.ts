@@ -399,7 +399,7 @@ describe(`fleet: nginx (UDP proxy) in front of two zquic servers${MISSING && !pr
       await client.close();
       return { body, client, tickets, tokens };
     } finally {
-      await endpoint.close().catch(() => {});
+      await endpoint.close().catch(() => {}); // cleanup: the assertions above decided
       endpoint.destroy();
     }
   }
@@ -557,7 +557,7 @@ describe(`fleet: nginx (UDP proxy) in front of two zquic servers${MISSING && !pr
       expect(await a.exit).to.equal(0);
       expect(a.output()).to.match(/"event":"endpoint"/);
     } finally {
-      await endpoint.close().catch(() => {});
+      await endpoint.close().catch(() => {}); // cleanup: the assertions above decided
       endpoint.destroy();
     }
     // nginx finds A gone (ICMP port unreachable) on a new session and moves on to B.

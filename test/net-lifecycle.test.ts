@@ -156,13 +156,19 @@ describe('net: lifecycle over loopback', function () {
     expect(err).to.be.instanceOf(QuicSessionError);
     expect((err as QuicSessionError).code).to.equal('ERR_QUIC_TLS_NO_APPLICATION_PROTOCOL');
     // The client's own endpoint closed with the session, still draining (RFC 9000 §10.2.2).
-    await client.closed.catch(() => {});
+    expect(
+      await client.closed.then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    ).to.equal(err);
     for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
     expect(client.conn.state).to.equal('draining');
     expect(udpHandles()).to.equal(sockets);
-    // The server's session, if the refusal made one, is cut short of its closing period too.
+    // The server's session (the refusal came from its TLS handshake) is cut short of its
+    // closing period too.
     await srv.close();
-    if (serverSide) expect(serverSide.conn.state).to.be.oneOf(['closing', 'draining']);
+    expect(serverSide?.conn.state).to.be.oneOf(['closing', 'draining']);
     expect(srv.sessionCount).to.equal(0);
   });
 

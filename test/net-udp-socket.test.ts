@@ -193,8 +193,9 @@ describe('net: native UDP socket', function () {
     }
   });
 
-  it('never puts two peer indexes (flows) in one GSO message, even to one address', async () => {
+  it('never puts two peer indexes (flows) in one GSO message, even to one address', async function () {
     const tx = bind({ address: '127.0.0.1', port: 0 });
+    if (!tx.stats.gso) this.skip(); // a kernel without UDP_SEGMENT: no GSO message to split
     const rx = bind({ address: '127.0.0.1', port: 0 });
     const { got, until } = collect(rx);
     // Three runs of 10 equal datagrams to one address, each run its own peer index.
@@ -203,7 +204,7 @@ describe('net: native UDP socket', function () {
     expect(tx.send(d.buf, d.desc, d.count, [peer, { ...peer }, { ...peer }])).to.equal(30);
     await until(30);
     expect(got).to.have.length(30);
-    if (tx.stats.gso) expect(tx.stats.gsoMessages).to.equal(3);
+    expect(tx.stats.gsoMessages).to.equal(3);
   });
 
   it('queues under push-back, signals writable, and counts queue drops exactly', async () => {

@@ -11,9 +11,9 @@ import { initialSecrets } from '../lib/crypto/packet.js';
 import { Connection, type Address } from '../lib/quic/connection.js';
 import { STALL_CHECK_INTERVAL } from '../lib/quic/admission.js';
 import { Endpoint, type EndpointConfig } from '../lib/quic/endpoint.js';
-import { QUIC_V1, writeLongHeader } from '../lib/quic/header.js';
+import { QUIC_V1 } from '../lib/quic/header.js';
 import { EndpointNet, type Node } from './support/endpoint-net.js';
-import { forgePacket } from './support/forge.js';
+import { fakeInitial, forgePacket } from './support/forge.js';
 import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
 
 const at = (address: string, port = 50_000): Address => ({
@@ -63,26 +63,6 @@ function perAddress(server: Node): Map<string, number> {
   for (const c of server.endpoint.connections())
     m.set(c.remoteAddress.address, (m.get(c.remoteAddress.address) ?? 0) + 1);
   return m;
-}
-
-/** A datagram that looks like a client's first Initial but is 1200 random bytes behind the
- * header: it cannot decrypt. */
-function garbageInitial(): Buffer {
-  const d = Buffer.alloc(1200);
-  const end = writeLongHeader(
-    d,
-    0,
-    'initial',
-    QUIC_V1,
-    randomBytes(8),
-    randomBytes(8),
-    new Uint8Array(0),
-    0,
-    1,
-    1200 - 26,
-  );
-  randomBytes(1200 - end).copy(d, end);
-  return d;
 }
 
 describe('quic/endpoint: hostile peers', () => {
@@ -229,7 +209,7 @@ describe('quic/endpoint: hostile peers', () => {
     for (let i = 0; i < 1000; i++) {
       // From 1,000 hosts in 250 networks, 1 ms apart: no per-source limit is involved.
       const src = at(`10.${1 + (i % 250)}.${i % 4}.1`, 40_000 + i);
-      const r = ep.receive(garbageInitial(), src, i);
+      const r = ep.receive(fakeInitial(), src, i);
       const k = r.kind === 'respond' ? r.reason : r.kind;
       kinds.set(k, (kinds.get(k) ?? 0) + 1);
     }
@@ -253,7 +233,7 @@ describe('quic/endpoint: hostile peers', () => {
       const c = Connection.connect(clientConfig(), at('10.0.1.1'), 0);
       return Buffer.from(c.send(0)[0]!.data);
     };
-    for (let i = 0; i < 8; i++) ep.receive(garbageInitial(), at(`10.0.8.${i}`), 0);
+    for (let i = 0; i < 8; i++) ep.receive(fakeInitial(), at(`10.0.8.${i}`), 0);
     expect(ep.stats).to.include({ initialsUndecryptable: 8, retry: 0 });
     // Load 8 (no handshake in progress): a client is asked to prove its address.
     const r = ep.receive(hello(), at('10.0.1.1'), 0);
@@ -266,7 +246,7 @@ describe('quic/endpoint: hostile peers', () => {
 
   it('with Retry out of reach, every garbage Initial is dropped before any state is made', () => {
     const ep = newServer({ retryThreshold: 2 ** 31 });
-    for (let i = 0; i < 1000; i++) ep.receive(garbageInitial(), at('10.0.7.1', 1000 + i), i);
+    for (let i = 0; i < 1000; i++) ep.receive(fakeInitial(), at('10.0.7.1', 1000 + i), i);
     expect(ep.size).to.equal(0);
     expect(ep.stats).to.include({ initialsUndecryptable: 1000, dropped: 1000, accepted: 0 });
   });

@@ -51,7 +51,8 @@ export function forgePacket(opts: {
   return Buffer.from(b.datagram(0));
 }
 
-/** Garbage with a valid v1 Initial header: 1,200 bytes behind a valid v1 Initial header: passes every stateless check, never decrypts. */
+/** 1,200 bytes of garbage behind a valid v1 Initial header: passes every stateless check,
+ * never decrypts. */
 export function fakeInitial(): Buffer {
   const buf = randomBytes(1200);
   const end = writeLongHeader(
