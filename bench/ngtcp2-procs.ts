@@ -18,7 +18,7 @@ export const GTLSCLIENT = ['/usr/bin/gtlsclient', '/usr/sbin/gtlsclient'].find((
   existsSync(p),
 );
 export const TIME = '/usr/bin/time';
-const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
+export const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
 const CLK_TCK = 100;
 
 /** Whether `--pin` can work: taskset exists and there are two CPUs to give out. */

@@ -11,18 +11,16 @@
 // CPU each side used. Pinning: --server-cpus / --client-cpus (taskset lists, e.g. 0-1 and 2-3).
 // Run: `npm run bench:workers [-- --workers 1,2 --clients 2 --seconds 5 --rebind 1000 --json]`.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import { RebindingRelay } from '../test/support/rebinding-relay.js';
+import { ROOT, TASKSET } from './ngtcp2-procs.js';
 import type * as Zquic from '../lib/index.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
 
 const { values: args } = parseArgs({
   options: {
@@ -151,14 +149,18 @@ async function rebindRun(
       const stream = await session.createBidirectionalStream();
       const sent = randomBytes(100_000);
       const chunks: Buffer[] = [];
-      const back = (async () => {
-        for await (const c of stream) chunks.push(c as Buffer);
-      })();
+      let flowing!: () => void;
+      const echoed = new Promise<void>((r) => (flowing = r));
+      stream.on('data', (c: Buffer) => {
+        chunks.push(c);
+        flowing();
+      });
+      const ended = once(stream, 'end');
       stream.write(sent.subarray(0, 50_000));
-      await new Promise((r) => setTimeout(r, 10));
+      await echoed; // the echo flows: now the NAT gives the client a new port
       relay.rebind(endpoint.address.port);
       stream.end(sent.subarray(50_000));
-      await back;
+      await ended;
       if (Buffer.concat(chunks).equals(sent)) ok++;
       await session.close();
     } finally {
