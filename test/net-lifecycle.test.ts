@@ -3,6 +3,7 @@
 // bound, and `zquic client` failing loudly when its connection dies.
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,6 +226,33 @@ describe('net: lifecycle over loopback', function () {
         (e: unknown) => expect(e).to.be.instanceOf(RangeError),
       );
     expect(udpHandles()).to.equal(before);
+  });
+
+  it('listen() without a host on a port whose IPv6 is taken fails, rather than serving IPv4 alone', async function () {
+    const v6 = createSocket({ type: 'udp6', ipv6Only: true });
+    const bound = await new Promise<boolean>((resolve) => {
+      v6.once('error', () => resolve(false));
+      v6.bind(0, '::', () => resolve(true));
+    });
+    if (!bound) {
+      v6.close();
+      this.skip(); // no IPv6 on this host: the IPv4 fallback is the right answer there
+    }
+    try {
+      const { port } = v6.address();
+      for (const io of ['native', 'dgram'] as const) {
+        if (io === 'native' && !NativeUdpSocket.supported) continue;
+        await listen(() => {}, { ...creds, alpn: 'echo', port, io }).then(
+          (e) => {
+            e.destroy();
+            expect.fail(`listen({ io: '${io}' }) bound ${JSON.stringify(e.address)}`);
+          },
+          (e: unknown) => expect(e, io).to.have.property('code', 'EADDRINUSE'),
+        );
+      }
+    } finally {
+      v6.close();
+    }
   });
 });
 

@@ -139,8 +139,12 @@ export async function bindHost<T>(
   if (host !== undefined) return bind(host);
   try {
     return await bind('::');
-  } catch {
-    return bind('0.0.0.0'); // no IPv6 here
+  } catch (err) {
+    // Only a host without IPv6 falls back; any other failure (a port in use, no permission)
+    // is the caller's, not a reason to serve IPv4 alone.
+    const code = (err as { code?: unknown }).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+    return bind('0.0.0.0');
   }
 }
 
