@@ -122,6 +122,14 @@ describe('quic connection: memory per idle connection', () => {
     expect(l.client.state).to.equal('established');
     expect(l.client.handshakeStateHeld).to.deep.equal(RELEASED);
     expect(l.server!.handshakeStateHeld).to.deep.equal(RELEASED);
+
+    // The client read that ticket at its offset, not as a copy of old data: a KeyUpdate (type 24,
+    // never sent in QUIC, RFC 9001 §6) written next is refused with unexpected_message (§4.1.3).
+    l.server!.appCryptoSend.write(Buffer.from([24, 0, 0, 1, 0]));
+    l.run(() => l.client.state !== 'established', 500);
+    const closed = l.events.client.find((e) => e.type === 'closed');
+    expect(closed, 'the client closed').to.not.equal(undefined);
+    expect((closed as { error: { code: number } }).error.code).to.equal(0x100 + 10);
   });
 
   it('a SendBuffer created at an offset sends from there and ignores frames below it', () => {
