@@ -38,16 +38,9 @@ function parse(chunks: Uint8Array[]): unknown[] {
   return out;
 }
 
-function expectH3(fn: () => unknown, code: number): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(H3Error);
-    expect((e as H3Error).code).to.equal(code);
-    return;
-  }
-  expect.fail('no H3Error thrown');
-}
+/** `fn` throws a H3Error with this code. */
+const expectH3 = (fn: () => unknown, code: number) =>
+  expect(fn).to.throw(H3Error).with.property('code', code);
 
 describe('HTTP/3 frames (RFC 9114 §7.2)', () => {
   const stream = Buffer.concat([

@@ -33,16 +33,9 @@ function huff(s: string): string {
   return Buffer.from(out).toString('hex');
 }
 
-function expectH3(fn: () => unknown, code: number): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(H3Error);
-    expect((e as H3Error).code).to.equal(code);
-    return;
-  }
-  expect.fail('no H3Error thrown');
-}
+/** `fn` throws a H3Error with this code. */
+const expectH3 = (fn: () => unknown, code: number) =>
+  expect(fn).to.throw(H3Error).with.property('code', code);
 
 describe('QPACK Huffman code (RFC 7541 Appendix B)', () => {
   // RFC 7541 Appendix C.4 (requests) and C.6 (responses): Huffman-coded string literals.

@@ -46,16 +46,9 @@ function decodeOne(buf: Uint8Array, mask = ALL): Frame {
   return f;
 }
 
-function quicError(fn: () => unknown, code: number): void {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(QuicError);
-    expect((err as QuicError).code).to.equal(code);
-    return;
-  }
-  expect.fail('no QuicError thrown');
-}
+/** `fn` throws a QuicError with this code. */
+const quicError = (fn: () => unknown, code: number) =>
+  expect(fn).to.throw(QuicError).with.property('code', code);
 
 describe('quic/frames', () => {
   it('round trip: every frame type, frameSize = encoded length', () => {
