@@ -227,5 +227,6 @@ export function newStats(now: number): ConnectionStats {
     pmtuProbesLost: 0,
     windowUpdates: 0,
     streamWindowMax: 0,
+    pooledBytes: 0,
   };
 }

@@ -279,6 +279,11 @@ export class SendBudget {
     this.pool = pool;
   }
 
+  /** Bytes borrowed from the pool now. */
+  get pooled(): number {
+    return this.borrowed;
+  }
+
   /** Bytes that may be added now, `granted` of them within the peer's credit. */
   room(granted: number): number {
     const free = this.max - this.held;

@@ -106,6 +106,9 @@ export interface StreamSetStats {
   windowUpdates: number;
   /** Largest stream receive window reached so far (bytes). */
   streamWindowMax: number;
+  /** Bytes borrowed from the endpoint's window pool now: receive window beyond the initial
+   * one, and send buffer beyond the guaranteed share (WindowPool in flow-control.ts). */
+  pooledBytes: number;
 }
 
 /** The frames from the peer that StreamSet handles. */
@@ -259,6 +262,7 @@ export class StreamSet {
       streamFramesDropped: b.dropped,
       windowUpdates: this.windowUpdates,
       streamWindowMax: this.streamWindowMax,
+      pooledBytes: this.recvWindow.pooled + this.sendBudget.pooled,
     };
   }
 
