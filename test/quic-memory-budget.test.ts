@@ -252,6 +252,20 @@ describe('quic: memory lent by the endpoint pool', () => {
       expect(endpoint.stats.windowPoolInUse).to.equal(0);
     });
 
+    it('a peer that reads nothing once its window (default: 1 MiB) is full borrows nothing', () => {
+      const { net, endpoint } = downloads({}, 20, 2 * MiB);
+      let held = 0;
+      net.run(() => {
+        for (const c of endpoint.connections()) {
+          held = Math.max(held, c.stats.sendBufferedBytes);
+          expect(c.stats.pooledBytes).to.equal(0);
+        }
+        return false;
+      }, 3000);
+      expect(held).to.be.at.most(DEFAULT_BOUNDS.guaranteedSendBuffer);
+      expect(held).to.be.greaterThan(DEFAULT_TRANSPORT.initialMaxData! / 2);
+    });
+
     it('granted data borrows beyond the guaranteed share, and gives it back as it is acknowledged', () => {
       const streams = 20;
       const t = { initialMaxData: 8 * MiB, initialMaxStreamDataBidiLocal: MiB };

@@ -744,10 +744,15 @@ export class StreamSet {
     );
   }
 
-  /** Bytes `s` may write within the credit the peer granted, its MAX_STREAM_DATA and what
-   * MAX_DATA leaves (RFC 9000 §4.1): what alone may borrow send buffer from the pool. */
+  /**
+   * Bytes `s` may write within the credit the peer granted (RFC 9000 §4.1): what alone may
+   * borrow send buffer from the pool. Its MAX_STREAM_DATA counts what it wrote; MAX_DATA
+   * counts what was sent, so what the connection holds is taken off it too (data in flight
+   * counted twice errs on the side of not borrowing).
+   */
   private granted(s: SendHalf): number {
-    return Math.max(0, Math.min(s.credit.limit - s.buf.written, this.sendCredit.available));
+    const conn = this.sendCredit.available - this.sendBudget.held;
+    return Math.max(0, Math.min(s.credit.limit - s.buf.written, conn));
   }
 
   /**
