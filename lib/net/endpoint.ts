@@ -49,8 +49,8 @@ export interface EndpointOptions {
   /** Milliseconds a handshake may go without the client's first Handshake packet (default
    * 8000); then it is discarded and the session's `opened` rejects ('handshake-timeout'). */
   halfOpenTimeout?: number;
-  /** Receive window lent beyond the initial windows, all connections together (default
-   * 256 MiB). */
+  /** Receive window and send buffering lent beyond the connections' guaranteed shares, all
+   * connections together (default 256 MiB; ListenOptions.windowPool). */
   windowPool?: number;
   /** Directory for per-connection qlog files. */
   qlogDir?: string;

@@ -80,9 +80,11 @@ export interface ListenOptions extends CommonOptions {
    * 8000: three PTO backoffs and a margin); then it is discarded. One whose client sends
    * nothing for 4 PTOs (about 4 s) is discarded sooner. */
   halfOpenTimeout?: number;
-  /** Bytes of receive window that auto-tuning may add beyond the connections' initial
-   * windows (`transportParams.initialMaxData`), over all connections together (default
-   * 256 MiB; 0: windows stay at their initial size). */
+  /** Bytes the connections may borrow beyond their guaranteed share, over all connections
+   * together: receive window that auto-tuning adds beyond their initial windows
+   * (`transportParams.initialMaxData`), and send buffering beyond 1 MiB per connection for
+   * data the peer has room for (default 256 MiB; 0: windows stay at their initial size and
+   * send buffers at 1 MiB). What is lent comes back once no longer needed. */
   windowPool?: number;
   /** Session ticket keys for resumption (default: new keys per endpoint; false: no tickets;
    * `TicketKeys.fromSecrets(...)`: keys shared by the servers of a fleet). */

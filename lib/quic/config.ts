@@ -41,8 +41,12 @@ export interface ConnectionConfig {
   /** Bytes write() buffers per stream, at most (default 1 MiB); less while the peer's
    * MAX_STREAM_DATA allows less (see StreamSet in stream-set.ts). */
   streamSendBuffer?: number;
-  /** Bytes write() buffers over all streams of the connection (default 2 MiB). */
+  /** Bytes write() buffers over all streams of the connection (default 2 MiB). Beyond
+   * `guaranteedSendBuffer` of them (default 1 MiB, at most connectionSendBuffer), only data
+   * within the peer's credit, and only with what `windowPool` lends (SendBudget in
+   * send-buffer.ts); without a pool, all of connectionSendBuffer. */
   connectionSendBuffer?: number;
+  guaranteedSendBuffer?: number;
   /** Holes in the data received out of order, over all streams (default 4096); a STREAM
    * frame that would make more is dropped, and its packet left unacknowledged so that the
    * peer sends it again (RFC 9000 §13.3). */
@@ -55,9 +59,10 @@ export interface ConnectionConfig {
    * by what we grant. */
   maxStreamWindow?: number;
   maxConnectionWindow?: number;
-  /** Where the connection window's growth beyond its initial limit is borrowed from (an
-   * Endpoint gives its connections its own, see WindowPool in flow-control.ts); default none:
-   * each connection grows up to maxConnectionWindow. */
+  /** Where the connection window's growth beyond its initial limit, and send buffering beyond
+   * guaranteedSendBuffer, are borrowed from (an Endpoint gives its connections its own, see
+   * WindowPool in flow-control.ts); default none: each connection grows up to
+   * maxConnectionWindow and buffers up to connectionSendBuffer. */
   windowPool?: WindowPool;
   /** Server: makes NEW_TOKEN tokens. */
   newToken?: (remote: Address) => Uint8Array;
@@ -87,10 +92,17 @@ export const DEFAULT_TRANSPORT: Readonly<TransportParameters> = {
   maxDatagramFrameSize: 65535,
 };
 
-/** The memory bounds' defaults (ConnectionConfig). */
+/**
+ * The memory bounds' defaults (ConnectionConfig). guaranteedSendBuffer equals
+ * streamSendBuffer: one stream, the common fast transfer, fills its whole buffer without the
+ * pool; with initialMaxData (1 MiB, DEFAULT_TRANSPORT) what a connection holds whatever the
+ * pool is then about 2 MiB, and only several streams sending at once, within the credit the
+ * peer granted, borrow the second MiB of connectionSendBuffer.
+ */
 export const DEFAULT_BOUNDS: Readonly<ResourceBounds> = {
   streamSendBuffer: 1 << 20,
   connectionSendBuffer: 2 << 20,
+  guaranteedSendBuffer: 1 << 20,
   maxReassemblyRanges: 4096,
   maxReassemblyBytes: 4 << 20,
   maxStreamWindow: 16 << 20,
@@ -101,6 +113,7 @@ export const DEFAULT_BOUNDS: Readonly<ResourceBounds> = {
 export interface ResourceBounds {
   streamSendBuffer: number;
   connectionSendBuffer: number;
+  guaranteedSendBuffer: number;
   maxReassemblyRanges: number;
   maxReassemblyBytes: number;
   maxStreamWindow: number;
@@ -214,5 +227,6 @@ export function newStats(now: number): ConnectionStats {
     pmtuProbesLost: 0,
     windowUpdates: 0,
     streamWindowMax: 0,
+    pooledBytes: 0,
   };
 }

@@ -266,6 +266,7 @@ export class Connection {
       local,
       sendBuffer: settings.bounds.streamSendBuffer,
       connectionSendBuffer: settings.bounds.connectionSendBuffer,
+      guaranteedSendBuffer: settings.bounds.guaranteedSendBuffer,
       maxReassemblyRanges: settings.bounds.maxReassemblyRanges,
       maxReassemblyBytes: settings.bounds.maxReassemblyBytes,
       maxStreamWindow: settings.bounds.maxStreamWindow,
@@ -495,7 +496,13 @@ export class Connection {
   /** @internal the endpoint takes back this connection's share of its window pool
    * (Endpoint.remove; WindowPool in flow-control.ts). */
   releaseWindowPool(): void {
-    this.streams.recvWindow.release();
+    this.streams.releasePool();
+  }
+
+  /** @internal the endpoint's periodic sweep (Endpoint.onTimeout): receive window borrowed
+   * and no longer needed goes back to the pool (RecvWindow.reclaim in flow-control.ts). */
+  reclaimWindowPool(now: number): void {
+    this.streams.recvWindow.reclaim(now, this.ld.rtt.smoothedRtt);
   }
 
   /** RFC 9001 §4.9.1: the Initial keys are discarded (a server: the client's first Handshake

@@ -10,7 +10,8 @@
  * every polled event to event() (new and retired CIDs update the routing table, a completed
  * handshake stops counting as load) and calls remove() once it is done with a connection. It
  * also calls the endpoint's own onTimeout() at nextTimeout(): handshakes that stay half-open too
- * long are expired there (admission limits: lib/quic/admission.ts).
+ * long are expired there (admission limits: lib/quic/admission.ts), and receive window lent
+ * from the window pool and no longer needed is taken back (RECLAIM_INTERVAL).
  */
 import { debug } from '../debug/log.js';
 import { Admission, type Refusal } from './admission.js';
@@ -58,9 +59,10 @@ export interface EndpointConfig {
    * packet (default 8000); then its state is discarded. One whose client sends nothing for
    * STALL_PTOS PTOs is discarded sooner (see onTimeout()). */
   halfOpenTimeout?: number;
-  /** Bytes of receive window that auto-tuning may lend the connections beyond their initial
-   * windows, all together (default 256 MiB; 0: windows never grow). See WindowPool in
-   * lib/quic/flow-control.ts. */
+  /** Bytes the connections may borrow, all together: receive window that auto-tuning adds
+   * beyond their initial windows, and send buffering beyond their guaranteedSendBuffer
+   * (default 256 MiB; 0: windows never grow, nor send buffers beyond the guaranteed share).
+   * See WindowPool in lib/quic/flow-control.ts. */
   windowPool?: number;
   stateless?: StatelessOptions;
   /** Randomness for the stateless logic and for connections whose config has none (default
@@ -132,6 +134,12 @@ export interface EndpointStats {
  */
 const STALL_PTOS = 4;
 
+/** Milliseconds between two runs of the sweep that takes back, while the window pool lends
+ * anything, the receive window connections borrowed and no longer need (RecvWindow.reclaim in
+ * flow-control.ts): often enough that an idle connection's share returns within a second or
+ * two, seldom enough that the sweep over the connections costs nothing that matters. */
+export const RECLAIM_INTERVAL = 1000;
+
 /** Default EndpointConfig.windowPool. */
 export const DEFAULT_WINDOW_POOL = 256 << 20;
 /** Default EndpointConfig.maxConnections. */
@@ -198,6 +206,8 @@ export class Endpoint {
   /** The latest `now` given: NEW_TOKEN tokens are stamped with it (connections ask for one
    * while they process a datagram, without the time). */
   private clock = 0;
+  /** When the window pool sweep last ran (RECLAIM_INTERVAL). */
+  private reclaimedAt = 0;
   private closing = false;
 
   constructor(config: EndpointConfig = {}) {
@@ -383,9 +393,10 @@ export class Endpoint {
     conn.releaseWindowPool();
   }
 
-  /** When onTimeout() must be called next (Infinity: no half-open handshake). */
+  /** When onTimeout() must be called next (Infinity: no half-open handshake, nothing lent). */
   nextTimeout(): number {
-    return this.admission.nextTimeout();
+    const t = this.admission.nextTimeout();
+    return this.stats.windowPoolInUse > 0 ? Math.min(t, this.reclaimedAt + RECLAIM_INTERVAL) : t;
   }
 
   /**
@@ -394,10 +405,15 @@ export class Endpoint {
    * flight (or never sent all of its ClientHello); and, sooner, the half-open ones whose
    * client sent nothing for STALL_PTOS PTOs. Their state is discarded silently,
    * as after an idle timeout (RFC 9000 §10.1): the endpoint forgets them and returns them, for
-   * the caller to drop.
+   * the caller to drop. Every RECLAIM_INTERVAL ms while the window pool lends anything, the
+   * connections give back the receive window they no longer need.
    */
   onTimeout(now: number): Connection[] {
     this.tick(now);
+    if (this.stats.windowPoolInUse > 0 && this.clock >= this.reclaimedAt + RECLAIM_INTERVAL) {
+      this.reclaimedAt = this.clock;
+      for (const conn of this.entries.keys()) conn.reclaimWindowPool(this.clock);
+    }
     const { expired, stalled } = this.admission.expire(this.clock, (conn) => {
       if (conn.initialDiscarded || conn.state !== 'handshake') return -1;
       const p = conn.peerActivity;

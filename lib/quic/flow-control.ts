@@ -85,19 +85,22 @@ export class SendCredit {
 
 /** What a WindowPool keeps counting (fields of the endpoint's stats). */
 export interface WindowPoolCounters {
-  /** Bytes of receive window lent to connections beyond their initial windows. */
+  /** Bytes lent to connections: receive window beyond their initial windows, and send
+   * buffering beyond their guaranteed share. */
   windowPoolInUse: number;
-  /** Window growths the pool cut short (in whole or in part): it had no more to lend. */
+  /** Window growths and writes the pool cut short (in whole or in part): it had no more to
+   * lend. */
   windowPoolRefused: number;
 }
 
 /**
- * The receive window that auto-tuning may add beyond the initial windows, over all the
- * connections of an endpoint. Each connection is guaranteed its initial window (what it
- * announced in its transport parameters); growth is lent from here and returned when the
- * connection is released. An empty pool stops growth, never announced credit (RFC 9000 §4.1):
- * a connection then keeps the window it has. What peers can make the endpoint hold in
- * received data is thus at most their initial windows plus `size`.
+ * The memory an endpoint lends its connections beyond what each is guaranteed, all together:
+ * receive window that auto-tuning adds beyond the initial window (RecvWindow), and send
+ * buffering beyond the guaranteed share (SendBudget in send-buffer.ts). Each connection keeps
+ * its initial window (what it announced in its transport parameters) and its guaranteed send
+ * share whatever the pool holds. An empty pool stops growth, never announced credit (RFC 9000
+ * §4.1): a connection then keeps the window it has, and write() pushes back. What peers can
+ * make the endpoint hold is thus at most their guaranteed parts plus `size`.
  */
 export class WindowPool {
   readonly size: number;
@@ -109,9 +112,14 @@ export class WindowPool {
     this.counters = counters;
   }
 
+  /** Bytes left to lend. */
+  get available(): number {
+    return this.size - this.counters.windowPoolInUse;
+  }
+
   /** Lends up to `n` bytes; returns how many (less when the pool runs out, which counts). */
   take(n: number): number {
-    const got = Math.min(n, this.size - this.counters.windowPoolInUse);
+    const got = Math.min(n, this.available);
     if (got < n) this.counters.windowPoolRefused++;
     this.counters.windowPoolInUse += got;
     return got;
@@ -122,6 +130,9 @@ export class WindowPool {
     this.counters.windowPoolInUse -= n;
   }
 }
+
+/** Smoothed RTTs without a window update after which reclaim() may shrink a window. */
+export const IDLE_RTTS = 4;
 
 export interface RecvWindowOptions {
   /** Initial window = initial limit advertised in the transport parameters. */
@@ -153,9 +164,21 @@ export interface RecvWindowOptions {
  *   RTT does not count the time data waits for us, so updates look slow while the sender
  *   idles. A reader slower than the network meets this rule too; the maxima bound what it
  *   may then hold (the connection's window caps all its streams together).
- * The window never shrinks and an announced limit is never lowered (RFC 9000 §4.1): an RTT
- * inflated by a busy event loop only stops further growth by the first rule. With a pool,
- * growth is borrowed from it (see WindowPool) and given back by release().
+ * An announced limit is never lowered (RFC 9000 §4.1), and while traffic flows the window
+ * never shrinks: an RTT inflated by a busy event loop only stops further growth by the first
+ * rule. With a pool, growth is borrowed from it (see WindowPool).
+ *
+ * Giving back (reclaim(), run by the endpoint about once a second, RECLAIM_INTERVAL in
+ * endpoint.ts): a window that took no update since the previous run, nor in the last
+ * IDLE_RTTS smoothed RTTs, is not what limits the transfer any more: the peer went idle, or
+ * the application reads less than half a window per run (application-limited). It then
+ * shrinks to what it still owes, never below the initial window: the credit announced and
+ * not yet received plus the bytes received and not yet read, i.e. limit - consumed. What it
+ * borrowed beyond that goes back to the pool at once; later updates extend the limit by the
+ * smaller window, and growth starts again by the rules above if the window limits the
+ * transfer again. At all times limit - consumed <= window = initial window + borrowed, so
+ * what the peer can make us hold never exceeds what the connection borrowed. release() gives
+ * back the rest when the connection is gone.
  */
 export class RecvWindow {
   /** Limit currently advertised to the peer. */
@@ -171,11 +194,14 @@ export class RecvWindow {
   private pool: WindowPool | undefined;
   /** Bytes of `window` borrowed from the pool. */
   private borrowed = 0;
+  /** The window announced in the transport parameters: never given back. */
+  private readonly initial: number;
+  /** An update was taken since the last reclaim(). */
+  private updatedSinceReclaim = false;
 
   constructor(options: RecvWindowOptions) {
     checkLimit('window', options.window);
-    this.window = options.window;
-    this.limit = options.window;
+    this.window = this.initial = this.limit = options.window;
     this._maxWindow = options.maxWindow ?? options.window;
     checkLimit('maxWindow', this._maxWindow);
     if (this._maxWindow < this.window) throw new RangeError('maxWindow must be >= window');
@@ -201,6 +227,26 @@ export class RecvWindow {
     this.pool = undefined;
     this.borrowed = 0;
     this._maxWindow = this.window;
+  }
+
+  /**
+   * Gives back to the pool what the window borrowed and no longer needs, if traffic stopped
+   * (the class comment's "Giving back"); returns the bytes given back. `now` and
+   * `smoothedRtt` in ms.
+   */
+  reclaim(now: number, smoothedRtt: number): number {
+    const busy =
+      this.updatedSinceReclaim ||
+      (this.lastUpdateTime >= 0 && now - this.lastUpdateTime < IDLE_RTTS * smoothedRtt);
+    this.updatedSinceReclaim = false;
+    if (busy || this.borrowed === 0) return 0;
+    const keep = Math.max(this.initial, this.limit - this.consumed);
+    const excess = this.window - keep; // <= borrowed: keep >= initial
+    if (!(excess > 0)) return 0;
+    this.window -= excess;
+    this.borrowed -= excess;
+    this.pool?.give(excess);
+    return excess;
   }
 
   /** Grows the window towards `target` (at most maxWindow), borrowing from the pool; returns
@@ -259,6 +305,7 @@ export class RecvWindow {
     if (this.window < this._maxWindow && this.windowLimited(now, smoothedRtt))
       this.grow(this.window * 2);
     this.lastUpdateTime = now;
+    this.updatedSinceReclaim = true;
     this.limit = Math.min(this.consumed + this.window, MAX_VARINT);
     return this.limit;
   }
@@ -277,6 +324,7 @@ export class RecvWindow {
   /** Grow the window to at least `window` (e.g. connection window >= 1.5x a stream window);
    * returns true if it grew. */
   ensureWindow(window: number): boolean {
+    this.updatedSinceReclaim = true; // (a stream's window was updated: traffic flows)
     return this.grow(window);
   }
 }

@@ -76,7 +76,7 @@ const COPY_BELOW = 1024;
  */
 const VIEW_SHARE = 4;
 /** Largest block copied data is gathered in. */
-const MAX_COALESCE = 64 * 1024;
+export const MAX_COALESCE = 64 * 1024;
 /** Held copied data shorter than this is copied again to take a next piece in the same
  * segment (one read for many tiny frames); longer data leaves the next piece a block of its
  * own, so no byte is copied twice at speed. */

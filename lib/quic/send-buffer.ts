@@ -7,6 +7,7 @@
  * the datagrams it received, and keeping them would hold whole receive batches per chunk.
  */
 import { ownCopy } from './bytes.js';
+import type { WindowPool } from './flow-control.js';
 import { RangeSet } from './range-set.js';
 
 /** A written view is copied when its buffer is at least this large and more than twice the
@@ -249,5 +250,77 @@ export class SendBuffer {
       rel = 0;
     }
     return out;
+  }
+}
+
+/**
+ * What the streams of a connection hold for sending (written, not yet acknowledged), all
+ * together, and the memory that allows. Up to `guaranteed` bytes are the connection's own;
+ * beyond, up to `max`, each byte is borrowed from the endpoint's pool (WindowPool in
+ * flow-control.ts) when written and given back as soon as it is acknowledged or dropped. Only
+ * data the peer granted credit for may borrow: a writer's head start beyond the peer's
+ * MAX_(STREAM_)DATA (RFC 9000 §4.1) comes from the guaranteed share, so a peer that grants
+ * nothing holds at most that share, however many streams it opens; a fast connection still
+ * gets its large buffer while the pool lasts. Without a pool, all of `max` is the
+ * connection's own.
+ */
+export class SendBudget {
+  /** Bytes held over all streams. */
+  held = 0;
+  /** Of those, bytes borrowed from the pool: max(0, held - guaranteed). */
+  private borrowed = 0;
+  private pool: WindowPool | undefined;
+
+  constructor(
+    readonly guaranteed: number,
+    readonly max: number,
+    pool?: WindowPool,
+  ) {
+    this.pool = pool;
+  }
+
+  /** Bytes borrowed from the pool now. */
+  get pooled(): number {
+    return this.borrowed;
+  }
+
+  /** Bytes that may be added now, `granted` of them within the peer's credit. */
+  room(granted: number): number {
+    const free = this.max - this.held;
+    if (!this.pool) return Math.max(0, free);
+    const own = Math.max(0, this.guaranteed - this.held);
+    return Math.max(0, Math.min(free, Math.max(own, Math.min(granted, own + this.pool.available))));
+  }
+
+  /** Adds up to `n` bytes, `granted` of them within the peer's credit, borrowing what goes
+   * beyond the guaranteed share; returns how many were accepted (fewer when the pool, which
+   * then counts a refusal, lends less). */
+  add(n: number, granted: number): number {
+    let ok = Math.max(0, Math.min(n, this.max - this.held));
+    const own = Math.max(0, this.guaranteed - this.held);
+    if (this.pool && ok > own) {
+      const lent = this.pool.take(Math.max(0, Math.min(ok, granted) - own));
+      this.borrowed += lent;
+      ok = own + lent;
+    }
+    this.held += ok;
+    return ok;
+  }
+
+  /** `n` bytes were acknowledged or dropped: what they borrowed goes back to the pool. */
+  free(n: number): void {
+    this.held -= n;
+    const excess = this.borrowed - Math.max(0, this.held - this.guaranteed);
+    if (excess > 0) {
+      this.borrowed -= excess;
+      this.pool?.give(excess);
+    }
+  }
+
+  /** Everything is dropped (the connection is gone): the borrowed bytes go back; nothing is
+   * borrowed any more. Idempotent. */
+  release(): void {
+    this.free(this.held);
+    this.pool = undefined;
   }
 }

@@ -20,6 +20,7 @@ import {
 } from './flow-control.js';
 import { FrameType, streamHeaderSize, writeStreamHeader, type Frame } from './frames.js';
 import { DROPPED, ReassemblyBudget } from './recv-buffer.js';
+import { SendBudget } from './send-buffer.js';
 import type { SentFrame } from './spaces.js';
 import {
   isServerInitiated,
@@ -105,6 +106,9 @@ export interface StreamSetStats {
   windowUpdates: number;
   /** Largest stream receive window reached so far (bytes). */
   streamWindowMax: number;
+  /** Bytes borrowed from the endpoint's window pool now: receive window beyond the initial
+   * one, and send buffer beyond the guaranteed share (WindowPool in flow-control.ts). */
+  pooledBytes: number;
 }
 
 /** The frames from the peer that StreamSet handles. */
@@ -142,8 +146,11 @@ export interface StreamSetOptions {
   local: StreamLimits;
   /** Bytes write() buffers per stream (written, not yet acknowledged). */
   sendBuffer: number;
-  /** Bytes write() buffers over all streams. */
+  /** Bytes write() buffers over all streams; beyond `guaranteedSendBuffer` of them (default
+   * all), only within the peer's credit and with what `windowPool` lends (SendBudget in
+   * send-buffer.ts). */
   connectionSendBuffer: number;
+  guaranteedSendBuffer?: number;
   /** Out-of-order state held over all streams (RFC 9000 §2.2): holes, and bytes. */
   maxReassemblyRanges: number;
   maxReassemblyBytes: number;
@@ -151,7 +158,8 @@ export interface StreamSetOptions {
    * least the initial window of the transport parameters). */
   maxStreamWindow: number;
   maxConnectionWindow: number;
-  /** Where the connection window's growth beyond initialMaxData is borrowed from. */
+  /** Where the connection window's growth beyond initialMaxData, and send buffering beyond
+   * guaranteedSendBuffer, are borrowed from. */
   windowPool?: WindowPool;
   events: { push(e: StreamEvent): unknown };
   /** Control frames to send (MAX_STREAMS and the *_BLOCKED frames). */
@@ -191,9 +199,8 @@ export class StreamSet {
   private creditBidiRemote = 0;
   private creditUni = 0;
   private readonly sendBuffer: number;
-  private readonly connectionSendBuffer: number;
   /** Bytes buffered for sending (written, not acknowledged), all streams. */
-  private sendBuffered = 0;
+  private readonly sendBudget: SendBudget;
   /** Send halves whose write() was cut short, waiting for 'writable'. */
   private writers: Set<SendHalf> = emptySet();
   /** A writer waits for connection-wide room (every writer is checked when it opens). */
@@ -213,7 +220,14 @@ export class StreamSet {
     this.maxStreamWindow = options.maxStreamWindow;
     this.streamWindowMax = Math.max(this.windowBidiLocal, this.windowBidiRemote, this.windowUni);
     this.sendBuffer = options.sendBuffer;
-    this.connectionSendBuffer = options.connectionSendBuffer;
+    this.sendBudget = new SendBudget(
+      Math.min(
+        options.guaranteedSendBuffer ?? options.connectionSendBuffer,
+        options.connectionSendBuffer,
+      ),
+      options.connectionSendBuffer,
+      options.windowPool,
+    );
     this.budget = new ReassemblyBudget(options.maxReassemblyRanges, options.maxReassemblyBytes);
     this.events = options.events;
     this.ctrl = options.ctrl;
@@ -241,13 +255,14 @@ export class StreamSet {
     let recv = 0;
     for (const s of this.streams.values()) recv += s.recv?.buf.bufferedBytes ?? 0;
     return {
-      sendBufferedBytes: this.sendBuffered,
+      sendBufferedBytes: this.sendBudget.held,
       recvBufferedBytes: recv,
       reassemblyBytes: b.bytes,
       reassemblyRanges: b.ranges,
       streamFramesDropped: b.dropped,
       windowUpdates: this.windowUpdates,
       streamWindowMax: this.streamWindowMax,
+      pooledBytes: this.recvWindow.pooled + this.sendBudget.pooled,
     };
   }
 
@@ -272,6 +287,12 @@ export class StreamSet {
     this.localUni.update(p.initialMaxStreamsUni);
   }
 
+  /** Gives back what the connection borrowed from the endpoint's pool (it is gone). */
+  releasePool(): void {
+    this.recvWindow.release();
+    this.sendBudget.release();
+  }
+
   /** Frees everything (the connection is closed). */
   clear(): void {
     this.streams.clear();
@@ -279,7 +300,7 @@ export class StreamSet {
     this.maxDataUpdates.clear();
     this.signals.clear();
     this.writers.clear();
-    this.sendBuffered = 0;
+    this.sendBudget.free(this.sendBudget.held);
     this.budget.ranges = this.budget.bytes = 0;
   }
 
@@ -444,8 +465,7 @@ export class StreamSet {
   }
 
   private queueReset(s: SendHalf, code: number): void {
-    const b = s.buf;
-    this.sendBuffered -= b.bufferedBytes;
+    this.sendBudget.free(s.buf.bufferedBytes);
     s.reset(code);
     this.signals = added(this.signals, s);
     this.stopWaiting(s);
@@ -510,7 +530,7 @@ export class StreamSet {
 
   /**
    * Queues data (kept by reference); returns the bytes accepted (fewer, or 0: 'writable'
-   * later). What is buffered follows what the peer granted (writeRoom()).
+   * later). What is buffered follows what the peer granted (streamRoom(), connRoom()).
    */
   write(id: number, data: Uint8Array, fin: boolean): number {
     const s = this.checkStreamId(id);
@@ -521,11 +541,8 @@ export class StreamSet {
     const buf = send.buf;
     if (send.isReset || buf.finOffset >= 0)
       throw new RangeError(`streamId ${id}: stream already ended or reset`);
-    const n = Math.min(this.writeRoom(send), data.length);
-    if (n > 0) {
-      buf.write(n === data.length ? data : data.subarray(0, n));
-      this.sendBuffered += n;
-    }
+    const n = this.sendBudget.add(Math.min(this.streamRoom(send), data.length), this.granted(send));
+    if (n > 0) buf.write(n === data.length ? data : data.subarray(0, n));
     if (n < data.length) this.wait(send);
     else if (fin) buf.end();
     if (n > 0 || (fin && n === data.length)) this.enqueue(send);
@@ -714,33 +731,44 @@ export class StreamSet {
   // ---------------------------------------------------------------- send buffer room
 
   /**
-   * Bytes write() may buffer on `s` now. Per stream: at most `sendBuffer` unacknowledged,
-   * and written data at most SEND_HEAD_START beyond the peer's MAX_STREAM_DATA (RFC 9000
-   * §4.1), so a stream's memory follows the credit the peer granted it. Per connection: at
-   * most `connectionSendBuffer` unacknowledged over all streams. (MAX_DATA is not a bound
-   * here: head starts held by streams waiting for their own credit would use it up and keep
-   * the other streams from the credit the peer did grant.)
+   * Bytes write() may buffer on `s` now: the least of streamRoom() and connRoom(). Per
+   * stream: at most `sendBuffer` unacknowledged, and written data at most SEND_HEAD_START
+   * beyond the peer's MAX_STREAM_DATA (RFC 9000 §4.1), so a stream's memory follows the
+   * credit the peer granted it.
    */
-  private writeRoom(s: SendHalf): number {
+  private streamRoom(s: SendHalf): number {
     const b = s.buf;
     return Math.max(
       0,
-      Math.min(
-        this.sendBuffer - b.bufferedBytes,
-        s.credit.limit + SEND_HEAD_START - b.written,
-        this.connRoom(),
-      ),
+      Math.min(this.sendBuffer - b.bufferedBytes, s.credit.limit + SEND_HEAD_START - b.written),
     );
   }
 
-  private connRoom(): number {
-    return this.connectionSendBuffer - this.sendBuffered;
+  /**
+   * Bytes `s` may write within the credit the peer granted (RFC 9000 §4.1): what alone may
+   * borrow send buffer from the pool. Its MAX_STREAM_DATA counts what it wrote; MAX_DATA
+   * counts what was sent, so what the connection holds is taken off it too (data in flight
+   * counted twice errs on the side of not borrowing).
+   */
+  private granted(s: SendHalf): number {
+    const conn = this.sendCredit.available - this.sendBudget.held;
+    return Math.max(0, Math.min(s.credit.limit - s.buf.written, conn));
+  }
+
+  /**
+   * Per connection: at most `connectionSendBuffer` unacknowledged over all streams, beyond
+   * the guaranteed share only within granted() (SendBudget). (MAX_DATA does not bound the
+   * guaranteed share: head starts held by streams waiting for their own credit would use it
+   * up and keep the other streams from the credit the peer did grant.)
+   */
+  private connRoom(s: SendHalf): number {
+    return this.sendBudget.room(this.granted(s));
   }
 
   private wait(s: SendHalf): void {
     s.wantWritable = true;
     this.writers = added(this.writers, s);
-    if (this.connRoom() <= 0) this.connBlocked = true;
+    if (this.connRoom(s) <= 0) this.connBlocked = true;
   }
 
   private stopWaiting(s: SendHalf): void {
@@ -751,10 +779,11 @@ export class StreamSet {
   /** 'writable' for `s` if it waits and has room now. */
   private wake(s: SendHalf): void {
     if (!s.wantWritable) return;
-    if (this.writeRoom(s) > 0) {
+    const conn = this.connRoom(s);
+    if (Math.min(this.streamRoom(s), conn) > 0) {
       this.stopWaiting(s);
       this.events.push({ type: 'writable', streamId: s.stream.id });
-    } else if (this.connRoom() <= 0) this.connBlocked = true;
+    } else if (conn <= 0) this.connBlocked = true;
   }
 
   /**
@@ -764,7 +793,8 @@ export class StreamSet {
    * MAX_STREAM_DATA).
    */
   private wakeWriters(): void {
-    if (!this.connBlocked || this.connRoom() <= 0) return;
+    // (room(Infinity): what a writer with credit could get; none gets more.)
+    if (!this.connBlocked || this.sendBudget.room(Infinity) <= 0) return;
     this.connBlocked = false;
     for (const s of this.writers) this.wake(s);
   }
@@ -801,7 +831,7 @@ export class StreamSet {
         s.onAcked(f.offset, f.len, f.fin);
         const freed = before - s.buf.bufferedBytes;
         if (freed > 0) {
-          this.sendBuffered -= freed;
+          this.sendBudget.free(freed);
           this.wake(s);
           this.wakeWriters();
         }

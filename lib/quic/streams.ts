@@ -44,7 +44,7 @@ export class SendHalf {
   /** RESET_STREAM error code and final size (RFC 9000 §19.4), once reset. */
   resetCode = -1;
   resetFinalSize = 0;
-  /** write() refused bytes: 'writable' is due when room opens (StreamSet.writeRoom). */
+  /** write() refused bytes: 'writable' is due when room opens (StreamSet.streamRoom, connRoom). */
   wantWritable = false;
   /** In the StreamSet's send round-robin. */
   queued = false;
