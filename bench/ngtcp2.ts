@@ -11,9 +11,11 @@
 // collection per GB. With --pin (the default where taskset exists and there are >= 2 CPUs) the
 // server runs on CPU 0 and its clients on CPU 1, so that they do not compete for one core.
 // `--io auto|native|dgram` is passed to the zquic CLI (its UDP I/O); `--io both` runs every
-// zquic row with native and with dgram.
+// zquic row with native and with dgram. `--server-only` keeps the rows of zquic's server against
+// ngtcp2's client (and the reference), `--handshakes 0` leaves out the handshakes: a narrow run
+// for a before/after comparison of the server.
 // Run: `npm run bench:ngtcp2 [-- --runs 3 --mb 100 --conns 10 --handshakes 300 --io both
-// --no-pin --json]` (needs ngtcp2-client/-server: scripts/interop/install-peers.sh).
+// --server-only --no-pin --json]` (needs ngtcp2-client/-server: scripts/interop/install-peers.sh).
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -51,6 +53,7 @@ interface Options {
   handshakes: number;
   runs: number;
   io: Io[];
+  serverOnly: boolean;
   pin: boolean;
   json: boolean;
 }
@@ -63,22 +66,23 @@ function options(): Options | string {
       handshakes: { type: 'string', default: '300' },
       runs: { type: 'string', default: '1' },
       io: { type: 'string', default: 'auto' },
+      'server-only': { type: 'boolean' },
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       json: { type: 'boolean' },
     },
     strict: true,
   });
-  const int = (name: 'conns' | 'handshakes' | 'runs') => {
+  const int = (name: 'conns' | 'handshakes' | 'runs', min: number) => {
     const v = values[name];
-    return /^\d+$/.test(v) && Number(v) >= 1 ? Number(v) : undefined;
+    return /^\d+$/.test(v) && Number(v) >= min ? Number(v) : undefined;
   };
   const mb = Number(values.mb);
-  const [conns, handshakes, runs] = [int('conns'), int('handshakes'), int('runs')];
+  const [conns, handshakes, runs] = [int('conns', 1), int('handshakes', 0), int('runs', 1)];
   if (!(mb > 0)) return `--mb must be a number > 0, got '${values.mb}'`;
   if (conns === undefined) return `--conns must be an integer >= 1, got '${values.conns}'`;
   if (handshakes === undefined)
-    return `--handshakes must be an integer >= 1, got '${values.handshakes}'`;
+    return `--handshakes must be an integer >= 0, got '${values.handshakes}'`;
   if (runs === undefined) return `--runs must be an integer >= 1, got '${values.runs}'`;
   const io = IO_CHOICES.find((c) => c === values.io);
   if (!io) return `--io must be ${IO_CHOICES.join(', ')}, got '${values.io}'`;
@@ -90,21 +94,20 @@ function options(): Options | string {
     handshakes,
     runs,
     io: io === 'both' ? ['native', 'dgram'] : [io],
+    serverOnly: values['server-only'] === true,
     pin: values['no-pin'] ? false : (values.pin ?? canPin()),
     json: values.json === true,
   };
 }
 
-/** The pairs in table order: the reference first, then the zquic ones per I/O mode. */
-function pairs(io: readonly Io[]): Array<{ server: Side; client: Side }> {
+/** The pairs in table order: the reference first, then the zquic ones per I/O mode (only
+ * zquic server -> ngtcp2 client with `serverOnly`). */
+function pairs(io: readonly Io[], serverOnly: boolean): Array<{ server: Side; client: Side }> {
   const out = [{ server: NGTCP2, client: NGTCP2 }];
   for (const mode of io) {
     const zquic: Side = { impl: 'zquic', io: mode };
-    out.push(
-      { server: zquic, client: NGTCP2 },
-      { server: NGTCP2, client: zquic },
-      { server: zquic, client: zquic },
-    );
+    out.push({ server: zquic, client: NGTCP2 });
+    if (!serverOnly) out.push({ server: NGTCP2, client: zquic }, { server: zquic, client: zquic });
   }
   return out;
 }
@@ -121,11 +124,13 @@ function transferRatios(figures: TransferFigure[]): void {
 }
 
 /** The handshake cases: ngtcp2's client against both servers at X25519 (its GnuTLS build has
- * no ML-KEM), zquic's client against both at X25519 and zquic's server at X25519MLKEM768 too. */
-function handshakeCases(io: readonly Io[]): HandshakeCase[] {
+ * no ML-KEM), zquic's client against both at X25519 and zquic's server at X25519MLKEM768 too
+ * (not with `serverOnly`). */
+function handshakeCases(io: readonly Io[], serverOnly: boolean): HandshakeCase[] {
   const cases: HandshakeCase[] = [{ server: NGTCP2, client: NGTCP2, group: 'X25519' }];
   for (const mode of io)
     cases.push({ server: { impl: 'zquic', io: mode }, client: NGTCP2, group: 'X25519' });
+  if (serverOnly) return cases;
   for (const mode of io) {
     const zquic: Side = { impl: 'zquic', io: mode };
     cases.push(
@@ -271,7 +276,7 @@ async function main(): Promise<number> {
       o.json && console.log(JSON.stringify({ bench: 'ngtcp2', kind, ...f }));
 
     const single: TransferFigure[] = [];
-    for (const p of pairs(o.io))
+    for (const p of pairs(o.io, o.serverOnly))
       single.push(
         await measureTransfer({ ...p, connections: 1, path: '/big.bin', bytes }, o.runs, setup),
       );
@@ -281,7 +286,7 @@ async function main(): Promise<number> {
       console.log(`\n## One connection, ${o.mb} MB download\n\n${transferTable(single)}`);
 
     const concurrent: TransferFigure[] = [];
-    for (const p of pairs(o.io))
+    for (const p of pairs(o.io, o.serverOnly))
       concurrent.push(
         await measureTransfer(
           { ...p, connections: o.conns, path: '/conn.bin', bytes: perConn * o.conns },
@@ -296,8 +301,9 @@ async function main(): Promise<number> {
         `\n## ${o.conns} connections at once, ${perConn / 1e6} MB each, aggregate (zquic: one client process; ngtcp2: one per connection)\n\n${transferTable(concurrent)}`,
       );
 
+    if (o.handshakes === 0) return 0;
     const handshakes: HandshakeFigure[] = [];
-    for (const c of handshakeCases(o.io))
+    for (const c of handshakeCases(o.io, o.serverOnly))
       handshakes.push(await measureHandshakes(c, o.handshakes, o.runs, setup));
     handshakeRatios(handshakes);
     for (const f of handshakes) emit('handshakes', f);

@@ -5,6 +5,7 @@
 #ifdef __linux__
 
 #include <algorithm>
+#include <cstdio>
 #include <unordered_map>
 #include <vector>
 
@@ -153,40 +154,73 @@ napi_value JsGroupClose(napi_env env, napi_callback_info info) {
   });
 }
 
+// What udpSend needs per call, kept by the thread (each JS thread calls on its own) with its
+// capacity: once warmed up a send allocates nothing. `busy` marks it in use: reading the peers
+// may run JavaScript (getters) that calls udpSend again, which then takes its own.
+struct SendScratch {
+  bool busy = false;
+  std::vector<uint32_t> desc;
+  std::vector<Datagram> datagrams;
+  std::vector<Endpoint> parsed;
+  // parsed[slot[i]] is peers[i]; -1: not parsed yet. For the indices below min(datagrams,
+  // peers) (the endpoint gives each run its own index); the others, a hostile caller's, in
+  // `overflow`.
+  std::vector<int32_t> slot;
+  std::unordered_map<uint32_t, size_t> overflow;
+};
+thread_local SendScratch sendScratch;
+
 // Destinations read from the peers array, each parsed once per call.
 class Destinations {
  public:
-  Destinations(napi_env env, napi_value peers, const UdpSocket& s, size_t count)
-      : env_(env), peers_(peers), socket_(s) {
+  Destinations(napi_env env, napi_value peers, const UdpSocket& s, size_t count, SendScratch& sc)
+      : env_(env), peers_(peers), socket_(s), parsed_(sc.parsed), slot_(sc.slot),
+        overflow_(sc.overflow) {
     bool isArray = false;
     if (napi_is_array(env, peers, &isArray) != napi_ok || !isArray)
       ThrowType(env, "peers must be an array of addresses");
     napi_get_array_length(env, peers, &length_);
+    size_t n = std::min<size_t>(count, length_);
     // At most one per datagram and one per peer: reserved up front, so pointers stay valid.
-    parsed_.reserve(std::min<size_t>(count, length_));
+    parsed_.clear();
+    parsed_.reserve(n);
+    slot_.assign(n, -1);
+    overflow_.clear();
   }
   uint32_t length() const { return length_; }
 
   const Endpoint* Get(uint32_t index) {
-    auto it = index_.find(index);
-    if (it != index_.end()) return &parsed_[it->second];
-    std::string name = "peers[" + std::to_string(index) + "]";
+    int32_t* slot = index < slot_.size() ? &slot_[index] : nullptr;
+    if (slot != nullptr && *slot >= 0) return &parsed_[static_cast<size_t>(*slot)];
+    if (slot == nullptr) {
+      auto it = overflow_.find(index);
+      if (it != overflow_.end()) return &parsed_[it->second];
+    }
+    // (Names for the errors on the stack: "peers[4294967295].address" fits.)
+    char name[24], address[40], port[40];
+    snprintf(name, sizeof name, "peers[%u]", index);
+    snprintf(address, sizeof address, "%s.address", name);
+    snprintf(port, sizeof port, "%s.port", name);
     napi_value v;
     napi_valuetype t;
     if (napi_get_element(env_, peers_, index, &v) != napi_ok ||
         napi_typeof(env_, v, &t) != napi_ok || t != napi_object)
-      ThrowType(env_, name + " must be an address object");
-    std::string ip = ArgString(env_, Prop(env_, v, "address"), (name + ".address").c_str(), 64);
-    auto port = static_cast<uint16_t>(ArgInt(env_, Prop(env_, v, "port"), (name + ".port").c_str(), 1, 65535));
+      ThrowType(env_, std::string(name) + " must be an address object");
+    std::string ip = ArgString(env_, Prop(env_, v, "address"), address, 64);
+    auto p = static_cast<uint16_t>(ArgInt(env_, Prop(env_, v, "port"), port, 1, 65535));
     Endpoint ep;
-    int family = udp::ParseEndpoint(ip, port, socket_.v6(), &ep);
-    if (family == 0) ThrowRange(env_, name + ".address must be an IPv4 or IPv6 literal");
+    int family = udp::ParseEndpoint(ip, p, socket_.v6(), &ep);
+    if (family == 0) ThrowRange(env_, std::string(address) + " must be an IPv4 or IPv6 literal");
     if (family == AF_INET6 && !socket_.v6())
-      ThrowRange(env_, name + " is an IPv6 address but the socket is IPv4");
+      ThrowRange(env_, std::string(name) + " is an IPv6 address but the socket is IPv4");
     if (family == AF_INET && socket_.v6Only())
-      ThrowRange(env_, name + " is an IPv4 address but the socket is IPv6-only");
-    index_.emplace(index, parsed_.size());
+      ThrowRange(env_, std::string(name) + " is an IPv4 address but the socket is IPv6-only");
+    size_t at = parsed_.size();
     parsed_.push_back(ep);
+    if (slot != nullptr)
+      *slot = static_cast<int32_t>(at);
+    else
+      overflow_.emplace(index, at);
     return &parsed_.back();
   }
 
@@ -195,8 +229,9 @@ class Destinations {
   napi_value peers_;
   const UdpSocket& socket_;
   uint32_t length_ = 0;
-  std::vector<Endpoint> parsed_;
-  std::unordered_map<uint32_t, size_t> index_;
+  std::vector<Endpoint>& parsed_;
+  std::vector<int32_t>& slot_;
+  std::unordered_map<uint32_t, size_t>& overflow_;
 };
 
 [[noreturn]] void BadDesc(napi_env env, size_t i, size_t field, const char* what) {
@@ -215,9 +250,18 @@ napi_value JsSend(napi_env env, napi_callback_info info) {
     Words words = ArgUint32(env, a[2], "desc");
     auto count = static_cast<size_t>(
         ArgInt(env, a[3], "count", 0, static_cast<int64_t>(words.count / 4)));
-    std::vector<uint32_t> desc(words.data, words.data + count * 4);
-    Destinations dests(env, a[4], *s, count);
-    std::vector<Datagram> datagrams(count);
+    SendScratch nested;
+    SendScratch& sc = sendScratch.busy ? nested : sendScratch;
+    struct Hold {
+      SendScratch& sc;
+      explicit Hold(SendScratch& s) : sc(s) { sc.busy = true; }
+      ~Hold() { sc.busy = false; }
+    } hold(sc);
+    std::vector<uint32_t>& desc = sc.desc;
+    desc.assign(words.data, words.data + count * 4);
+    Destinations dests(env, a[4], *s, count, sc);
+    std::vector<Datagram>& datagrams = sc.datagrams;
+    datagrams.resize(count);
     const Endpoint* last = nullptr;
     uint32_t lastIndex = 0;
     for (size_t i = 0; i < count; i++) {

@@ -627,6 +627,28 @@ describe('net: native UDP socket', function () {
         /closed/,
       );
     });
+
+    it('a peer getter that sends on the same socket: both sends go out whole', async () => {
+      // udpSend keeps its per-call scratch by thread; a send made while reading the peers of
+      // another takes its own, and the outer one's datagrams and destinations stay intact.
+      // (A socket of its own: the junk calls above left injected EAGAINs on `socket`.)
+      const tx = bind({ address: '127.0.0.1', port: 0 });
+      const sink = bind({ address: '127.0.0.1', port: 0 });
+      const r = collect(sink);
+      const inner = datagrams([10, 20]);
+      const outer = datagrams([30, 40, 50], (i) => (i < 2 ? 0 : 1));
+      const peers: unknown[] = [sink.address()];
+      Object.defineProperty(peers, 1, {
+        get: () => {
+          expect(tx.send(inner.buf, inner.desc, inner.count, [sink.address()])).to.equal(2);
+          return sink.address();
+        },
+      });
+      expect(tx.send(outer.buf, outer.desc, outer.count, peers as never)).to.equal(3);
+      await r.until(5);
+      expect(r.got.map((g) => g.data.length)).to.deep.equal([10, 20, 30, 40, 50]);
+      expect(r.got.map((g) => g.data[0])).to.deep.equal([0, 1, 0, 1, 2]);
+    });
   });
 
   describe('in a worker thread', () => {

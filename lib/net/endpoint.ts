@@ -555,11 +555,14 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
     this.sendPeers.length = 0;
   }
 
-  /** One timer for all connections and the core endpoint, at the earliest deadline. */
+  /** One timer for all connections and the core endpoint, at the earliest deadline. A later
+   * deadline keeps the armed timer, which then fires early, finds nothing due and arms again:
+   * the loss detection timer (RFC 9002 §6.2) moves on with every ACK, and a clearTimeout and
+   * setTimeout per event-loop turn cost more than one early wake-up per timer period. */
   private arm(): void {
     const top = this.heap.peek();
     const at = Math.min(top ? top.deadline : Infinity, this.core.nextTimeout());
-    if (at === this.timerAt) return;
+    if (at >= this.timerAt) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAt = at;

@@ -411,7 +411,10 @@ export class LossDetection<F = unknown> {
 
   /** RFC 9002 §A.8 GetPtoTimeAndSpace: returns the time, sets `foundSpace`. */
   private ptoTimeAndSpace(now: number): number {
-    let duration = this.rtt.ptoBase() * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
+    // 2^pto_count as a shift (MAX_PTO_SHIFT < 31): `**` calls pow, and the timer is set
+    // again for every packet sent.
+    const backoff = 1 << Math.min(this.ptoCount, MAX_PTO_SHIFT);
+    let duration = this.rtt.ptoBase() * backoff;
     // Anti-deadlock PTO starts from the current time.
     if (this.antiDeadlock) {
       this.foundSpace = this.hasHandshakeKeys ? PacketSpace.Handshake : PacketSpace.Initial;
@@ -425,7 +428,7 @@ export class LossDetection<F = unknown> {
         // §6.2.1: no Application Data PTO until the handshake is confirmed.
         if (!this.handshakeConfirmed) break;
         // §6.2.1: include max_ack_delay, with backoff.
-        duration += this.maxAckDelay * 2 ** Math.min(this.ptoCount, MAX_PTO_SHIFT);
+        duration += this.maxAckDelay * backoff;
       }
       const t = this.lastAckElicitingTime[s] + duration;
       if (t < timeout) {
