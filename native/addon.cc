@@ -10,7 +10,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   zquic::InitMlKem(env, exports);
   zquic::InitUdp(env, exports);
   zquic::InitMemory(env, exports);
-  zquic::InitFileRead(env, exports);
   return exports;
 }
 

@@ -24,7 +24,6 @@ void InitX25519(Napi::Env env, Napi::Object exports);
 void InitMlKem(Napi::Env env, Napi::Object exports);  // mlkem.cc (+ mlkem_openssl.cc, mlkem_liboqs.cc)
 void InitUdp(Napi::Env env, Napi::Object exports);    // udp_exports.cc (+ udp_socket.cc, udp_address.cc)
 void InitMemory(Napi::Env env, Napi::Object exports);  // memory.cc
-void InitFileRead(Napi::Env env, Napi::Object exports);  // file_read.cc
 
 // --- errors ---
 [[noreturn]] inline void ThrowType(napi_env env, const std::string& msg) {

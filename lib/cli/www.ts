@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 
 import { formatHqRequest, HqError, HQ_MAX_REQUEST, parseHqRequest } from '../h3/hq.js';
-import { readCached } from './cached-read.js';
 import type {
   Http3Client,
   Http3Request,
@@ -77,8 +76,7 @@ const FILES_AT_ONCE = 8;
  * send buffer keeps whole while any byte of it is unacknowledged: larger pieces would pin
  * more of an unread download. */
 const PIECE = 64 * 1024;
-/** Pieces filled by one read (readv): a read the page cache cannot serve is a round trip
- * through libuv's threadpool (cached-read.ts). */
+/** Pieces filled by one read (readv): each read is a round trip through libuv's threadpool. */
 const PIECES_PER_READ = 2;
 const sending = new WeakMap<QuicSession, { active: number; waiting: (() => void)[] }>();
 
@@ -100,19 +98,17 @@ function sendFile(session: QuicSession, file: string, out: Writable): void {
   else s.waiting.push(start);
 }
 
-/** The pieces of `file`, PIECE bytes each (the last one shorter; so is one filled by a read
- * that found only part of it in the page cache). pipeline() asks for the next piece only once
- * `out` took the last (drained), and the file is read again only when the pieces of the last
- * read are taken: no more than one read is held. */
+/** The pieces of `file`, PIECE bytes each (the last one shorter). pipeline() asks for the
+ * next piece only once `out` took the last (drained), and the file is read again only when
+ * the pieces of the last read are taken: no more than one read is held. */
 async function* filePieces(file: string): AsyncGenerator<Buffer> {
   const fh = await open(file, 'r');
   try {
-    for (let position = 0; ;) {
+    for (;;) {
       // Fresh buffers each time: the stream keeps written data by reference until acknowledged.
       const pieces = Array.from({ length: PIECES_PER_READ }, () => Buffer.allocUnsafe(PIECE));
-      let bytesRead = await readCached(fh, pieces, position);
+      let { bytesRead } = await fh.readv(pieces);
       if (bytesRead === 0) return;
-      position += bytesRead;
       for (const piece of pieces) {
         if (bytesRead === 0) break;
         const n = Math.min(bytesRead, PIECE);
