@@ -1,51 +1,56 @@
 // FileSink / saveBody (lib/cli/file-sink.ts): the download sink of `zquic client URL --out`.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 
-import { FileSink, FLUSH_BYTES, saveBody } from '../lib/cli/file-sink.js';
+import { FileSink, HIGH_WATER, saveBody } from '../lib/cli/file-sink.js';
 
 describe('cli: FileSink', () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'zquic-sink-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('gathers the chunks of a turn and writes them in order, whole, at the end of the turn', async () => {
+  it('writes the chunks in order, whole, and closes the file', async () => {
     const file = join(dir, 'a.bin');
     const sink = new FileSink(file);
     const chunks = Array.from({ length: 50 }, (_, i) => randomBytes(1 + i * 37));
-    for (const c of chunks) expect(sink.write(c)).to.equal(true);
-    expect(sink.written).to.equal(0); // nothing written within the turn
-    await new Promise((r) => setImmediate(r));
+    for (const [i, c] of chunks.entries()) {
+      expect(sink.write(c)).to.equal(true);
+      if (i % 10 === 9) await new Promise((r) => setImmediate(r)); // a write may be in flight
+    }
+    await sink.close();
     const total = chunks.reduce((n, c) => n + c.length, 0);
     expect(sink.written).to.equal(total);
-    sink.close();
     expect(readFileSync(file).equals(Buffer.concat(chunks))).to.equal(true);
   });
 
-  it('writes at once when FLUSH_BYTES are gathered (memory stays bounded within a turn)', () => {
+  it('asks to pause past HIGH_WATER bytes waiting, and calls ondrain once they are written', async () => {
     const file = join(dir, 'b.bin');
     const sink = new FileSink(file);
-    const chunk = randomBytes(64 * 1024);
-    const n = FLUSH_BYTES / chunk.length;
-    for (let i = 0; i < n - 1; i++) sink.write(chunk);
-    expect(sink.written).to.equal(0);
-    sink.write(chunk);
-    expect(sink.written).to.equal(FLUSH_BYTES);
-    sink.close();
-    expect(readFileSync(file).length).to.equal(FLUSH_BYTES);
+    let drained = 0;
+    sink.ondrain = () => drained++;
+    const chunk = randomBytes(1 << 20);
+    const n = HIGH_WATER / chunk.length;
+    for (let i = 0; i < n - 1; i++) expect(sink.write(chunk)).to.equal(true);
+    expect(sink.write(chunk)).to.equal(false);
+    while (drained === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(drained).to.equal(1);
+    expect(sink.failed).to.equal(false);
+    await sink.close();
+    expect(readFileSync(file).length).to.equal(HIGH_WATER);
   });
 
-  it('close() writes the rest; writes after close() are refused', () => {
+  it('refuses writes after close() and a second close()', async () => {
     const file = join(dir, 'c.bin');
     const sink = new FileSink(file);
     sink.write(Buffer.from('hello'));
-    sink.close();
-    sink.close(); // idempotent
+    const closed = sink.close();
     expect(sink.write(Buffer.from('more'))).to.equal(false);
+    expect(() => sink.close()).to.throw(/closed twice/);
+    await closed;
     expect(readFileSync(file, 'utf8')).to.equal('hello');
   });
 
@@ -82,6 +87,17 @@ describe('cli: saveBody', () => {
     let err: Error | undefined;
     await saved.catch((e: Error) => (err = e));
     expect(err?.message).to.equal('connection lost');
+  });
+
+  it('destroys the body and rejects with a write error (ENOSPC)', async function () {
+    if (!existsSync('/dev/full')) this.skip(); // a device whose writes fail: Linux
+    const body = new Readable({ read() {} });
+    const saved = saveBody(body, '/dev/full');
+    body.push(randomBytes(1000));
+    let err: NodeJS.ErrnoException | undefined;
+    await saved.catch((e: NodeJS.ErrnoException) => (err = e));
+    expect(err?.code).to.equal('ENOSPC');
+    expect(body.destroyed).to.equal(true);
   });
 
   it('destroys the body and rejects when the file cannot be opened', async () => {

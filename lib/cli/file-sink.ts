@@ -1,74 +1,117 @@
-// FileSink: where `zquic client URL... --out DIR` writes a download. The chunks that arrive in
-// one event-loop turn are written together with one writev() system call at the end of the turn
-// (or sooner, once FLUSH_BYTES are gathered). The write is synchronous: it copies into the page
-// cache, and an asynchronous write costs a thread-pool round trip per call (two thread switches
-// and a wake-up of the event loop) that, on a busy or pinned core, costs more than the copy.
-// Memory stays bounded without backpressure: nothing outlives the turn it arrived in, or
-// FLUSH_BYTES.
-import { closeSync, openSync, writevSync } from 'node:fs';
+// FileSink: where `zquic client URL... --out DIR` writes a download. One write at a time runs
+// on the thread pool (the event loop never waits for the disk), and everything that arrives
+// meanwhile, or within one event-loop turn, goes out in the next one: a single writev() of many
+// chunks, where a WriteStream made one thread-pool round trip (two thread switches and a
+// wake-up of the event loop) per 16-64 KB chunk. Past HIGH_WATER bytes waiting, write()
+// returns false and the caller pauses its source until `ondrain`.
+import { close, openSync, writev } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
-/** Bytes gathered before they are written without waiting for the end of the turn. */
-export const FLUSH_BYTES = 4 << 20;
+/** Bytes waiting to be written beyond which write() asks the caller to pause. */
+export const HIGH_WATER = 8 << 20;
 
 export class FileSink {
   /** Bytes written so far. */
   written = 0;
-  private fd: number | undefined;
+  /** Called when, after write() returned false, the bytes waiting fell below HIGH_WATER, and
+   * when a write fails (then `failed` is true). */
+  ondrain: () => void = () => {};
+  private fd: number;
   private chunks: Uint8Array[] = [];
-  private gathered = 0;
-  private scheduled: NodeJS.Immediate | undefined;
+  /** Bytes in `chunks` and in the write in flight. */
+  private waiting = 0;
+  private writing = false;
+  private scheduled = false;
+  private full = false;
   private failure: Error | undefined;
+  private closing = false;
+  /** Closes the file once the last write is done (set by close()). */
+  private finish: (() => void) | undefined;
+
+  /** A write failed: close() rejects with its error. */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
 
   /** Creates (or truncates) `file`; throws the open error (ENOENT, EACCES, ...). */
   constructor(readonly file: string) {
     this.fd = openSync(file, 'w');
   }
 
-  /** Takes a chunk (kept, not copied, until it is written). False once a write failed: the
-   * error is thrown by close(). */
+  /** Takes a chunk (kept, not copied, until it is written). Returns false when the caller
+   * should pause (HIGH_WATER bytes are waiting) or a write failed (close() rejects with it). */
   write(chunk: Uint8Array): boolean {
-    if (this.failure || this.fd === undefined) return false;
-    if (chunk.length === 0) return true;
-    this.chunks.push(chunk);
-    this.gathered += chunk.length;
-    if (this.gathered >= FLUSH_BYTES) this.flush();
-    else this.scheduled ??= setImmediate(() => this.flush());
-    return this.failure === undefined;
-  }
-
-  /** Writes what was gathered (all of it: a short write goes on from where it stopped). */
-  flush(): void {
-    if (this.scheduled) clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    const chunks = this.chunks;
-    if (chunks.length === 0 || this.fd === undefined || this.failure) return;
-    this.chunks = [];
-    this.gathered = 0;
-    try {
-      let i = 0;
-      while (i < chunks.length) {
-        let n = writevSync(this.fd, i === 0 ? chunks : chunks.slice(i));
-        if (n === 0) throw new Error(`writev to ${this.file} wrote nothing`);
-        this.written += n;
-        // Skip the chunks written whole; the one written in part continues from its rest.
-        while (i < chunks.length && n >= chunks[i]!.length) n -= chunks[i++]!.length;
-        if (n > 0) chunks[i] = chunks[i]!.subarray(n);
+    if (this.failure || this.closing) return false;
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.waiting += chunk.length;
+      if (!this.writing && !this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.next();
+        });
       }
-    } catch (err) {
-      this.failure = err as Error;
     }
+    this.full = this.waiting >= HIGH_WATER;
+    return !this.full;
   }
 
-  /** Writes the rest and closes the file; throws the first write error, if any. Idempotent. */
-  close(): void {
-    this.flush();
-    const fd = this.fd;
-    this.fd = undefined;
+  /** Writes everything, then closes the file; rejects with the first write error. Once. */
+  close(): Promise<void> {
+    if (this.closing) throw new Error('FileSink closed twice');
+    this.closing = true;
+    return new Promise<void>((resolve, reject) => {
+      this.finish = () =>
+        close(this.fd, (err) => {
+          const e = this.failure ?? err;
+          if (e) reject(e);
+          else resolve();
+        });
+      this.next();
+    });
+  }
+
+  /** Starts the next write, or closes the file when nothing is left and close() was called. */
+  private next(): void {
+    if (this.writing) return;
+    if (this.failure || this.chunks.length === 0) {
+      this.chunks = [];
+      const finish = this.finish;
+      this.finish = undefined;
+      finish?.();
+      return;
+    }
+    const chunks = this.chunks;
     this.chunks = [];
-    if (fd !== undefined) closeSync(fd);
-    if (this.failure) throw this.failure;
+    this.writing = true;
+    this.writeAll(chunks, (err) => {
+      this.writing = false;
+      if (err) this.failure = err;
+      if (err || (this.full && this.waiting < HIGH_WATER)) {
+        this.full = false;
+        this.ondrain();
+      }
+      this.next();
+    });
+  }
+
+  /** One writev() of `chunks`; a short write goes on from where it stopped. */
+  private writeAll(chunks: Uint8Array[], done: (err: Error | null) => void): void {
+    writev(this.fd, chunks, (err, n) => {
+      if (err) return done(err);
+      if (n === 0) return done(new Error(`writev to ${this.file} wrote nothing`));
+      this.written += n;
+      this.waiting -= n;
+      let i = 0;
+      // Skip the chunks written whole; the one written in part continues from its rest.
+      while (i < chunks.length && n >= chunks[i]!.length) n -= chunks[i++]!.length;
+      if (i === chunks.length) return done(null);
+      const rest = chunks.slice(i);
+      rest[0] = rest[0]!.subarray(n);
+      this.writeAll(rest, done);
+    });
   }
 }
 
@@ -86,9 +129,12 @@ export async function saveBody(
     body.destroy(); // the rest of the response is not wanted
     throw err;
   }
+  sink.ondrain = () => (sink.failed ? body.destroy() : body.resume());
   body.on('data', (c: Uint8Array) => {
     onBytes?.(c.length);
-    if (!sink.write(c)) body.destroy();
+    if (sink.write(c)) return;
+    if (sink.failed) body.destroy();
+    else body.pause();
   });
   let error: unknown;
   try {
@@ -97,7 +143,7 @@ export async function saveBody(
     error = err;
   }
   try {
-    sink.close();
+    await sink.close();
   } catch (err) {
     error = err; // a write error is why the body was destroyed
   }
