@@ -50,6 +50,19 @@ function keysFor(
 const SPACE = { initial: 0, '0rtt': 1, handshake: 2, '1rtt': 3 } as const;
 
 describe('quic/header + builder + parser', () => {
+  it('parseHeader returns the given sameDcid for a short header with the same DCID, else a view', () => {
+    const d = Buffer.from([0x40, 1, 2, 3, 4, 5, 6, 7, 8, 0xaa, 0xbb]);
+    const same = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(parseHeader(d, 0, d.length, 8, false, same).dcid).to.equal(same);
+    const other = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 9]);
+    const h = parseHeader(d, 0, d.length, 8, false, other);
+    expect(h.dcid).to.not.equal(other);
+    expect([...h.dcid]).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(h.dcid.buffer).to.equal(d.buffer); // a view into the datagram
+    const short = Uint8Array.from([1, 2, 3, 4]); // another length never matches
+    expect(parseHeader(d, 0, d.length, 8, false, short).dcid).to.not.equal(short);
+  });
+
   it('every header form and version round-trips (fields, pn, frames)', () => {
     const keys = { [QUIC_V1]: keysFor(QUIC_V1), [QUIC_V2]: keysFor(QUIC_V2) };
     const b = new PacketBuilder(8192, 8);

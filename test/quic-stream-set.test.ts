@@ -122,6 +122,25 @@ const stream = (
 });
 
 describe('quic/stream-set: StreamSet (RFC 9000 §2-§4)', () => {
+  describe('readable events', () => {
+    it('queues one per stream for a run of frames, and another once the connection handed it out', () => {
+      const { set, events } = side(true);
+      for (let k = 0; k < 5; k++) set.received(stream(0, k * 10, data(10)));
+      set.received(stream(4, 0, data(10)));
+      set.received(stream(0, 50, data(10)));
+      const readable = () => events.filter((e) => e.type === 'readable').map((e) => e.streamId);
+      expect(readable()).to.deep.equal([0, 4]);
+      // Not handed out yet: reading does not queue another one for data that follows.
+      expect(set.readChunk(0, Infinity).data?.length).to.equal(60);
+      set.received(stream(0, 60, data(10)));
+      expect(readable()).to.deep.equal([0, 4]);
+      set.readablePolled(0);
+      set.received(stream(0, 70, data(10)));
+      expect(readable()).to.deep.equal([0, 4, 0]);
+      set.readablePolled(99); // an unknown stream: nothing to do
+    });
+  });
+
   describe('peer streams', () => {
     it('opens lower streams of a type implicitly (§3.2) and refuses more than MAX_STREAMS (§4.6)', () => {
       const { set, events } = side(true, { local: { initialMaxStreamsBidi: 2 } });

@@ -1,12 +1,13 @@
 // File serving and downloading for `zquic server --www DIR` and `zquic client URL... --out DIR`:
 // HTTP/3 (serveHttp3 / connectHttp3) and hq-interop (HTTP/0.9 over QUIC, lib/h3/hq.ts).
-import { createWriteStream, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { basename, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 
 import { formatHqRequest, HqError, HQ_MAX_REQUEST, parseHqRequest } from '../h3/hq.js';
+import { saveBody } from './file-sink.js';
 import type {
   Http3Client,
   Http3Request,
@@ -162,16 +163,6 @@ export interface Download {
 /** Called with the size of each received chunk (the progress line). */
 export type OnBytes = (n: number) => void;
 
-async function save(body: Readable, file: string, onBytes?: OnBytes): Promise<number> {
-  let bytes = 0;
-  body.on('data', (c: Buffer) => {
-    bytes += c.length;
-    onBytes?.(c.length);
-  });
-  await pipeline(body, createWriteStream(file));
-  return bytes;
-}
-
 /** Downloads `paths` over one HTTP/3 connection, concurrently (one request stream each). The
  * requests are made at once, before any I/O, so that with 0-RTT they leave with the first
  * flight. */
@@ -192,7 +183,12 @@ export async function downloadH3(
         res.body.resume();
         throw new Error(`${path}: HTTP status ${res.status}`);
       }
-      return { url: path, file, bytes: await save(res.body, file, onBytes), status: res.status };
+      return {
+        url: path,
+        file,
+        bytes: await saveBody(res.body, file, onBytes),
+        status: res.status,
+      };
     }),
   );
 }
@@ -222,7 +218,7 @@ export async function downloadHq(
       const r = await streams[i]!;
       const file = downloadName(out, path);
       try {
-        return { url: path, file, bytes: await save(r.s, file, onBytes) };
+        return { url: path, file, bytes: await saveBody(r.s, file, onBytes) };
       } catch (err) {
         if (r.reset === undefined) throw err;
         throw new Error(`${path}: stream reset by the server (code 0x${r.reset.toString(16)})`);

@@ -523,7 +523,9 @@ export class Connection {
   }
 
   poll(): ConnectionEvent | undefined {
-    return dequeue(this.events);
+    const ev = dequeue(this.events);
+    if (ev?.type === 'readable') this.streams.readablePolled(ev.streamId);
+    return ev;
   }
 
   // ---------------------------------------------------------------- timers

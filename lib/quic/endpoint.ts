@@ -159,6 +159,13 @@ function intIn(v: number | undefined, name: string, dflt: number, min = 0): numb
   return v;
 }
 
+/** Both datagrams have a short header (RFC 9000 §17.3) with the same DCID of our length. */
+function sameShortDcid(a: Uint8Array, d: Uint8Array): boolean {
+  if ((d[0]! & 0x80) !== 0 || d.length < 1 + LOCAL_CID_LENGTH) return false;
+  for (let i = 1; i <= LOCAL_CID_LENGTH; i++) if (a[i] !== d[i]) return false;
+  return true;
+}
+
 function checkRemote(r: Address): void {
   if (r === null || typeof r !== 'object' || typeof r.address !== 'string')
     throw new TypeError('remote must be an address object');
@@ -319,20 +326,29 @@ export class Endpoint {
       throw new TypeError('ecn must hold one codepoint per datagram');
     this.tick(now);
     const groups = new Map<Connection, Group>();
+    // The last short-header datagram routed, and where: a run of datagrams with its DCID (a
+    // connection's burst) is routed by comparing bytes, without a lookup key per datagram.
+    let last: Uint8Array | undefined;
+    let lastConn: Connection | undefined;
     for (let i = 0; i < datagrams.length; i++) {
       const d = datagrams[i]!;
       const remote = remotes[i]!;
       if (!(d instanceof Uint8Array)) throw new TypeError('datagram must be a Uint8Array');
       checkRemote(remote);
-      const conn = this.route(d);
+      const conn = last && sameShortDcid(last, d) ? lastConn : this.route(d);
       if (!conn) {
         each(this.receiveOne(d, remote, now, ecn[i]! & 3), remote);
         continue;
+      }
+      if ((d[0]! & 0x80) === 0) {
+        last = d;
+        lastConn = conn;
       }
       let g = groups.get(conn);
       if (g && (g.remote.port !== remote.port || g.remote.address !== remote.address)) {
         each(this.deliver(conn, g, now), g.remote); // the peer moved: keep the order per path
         g = undefined;
+        last = lastConn = undefined; // (its routes may have changed)
       }
       if (!g) groups.set(conn, (g = { remote, list: [], ecn: [] }));
       g.list.push(d);

@@ -60,6 +60,13 @@ export interface PacketHeader {
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
+/** buf[at, at + n) holds exactly the n bytes of `cid`. */
+function equalAt(buf: Uint8Array, at: number, cid: Uint8Array, n: number): boolean {
+  if (cid.length !== n) return false;
+  for (let i = 0; i < n; i++) if (buf[at + i] !== cid[i]) return false;
+  return true;
+}
+
 function drop(message: string): never {
   throw new QuicError(PROTOCOL_VIOLATION, message);
 }
@@ -71,7 +78,8 @@ function drop(message: string): never {
  * for a header that must be dropped; long headers of unsupported versions are returned with
  * type 'version_negotiation' only when the version is 0, else throw (see parseInvariants).
  * `greaseQuicBit`: accept a fixed bit of 0 (RFC 9287 §3: only after advertising
- * grease_quic_bit ourselves).
+ * grease_quic_bit ourselves). `sameDcid`: a short header's DCID equal to it is returned as it
+ * (the previous packet's of a batch: no new view per packet).
  */
 export function parseHeader(
   buf: Uint8Array,
@@ -79,6 +87,7 @@ export function parseHeader(
   end: number,
   shortDcidLength: number,
   greaseQuicBit = false,
+  sameDcid?: Uint8Array,
 ): PacketHeader {
   if (start >= end) drop('empty packet');
   const first = buf[start]!;
@@ -92,7 +101,10 @@ export function parseHeader(
       type: '1rtt',
       version: 0,
       firstByte: first,
-      dcid: buf.subarray(start + 1, pnOffset),
+      dcid:
+        sameDcid && equalAt(buf, start + 1, sameDcid, shortDcidLength)
+          ? sameDcid
+          : buf.subarray(start + 1, pnOffset),
       scid: EMPTY,
       token: EMPTY,
       start,

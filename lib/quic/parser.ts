@@ -257,7 +257,9 @@ export class ReceiveBatch {
     for (let pos = start; pos < end;) {
       let h: PacketHeader;
       try {
-        h = parseHeader(this.slab, pos, end, this.shortDcidLength, grease);
+        // Short headers of one connection share their DCID: one view for the batch.
+        const prev = this.n > 0 ? this.headers[this.n - 1]!.dcid : undefined;
+        h = parseHeader(this.slab, pos, end, this.shortDcidLength, grease, prev);
       } catch (err) {
         const what = this.n > first ? 'rest of datagram' : 'datagram';
         logDrop('rx', what, (err as Error).message);

@@ -195,7 +195,8 @@ export class RecvBuffer {
     if (end > this.highestOffset) this.highestOffset = end;
     if (end <= this.readOffset || data.length === 0 || this.discarding) return 0;
 
-    let buf = toBuffer(data);
+    // (A Buffer view is made only for a piece kept as a view: copies are taken from `data`.)
+    let buf = data;
     if (offset < this.readOffset) {
       buf = buf.subarray(this.readOffset - offset);
       offset = this.readOffset;
@@ -235,7 +236,7 @@ export class RecvBuffer {
    * much more memory than it holds, else kept as a view. Returns 0, PROTOCOL_VIOLATION if
    * that would exceed maxGaps, or DROPPED if it would exceed the budget.
    */
-  private place(i: number, offset: number, piece: Buffer): number {
+  private place(i: number, offset: number, piece: Uint8Array): number {
     const head = this.head;
     const prevEnd = i > head ? this.offsets[i - 1] + this.datas[i - 1].length : this.readOffset;
     const hasNext = i < this.offsets.length;
@@ -262,13 +263,13 @@ export class RecvBuffer {
   }
 
   /** Keeps `piece` as a view, or copies it (coalescing with an adjacent copied segment). */
-  private store(i: number, offset: number, piece: Buffer): void {
+  private store(i: number, offset: number, piece: Uint8Array): void {
     if (
       !this.copy &&
       piece.length >= COPY_BELOW &&
       piece.length * VIEW_SHARE >= piece.buffer.byteLength
     ) {
-      this.insertAt(i, offset, piece, null);
+      this.insertAt(i, offset, toBuffer(piece), null);
       return;
     }
     // Copies get their own memory: a slice of Node's shared pool would pin a whole pool slab.
@@ -283,7 +284,7 @@ export class RecvBuffer {
       // In order (the common case): into the room left in the last block, extending the
       // previous segment when that is this block's data, still held.
       const at = this.tailUsed;
-      piece.copy(tail, at);
+      tail.set(piece, at);
       if (prevHeld && this.backs[prev] === tail)
         this.datas[prev] = tail.subarray(at - this.datas[prev].length, at + piece.length);
       else this.insertAt(i, offset, tail.subarray(at, at + piece.length), tail);
@@ -296,8 +297,8 @@ export class RecvBuffer {
       const cur = this.datas[prev];
       const n = cur.length + piece.length;
       const grown = Buffer.allocUnsafeSlow(Math.min(MAX_COALESCE, Math.max(2 * n, 256)));
-      cur.copy(grown, 0);
-      piece.copy(grown, cur.length);
+      grown.set(cur, 0);
+      grown.set(piece, cur.length);
       this.backs[prev] = grown;
       this.datas[prev] = grown.subarray(0, n);
       this.block = grown.length;
@@ -313,7 +314,7 @@ export class RecvBuffer {
       this.block = size;
     }
     const back = Buffer.allocUnsafeSlow(size);
-    piece.copy(back);
+    back.set(piece, 0);
     this.insertAt(i, offset, size > piece.length ? back.subarray(0, piece.length) : back, back);
     this.setTail(back, piece.length, end);
   }

@@ -439,8 +439,12 @@ export class StreamSet {
     if (err > 0) throw new QuicError(err, `stream ${id}`, { frameType: FrameType.STREAM });
     if (r.discarding) return this.discardUnread(r);
     if (err === DROPPED) return;
-    if (buf.readableBytes > 0 || (buf.finished && !r.ended))
+    // One queued event per stream, not one per frame: a receive batch brings thousands of
+    // frames, and the application's read after the event takes all that is ready.
+    if (!r.readableQueued && (buf.readableBytes > 0 || (buf.finished && !r.ended))) {
+      r.readableQueued = true;
       this.events.push({ type: 'readable', streamId: id });
+    }
   }
 
   private onResetStream(id: number, code: number, finalSize: number): void {
@@ -547,6 +551,13 @@ export class StreamSet {
     else if (fin) buf.end();
     if (n > 0 || (fin && n === data.length)) this.enqueue(send);
     return n;
+  }
+
+  /** The connection handed a 'readable' event of stream `id` to the application: data that
+   * arrives from now on queues another one. */
+  readablePolled(id: number): void {
+    const r = this.streams.get(id)?.recv;
+    if (r) r.readableQueued = false;
   }
 
   /** Ordered received data and, in the same call, whether it is the end of the stream. */

@@ -111,6 +111,8 @@ export class RecvHalf {
   /** STOP_SENDING error code (RFC 9000 §19.5), once stopped; and whether the peer got it. */
   stopCode = -1;
   stopAcked = false;
+  /** A 'readable' event of this stream waits in the connection's event queue. */
+  readableQueued = false;
 
   constructor(
     readonly stream: Stream,
