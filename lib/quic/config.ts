@@ -51,7 +51,8 @@ export interface ConnectionConfig {
    * frame that would make more is dropped, and its packet left unacknowledged so that the
    * peer sends it again (RFC 9000 §13.3). */
   maxReassemblyRanges?: number;
-  /** Bytes held beyond such holes, over all streams (default 4 MiB); likewise. */
+  /** Bytes held beyond such holes as views of their datagrams, over all streams (default
+   * 4 MiB); beyond it they are copied, never refused (ReassemblyBudget in recv-buffer.ts). */
   maxReassemblyBytes?: number;
   /** Receive window auto-tuning (see RecvWindow in flow-control.ts): the most a stream's
    * window grows to (default 16 MiB) and the connection's (default 24 MiB). Each is at least

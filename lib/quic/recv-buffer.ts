@@ -36,8 +36,8 @@ export interface RecvBufferOptions {
 }
 
 /**
- * What insert() returns when (part of) a frame was not stored because it would take the
- * out-of-order state beyond its ReassemblyBudget. Not an error: the peer retransmits data
+ * What insert() returns when (part of) a frame was not stored because it would open more holes
+ * than its ReassemblyBudget allows. Not an error: the peer retransmits data
  * that is never acknowledged (RFC 9000 §13.3), and flow control already counted it.
  */
 export const DROPPED = -1;
@@ -46,7 +46,12 @@ export const DROPPED = -1;
  * Out-of-order state (RFC 9000 §2.2) shared by the receive buffers of one connection: holes
  * and bytes held beyond each buffer's contiguous data. Flow control bounds the bytes a peer
  * may send, but not how finely it fragments them: each hole costs bookkeeping well beyond
- * its bytes. Data that arrives in order is always accepted.
+ * its bytes, so a frame that would open a hole beyond maxRanges is dropped. Bytes beyond
+ * maxBytes are copied, never kept as views of their datagrams: memory then follows the
+ * credit granted, and data within it is never refused for its bytes. (Refusing it would
+ * stall the connection: after a loss, every packet beyond the hole would go unacknowledged,
+ * and a sender that learns of losses only from ACKs above them would never resend the
+ * missing data.) Data that arrives in order is always accepted.
  */
 export class ReassemblyBudget {
   /** Holes now, over all buffers. */
@@ -177,7 +182,7 @@ export class RecvBuffer {
   /**
    * A STREAM/CRYPTO frame arrived. Returns 0, or an RFC 9000 §20.1 code: FINAL_SIZE_ERROR
    * (§4.5), FLOW_CONTROL_ERROR (§4.1), CRYPTO_BUFFER_EXCEEDED (§7.5), PROTOCOL_VIOLATION
-   * (more than maxGaps holes); or DROPPED (the budget is exhausted; what fitted is stored).
+   * (more than maxGaps holes); or DROPPED (a hole beyond the budget; what fitted is stored).
    * Duplicate and overlapping data is ignored.
    */
   insert(offset: number, data: Uint8Array, fin: boolean = false): number {
@@ -234,7 +239,7 @@ export class RecvBuffer {
    * Stores `piece` (which fills part of the hole before segment i) at `offset`: appended to
    * the previous copied segment when adjacent, copied when small or when a view would pin
    * much more memory than it holds, else kept as a view. Returns 0, PROTOCOL_VIOLATION if
-   * that would exceed maxGaps, or DROPPED if it would exceed the budget.
+   * that would exceed maxGaps, or DROPPED if it would open a hole beyond the budget.
    */
   private place(i: number, offset: number, piece: Uint8Array): number {
     const head = this.head;
@@ -249,23 +254,25 @@ export class RecvBuffer {
       (hasNext && end !== this.offsets[i] ? 1 : 0);
     if (gaps > this.maxGaps) return PROTOCOL_VIOLATION;
     const b = this.budget;
+    let copy = this.copy;
     if (b && offset > this.contiguousEnd) {
       // Out of order: within the connection's budget (RFC 9000 §2.2 leaves the bound to us).
       const ranges = b.ranges - this.budgetRanges + gaps;
+      if (gaps > this.gapCount && ranges > b.maxRanges) return DROPPED;
       const bytes = b.bytes - this.budgetBytes + this.outOfOrderBytes + piece.length;
-      if ((gaps > this.gapCount && ranges > b.maxRanges) || bytes > b.maxBytes) return DROPPED;
+      if (bytes > b.maxBytes) copy = true;
     }
     this.gapCount = gaps;
     this.held += piece.length;
-    this.store(i, offset, piece);
+    this.store(i, offset, piece, copy);
     if (offset === this.contiguousEnd) this.extendContiguous();
     return 0;
   }
 
   /** Keeps `piece` as a view, or copies it (coalescing with an adjacent copied segment). */
-  private store(i: number, offset: number, piece: Uint8Array): void {
+  private store(i: number, offset: number, piece: Uint8Array, copy: boolean): void {
     if (
-      !this.copy &&
+      !copy &&
       piece.length >= COPY_BELOW &&
       piece.length * VIEW_SHARE >= piece.buffer.byteLength
     ) {
