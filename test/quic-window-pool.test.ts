@@ -7,10 +7,9 @@
  */
 import { expect } from 'chai';
 
-import type { Address, Connection } from '../lib/quic/connection.js';
 import { Endpoint } from '../lib/quic/endpoint.js';
-import { EndpointNet } from './support/endpoint-net.js';
-import { SERVER_ADDR, clientConfig, serverConfig, withoutRole } from './support/link.js';
+import { EndpointNet, uploaders } from './support/endpoint-net.js';
+import { SERVER_ADDR, serverConfig, withoutRole } from './support/link.js';
 
 const KiB = 1024;
 /** Small windows so that a few connections meet the limits quickly. */
@@ -22,8 +21,6 @@ const TRANSPORT = {
 const POOL = 256 * KiB;
 const UPLOAD = 2 << 20;
 const CLIENTS = 3;
-
-const clientAt = (i: number): Address => ({ address: `10.0.2.${i}`, port: 40_000, family: 'IPv4' });
 
 describe('quic/endpoint: the window pool', () => {
   it('windows grow only with what the pool lends; held bytes stay within initial window + share', () => {
@@ -42,21 +39,7 @@ describe('quic/endpoint: the window pool', () => {
       if (ev.type !== 'readable' || !reading) return;
       for (let r; (r = conn.readChunk(ev.streamId)).data;) read += r.data.length;
     };
-    // Each client uploads UPLOAD bytes on one stream as fast as it is allowed to.
-    const payload = Buffer.alloc(UPLOAD, 1);
-    const sent = new Map<Connection, { id: number; off: number }>();
-    const clients: Connection[] = [];
-    for (let i = 1; i <= CLIENTS; i++) {
-      const node = net.add(`client${i}`, clientAt(i), new Endpoint());
-      clients.push(net.connect(node, withoutRole(clientConfig()), SERVER_ADDR));
-      node.onEvent = (conn, ev) => {
-        if (ev.type === 'handshake-complete')
-          sent.set(conn, { id: conn.openStream(true)!, off: 0 });
-        const s = sent.get(conn);
-        if (!s || (ev.type !== 'handshake-complete' && ev.type !== 'writable')) return;
-        s.off += conn.write(s.id, payload.subarray(s.off));
-      };
-    }
+    const clients = uploaders(net, 2, CLIENTS, Buffer.alloc(UPLOAD, 1));
     const serverConns = () => [...endpoint.connections()];
     const lent = () => endpoint.stats.windowPoolInUse;
     // The bound, checked at every step: what a server connection holds in received data is

@@ -11,7 +11,8 @@ import type {
   ConnectionConfig,
   ConnectionEvent,
 } from '../../lib/quic/connection.js';
-import type { Endpoint, Received } from '../../lib/quic/endpoint.js';
+import { Endpoint, type Received } from '../../lib/quic/endpoint.js';
+import { SERVER_ADDR, clientConfig, withoutRole } from './link.js';
 
 export interface Datagram {
   at: number;
@@ -246,4 +247,31 @@ export function readEcho(conn: Connection, id: number, into: { echoed: Buffer[];
     if (fin) into.done = true;
     if (!data || fin) return;
   }
+}
+
+/**
+ * `count` clients (10.0.`subnet`.1 and on) on `net`, each uploading `payload` to SERVER_ADDR
+ * on one stream as fast as it is allowed to (and ending it when `fin`); their connections.
+ */
+export function uploaders(
+  net: EndpointNet,
+  subnet: number,
+  count: number,
+  payload: Uint8Array,
+  fin = false,
+): Connection[] {
+  const sent = new Map<Connection, { id: number; off: number }>();
+  const clients: Connection[] = [];
+  for (let i = 1; i <= count; i++) {
+    const at: Address = { address: `10.0.${subnet}.${i}`, port: 40_000, family: 'IPv4' };
+    const node = net.add(`client${i}`, at, new Endpoint());
+    clients.push(net.connect(node, withoutRole(clientConfig()), SERVER_ADDR));
+    node.onEvent = (conn, ev) => {
+      if (ev.type === 'handshake-complete') sent.set(conn, { id: conn.openStream(true)!, off: 0 });
+      const s = sent.get(conn);
+      if (!s || (ev.type !== 'handshake-complete' && ev.type !== 'writable')) return;
+      s.off += conn.write(s.id, payload.subarray(s.off), fin);
+    };
+  }
+  return clients;
 }
