@@ -1221,9 +1221,22 @@ export class Connection {
   }
 }
 
+/** Written out field by field: an object built by spread keeps its properties out of line
+ * (memory per connection). */
 function storedInfo(i: HandshakeInfo): StoredHandshakeInfo {
-  const { peerTransportParameters: tp, ...rest } = i;
-  return { ...rest, peerParameters: tp?.toString('latin1') };
+  return {
+    group: i.group,
+    cipher: i.cipher,
+    alpn: i.alpn,
+    resumed: i.resumed,
+    earlyDataAccepted: i.earlyDataAccepted,
+    postQuantum: i.postQuantum,
+    helloRetryRequest: i.helloRetryRequest,
+    serverName: i.serverName,
+    signatureScheme: i.signatureScheme,
+    peerCertificate: i.peerCertificate,
+    peerParameters: i.peerTransportParameters?.toString('latin1'),
+  };
 }
 
 /** A parameter set's Limits, as a small object of their own. */

@@ -34,6 +34,9 @@ const MIN_CLOSE_DATAGRAM = 64;
  * shared by all connections (a datagram is written in one go): no list per datagram. */
 const DG_PACKETS: (SentPacket<PacketMeta> | undefined)[] = [undefined, undefined, undefined];
 const DG_SPACES: PacketSpace[] = [Initial, Handshake, App];
+/** The frames of the packet being written, copied into the packet's record: one list for every
+ * connection (memory per connection), as a packet is written within one synchronous call. */
+const SCRATCH: SentFrame[] = [];
 
 /** What the packetizer asks of its connection. */
 export interface PacketizerHost {
@@ -90,8 +93,6 @@ export class Packetizer {
   pacingAt = 0;
   private b: PacketBuilder = NO_BUILDER;
   private handshakeSent = false;
-  /** The frames of the packet being written (copied into the packet's record). */
-  private readonly scratch: SentFrame[] = [];
 
   constructor(
     private readonly host: PacketizerHost,
@@ -331,7 +332,7 @@ export class Packetizer {
     // RFC 9000 §21.4: now and then a number goes unused, to expose optimistic ACKs.
     if (space === App && this.src.pnSkip.skipNext()) this.src.ld.skipPacketNumber(App, sp.nextPn++);
     if (!this.startPacket(space, key, zeroRtt)) return null;
-    const frames = this.scratch;
+    const frames = SCRATCH;
     if (frames.length !== 0) frames.length = 0; // (a writer that threw may have left some)
     let eliciting = false;
     if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) sp.writeAck(b, frames, now);
