@@ -81,8 +81,9 @@ export interface ConnectionCore {
   readonly streams: StreamSet;
   readonly control: ControlFrames;
   readonly packets: Packetizer;
-  readonly retiredKeys: PacketKey[];
-  readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }>;
+  /** Keys to destroy once the packets being built with them are protected. */
+  retireKey(key: PacketKey): void;
+  pendingPackets: Array<{ data: Uint8Array; remote: Address }>;
 
   // Lifecycle.
   _state: ConnectionState;

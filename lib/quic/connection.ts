@@ -25,6 +25,7 @@ import { ControlFrames } from './control-frames.js';
 import { QuicError, TransportError } from './errors.js';
 import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
 import { EcnValidator, type EcnPathState } from './ecn.js';
+import { appended, emptyArray } from './empty.js';
 import { frameSize, FrameType, type Frame } from './frames.js';
 import { TlsHandshake } from './handshake.js';
 import { isSupportedVersion, splitDatagram, type PacketHeader } from './header.js';
@@ -183,11 +184,11 @@ export class Connection {
   /** @internal The closing or draining period, once the connection ends (RFC 9000 §10.2). */
   period: ClosePeriod | undefined;
   /** @internal */
-  readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
+  pendingPackets: Array<{ data: Uint8Array; remote: Address }> = emptyArray();
   /** @internal */
   receivedFromPeer = false;
-  /** @internal Keys to destroy once the packets being built with them are protected. */
-  readonly retiredKeys: PacketKey[] = [];
+  /** Keys to destroy once the packets being built with them are protected (retireKey()). */
+  private retiredKeys: PacketKey[] = emptyArray();
   /** @internal */
   readonly qlog: ((e: QlogEvent) => void) | undefined;
   /** @internal (PacketizerHost) */
@@ -766,8 +767,8 @@ export class Connection {
       this.applyRememberedParameters();
     } else this.keys.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
-      const pending = this.pendingPackets.slice();
-      this.pendingPackets.length = 0; // (splice(0) would keep the array's capacity)
+      const pending = this.pendingPackets;
+      this.pendingPackets = emptyArray();
       // Already counted when they arrived (amplification budget, stats).
       for (const p of pending) onDatagrams(this, [p.data], 0, 1, p.remote, now, true);
     }
@@ -815,7 +816,7 @@ export class Connection {
   /** @internal Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if
    * rejected). */
   endZeroRtt(accepted: boolean, now: number): void {
-    this.retiredKeys.push(this.keys.zeroRttWrite!);
+    this.retireKey(this.keys.zeroRttWrite!);
     this.keys.zeroRttWrite = undefined;
     if (accepted) return;
     for (const p of this.ld.resetSpace(App, now)) {
@@ -853,8 +854,8 @@ export class Connection {
     if (sp.discarded) return;
     sp.discarded = true;
     // Destroyed after the current send batch is protected (it may still use them).
-    if (sp.readKey) this.retiredKeys.push(sp.readKey);
-    if (sp.writeKey) this.retiredKeys.push(sp.writeKey);
+    if (sp.readKey) this.retireKey(sp.readKey);
+    if (sp.writeKey) this.retireKey(sp.writeKey);
     sp.readKey = sp.writeKey = undefined;
     sp.probes = 0;
     sp.release(); // (a send in progress may still hold `sp`)
@@ -995,9 +996,14 @@ export class Connection {
     this.rotateWriteKey(now, 'local_update');
   }
 
+  /** @internal Destroys `key` once the packets being built with it are protected. */
+  retireKey(key: PacketKey): void {
+    this.retiredKeys = appended(this.retiredKeys, key);
+  }
+
   private rotateWriteKey(now: number, trigger: 'local_update' | 'remote_update'): void {
     // The old key is destroyed once the packets being built with it are protected.
-    this.retiredKeys.push(this.keys.rotateWrite(this.spaces[App].nextPn));
+    this.retireKey(this.keys.rotateWrite(this.spaces[App].nextPn));
     this._stats.keyUpdates++;
     this.emitQlog(now, 'security:key_updated', {
       key_type: '1rtt',
@@ -1070,9 +1076,9 @@ export class Connection {
     }
     this.keys.destroy();
     for (const k of this.retiredKeys) k.destroy();
-    this.retiredKeys.length = 0;
+    this.retiredKeys = emptyArray();
     this.streams.clear();
-    this.pendingPackets.length = 0;
+    this.pendingPackets = emptyArray();
   }
 
   /** @internal A protocol error (ours or the peer's): close with the RFC 9000 §20 code. */
@@ -1144,8 +1150,10 @@ export class Connection {
       this.fatal(e, now);
       return this.writeDatagrams(out, now, maxDatagrams); // its CONNECTION_CLOSE
     }
-    for (const k of this.retiredKeys) out.retire(k);
-    this.retiredKeys.length = 0;
+    if (this.retiredKeys.length > 0) {
+      for (const k of this.retiredKeys) out.retire(k);
+      this.retiredKeys = emptyArray();
+    }
     return out.datagramCount - first;
   }
 
