@@ -15,7 +15,7 @@ import { checkAddress, checkCode, checkNow } from './checks.js';
 import { ConnectionIds, newLocalCid } from './cid.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import {
-  newStats,
+  newCounters,
   ourTransportParameters,
   resolveConfig,
   type ConnectionConfig,
@@ -23,7 +23,12 @@ import {
 import { LOCAL_CID_LENGTH, type Limits, type StoredHandshakeInfo } from './connection-core.js';
 import { ControlFrames } from './control-frames.js';
 import { QuicError, TransportError } from './errors.js';
-import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
+import type {
+  ConnectionCounters,
+  ConnectionEvent,
+  ConnectionState,
+  ConnectionStats,
+} from './events.js';
 import { EcnValidator, type EcnPathState } from './ecn.js';
 import { appended, emptyArray } from './empty.js';
 import { frameSize, FrameType, type Frame } from './frames.js';
@@ -106,7 +111,8 @@ export class Connection {
   readonly random: RandomSource;
   /** @internal The TLS handshake and its engine. */
   readonly tls: TlsHandshake;
-  private readonly pnSkip: PacketNumberSkipper;
+  /** @internal */
+  readonly pnSkip: PacketNumberSkipper;
   /** @internal RFC 9368: version of the client's first Initial; the version the client gave
    * up after VN. */
   firstVersion: number;
@@ -128,7 +134,8 @@ export class Connection {
   readonly keys = new AppKeys();
   /** @internal */
   readonly ld: LossDetection<PacketMeta>;
-  private readonly pacer = new Pacer();
+  /** @internal */
+  readonly pacer = new Pacer();
   /** @internal */
   readonly ecnEnabled: boolean;
   /** @internal */
@@ -195,7 +202,7 @@ export class Connection {
   readonly qlogEmit:
     ((now: number, name: string, data: Record<string, unknown>) => void) | undefined;
   /** @internal */
-  readonly _stats: ConnectionStats;
+  readonly _stats: ConnectionCounters;
   private readonly wallClockOffset: number;
 
   private constructor(
@@ -279,20 +286,10 @@ export class Connection {
     this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this.lastReceived = now;
-    this._stats = newStats(now);
-    this.packets = new Packetizer(this, {
-      spaces: this.spaces,
-      keys: this.keys,
-      path: this.path,
-      ld: this.ld,
-      pacer: this.pacer,
-      control: this.control,
-      streams: this.streams,
-      stats: this._stats,
-      pnSkip: this.pnSkip,
-      ecn: this.ecn,
-      pmtu: this.pmtu,
-    });
+    this._stats = newCounters(now);
+    // The connection holds the packetizer's sources itself (no object of references to them
+    // per connection).
+    this.packets = new Packetizer(this, this);
 
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
@@ -440,16 +437,35 @@ export class Connection {
   get stats(): ConnectionStats {
     const s = this._stats;
     const rtt = this.ld.rtt;
-    s.cwnd = this.ld.cc.cwnd;
-    s.bytesInFlight = this.ld.bytesInFlight;
-    s.smoothedRtt = rtt.smoothedRtt;
-    s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
-    s.latestRtt = rtt.latestRtt;
-    s.optimisticAcks = this.ld.stats.optimisticAcks;
-    s.pmtu = this.pmtu.size;
-    s.pmtuProbesSent = this.pmtu.probesSent;
-    s.pmtuProbesLost = this.pmtu.probesLost;
-    return { ...s, ...this.streams.stats };
+    const streams = this.streams.stats;
+    return {
+      handshakeStart: s.handshakeStart,
+      handshakeDurationMs: s.handshakeDurationMs,
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      packetsSent: s.packetsSent,
+      packetsReceived: s.packetsReceived,
+      packetsDropped: s.packetsDropped,
+      packetsLost: s.packetsLost,
+      cwnd: this.ld.cc.cwnd,
+      bytesInFlight: this.ld.bytesInFlight,
+      smoothedRtt: rtt.smoothedRtt,
+      minRtt: rtt.hasSample ? rtt.minRtt : 0,
+      latestRtt: rtt.latestRtt,
+      keyUpdates: s.keyUpdates,
+      optimisticAcks: this.ld.stats.optimisticAcks,
+      sendBufferedBytes: streams.sendBufferedBytes,
+      recvBufferedBytes: streams.recvBufferedBytes,
+      reassemblyBytes: streams.reassemblyBytes,
+      reassemblyRanges: streams.reassemblyRanges,
+      streamFramesDropped: streams.streamFramesDropped,
+      pmtu: this.pmtu.size,
+      pmtuProbesSent: this.pmtu.probesSent,
+      pmtuProbesLost: this.pmtu.probesLost,
+      windowUpdates: streams.windowUpdates,
+      streamWindowMax: streams.streamWindowMax,
+      pooledBytes: streams.pooledBytes,
+    };
   }
 
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
