@@ -104,11 +104,9 @@ Object.freeze(DISCARDED);
 
 /** onAckReceived's result and arrays, shared by every LossDetection: the caller consumes
  * them before anything else can run (memory per connection). */
-const ACKED: SentPacket<never>[] = [];
-const LOST: SentPacket<never>[] = [];
 const RESULT: AckResult<never> = {
-  acked: ACKED,
-  lost: LOST,
+  acked: [],
+  lost: [],
   rttUpdated: false,
   persistentCongestion: false,
   error: 0,
