@@ -111,7 +111,7 @@ export class Connection {
   readonly random: RandomSource;
   /** @internal The TLS handshake and its engine. */
   readonly tls: TlsHandshake;
-  /** @internal */
+  /** @internal (PacketSources) */
   readonly pnSkip: PacketNumberSkipper;
   /** @internal RFC 9368: version of the client's first Initial; the version the client gave
    * up after VN. */
@@ -134,7 +134,7 @@ export class Connection {
   readonly keys = new AppKeys();
   /** @internal */
   readonly ld: LossDetection<PacketMeta>;
-  /** @internal */
+  /** @internal (PacketSources) */
   readonly pacer = new Pacer();
   /** @internal */
   readonly ecnEnabled: boolean;
