@@ -19,6 +19,29 @@ describe('net session: opened and closed asked for late', () => {
   after(() => server.destroy());
   const addr = () => `127.0.0.1:${server.address.port}`;
 
+  it('a session without listeners: none seen, emit() unheard, the first listener works', async () => {
+    const s = await connect(addr(), clientTls);
+    await s.opened;
+    expect(s.eventNames()).to.deep.equal([]);
+    expect(s.listenerCount('goaway')).to.equal(0);
+    expect(s.listeners('goaway')).to.deep.equal([]);
+    expect(s.emit('goaway', 1)).to.equal(false);
+    s.removeListener('goaway', () => {}).removeAllListeners('goaway');
+    const every: number[] = [];
+    const first: number[] = [];
+    const onGoaway = (id: number) => every.push(id);
+    s.on('goaway', onGoaway).once('goaway', (id) => first.push(id));
+    expect(s.emit('goaway', 4)).to.equal(true);
+    s.emit('goaway', 8);
+    expect(every).to.deep.equal([4, 8]);
+    expect(first).to.deep.equal([4]);
+    s.off('goaway', onGoaway);
+    expect(s.emit('goaway', 12)).to.equal(false);
+    const closed = new Promise<void>((r) => s.once('close', () => r()));
+    s.destroy();
+    await closed;
+  });
+
   it('opened, asked for after the handshake, resolves with the handshake summary', async () => {
     const s = await connect(addr(), clientTls);
     await new Promise<void>((r) => s.once('handshake', () => r()));

@@ -307,10 +307,12 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
       remote,
       now,
     );
-    const session = new QuicSession(this.driver, conn, this.handshakeTimeout, () => {
-      qlog?.close();
-      onFinish?.();
-    });
+    const session = new QuicSession(
+      this.driver,
+      conn,
+      this.handshakeTimeout,
+      finisher(qlog, onFinish),
+    );
     this.sessions.set(conn, session);
     this.kick(session);
     return session;
@@ -428,7 +430,7 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
   /** A session for a connection the core endpoint accepted. */
   private startServerSession(conn: Connection, qlog: QlogWriter | undefined): void {
     const server = this.server!;
-    const session = new QuicSession(this.driver, conn, this.handshakeTimeout, () => qlog?.close());
+    const session = new QuicSession(this.driver, conn, this.handshakeTimeout, finisher(qlog));
     this.sessions.set(conn, session);
     this.kick(session);
     try {
@@ -635,4 +637,14 @@ export class QuicEndpoint extends EventEmitter<QuicEndpointEvents> {
     this.core.destroy();
     this.transport.close().then(this.resolveClosed, this.resolveClosed);
   }
+}
+
+/** What a session runs when it finishes: closing its qlog file, then `onFinish`. No closure
+ * when there is nothing to close (memory per idle session). */
+function finisher(qlog: QlogWriter | undefined, onFinish?: () => void): (() => void) | undefined {
+  if (!qlog) return onFinish;
+  return () => {
+    qlog.close();
+    onFinish?.();
+  };
 }

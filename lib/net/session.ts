@@ -232,6 +232,11 @@ export class QuicSession extends EventEmitter<QuicSessionEvents> {
     onFinish?: () => void,
   ) {
     super();
+    // Memory per idle session: no listener table until the first listener. EventEmitter makes
+    // one in its constructor, and makes it itself on the first listener when there is none
+    // (as for emitters whose constructor never ran); emit() and the listener queries read a
+    // missing table as empty.
+    (this as unknown as { _events: undefined })._events = undefined;
     this.driver = driver;
     this.conn = conn;
     this.onFinish = onFinish;

@@ -6,7 +6,7 @@ import type { TlsClientOptions } from '../tls/client.js';
 import type { TlsServerOptions } from '../tls/server.js';
 import type { CidGenerator } from './cid.js';
 import { WindowPool } from './flow-control.js';
-import type { ConnectionStats } from './events.js';
+import type { ConnectionCounters } from './events.js';
 import type { Address } from './path.js';
 import { BASE_PLPMTU, DEFAULT_PMTU_CEILING } from './pmtud.js';
 import type { QlogEvent } from './qlog.js';
@@ -200,8 +200,8 @@ export function ourTransportParameters(
   return tp;
 }
 
-/** A connection's stats before anything happened. */
-export function newStats(now: number): ConnectionStats {
+/** A connection's counters before anything happened. */
+export function newCounters(now: number): ConnectionCounters {
   return {
     handshakeStart: now,
     handshakeDurationMs: -1,
@@ -211,23 +211,6 @@ export function newStats(now: number): ConnectionStats {
     packetsReceived: 0,
     packetsDropped: 0,
     packetsLost: 0,
-    cwnd: 0,
-    bytesInFlight: 0,
-    smoothedRtt: 0,
-    minRtt: 0,
-    latestRtt: 0,
     keyUpdates: 0,
-    optimisticAcks: 0,
-    sendBufferedBytes: 0,
-    recvBufferedBytes: 0,
-    reassemblyBytes: 0,
-    reassemblyRanges: 0,
-    streamFramesDropped: 0,
-    pmtu: 0,
-    pmtuProbesSent: 0,
-    pmtuProbesLost: 0,
-    windowUpdates: 0,
-    streamWindowMax: 0,
-    pooledBytes: 0,
   };
 }

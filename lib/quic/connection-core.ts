@@ -13,7 +13,7 @@ import type { CloseInfo, ClosePeriod, ConnectionCloseFrame } from './close.js';
 import type { ConnectionConfig } from './config.js';
 import type { ControlFrames } from './control-frames.js';
 import type { EcnValidator } from './ecn.js';
-import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
+import type { ConnectionCounters, ConnectionEvent, ConnectionState } from './events.js';
 import type { Frame } from './frames.js';
 import type { TlsHandshake } from './handshake.js';
 import type { PacketHeader } from './header.js';
@@ -81,8 +81,9 @@ export interface ConnectionCore {
   readonly streams: StreamSet;
   readonly control: ControlFrames;
   readonly packets: Packetizer;
-  readonly retiredKeys: PacketKey[];
-  readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }>;
+  /** Keys to destroy once the packets being built with them are protected. */
+  retireKey(key: PacketKey): void;
+  pendingPackets: Array<{ data: Uint8Array; remote: Address }>;
 
   // Lifecycle.
   _state: ConnectionState;
@@ -94,7 +95,7 @@ export interface ConnectionCore {
   lastReceived: number;
   ackElicitingSinceReceive: boolean;
   period: ClosePeriod | undefined;
-  readonly _stats: ConnectionStats;
+  readonly _stats: ConnectionCounters;
   readonly qlog: ((e: QlogEvent) => void) | undefined;
 
   readonly oneRttAllowed: boolean;

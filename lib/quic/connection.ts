@@ -15,7 +15,7 @@ import { checkAddress, checkCode, checkNow } from './checks.js';
 import { ConnectionIds, newLocalCid } from './cid.js';
 import { ClosePeriod, qlogClosed, type CloseInfo, type ConnectionCloseFrame } from './close.js';
 import {
-  newStats,
+  newCounters,
   ourTransportParameters,
   resolveConfig,
   type ConnectionConfig,
@@ -23,8 +23,14 @@ import {
 import { LOCAL_CID_LENGTH, type Limits, type StoredHandshakeInfo } from './connection-core.js';
 import { ControlFrames } from './control-frames.js';
 import { QuicError, TransportError } from './errors.js';
-import type { ConnectionEvent, ConnectionState, ConnectionStats } from './events.js';
+import type {
+  ConnectionCounters,
+  ConnectionEvent,
+  ConnectionState,
+  ConnectionStats,
+} from './events.js';
 import { EcnValidator, type EcnPathState } from './ecn.js';
+import { appended, emptyArray } from './empty.js';
 import { frameSize, FrameType, type Frame } from './frames.js';
 import { TlsHandshake } from './handshake.js';
 import { isSupportedVersion, splitDatagram, type PacketHeader } from './header.js';
@@ -105,7 +111,8 @@ export class Connection {
   readonly random: RandomSource;
   /** @internal The TLS handshake and its engine. */
   readonly tls: TlsHandshake;
-  private readonly pnSkip: PacketNumberSkipper;
+  /** @internal (PacketSources) */
+  readonly pnSkip: PacketNumberSkipper;
   /** @internal RFC 9368: version of the client's first Initial; the version the client gave
    * up after VN. */
   firstVersion: number;
@@ -127,7 +134,8 @@ export class Connection {
   readonly keys = new AppKeys();
   /** @internal */
   readonly ld: LossDetection<PacketMeta>;
-  private readonly pacer = new Pacer();
+  /** @internal (PacketSources) */
+  readonly pacer = new Pacer();
   /** @internal */
   readonly ecnEnabled: boolean;
   /** @internal */
@@ -183,18 +191,18 @@ export class Connection {
   /** @internal The closing or draining period, once the connection ends (RFC 9000 §10.2). */
   period: ClosePeriod | undefined;
   /** @internal */
-  readonly pendingPackets: Array<{ data: Uint8Array; remote: Address }> = [];
+  pendingPackets: Array<{ data: Uint8Array; remote: Address }> = emptyArray();
   /** @internal */
   receivedFromPeer = false;
-  /** @internal Keys to destroy once the packets being built with them are protected. */
-  readonly retiredKeys: PacketKey[] = [];
+  /** Keys to destroy once the packets being built with them are protected (retireKey()). */
+  private retiredKeys: PacketKey[] = emptyArray();
   /** @internal */
   readonly qlog: ((e: QlogEvent) => void) | undefined;
   /** @internal (PacketizerHost) */
   readonly qlogEmit:
     ((now: number, name: string, data: Record<string, unknown>) => void) | undefined;
   /** @internal */
-  readonly _stats: ConnectionStats;
+  readonly _stats: ConnectionCounters;
   private readonly wallClockOffset: number;
 
   private constructor(
@@ -278,20 +286,10 @@ export class Connection {
     this.idleTimeout = local.maxIdleTimeout || Infinity;
     this.lastActivity = now;
     this.lastReceived = now;
-    this._stats = newStats(now);
-    this.packets = new Packetizer(this, {
-      spaces: this.spaces,
-      keys: this.keys,
-      path: this.path,
-      ld: this.ld,
-      pacer: this.pacer,
-      control: this.control,
-      streams: this.streams,
-      stats: this._stats,
-      pnSkip: this.pnSkip,
-      ecn: this.ecn,
-      pmtu: this.pmtu,
-    });
+    this._stats = newCounters(now);
+    // The connection holds the packetizer's sources itself (no object of references to them
+    // per connection).
+    this.packets = new Packetizer(this, this);
 
     this.initialKeysDcid = init.dcid;
     this.installInitialKeys(this.initialKeysDcid);
@@ -439,16 +437,35 @@ export class Connection {
   get stats(): ConnectionStats {
     const s = this._stats;
     const rtt = this.ld.rtt;
-    s.cwnd = this.ld.cc.cwnd;
-    s.bytesInFlight = this.ld.bytesInFlight;
-    s.smoothedRtt = rtt.smoothedRtt;
-    s.minRtt = rtt.hasSample ? rtt.minRtt : 0;
-    s.latestRtt = rtt.latestRtt;
-    s.optimisticAcks = this.ld.stats.optimisticAcks;
-    s.pmtu = this.pmtu.size;
-    s.pmtuProbesSent = this.pmtu.probesSent;
-    s.pmtuProbesLost = this.pmtu.probesLost;
-    return { ...s, ...this.streams.stats };
+    const streams = this.streams.stats;
+    return {
+      handshakeStart: s.handshakeStart,
+      handshakeDurationMs: s.handshakeDurationMs,
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      packetsSent: s.packetsSent,
+      packetsReceived: s.packetsReceived,
+      packetsDropped: s.packetsDropped,
+      packetsLost: s.packetsLost,
+      cwnd: this.ld.cc.cwnd,
+      bytesInFlight: this.ld.bytesInFlight,
+      smoothedRtt: rtt.smoothedRtt,
+      minRtt: rtt.hasSample ? rtt.minRtt : 0,
+      latestRtt: rtt.latestRtt,
+      keyUpdates: s.keyUpdates,
+      optimisticAcks: this.ld.stats.optimisticAcks,
+      sendBufferedBytes: streams.sendBufferedBytes,
+      recvBufferedBytes: streams.recvBufferedBytes,
+      reassemblyBytes: streams.reassemblyBytes,
+      reassemblyRanges: streams.reassemblyRanges,
+      streamFramesDropped: streams.streamFramesDropped,
+      pmtu: this.pmtu.size,
+      pmtuProbesSent: this.pmtu.probesSent,
+      pmtuProbesLost: this.pmtu.probesLost,
+      windowUpdates: streams.windowUpdates,
+      streamWindowMax: streams.streamWindowMax,
+      pooledBytes: streams.pooledBytes,
+    };
   }
 
   /** The connection IDs we issued and have not retired (for the endpoint's routing table). */
@@ -766,8 +783,8 @@ export class Connection {
       this.applyRememberedParameters();
     } else this.keys.zeroRttRead = key;
     if (direction === 'read' && this.pendingPackets.length > 0) {
-      const pending = this.pendingPackets.slice();
-      this.pendingPackets.length = 0; // (splice(0) would keep the array's capacity)
+      const pending = this.pendingPackets;
+      this.pendingPackets = emptyArray();
       // Already counted when they arrived (amplification budget, stats).
       for (const p of pending) onDatagrams(this, [p.data], 0, 1, p.remote, now, true);
     }
@@ -815,7 +832,7 @@ export class Connection {
   /** @internal Client: the handshake completed; 0-RTT ends (RFC 9001 §4.6.2: resend it if
    * rejected). */
   endZeroRtt(accepted: boolean, now: number): void {
-    this.retiredKeys.push(this.keys.zeroRttWrite!);
+    this.retireKey(this.keys.zeroRttWrite!);
     this.keys.zeroRttWrite = undefined;
     if (accepted) return;
     for (const p of this.ld.resetSpace(App, now)) {
@@ -853,8 +870,8 @@ export class Connection {
     if (sp.discarded) return;
     sp.discarded = true;
     // Destroyed after the current send batch is protected (it may still use them).
-    if (sp.readKey) this.retiredKeys.push(sp.readKey);
-    if (sp.writeKey) this.retiredKeys.push(sp.writeKey);
+    if (sp.readKey) this.retireKey(sp.readKey);
+    if (sp.writeKey) this.retireKey(sp.writeKey);
     sp.readKey = sp.writeKey = undefined;
     sp.probes = 0;
     sp.release(); // (a send in progress may still hold `sp`)
@@ -995,9 +1012,14 @@ export class Connection {
     this.rotateWriteKey(now, 'local_update');
   }
 
+  /** @internal Destroys `key` once the packets being built with it are protected. */
+  retireKey(key: PacketKey): void {
+    this.retiredKeys = appended(this.retiredKeys, key);
+  }
+
   private rotateWriteKey(now: number, trigger: 'local_update' | 'remote_update'): void {
     // The old key is destroyed once the packets being built with it are protected.
-    this.retiredKeys.push(this.keys.rotateWrite(this.spaces[App].nextPn));
+    this.retireKey(this.keys.rotateWrite(this.spaces[App].nextPn));
     this._stats.keyUpdates++;
     this.emitQlog(now, 'security:key_updated', {
       key_type: '1rtt',
@@ -1070,9 +1092,9 @@ export class Connection {
     }
     this.keys.destroy();
     for (const k of this.retiredKeys) k.destroy();
-    this.retiredKeys.length = 0;
+    this.retiredKeys = emptyArray();
     this.streams.clear();
-    this.pendingPackets.length = 0;
+    this.pendingPackets = emptyArray();
   }
 
   /** @internal A protocol error (ours or the peer's): close with the RFC 9000 §20 code. */
@@ -1144,8 +1166,10 @@ export class Connection {
       this.fatal(e, now);
       return this.writeDatagrams(out, now, maxDatagrams); // its CONNECTION_CLOSE
     }
-    for (const k of this.retiredKeys) out.retire(k);
-    this.retiredKeys.length = 0;
+    if (this.retiredKeys.length > 0) {
+      for (const k of this.retiredKeys) out.retire(k);
+      this.retiredKeys = emptyArray();
+    }
     return out.datagramCount - first;
   }
 
@@ -1221,9 +1245,22 @@ export class Connection {
   }
 }
 
+/** Written out field by field: an object built by spread keeps its properties out of line
+ * (memory per connection). */
 function storedInfo(i: HandshakeInfo): StoredHandshakeInfo {
-  const { peerTransportParameters: tp, ...rest } = i;
-  return { ...rest, peerParameters: tp?.toString('latin1') };
+  return {
+    group: i.group,
+    cipher: i.cipher,
+    alpn: i.alpn,
+    resumed: i.resumed,
+    earlyDataAccepted: i.earlyDataAccepted,
+    postQuantum: i.postQuantum,
+    helloRetryRequest: i.helloRetryRequest,
+    serverName: i.serverName,
+    signatureScheme: i.signatureScheme,
+    peerCertificate: i.peerCertificate,
+    peerParameters: i.peerTransportParameters?.toString('latin1'),
+  };
 }
 
 /** A parameter set's Limits, as a small object of their own. */

@@ -15,6 +15,13 @@ export const TESTING_PACKETS = 10;
 /** ECT(0), the codepoint we mark with (RFC 3168 §5). */
 export const ECT0 = 2;
 
+/** Per packet number space counters, one array of three entries each (memory per connection:
+ * one array instead of four): index + space. */
+const LARGEST_ACKED = 0;
+const SENT = 3;
+const ECT0_COUNT = 6;
+const CE_COUNT = 9;
+
 /** 'off': the socket cannot mark (config.ecn false). */
 export type EcnPathState = 'off' | 'testing' | 'unknown' | 'capable' | 'failed';
 
@@ -22,14 +29,11 @@ export class EcnValidator {
   private _state: EcnPathState;
   /** The codepoint of the packets of the current send call. */
   private marking = 0;
-  /** Largest acknowledged packet number per space, to ignore reordered ACKs. */
-  private readonly largestAcked = [-1, -1, -1];
   private testingSent = 0;
   private testingLost = 0;
-  /** Marked packets sent, and the peer's counts last validated, per packet number space. */
-  private readonly sent = [0, 0, 0];
-  private readonly ect0 = [0, 0, 0];
-  private readonly ce = [0, 0, 0];
+  /** Per packet number space: the largest acknowledged packet number (to ignore reordered
+   * ACKs), marked packets sent, and the peer's ECT(0) and CE counts last validated. */
+  private readonly counts = [-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
   /** `enabled`: the socket can mark (otherwise no packet is ever marked). */
   constructor(enabled: boolean) {
@@ -55,7 +59,7 @@ export class EcnValidator {
   /** A packet went out in `space` in the current send call; returns whether it was marked. */
   onSent(space: number): boolean {
     if (this.marking === 0) return false;
-    this.sent[space]!++;
+    this.counts[SENT + space]!++;
     if (this._state === 'testing') this.testingSent++;
     return true;
   }
@@ -81,26 +85,27 @@ export class EcnValidator {
     counts: EcnCounts | undefined,
   ): number {
     if (this._state === 'off' || this._state === 'failed') return 0;
-    if (largest <= this.largestAcked[space]!) return 0;
-    this.largestAcked[space] = largest;
+    const n = this.counts;
+    if (largest <= n[LARGEST_ACKED + space]!) return 0;
+    n[LARGEST_ACKED + space] = largest;
     if (!counts) {
       if (markedAcked > 0) this._state = 'failed'; // the peer or the path erased the marks
       return 0;
     }
-    const dEct0 = counts.ect0 - this.ect0[space]!;
-    const dCe = counts.ce - this.ce[space]!;
+    const dEct0 = counts.ect0 - n[ECT0_COUNT + space]!;
+    const dCe = counts.ce - n[CE_COUNT + space]!;
     const valid =
       dEct0 >= 0 &&
       dCe >= 0 &&
       counts.ect1 === 0 && // we never send ECT(1)
       dEct0 + dCe >= markedAcked && // every marked packet acknowledged kept a mark
-      counts.ect0 + counts.ce <= this.sent[space]!; // no more marks than we sent
+      counts.ect0 + counts.ce <= n[SENT + space]!; // no more marks than we sent
     if (!valid) {
       this._state = 'failed';
       return 0;
     }
-    this.ect0[space] = counts.ect0;
-    this.ce[space] = counts.ce;
+    n[ECT0_COUNT + space] = counts.ect0;
+    n[CE_COUNT + space] = counts.ce;
     if (markedAcked > 0 && this._state !== 'capable') this._state = 'capable';
     return dCe;
   }

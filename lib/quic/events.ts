@@ -33,6 +33,21 @@ export interface ConnectionStats extends StreamSetStats {
   pmtuProbesLost: number;
 }
 
+/** The counters a connection keeps; the rest of its stats are read from their owners when
+ * asked for (memory per connection). */
+export type ConnectionCounters = Pick<
+  ConnectionStats,
+  | 'handshakeStart'
+  | 'handshakeDurationMs'
+  | 'bytesSent'
+  | 'bytesReceived'
+  | 'packetsSent'
+  | 'packetsReceived'
+  | 'packetsDropped'
+  | 'packetsLost'
+  | 'keyUpdates'
+>;
+
 export type ConnectionEvent =
   | { type: 'handshake-complete'; info: HandshakeInfo }
   | StreamEvent

@@ -12,7 +12,7 @@ import { PacketBuilder, type PacketSpec } from './builder.js';
 import type { ConnectionCloseFrame } from './close.js';
 import type { ControlFrames } from './control-frames.js';
 import { TransportError } from './errors.js';
-import type { ConnectionStats } from './events.js';
+import type { ConnectionCounters } from './events.js';
 import { frameSize, type Frame } from './frames.js';
 import { MIN_INITIAL_DATAGRAM } from './header.js';
 import type { AppKeys } from './key-phases.js';
@@ -34,6 +34,9 @@ const MIN_CLOSE_DATAGRAM = 64;
  * shared by all connections (a datagram is written in one go): no list per datagram. */
 const DG_PACKETS: (SentPacket<PacketMeta> | undefined)[] = [undefined, undefined, undefined];
 const DG_SPACES: PacketSpace[] = [Initial, Handshake, App];
+/** The frames of the packet being written, copied into the packet's record: one list for every
+ * connection (memory per connection), as a packet is written within one synchronous call. */
+const SCRATCH: SentFrame[] = [];
 
 /** What the packetizer asks of its connection. */
 export interface PacketizerHost {
@@ -71,7 +74,7 @@ export interface PacketSources {
   readonly pacer: Pacer;
   readonly control: ControlFrames;
   readonly streams: StreamSet;
-  readonly stats: ConnectionStats;
+  readonly _stats: ConnectionCounters;
   readonly pnSkip: PacketNumberSkipper;
   readonly ecn: EcnValidator;
   /** The datagram size (path MTU discovery). */
@@ -90,8 +93,6 @@ export class Packetizer {
   pacingAt = 0;
   private b: PacketBuilder = NO_BUILDER;
   private handshakeSent = false;
-  /** The frames of the packet being written (copied into the packet's record). */
-  private readonly scratch: SentFrame[] = [];
 
   constructor(
     private readonly host: PacketizerHost,
@@ -121,7 +122,7 @@ export class Packetizer {
    * false when the amplification limit leaves no room for it.
    */
   writeClose(out: PacketBuilder, now: number, close: ConnectionCloseFrame): boolean {
-    const { spaces, keys, path, stats } = this.src;
+    const { spaces, keys, path, _stats: stats } = this.src;
     // RFC 9000 §8.1: within the anti-amplification limit.
     const room = Math.min(path.amplificationRoom(), this.src.pmtu.size);
     if (room < MIN_CLOSE_DATAGRAM) return false;
@@ -174,7 +175,7 @@ export class Packetizer {
 
   /** One datagram, coalescing Initial, Handshake and 1-RTT packets. False if nothing to send. */
   private datagram(now: number): boolean {
-    const { ld, pacer, path, pmtu, spaces, stats } = this.src;
+    const { ld, pacer, path, pmtu, spaces, _stats: stats } = this.src;
     const b = this.b;
     let limit = spaces[App].probes > 0 ? pmtu.ptoDatagramSize : pmtu.size;
     const amp = path.amplificationRoom();
@@ -253,7 +254,7 @@ export class Packetizer {
    * and the pacer. Nothing in it is sent again when it is lost. False if none went out.
    */
   private mtuProbe(now: number): boolean {
-    const { keys, ld, pacer, path, pmtu, spaces, stats } = this.src;
+    const { keys, ld, pacer, path, pmtu, spaces, _stats: stats } = this.src;
     const size = pmtu.probeSize(now);
     const key = keys.write;
     const b = this.b;
@@ -331,7 +332,7 @@ export class Packetizer {
     // RFC 9000 §21.4: now and then a number goes unused, to expose optimistic ACKs.
     if (space === App && this.src.pnSkip.skipNext()) this.src.ld.skipPacketNumber(App, sp.nextPn++);
     if (!this.startPacket(space, key, zeroRtt)) return null;
-    const frames = this.scratch;
+    const frames = SCRATCH;
     if (frames.length !== 0) frames.length = 0; // (a writer that threw may have left some)
     let eliciting = false;
     if (!zeroRtt && (sp.acks.hasNewAcks || ackWanted)) sp.writeAck(b, frames, now);

@@ -10,6 +10,7 @@ import { Ecn, PacketSpace } from './ack-tracker.js';
 import { ownCopy } from './bytes.js';
 import { LOCAL_CID_LENGTH, type ConnectionCore } from './connection-core.js';
 import { QuicError, TransportError } from './errors.js';
+import { appended } from './empty.js';
 import type { Frame } from './frames.js';
 import { isStatelessReset, type PacketHeader } from './header.js';
 import { logPacket } from './packet-log.js';
@@ -261,7 +262,10 @@ function onPacket(
       // (0-RTT only until the server's TLS decided: its handshake keys come with that.)
       const undecided = h.type !== '0rtt' || !c.spaces[Handshake].readKey;
       if (c.pendingPackets.length < MAX_BUFFERED_UNDECRYPTABLE && space !== Initial && undecided)
-        c.pendingPackets.push({ data: Buffer.from(buf.subarray(h.start, h.end)), remote });
+        c.pendingPackets = appended(c.pendingPackets, {
+          data: Buffer.from(buf.subarray(h.start, h.end)),
+          remote,
+        });
       return c.drop(now, h, size, 'key_unavailable', 'no key yet');
     }
     pn = unprotectPacket(key, buf, h, largest, h.type === '1rtt' ? c.keys.readPhase : -1);

@@ -20,7 +20,7 @@ export function decideVersion(c: ConnectionCore, ch: Buffer): void {
   if (!clientOffers(ch, want)) return;
   c.oldInitialRead = c.spaces[Initial].readKey;
   c.oldVersion = c.version;
-  c.retiredKeys.push(c.spaces[Initial].writeKey!);
+  c.retireKey(c.spaces[Initial].writeKey!);
   c.version = want;
   c.installInitialKeys(c.initialKeysDcid);
   c.tls.transportParameters.versionInformation!.chosenVersion = want;
@@ -30,7 +30,8 @@ export function decideVersion(c: ConnectionCore, ch: Buffer): void {
 /** Client: the server answered in another version we offered (RFC 9368 §2.3). */
 export function switchVersion(c: ConnectionCore, version: number): void {
   if (!isSupportedVersion(version)) return;
-  c.retiredKeys.push(c.spaces[Initial].readKey!, c.spaces[Initial].writeKey!);
+  c.retireKey(c.spaces[Initial].readKey!);
+  c.retireKey(c.spaces[Initial].writeKey!);
   c.version = version;
   c.installInitialKeys(c.initialKeysDcid);
 }
@@ -81,7 +82,8 @@ function restartWithVersion(c: ConnectionCore, version: number, now: number): vo
   c.vnOriginalVersion = c.version;
   c.version = c.firstVersion = version;
   const initial = c.spaces[Initial];
-  c.retiredKeys.push(initial.readKey!, initial.writeKey!);
+  c.retireKey(initial.readKey!);
+  c.retireKey(initial.writeKey!);
   // A new CRYPTO stream; packet numbers go on (loss detection has seen the old ones).
   c.spaces[Initial] = new Space(Initial, 0, 3);
   c.spaces[Initial].nextPn = initial.nextPn;

@@ -37,7 +37,8 @@ export interface LossDetectionOptions {
   packetThreshold?: number;
 }
 
-/** Result of onAckReceived. The arrays are reused by the next call: consume them first. */
+/** Result of onAckReceived. The object and its arrays are reused by the next call (of any
+ * LossDetection: they are shared): consume them first. */
 export interface AckResult<F> {
   /** Newly acknowledged packets, ascending packet number. */
   acked: SentPacket<F>[];
@@ -77,17 +78,46 @@ export interface RecoveryStats {
   optimisticAcks: number;
 }
 
-const DISCARDED = new SentPackets<never>();
+const NO_SKIPS: number[] = Object.freeze([]) as unknown as number[];
+
+/**
+ * One packet number space: its sent packets and the loss detection state RFC 9002 §A.3 keeps
+ * per space. (Fields of the space rather than per-space arrays on LossDetection: memory per
+ * connection, as the Initial and Handshake spaces become one shared record once discarded.)
+ */
+class RecoverySpace<F> extends SentPackets<F> {
+  /** largest_acked_packet[pn_space], or -1. */
+  largestAcked = -1;
+  /** loss_time[pn_space] (ms), 0 when not set. */
+  lossTime = 0;
+  /** time_of_last_ack_eliciting_packet[pn_space] (ms). */
+  lastAckElicitingTime = 0;
+  /** The last MAX_SKIPPED packet numbers skipped (starts as the shared empty list). */
+  skipped: number[] = NO_SKIPS;
+}
+
+/** Every discarded space (RFC 9002 §6.4): shared and frozen, so a write to it throws rather
+ * than touch another connection. */
+const DISCARDED = new RecoverySpace<never>();
 for (const v of Object.values(DISCARDED)) if (typeof v === 'object') Object.freeze(v);
 Object.freeze(DISCARDED);
-const NO_SKIPS: number[] = Object.freeze([]) as unknown as number[];
+
+/** onAckReceived's result and arrays, shared by every LossDetection: the caller consumes
+ * them before anything else can run (memory per connection). */
+const RESULT: AckResult<never> = {
+  acked: [],
+  lost: [],
+  rttUpdated: false,
+  persistentCongestion: false,
+  error: 0,
+};
 
 export class LossDetection<F = unknown> {
   readonly rtt: RttEstimator;
   readonly cc: CongestionController;
   readonly isServer: boolean;
   readonly packetThreshold: number;
-  readonly spaces: [SentPackets<F>, SentPackets<F>, SentPackets<F>];
+  readonly spaces: [RecoverySpace<F>, RecoverySpace<F>, RecoverySpace<F>];
   /** RFC 9002 §A.3 pto_count. */
   ptoCount = 0;
   readonly stats: RecoveryStats = {
@@ -108,17 +138,9 @@ export class LossDetection<F = unknown> {
   /** Server blocked by the anti-amplification limit: no timer (RFC 9002 §6.2.2.1). */
   amplificationLimited = false;
 
-  private readonly largestAcked = [-1, -1, -1];
-  private readonly lossTime = [0, 0, 0];
-  private readonly lastAckElicitingTime = [0, 0, 0];
-  private readonly discarded = [false, false, false];
-  private readonly skipped: [number[], number[], number[]] = [[], [], []];
   private timer = Infinity;
   /** Space found by earliestLossTime()/ptoTimeAndSpace(). */
   private foundSpace: PacketSpace = PacketSpace.Initial;
-  private readonly ackedOut: SentPacket<F>[] = [];
-  private readonly lostOut: SentPacket<F>[] = [];
-  private readonly result: AckResult<F>;
 
   constructor(options: LossDetectionOptions) {
     this.isServer = options.isServer;
@@ -126,16 +148,9 @@ export class LossDetection<F = unknown> {
     this.rtt = new RttEstimator(options.initialRtt);
     this.packetThreshold = options.packetThreshold ?? PACKET_THRESHOLD;
     if (!(this.packetThreshold >= 3)) throw new RangeError('packetThreshold must be >= 3');
-    this.spaces = [new SentPackets(), new SentPackets(), new SentPackets()];
+    this.spaces = [new RecoverySpace(), new RecoverySpace(), new RecoverySpace()];
     // §A.6: clients assume servers validate their address implicitly only once proven.
     this.peerValidated = this.isServer;
-    this.result = {
-      acked: this.ackedOut,
-      lost: this.lostOut,
-      rttUpdated: false,
-      persistentCongestion: false,
-      error: 0,
-    };
   }
 
   /** Bytes in flight over all spaces. */
@@ -155,7 +170,7 @@ export class LossDetection<F = unknown> {
 
   /** Largest packet number acknowledged by the peer in `space`, or -1. */
   largestAckedIn(space: PacketSpace): number {
-    return this.largestAcked[space];
+    return this.spaces[space].largestAcked;
   }
 
   /** Loss/PTO timer deadline (ms) or Infinity (RFC 9002 §6.2). */
@@ -199,23 +214,24 @@ export class LossDetection<F = unknown> {
    * numbers per space are remembered.
    */
   skipPacketNumber(space: PacketSpace, pn: number): void {
-    this.spaces[space].skip(pn);
-    const list = this.skipped[space];
+    const sp = this.spaces[space];
+    sp.skip(pn);
+    const list = sp.skipped === NO_SKIPS ? (sp.skipped = []) : sp.skipped;
     if (list.length === MAX_SKIPPED) list.shift();
     list.push(pn);
   }
 
   /** RFC 9002 §A.5 OnPacketSent. */
   onPacketSent(space: PacketSpace, p: SentPacket<F>, now: number): void {
-    if (this.discarded[space]) throw new RangeError('packet sent in a discarded space');
     const sp = this.spaces[space];
+    if (sp === DISCARDED) throw new RangeError('packet sent in a discarded space');
     if (!p.inFlight && sp.notInFlight >= MAX_NOT_IN_FLIGHT) {
       sp.skip(p.pn);
       return;
     }
     sp.add(p);
     if (p.inFlight) {
-      if (p.ackEliciting) this.lastAckElicitingTime[space] = p.timeSent;
+      if (p.ackEliciting) sp.lastAckElicitingTime = p.timeSent;
       this.cc.onPacketSent(p.size, now);
       this.setTimer(now);
     }
@@ -233,26 +249,26 @@ export class LossDetection<F = unknown> {
     ackDelay: number,
     now: number,
   ): AckResult<F> {
-    const r = this.result;
-    const acked = this.ackedOut;
-    const lost = this.lostOut;
+    const r = RESULT as AckResult<F>;
+    const acked = r.acked;
+    const lost = r.lost;
     acked.length = 0;
     lost.length = 0;
     r.rttUpdated = false;
     r.persistentCongestion = false;
     r.error = 0;
-    if (ranges.length === 0 || this.discarded[space]) return r;
     const sent = this.spaces[space];
+    if (ranges.length === 0 || sent === DISCARDED) return r;
     const largest = ranges[0].end;
     // RFC 9000 §13.1: acknowledging a packet never sent is a PROTOCOL_VIOLATION; a skipped
     // one betrays an optimistic ACK (§21.4).
-    const optimistic = largest <= sent.largestSent && this.acksSkipped(space, ranges);
+    const optimistic = largest <= sent.largestSent && acksSkipped(sent.skipped, ranges);
     if (optimistic) this.stats.optimisticAcks++;
     if (largest > sent.largestSent || optimistic) {
       r.error = PROTOCOL_VIOLATION;
       return r;
     }
-    if (largest > this.largestAcked[space]) this.largestAcked[space] = largest;
+    if (largest > sent.largestAcked) sent.largestAcked = largest;
     // §A.6: for a client, a Handshake ACK proves the server validated our address.
     if (space === PacketSpace.Handshake) this.peerValidated = true;
 
@@ -296,38 +312,19 @@ export class LossDetection<F = unknown> {
     return r;
   }
 
-  /** Every packet number strictly between `a` and `b` was skipped (none was sent). */
-  private onlySkippedBetween(space: PacketSpace, a: number, b: number): boolean {
-    const list = this.skipped[space];
-    if (a < 0 || b - a - 1 > list.length) return false;
-    for (let v = a + 1; v < b; v++) if (!list.includes(v)) return false;
-    return true;
-  }
-
-  /** True if a range covers a packet number we skipped (RFC 9000 §21.4). */
-  private acksSkipped(space: PacketSpace, ranges: readonly AckRange[]): boolean {
-    const list = this.skipped[space];
-    for (let j = 0; j < list.length; j++) {
-      const pn = list[j];
-      for (let i = 0; i < ranges.length; i++) {
-        if (pn >= ranges[i].start && pn <= ranges[i].end) return true;
-      }
-    }
-    return false;
-  }
-
   /**
    * RFC 9002 §A.10 DetectAndRemoveLostPackets: packet threshold or time threshold; sets the
    * space's loss_time for packets not yet lost.
    */
   private detectLost(space: PacketSpace, now: number, out: SentPacket<F>[]): void {
-    const largest = this.largestAcked[space];
-    this.lossTime[space] = 0;
+    const sp = this.spaces[space];
+    const largest = sp.largestAcked;
+    sp.lossTime = 0;
     if (largest < 0) return;
     const lossDelay = this.rtt.lossDelay();
     const threshold = this.packetThreshold;
     let lossTime = 0;
-    this.spaces[space].scanUpTo(largest, (p) => {
+    sp.scanUpTo(largest, (p) => {
       // time_sent <= now - loss_delay, written as the same sum that sets loss_time below, so
       // the timer firing at exactly loss_time declares the loss (no floating-point gap).
       const t = p.timeSent + lossDelay;
@@ -338,7 +335,7 @@ export class LossDetection<F = unknown> {
       if (lossTime === 0 || t < lossTime) lossTime = t;
       return false;
     });
-    this.lossTime[space] = lossTime;
+    sp.lossTime = lossTime;
   }
 
   /** Reports losses to the congestion controller; returns true on persistent congestion. */
@@ -367,11 +364,12 @@ export class LossDetection<F = unknown> {
     const duration =
       (this.rtt.smoothedRtt + Math.max(4 * this.rtt.rttVar, GRANULARITY) + this.maxAckDelay) *
       PERSISTENT_CONGESTION_THRESHOLD;
+    const skipped = this.spaces[space].skipped;
     let runStart = -1;
     let prevPn = -2;
     for (let i = 0; i < lost.length; i++) {
       const p = lost[i];
-      if (p.pn !== prevPn + 1 && !this.onlySkippedBetween(space, prevPn, p.pn)) runStart = -1;
+      if (p.pn !== prevPn + 1 && !onlySkippedBetween(skipped, prevPn, p.pn)) runStart = -1;
       prevPn = p.pn;
       // RFC 9000 §14.4: a lost path MTU probe does not count toward persistent congestion.
       if (!p.ackEliciting || p.mtuProbe || p.timeSent <= first) continue;
@@ -386,7 +384,7 @@ export class LossDetection<F = unknown> {
     let time = 0;
     let space: PacketSpace = PacketSpace.Initial;
     for (let s = 0; s < 3; s++) {
-      const t = this.lossTime[s];
+      const t = this.spaces[s].lossTime;
       if (t !== 0 && (time === 0 || t < time)) {
         time = t;
         space = s as PacketSpace;
@@ -430,7 +428,7 @@ export class LossDetection<F = unknown> {
         // §6.2.1: include max_ack_delay, with backoff.
         duration += this.maxAckDelay * backoff;
       }
-      const t = this.lastAckElicitingTime[s] + duration;
+      const t = this.spaces[s].lastAckElicitingTime + duration;
       if (t < timeout) {
         timeout = t;
         space = s as PacketSpace;
@@ -500,12 +498,8 @@ export class LossDetection<F = unknown> {
     const removed = sp.clear();
     // The space is never used again: a shared frozen empty record (memory per connection; a
     // write to it would throw rather than touch another connection).
-    this.spaces[space] = DISCARDED as SentPackets<F>;
-    this.skipped[space] = NO_SKIPS;
+    this.spaces[space] = DISCARDED as RecoverySpace<F>;
     this.cc.onPacketsDiscarded(bytes);
-    this.discarded[space] = true;
-    this.lastAckElicitingTime[space] = 0;
-    this.lossTime[space] = 0;
     this.ptoCount = 0;
     this.setTimer(now);
     return removed;
@@ -522,8 +516,8 @@ export class LossDetection<F = unknown> {
     const bytes = sp.bytesInFlight;
     const removed = sp.clear();
     this.cc.onPacketsDiscarded(bytes);
-    this.lastAckElicitingTime[space] = 0;
-    this.lossTime[space] = 0;
+    sp.lastAckElicitingTime = 0;
+    sp.lossTime = 0;
     this.ptoCount = 0;
     this.setTimer(now);
     return removed;
@@ -531,6 +525,24 @@ export class LossDetection<F = unknown> {
 
   /** The space's keys were discarded. */
   isDiscarded(space: PacketSpace): boolean {
-    return this.discarded[space];
+    return this.spaces[space] === DISCARDED;
   }
+}
+
+/** Every packet number strictly between `a` and `b` was skipped (none was sent). */
+function onlySkippedBetween(skipped: readonly number[], a: number, b: number): boolean {
+  if (a < 0 || b - a - 1 > skipped.length) return false;
+  for (let v = a + 1; v < b; v++) if (!skipped.includes(v)) return false;
+  return true;
+}
+
+/** True if a range covers a packet number we skipped (RFC 9000 §21.4). */
+function acksSkipped(skipped: readonly number[], ranges: readonly AckRange[]): boolean {
+  for (let j = 0; j < skipped.length; j++) {
+    const pn = skipped[j];
+    for (let i = 0; i < ranges.length; i++) {
+      if (pn >= ranges[i].start && pn <= ranges[i].end) return true;
+    }
+  }
+  return false;
 }
