@@ -123,8 +123,9 @@ describe('quic/stateless', () => {
     const t3 = s.newToken(client, 59_000);
     s.newToken(client, 61_000); // rotates
     expect(s.validateNewToken(t3, client, 61_500)).to.equal(true);
-    // An invalid NEW_TOKEN token is ignored, not fatal (RFC 9000 §8.1.3).
-    const junk = initial(dcid, scid, randomBytes(40));
+    // An invalid NEW_TOKEN token is ignored, not fatal (RFC 9000 §8.1.3). (Its first byte says
+    // NEW_TOKEN: random junk that says Retry would be refused as an invalid Retry token.)
+    const junk = initial(dcid, scid, Buffer.concat([Buffer.from('N'), randomBytes(39)]));
     const j = s.decideFirstPacket(junk, client, 2000);
     expect(j.kind).to.equal('accept');
     if (j.kind === 'accept') expect(j.addressValidated).to.equal(false);
