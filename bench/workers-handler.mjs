@@ -3,7 +3,7 @@
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 
 export default function onsession(session) {
-  session.closed.catch(() => {});
+  session.closed.catch(() => {}); // a client that goes away is no failure of the server
   session.on('stream', (stream) => {
     stream.on('error', () => {});
     let head = Buffer.alloc(0);

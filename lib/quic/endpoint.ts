@@ -585,7 +585,7 @@ export class Endpoint {
     );
     // An authentic Initial the connection could not use (malformed frames: it closed at once)
     // leaves no state either.
-    if (conn.stats.packetsReceived === 0)
+    if (conn._stats.packetsReceived === 0)
       return this.failed('initialsRejected', 'first Initial rejected by the connection');
     this.stats.accepted++;
     this.add(conn);
