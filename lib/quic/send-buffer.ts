@@ -267,8 +267,6 @@ export class SendBuffer {
 export class SendBudget {
   /** Bytes held over all streams. */
   held = 0;
-  /** Of those, bytes borrowed from the pool: max(0, held - guaranteed). */
-  private borrowed = 0;
   private pool: WindowPool | undefined;
 
   constructor(
@@ -279,9 +277,10 @@ export class SendBudget {
     this.pool = pool;
   }
 
-  /** Bytes borrowed from the pool now. */
+  /** Bytes borrowed from the pool now: all that is held beyond the guaranteed share (add()
+   * accepts no more beyond it than the pool lent). */
   get pooled(): number {
-    return this.borrowed;
+    return this.pool ? Math.max(0, this.held - this.guaranteed) : 0;
   }
 
   /** Bytes that may be added now, `granted` of them within the peer's credit. */
@@ -298,23 +297,16 @@ export class SendBudget {
   add(n: number, granted: number): number {
     let ok = Math.max(0, Math.min(n, this.max - this.held));
     const own = Math.max(0, this.guaranteed - this.held);
-    if (this.pool && ok > own) {
-      const lent = this.pool.take(Math.max(0, Math.min(ok, granted) - own));
-      this.borrowed += lent;
-      ok = own + lent;
-    }
+    if (this.pool && ok > own) ok = own + this.pool.take(Math.max(0, Math.min(ok, granted) - own));
     this.held += ok;
     return ok;
   }
 
   /** `n` bytes were acknowledged or dropped: what they borrowed goes back to the pool. */
   free(n: number): void {
+    const before = this.pooled;
     this.held -= n;
-    const excess = this.borrowed - Math.max(0, this.held - this.guaranteed);
-    if (excess > 0) {
-      this.borrowed -= excess;
-      this.pool?.give(excess);
-    }
+    if (this.pool && before > this.pooled) this.pool.give(before - this.pooled);
   }
 
   /** Everything is dropped (the connection is gone): the borrowed bytes go back; nothing is
