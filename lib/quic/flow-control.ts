@@ -192,8 +192,6 @@ export class RecvWindow {
   private lastUpdateTime = -1;
   private stopped = false;
   private pool: WindowPool | undefined;
-  /** Bytes of `window` borrowed from the pool. */
-  private borrowed = 0;
   /** The window announced in the transport parameters: never given back. */
   private readonly initial: number;
   /** An update was taken since the last reclaim(). */
@@ -215,17 +213,17 @@ export class RecvWindow {
     return this._maxWindow;
   }
 
-  /** Bytes of the window borrowed from the pool. */
+  /** Bytes of the window borrowed from the pool: with one, all growth beyond the initial
+   * window is borrowed. */
   get pooled(): number {
-    return this.borrowed;
+    return this.pool ? this.window - this.initial : 0;
   }
 
   /** Gives what was borrowed back to the pool; the window grows no more (the connection is
    * done). Idempotent. */
   release(): void {
-    this.pool?.give(this.borrowed);
+    this.pool?.give(this.pooled);
     this.pool = undefined;
-    this.borrowed = 0;
     this._maxWindow = this.window;
   }
 
@@ -239,13 +237,12 @@ export class RecvWindow {
       this.updatedSinceReclaim ||
       (this.lastUpdateTime >= 0 && now - this.lastUpdateTime < IDLE_RTTS * smoothedRtt);
     this.updatedSinceReclaim = false;
-    if (busy || this.borrowed === 0) return 0;
+    if (busy || this.pooled === 0) return 0;
     const keep = Math.max(this.initial, this.limit - this.consumed);
-    const excess = this.window - keep; // <= borrowed: keep >= initial
+    const excess = this.window - keep; // <= pooled: keep >= initial
     if (!(excess > 0)) return 0;
     this.window -= excess;
-    this.borrowed -= excess;
-    this.pool?.give(excess);
+    this.pool!.give(excess); // (pooled > 0: there is a pool)
     return excess;
   }
 
@@ -255,7 +252,6 @@ export class RecvWindow {
     const want = Math.min(target, this._maxWindow) - this.window;
     if (!(want > 0)) return false;
     const got = this.pool ? this.pool.take(want) : want;
-    this.borrowed += this.pool ? got : 0;
     this.window += got;
     return got > 0;
   }
